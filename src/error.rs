@@ -1,0 +1,80 @@
+//! The crate's error type: one enum whose variants carry the coordinates a user
+//! needs (which object, which path, which statement) to act on the failure.
+//!
+//! Bad *data* (a malformed line, a corrupt object) is not an error of the program:
+//! it is counted and reported by the ingest summary, never raised from here.
+
+use std::path::PathBuf;
+
+/// Result type used across edgemeter.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop an edgemeter command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line, environment or config file is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Listing a source (S3 prefix or local directory) failed after retries.
+    #[error("cannot list {location}: {reason}")]
+    List { location: String, reason: String },
+
+    /// Reading one object failed after retries.
+    #[error("cannot read {object}: {reason}")]
+    Fetch { object: String, reason: String },
+
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The lake's object store failed.
+    #[error("lake storage error: {0}")]
+    ObjectStore(#[from] object_store::Error),
+
+    /// Encoding or decoding Arrow data failed.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    /// Reading or writing Parquet failed.
+    #[error("parquet error: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+
+    /// Planning or running a query failed.
+    #[error("query error: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    /// A statement that could change the lake or the session was refused.
+    #[error("refused: {0}")]
+    ReadOnly(String),
+
+    /// A named query does not exist or its parameters are wrong.
+    #[error("query {name}: {reason}")]
+    Query { name: String, reason: String },
+
+    /// Serialising a record failed.
+    #[error("json error: {0}")]
+    Json(#[from] serde_json::Error),
+
+    /// The lake holds something this version cannot read.
+    #[error("lake is inconsistent: {0}")]
+    Lake(String),
+
+    /// A background task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Wraps an `std::io::Error` with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

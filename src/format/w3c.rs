@@ -1,0 +1,471 @@
+//! The CloudFront standard log parser (legacy W3C format and v2 `w3c` output):
+//! tab-separated lines mapped to columns by the most recent `#Fields:` header.
+//!
+//! It owns line-level validation: a malformed line is counted with its line
+//! number and skipped; a whole object that is not such a log is an
+//! [`ObjectError`]. Key extraction and redaction are delegated to [`crate::key`].
+
+use super::fields::{FIELDS, field_index, idx};
+use super::rows::{HourlyRows, Row, Value, parse_value};
+use super::{ObjectError, object_error};
+use crate::key::{KeyHasher, key_from_query};
+use datafusion::arrow::array::RecordBatch;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+/// How many malformed lines of one object are kept as samples.
+pub const MAX_BAD_LINE_SAMPLES: usize = 5;
+
+/// What the parser needs to know beyond the bytes.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// Query parameters that carry the API key, in order of preference.
+    pub key_params: Vec<String>,
+}
+
+/// A malformed line: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Counts for one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ParseStats {
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    /// Non-empty lines that are not comments or headers.
+    pub lines: u64,
+    /// Lines that became rows.
+    pub requests: u64,
+    /// Requests without an API key.
+    pub keyless: u64,
+    /// Lines that could not be parsed.
+    pub bad_lines: u64,
+    /// The first few bad lines.
+    pub bad_samples: Vec<BadLine>,
+}
+
+/// The rows of one object, routed by hour (hours since the epoch, UTC).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub hours: BTreeMap<i64, RecordBatch>,
+    pub stats: ParseStats,
+}
+
+/// Where each position of a line goes.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Date,
+    Time,
+    Field(usize),
+    Ignored,
+}
+
+#[derive(Debug)]
+struct Header {
+    slots: Vec<Slot>,
+    /// Fewest fields a line needs: up to the last of date, time and sc-status.
+    min_fields: usize,
+}
+
+impl Header {
+    fn parse(line: &str) -> Result<Self, ObjectError> {
+        let names: Vec<&str> = line["#Fields:".len()..].split_ascii_whitespace().collect();
+        if names.contains(&"x-event") || names.contains(&"x-sname") {
+            return Err(ObjectError::Unsupported(
+                "RTMP streaming distribution log (retired by CloudFront in 2020)".into(),
+            ));
+        }
+        let slots: Vec<Slot> = names
+            .iter()
+            .map(|name| match *name {
+                "date" => Slot::Date,
+                "time" => Slot::Time,
+                other => field_index(other).map_or(Slot::Ignored, Slot::Field),
+            })
+            .collect();
+        let position = |wanted: fn(&Slot) -> bool| slots.iter().position(wanted);
+        let (Some(date), Some(time), Some(status)) = (
+            position(|s| matches!(s, Slot::Date)),
+            position(|s| matches!(s, Slot::Time)),
+            position(|s| matches!(s, Slot::Field(i) if *i == idx::SC_STATUS)),
+        ) else {
+            return Err(ObjectError::Unsupported(format!(
+                "#Fields header lacks date, time or sc-status: {}",
+                names.join(" ")
+            )));
+        };
+        Ok(Self {
+            min_fields: date.max(time).max(status) + 1,
+            slots,
+        })
+    }
+}
+
+/// Parses one standard log object.
+///
+/// `object` names the object in rows (`source_object`) and nowhere else.
+pub fn parse(
+    reader: impl BufRead,
+    object: &str,
+    options: &ParseOptions,
+    hasher: &mut KeyHasher,
+) -> Result<Parsed, ObjectError> {
+    let mut parser = LineParser {
+        object,
+        options,
+        hasher,
+        header: None,
+        rows: HourlyRows::default(),
+        stats: ParseStats::default(),
+        fields: Vec::with_capacity(64),
+    };
+    let mut reader = reader;
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    let mut saw_header = false;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(object_error)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        parser.stats.bytes += n as u64;
+        let mut line = buf.as_slice();
+        while let [rest @ .., b'\n' | b'\r'] = line {
+            line = rest;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if line[0] == b'#' {
+            if line.starts_with(b"#Fields:") {
+                let text = String::from_utf8_lossy(line);
+                parser.header = Some(Header::parse(&text)?);
+                saw_header = true;
+            }
+            continue;
+        }
+        parser.line(line, line_no);
+    }
+    if !saw_header && parser.stats.lines > 0 {
+        return Err(ObjectError::NotALog(
+            "no #Fields header line (real-time logs need --format realtime)".into(),
+        ));
+    }
+    Ok(Parsed {
+        hours: parser.rows.finish(),
+        stats: parser.stats,
+    })
+}
+
+struct LineParser<'a, 'h> {
+    object: &'a str,
+    options: &'a ParseOptions,
+    hasher: &'h mut KeyHasher,
+    header: Option<Header>,
+    rows: HourlyRows,
+    stats: ParseStats,
+    /// Reused per line: the byte range of each field.
+    fields: Vec<(usize, usize)>,
+}
+
+impl LineParser<'_, '_> {
+    fn line(&mut self, line: &[u8], line_no: u64) {
+        self.stats.lines += 1;
+        match self.try_line(line, line_no) {
+            Ok(()) => self.stats.requests += 1,
+            Err(reason) => {
+                self.stats.bad_lines += 1;
+                if self.stats.bad_samples.len() < MAX_BAD_LINE_SAMPLES {
+                    self.stats.bad_samples.push(BadLine {
+                        line: line_no,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    fn try_line(&mut self, line: &[u8], line_no: u64) -> Result<(), String> {
+        let Some(header) = &self.header else {
+            return Err("line before any #Fields header".into());
+        };
+        let line = std::str::from_utf8(line).map_err(|_| "not valid UTF-8".to_string())?;
+
+        self.fields.clear();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\t', line.as_bytes()) {
+            self.fields.push((start, end));
+            start = end + 1;
+        }
+        self.fields.push((start, line.len()));
+        // A trailing tab (or several) adds empty fields past the header's end.
+        while self.fields.len() > header.slots.len()
+            && self.fields.last().is_some_and(|(s, e)| s == e)
+        {
+            self.fields.pop();
+        }
+        if self.fields.len() > header.slots.len() {
+            return Err(format!(
+                "{} fields, but the #Fields header names {}",
+                self.fields.len(),
+                header.slots.len()
+            ));
+        }
+        if self.fields.len() < header.min_fields {
+            return Err(format!(
+                "{} fields, too short to hold date, time and sc-status",
+                self.fields.len()
+            ));
+        }
+
+        let mut values = [Value::Null; FIELDS.len()];
+        let (mut date, mut time) = ("", "");
+        for (slot, &(s, e)) in header.slots.iter().zip(&self.fields) {
+            let raw = &line[s..e];
+            match *slot {
+                Slot::Date => date = raw,
+                Slot::Time => time = raw,
+                Slot::Field(i) => {
+                    values[i] = parse_value(FIELDS[i].ty, raw).map_err(|why| {
+                        format!("{} {why}: {raw:?}", FIELDS[i].names[0])
+                    })?;
+                }
+                Slot::Ignored => {}
+            }
+        }
+        let timestamp_ms = parse_timestamp(date, time)
+            .ok_or_else(|| format!("bad date/time: {date:?} {time:?}"))?;
+
+        let query = match values[idx::CS_URI_QUERY] {
+            Value::Str(q) => q,
+            _ => "",
+        };
+        let found = key_from_query(query, &self.options.key_params);
+        let redacted = found.redacted;
+        if let Value::Str(_) = values[idx::CS_URI_QUERY] {
+            values[idx::CS_URI_QUERY] = Value::Str(&redacted);
+        }
+        let key = match &found.key {
+            Some(raw) => Some(self.hasher.identify(raw)),
+            None => {
+                self.stats.keyless += 1;
+                None
+            }
+        };
+        self.rows.append(&Row {
+            timestamp_ms,
+            key,
+            values: &values,
+            source_object: self.object,
+            source_line: line_no,
+        });
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the epoch.
+pub fn parse_timestamp(date: &str, time: &str) -> Option<i64> {
+    let d = date.as_bytes();
+    let t = time.as_bytes();
+    if d.len() != 10 || d[4] != b'-' || d[7] != b'-' || t.len() != 8 || t[2] != b':' || t[5] != b':'
+    {
+        return None;
+    }
+    let num = |b: &[u8]| -> Option<i64> {
+        b.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (num(&d[0..4])?, num(&d[5..7])?, num(&d[8..10])?);
+    let (h, m, s) = (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + h) * 60 + m) * 60_000 + s * 1000)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::open_object;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Int16Type, Int64Type};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/cloudfront/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn parse_bytes(data: &[u8]) -> Result<Parsed, ObjectError> {
+        let options = ParseOptions {
+            key_params: vec!["api_key".into()],
+        };
+        parse(open_object(data, 1 << 30), "test-object", &options, &mut KeyHasher::new(None))
+    }
+
+    fn all_rows(parsed: &Parsed) -> RecordBatch {
+        let batches: Vec<_> = parsed.hours.values().cloned().collect();
+        datafusion::arrow::compute::concat_batches(&crate::lake::schema::requests_schema(), &batches)
+            .unwrap()
+    }
+
+    fn i64_sum(batch: &RecordBatch, column: &str) -> i64 {
+        batch.column_by_name(column).unwrap().as_primitive::<Int64Type>().iter().flatten().sum()
+    }
+
+    fn statuses(batch: &RecordBatch) -> Vec<Option<i16>> {
+        batch.column_by_name("sc_status").unwrap().as_primitive::<Int16Type>().iter().collect()
+    }
+
+    fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
+        batch
+            .column_by_name(column)
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect()
+    }
+
+    /// Expected counts were read off the fixtures with awk, independently of this parser.
+    #[test]
+    fn every_era_parses_with_exact_counts() {
+        // (fixture, requests, hours, sum of sc_bytes, 2xx responses)
+        let cases = [
+            ("standard-2012-2016-eras.log", 5, 5, 6310, 5),
+            ("standard-2014-24.log", 2, 1, 2_390_464, 1),
+            ("standard-2016-23.log", 2, 1, 1293, 0),
+            ("standard-2016-23-then-33.log", 2, 2, 224_673, 2),
+            ("standard-2018-26.log.gz", 66, 1, 81_303, 3),
+            ("standard-2019-33-trailing-tab.log", 3, 1, 1176, 3),
+            ("standard-2020-33.log", 3, 1, 55_208, 3),
+            ("standard-2025-33.log", 1, 1, 611, 1),
+            ("standard-33-xff-escapes.log", 6, 2, 3876, 3),
+            ("standard-aws-docs-33.log", 6, 2, 3876, 3),
+        ];
+        for (name, requests, hours, bytes, ok) in cases {
+            let parsed = parse_bytes(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(parsed.stats.bad_lines, 0, "{name}: {:?}", parsed.stats.bad_samples);
+            assert_eq!(parsed.stats.requests, requests, "{name}");
+            assert_eq!(parsed.stats.keyless, requests, "{name}: no fixture carries api_key");
+            assert_eq!(parsed.hours.len(), hours, "{name}");
+            let rows = all_rows(&parsed);
+            assert_eq!(rows.num_rows() as u64, requests, "{name}");
+            assert_eq!(i64_sum(&rows, "sc_bytes"), bytes, "{name}");
+            let two_xx = statuses(&rows).iter().flatten().filter(|s| (200..300).contains(*s)).count();
+            assert_eq!(two_xx, ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn columns_follow_the_header_of_each_era() {
+        let parsed = parse_bytes(&fixture("standard-2012-2016-eras.log")).unwrap();
+        // Hours come out in time order: 2012 (12 fields) first, 2016 (23 fields) last.
+        let first = parsed.hours.values().next().unwrap();
+        assert_eq!(strings(first, "x_edge_location"), vec![Some("DFW3".into())]);
+        assert_eq!(strings(first, "cs_method"), vec![Some("POST".into())]);
+        assert_eq!(strings(first, "x_edge_request_id"), vec![None]);
+        assert!(first.column_by_name("cs_bytes").unwrap().is_null(0));
+        let last = parsed.hours.values().last().unwrap();
+        assert_eq!(strings(last, "x_edge_location"), vec![Some("AMS50".into())]);
+        assert_eq!(strings(last, "cs_protocol"), vec![Some("http".into())]);
+        assert_eq!(
+            strings(last, "x_edge_result_type"),
+            vec![Some("Hit".into())],
+            "the 23-field line maps by the second header"
+        );
+        // 2012-05-24T11:35:53Z
+        let ts = first.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        assert_eq!(ts.value(0), 1_337_859_353_000);
+    }
+
+    #[test]
+    fn dash_is_null_and_000_is_a_request() {
+        let header = "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken\n";
+        let line = "2025-10-05\t01:06:21\tSFO53-P9\t-\t1.2.3.4\tGET\th\t/v1\t000\t-\tcurl\tapi_key=k%252B%252F\t-\tError\tid1\th\thttps\t-\t-\n";
+        let parsed = parse_bytes(format!("{header}{line}").as_bytes()).unwrap();
+        assert_eq!(parsed.stats.bad_lines, 0, "{:?}", parsed.stats.bad_samples);
+        let rows = all_rows(&parsed);
+        assert_eq!(statuses(&rows), vec![Some(0)]);
+        assert!(rows.column_by_name("sc_bytes").unwrap().is_null(0));
+        assert!(rows.column_by_name("cs_bytes").unwrap().is_null(0));
+        assert!(rows.column_by_name("time_taken").unwrap().is_null(0));
+        // The key `k+/` is hashed; its value never reaches the stored query.
+        assert_eq!(
+            strings(&rows, "api_key_id"),
+            vec![Some(KeyHasher::new(None).id_of("k+/"))]
+        );
+        assert_eq!(strings(&rows, "cs_uri_query"), vec![Some("api_key=REDACTED".into())]);
+        assert_eq!(parsed.stats.keyless, 0);
+    }
+
+    #[test]
+    fn malformed_lines_are_counted_with_their_line_numbers() {
+        let text = "\
+2019-12-04\t21:02:31\tbefore-header\n\
+#Fields: date time x-edge-location sc-bytes sc-status\n\
+2019-12-04\t21:02:31\tLAX1\t392\t200\n\
+2019-12-04\t21:02:31\tLAX1\tlots\t200\n\
+2019-12-04\t21:02:31\tLAX1\t392\t200\textra\n\
+2019-13-04\t21:02:31\tLAX1\t392\t200\n\
+2019-12-04\t21:02\n\
+2019-12-04\t21:02:31\tLAX1\t392\t200\t\n";
+        let parsed = parse_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.stats.lines, 7);
+        assert_eq!(parsed.stats.requests, 2, "line 3 and the trailing-tab line 8");
+        assert_eq!(parsed.stats.bad_lines, 5);
+        let lines: Vec<u64> = parsed.stats.bad_samples.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![1, 4, 5, 6, 7]);
+        assert!(parsed.stats.bad_samples[1].reason.contains("sc-bytes"), "{:?}", parsed.stats.bad_samples[1]);
+    }
+
+    #[test]
+    fn other_formats_are_refused_not_misparsed() {
+        assert!(matches!(parse_bytes(&fixture("rtmp-17.log")), Err(ObjectError::Unsupported(_))));
+        assert!(matches!(
+            parse_bytes(&fixture("realtime-2025-44.log")),
+            Err(ObjectError::NotALog(_))
+        ));
+        assert!(matches!(parse_bytes(b"<html>hello</html>\n"), Err(ObjectError::NotALog(_))));
+        // An empty object is a log with no requests.
+        assert_eq!(parse_bytes(b"").unwrap().stats.requests, 0);
+    }
+
+    #[test]
+    fn timestamps_are_validated() {
+        assert_eq!(parse_timestamp("1970-01-01", "00:00:00"), Some(0));
+        assert_eq!(parse_timestamp("2024-02-29", "23:59:59"), Some(1_709_251_199_000));
+        assert_eq!(parse_timestamp("2023-02-29", "00:00:00"), None);
+        assert_eq!(parse_timestamp("2023-01-01", "24:00:00"), None);
+        assert_eq!(parse_timestamp("2023-1-01", "00:00:00"), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! `edgemeter ingest`: list new log objects, fetch them concurrently, parse them
+//! on CPU threads, merge their rows into hour partitions, then commit the
+//! objects to the ingested record. See the design section of the README for why
+//! this order keeps every request counted exactly once.
+
+use crate::error::Result;
+use crate::format::w3c::{self, ParseOptions, ParseStats};
+use crate::format::{ObjectError, open_object};
+use crate::key::KeyHasher;
+use crate::lake::Lake;
+use crate::lake::ingested::{self, IngestedObject};
+use crate::lake::partition::{MergeOutcome, merge_hour};
+use crate::source::{LogObject, S3Settings, Source};
+use datafusion::arrow::array::RecordBatch;
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// How many bad-line and unreadable-object samples a summary keeps.
+const MAX_SAMPLES: usize = 20;
+
+/// Everything `ingest` needs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub source: String,
+    pub lake: String,
+    pub s3: S3Settings,
+    pub parse: ParseOptions,
+    /// Objects fetched at once.
+    pub concurrency: usize,
+    /// Compressed bytes of source objects processed (and committed) per batch.
+    pub batch_bytes: u64,
+    /// Cap on one object's decompressed size.
+    pub max_object_bytes: u64,
+}
+
+/// A malformed line, located.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadLineSample {
+    pub object: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// An object that could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadableObject {
+    pub object: String,
+    pub reason: String,
+}
+
+/// What one ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IngestSummary {
+    pub run_id: String,
+    pub objects_listed: u64,
+    /// Already ingested with the same ETag.
+    pub objects_skipped: u64,
+    pub objects_ingested: u64,
+    pub objects_unreadable: u64,
+    /// Bytes as stored at the source (compressed).
+    pub bytes_read: u64,
+    /// Bytes of log text after decompression.
+    pub bytes_decompressed: u64,
+    pub lines: u64,
+    pub bad_lines: u64,
+    pub keyless_requests: u64,
+    /// Requests parsed from the objects (before de-duplication).
+    pub requests: u64,
+    /// Rows newly written to the lake.
+    pub rows_written: u64,
+    /// Requests already in the lake (same request id), not counted again.
+    pub duplicates: u64,
+    pub partitions_touched: BTreeSet<String>,
+    /// Bad lines per object, for objects that had any.
+    pub bad_lines_by_object: BTreeMap<String, u64>,
+    pub bad_line_samples: Vec<BadLineSample>,
+    pub unreadable: Vec<UnreadableObject>,
+    pub elapsed_ms: u64,
+}
+
+impl IngestSummary {
+    /// True when some object could not be read (the run's exit status says so).
+    pub fn is_partial(&self) -> bool {
+        self.objects_unreadable > 0
+    }
+}
+
+/// The result of fetching and parsing one object.
+struct ObjectOutcome {
+    object: LogObject,
+    result: std::result::Result<(BTreeMap<i64, RecordBatch>, ParseStats), String>,
+}
+
+/// Ingests every object under `options.source` that the lake has not committed yet.
+pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let run_id = new_run_id();
+    let lake = Lake::open(&options.lake, &options.s3).await?;
+    let source = Source::open(&options.source, &options.s3).await?;
+    let committed = ingested::load(&lake).await?;
+
+    let listed = source.list().await?;
+    let mut summary = IngestSummary {
+        run_id: run_id.clone(),
+        objects_listed: listed.len() as u64,
+        ..Default::default()
+    };
+    let pending: Vec<LogObject> = listed
+        .into_iter()
+        .filter(|o| committed.get(&o.uri) != Some(&(o.etag.clone(), o.size)))
+        .collect();
+    summary.objects_skipped = summary.objects_listed - pending.len() as u64;
+    tracing::info!(
+        run_id = %run_id,
+        listed = summary.objects_listed,
+        pending = pending.len(),
+        "listed source objects"
+    );
+
+    let cpu = Arc::new(Semaphore::new(cpu_threads()));
+    let hasher = KeyHasher::from_env();
+    for (n, batch) in batches(pending, options.batch_bytes).into_iter().enumerate() {
+        let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
+            .map(|object| fetch_and_parse(&source, object, options, &cpu, hasher.clone()))
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        commit_batch(&lake, &run_id, n, outcomes, &mut summary).await?;
+    }
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    crate::lake::write_run_record(&lake, &run_id, &summary).await?;
+    Ok(summary)
+}
+
+/// Merges a batch's rows into their hours, then records its objects as ingested.
+async fn commit_batch(
+    lake: &Lake,
+    run_id: &str,
+    batch_no: usize,
+    outcomes: Vec<ObjectOutcome>,
+    summary: &mut IngestSummary,
+) -> Result<()> {
+    let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+    let mut committed = Vec::new();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for ObjectOutcome { object, result } in outcomes {
+        summary.bytes_read += object.size;
+        match result {
+            Ok((hours, stats)) => {
+                for (hour, rows) in hours {
+                    by_hour.entry(hour).or_default().push(rows);
+                }
+                summary.objects_ingested += 1;
+                summary.bytes_decompressed += stats.bytes;
+                summary.lines += stats.lines;
+                summary.requests += stats.requests;
+                summary.bad_lines += stats.bad_lines;
+                summary.keyless_requests += stats.keyless;
+                if stats.bad_lines > 0 {
+                    summary
+                        .bad_lines_by_object
+                        .insert(object.uri.clone(), stats.bad_lines);
+                    tracing::warn!(object = %object.uri, bad_lines = stats.bad_lines, "object has malformed lines");
+                }
+                for bad in stats.bad_samples {
+                    if summary.bad_line_samples.len() < MAX_SAMPLES {
+                        summary.bad_line_samples.push(BadLineSample {
+                            object: object.uri.clone(),
+                            line: bad.line,
+                            reason: bad.reason,
+                        });
+                    }
+                }
+                committed.push(IngestedObject {
+                    source: object.uri,
+                    etag: object.etag,
+                    size: object.size,
+                    lines: stats.lines,
+                    rows: stats.requests,
+                    bad_lines: stats.bad_lines,
+                    run_id: run_id.to_string(),
+                    ingested_at_ms: now_ms,
+                });
+            }
+            Err(reason) => {
+                tracing::error!(object = %object.uri, %reason, "object could not be read");
+                summary.objects_unreadable += 1;
+                if summary.unreadable.len() < MAX_SAMPLES {
+                    summary.unreadable.push(UnreadableObject {
+                        object: object.uri,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    let merges: Vec<Result<MergeOutcome>> = futures::stream::iter(by_hour)
+        .map(|(hour, rows)| merge_hour(lake, hour, rows))
+        .buffer_unordered(2)
+        .collect()
+        .await;
+    for merge in merges {
+        let merge = merge?;
+        summary.rows_written += merge.rows_added;
+        summary.duplicates += merge.duplicates;
+        summary.partitions_touched.insert(merge.partition);
+    }
+    // The commit: only now are these objects skipped by later runs.
+    ingested::record(lake, &format!("{run_id}-{batch_no:05}"), &committed).await
+}
+
+async fn fetch_and_parse(
+    source: &Source,
+    object: LogObject,
+    options: &IngestOptions,
+    cpu: &Semaphore,
+    mut hasher: KeyHasher,
+) -> ObjectOutcome {
+    let data = match source.fetch(&object).await {
+        Ok(data) => data,
+        Err(e) => {
+            return ObjectOutcome {
+                object,
+                result: Err(e.to_string()),
+            };
+        }
+    };
+    let Ok(_permit) = cpu.acquire().await else {
+        unreachable!("the CPU semaphore is never closed");
+    };
+    let uri = object.uri.clone();
+    let parse = options.parse.clone();
+    let max = options.max_object_bytes;
+    let span = tracing::Span::current();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
+    })
+    .await;
+    let result = match parsed {
+        Ok(Ok(parsed)) => Ok((parsed.hours, parsed.stats)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(join) => Err(ObjectError::Decompress(format!("parser failed: {join}")).to_string()),
+    };
+    ObjectOutcome { object, result }
+}
+
+/// Splits objects into consecutive batches of about `max_bytes` (compressed).
+fn batches(objects: Vec<LogObject>, max_bytes: u64) -> Vec<Vec<LogObject>> {
+    let mut out: Vec<Vec<LogObject>> = Vec::new();
+    let mut size = 0u64;
+    for object in objects {
+        if out.is_empty() || size + object.size > max_bytes && !out[out.len() - 1].is_empty() {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += object.size;
+        if let Some(last) = out.last_mut() {
+            last.push(object);
+        }
+    }
+    out
+}
+
+fn cpu_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A run id that sorts by start time.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &suffix[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(uri: &str, size: u64) -> LogObject {
+        LogObject {
+            uri: uri.into(),
+            etag: String::new(),
+            size,
+        }
+    }
+
+    #[test]
+    fn batches_split_by_size_and_keep_order() {
+        let got = batches(vec![obj("a", 6), obj("b", 5), obj("c", 20), obj("d", 1)], 10);
+        let names: Vec<Vec<&str>> = got
+            .iter()
+            .map(|b| b.iter().map(|o| o.uri.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["a"], vec!["b"], vec!["c"], vec!["d"]]);
+        let got = batches(vec![obj("a", 3), obj("b", 3), obj("c", 3)], 10);
+        assert_eq!(got.len(), 1);
+    }
+}

@@ -1,0 +1,169 @@
+//! The Parquet lake, on local disk or S3, behind one `object_store` interface.
+//!
+//! ```text
+//! requests/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet   raw rows, sorted by api_key_id, timestamp
+//! _edgemeter/ingested/<run-id>-<batch>.parquet              one row per source object committed
+//! _edgemeter/runs/<run-id>.json                             one record per ingest run
+//! ```
+//!
+//! This module owns locations and storage; [`partition`] owns the merge of new
+//! rows into an hour, [`ingested`] the record of committed objects, [`view`] the
+//! reader's view that hides superseded generations.
+
+pub mod ingested;
+pub mod parquet_io;
+pub mod partition;
+pub mod schema;
+pub mod view;
+
+use crate::error::{Error, Result};
+use crate::source::S3Settings;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AwsCredential};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use std::sync::Arc;
+use url::Url;
+
+/// A lake: where it is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    store: Arc<dyn ObjectStore>,
+    /// The lake's root inside `store`.
+    root: Path,
+    /// The lake's root as a URL ending in `/` (`file:///…/` or `s3://bucket/prefix/`).
+    url: Url,
+}
+
+impl Lake {
+    /// Opens (and for a local lake, creates) the lake at a directory or `s3://bucket/prefix/`.
+    pub async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_end_matches('/');
+            if bucket.is_empty() {
+                return Err(Error::Config("an s3:// lake needs a bucket".into()));
+            }
+            let store = s3_store(bucket, s3).await?;
+            let url = if prefix.is_empty() {
+                format!("s3://{bucket}/")
+            } else {
+                format!("s3://{bucket}/{prefix}/")
+            };
+            let url = Url::parse(&url)
+            .map_err(|e| Error::Config(format!("bad lake location {location}: {e}")))?;
+            Ok(Self {
+                store: Arc::new(store),
+                root: Path::from(prefix),
+                url,
+            })
+        } else {
+            let dir = std::path::Path::new(location);
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+            let url = Url::from_directory_path(&dir)
+                .map_err(|()| Error::Config(format!("bad lake directory {location}")))?;
+            let root = Path::from_url_path(url.path())
+                .map_err(|e| Error::Config(format!("bad lake directory {location}: {e}")))?;
+            Ok(Self {
+                store: Arc::new(LocalFileSystem::new()),
+                root,
+                url,
+            })
+        }
+    }
+
+    /// The underlying store (all generations visible): for writers.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The lake root URL, ending in `/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL of a table directory, ending in `/`.
+    pub fn table_url(&self, table: &str) -> String {
+        format!("{}{table}/", self.url)
+    }
+
+    /// The object-store URL (scheme and bucket) DataFusion registers the store under.
+    pub fn store_url(&self) -> Url {
+        let mut url = self.url.clone();
+        url.set_path("/");
+        url
+    }
+
+    /// A path below the lake root.
+    pub fn path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.root.clone(), |p, part| p.child(part))
+    }
+}
+
+/// An S3 store for the lake, with aws-config's credentials and endpoint settings.
+async fn s3_store(bucket: &str, settings: &S3Settings) -> Result<object_store::aws::AmazonS3> {
+    let client = crate::source::s3::client(settings).await;
+    let config = client.config();
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(
+            config
+                .region()
+                .map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
+        )
+        .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+    let endpoint = settings
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(provider) = config.credentials_provider() {
+        builder = builder.with_credentials(Arc::new(AwsConfigCredentials(provider)));
+    }
+    Ok(builder.build()?)
+}
+
+/// Bridges aws-config's credential chain (env, profiles, SSO, IMDS) into object_store.
+#[derive(Debug)]
+struct AwsConfigCredentials(aws_credential_types::provider::SharedCredentialsProvider);
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for AwsConfigCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = self
+            .0
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: creds.access_key_id().to_string(),
+            secret_key: creds.secret_access_key().to_string(),
+            token: creds.session_token().map(str::to_string),
+        }))
+    }
+}
+
+/// Writes a run's record to `_edgemeter/runs/<run-id>.json`.
+pub async fn write_run_record(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let body = serde_json::to_vec_pretty(record)?;
+    let path = lake.path(&format!("_edgemeter/runs/{run_id}.json"));
+    lake.store().put(&path, PutPayload::from(body)).await?;
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Merging new rows into an hour's partition of `requests`, exactly once.
+//!
+//! The hour's current generation is read, new rows whose request id is already
+//! there (or repeated among the new rows) are dropped, the union is sorted by
+//! `api_key_id` then `timestamp` and written as the next generation; only then
+//! are older generations deleted. Re-merging the same rows is a no-op, so a crash
+//! at any point is repaired by running again.
+
+use super::Lake;
+use super::parquet_io::{decode, encode, writer_properties};
+use super::schema::requests_schema;
+use super::view::{generation_of, part_file_name};
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
+};
+use datafusion::parquet::file::metadata::SortingColumn;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::collections::HashSet;
+
+/// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
+pub fn partition_values(hour: i64) -> (String, String) {
+    let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
+    (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
+}
+
+/// The directory of an hour's partition of a table, relative to the lake root.
+pub fn partition_dir(table: &str, hour: i64) -> String {
+    let (dt, hh) = partition_values(hour);
+    format!("{table}/dt={dt}/hour={hh}")
+}
+
+/// What merging into one hour did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MergeOutcome {
+    pub partition: String,
+    /// New rows written.
+    pub rows_added: u64,
+    /// New rows dropped because their request was already counted.
+    pub duplicates: u64,
+    /// Rows in the partition after the merge.
+    pub rows_total: u64,
+}
+
+/// Merges `new` rows (all of the same hour) into that hour's partition.
+pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result<MergeOutcome> {
+    let relative = partition_dir("requests", hour);
+    let dir = lake.path(&relative);
+    let files = list_generations(lake, &dir).await?;
+    let current = files.iter().map(|(g, _)| *g).max();
+    let mut existing = Vec::new();
+    for (_, path) in files.iter().filter(|(g, _)| Some(*g) == current) {
+        let data = lake.store().get(path).await?.bytes().await?;
+        existing.extend(decode(data)?);
+    }
+
+    let merged = tokio::task::spawn_blocking(move || merge_rows(existing, new)).await??;
+    let mut outcome = MergeOutcome {
+        partition: relative,
+        rows_added: merged.added,
+        duplicates: merged.duplicates,
+        rows_total: merged.total,
+    };
+    let stale: Vec<&Path> = match merged.file {
+        Some(file) => {
+            let next = current.map_or(1, |g| g + 1);
+            let path = dir.child(part_file_name(next).as_str());
+            lake.store().put(&path, PutPayload::from(file)).await?;
+            files.iter().map(|(_, p)| p).collect()
+        }
+        // Nothing new: keep the current generation, drop only leftovers.
+        None => files
+            .iter()
+            .filter(|(g, _)| Some(*g) != current)
+            .map(|(_, p)| p)
+            .collect(),
+    };
+    for path in stale {
+        match lake.store().delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if outcome.rows_added == 0 {
+        outcome.rows_total = merged.total;
+    }
+    Ok(outcome)
+}
+
+/// Partition files in a directory with their generations.
+async fn list_generations(lake: &Lake, dir: &Path) -> Result<Vec<(u64, Path)>> {
+    let listed: Vec<_> = lake.store().list(Some(dir)).try_collect().await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|m| {
+            let g = m.location.filename().and_then(generation_of)?;
+            Some((g, m.location))
+        })
+        .collect())
+}
+
+struct Merged {
+    /// The new generation's file, `None` when no row was added.
+    file: Option<bytes::Bytes>,
+    added: u64,
+    duplicates: u64,
+    total: u64,
+}
+
+/// The request identity used for de-duplication: `x_edge_request_id`, or the
+/// row's origin (`source_object` and `source_line`) when the log has no id.
+fn request_keys(batch: &RecordBatch) -> Result<Vec<String>> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Lake(format!("requests file lacks column {name}")))
+    };
+    let ids = column("x_edge_request_id")?;
+    let objects = column("source_object")?;
+    let lines = column("source_line")?;
+    let (Some(ids), Some(objects), Some(lines)) = (
+        ids.as_any().downcast_ref::<StringArray>(),
+        objects.as_any().downcast_ref::<StringArray>(),
+        lines.as_any().downcast_ref::<Int64Array>(),
+    ) else {
+        return Err(Error::Lake("requests file has unexpected column types".into()));
+    };
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            if ids.is_valid(i) {
+                ids.value(i).to_string()
+            } else {
+                format!("~{}#{}", objects.value(i), lines.value(i))
+            }
+        })
+        .collect())
+}
+
+fn merge_rows(existing: Vec<RecordBatch>, new: Vec<RecordBatch>) -> Result<Merged> {
+    let schema = requests_schema();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut existing_rows = 0u64;
+    for batch in &existing {
+        existing_rows += batch.num_rows() as u64;
+        seen.extend(request_keys(batch)?);
+    }
+    let mut kept = existing;
+    let (mut added, mut duplicates) = (0u64, 0u64);
+    for batch in new {
+        let keys = request_keys(&batch)?;
+        let mask: BooleanArray = keys
+            .into_iter()
+            .map(|k| Some(seen.insert(k)))
+            .collect();
+        let fresh = mask.true_count() as u64;
+        added += fresh;
+        duplicates += batch.num_rows() as u64 - fresh;
+        if fresh > 0 {
+            kept.push(filter_record_batch(&batch, &mask)?);
+        }
+    }
+    let total = existing_rows + added;
+    if added == 0 {
+        return Ok(Merged {
+            file: None,
+            added,
+            duplicates,
+            total,
+        });
+    }
+    let all = concat_batches(&schema, &kept)?;
+    let sort_on = |name: &str| -> Result<SortColumn> {
+        let values = all
+            .column_by_name(name)
+            .ok_or_else(|| Error::Lake(format!("missing column {name}")))?
+            .clone();
+        Ok(SortColumn {
+            values,
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
+        })
+    };
+    let order = lexsort_to_indices(&[sort_on("api_key_id")?, sort_on("timestamp")?], None)?;
+    let sorted = take_record_batch(&all, &order)?;
+    let sorted_on = |column_idx| SortingColumn {
+        column_idx,
+        descending: false,
+        nulls_first: false,
+    };
+    let sorting = vec![sorted_on(1), sorted_on(0)];
+    let file = encode(&schema, &[sorted], writer_properties(Some(sorting)))?;
+    Ok(Merged {
+        file: Some(file),
+        added,
+        duplicates,
+        total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_utc_date_and_hour() {
+        // 2019-12-04T21:00:00Z is 1575493200 s since the epoch.
+        assert_eq!(
+            partition_values(1_575_493_200 / 3600),
+            ("2019-12-04".to_string(), "21".to_string())
+        );
+        assert_eq!(partition_dir("requests", 0), "requests/dt=1970-01-01/hour=00");
+    }
+}

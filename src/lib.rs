@@ -1,0 +1,18 @@
+//! edgemeter: exact per-API-key usage metering from CloudFront access logs.
+//!
+//! A request line travels `source → format → key → lake → query`:
+//! [`source`] lists and fetches log objects (S3 or a directory), [`format`]
+//! decodes and parses them into Arrow rows, [`key`] finds, hashes and redacts
+//! API keys, [`lake`] merges rows into the Hive-partitioned Parquet lake exactly
+//! once, and [`query`] runs DataFusion SQL over it. [`ingest`] drives a run.
+
+pub mod cli;
+pub mod error;
+pub mod format;
+pub mod ingest;
+pub mod key;
+pub mod lake;
+pub mod query;
+pub mod source;
+
+pub use error::{Error, Result};

@@ -1,0 +1,86 @@
+//! Writing query results: an aligned table, CSV (RFC 4180 with a header) or
+//! JSON lines, to stdout or a file. CSV and JSON stream batch by batch.
+
+use crate::error::{Error, Result};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::json::LineDelimitedWriter;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use std::io::Write;
+use std::path::Path;
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned text table (the whole result is gathered first).
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Writes a result stream in `format` to `output` (stdout when `None`).
+pub async fn write(
+    stream: SendableRecordBatchStream,
+    format: OutputFormat,
+    output: Option<&Path>,
+) -> Result<u64> {
+    let sink: Box<dyn Write + Send> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Error::io(path, e))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    write_to(stream, format, sink).await
+}
+
+/// Writes a result stream to any writer; returns the number of rows.
+pub async fn write_to(
+    mut stream: SendableRecordBatchStream,
+    format: OutputFormat,
+    mut sink: Box<dyn Write + Send>,
+) -> Result<u64> {
+    let mut rows = 0u64;
+    let io = |e: std::io::Error| Error::io("<output>", e);
+    match format {
+        OutputFormat::Table => {
+            let mut batches: Vec<RecordBatch> = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                batches.push(batch);
+            }
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(stream.schema()));
+            }
+            writeln!(sink, "{}", pretty_format_batches(&batches)?).map_err(io)?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = WriterBuilder::new().with_header(true).build(&mut sink);
+            let mut wrote = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch)?;
+                wrote = true;
+            }
+            if !wrote {
+                writer.write(&RecordBatch::new_empty(stream.schema()))?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = LineDelimitedWriter::new(&mut sink);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    sink.flush().map_err(io)?;
+    Ok(rows)
+}

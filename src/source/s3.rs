@@ -1,0 +1,170 @@
+//! Log objects in S3 (or an S3-compatible server), read with aws-sdk-s3 through
+//! aws-config's standard credential chain.
+//!
+//! Requests are retried by the SDK (standard mode: throttling, 5xx, timeouts);
+//! reading a body is retried here, because a connection cut mid-body surfaces
+//! after the SDK has returned. A body shorter than its Content-Length is never
+//! handed on as a complete object.
+
+use super::{LogObject, S3Settings};
+use crate::error::{Error, Result};
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Attempts to read one object's body before giving up on it.
+const BODY_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct S3Source {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// An S3 client from aws-config's standard chain, honouring `--endpoint-url`
+/// and `AWS_ENDPOINT_URL` with path-style addressing.
+pub async fn client(settings: &S3Settings) -> Client {
+    let region = RegionProviderChain::first_try(
+        settings
+            .region
+            .clone()
+            .map(aws_sdk_s3::config::Region::new),
+    )
+    .or_default_provider()
+    .or_else("us-east-1");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    let custom_endpoint = shared.endpoint_url().is_some();
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(100)),
+        )
+        .force_path_style(custom_endpoint)
+        .build();
+    Client::from_conf(config)
+}
+
+impl S3Source {
+    pub async fn new(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self> {
+        if bucket.is_empty() {
+            return Err(Error::Config("an s3:// source needs a bucket".into()));
+        }
+        Ok(Self {
+            client: client(settings).await,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Lists every object under the prefix, page by page.
+    pub async fn list(&self) -> Result<Vec<LogObject>> {
+        let location = format!("s3://{}/{}", self.bucket, self.prefix);
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::List {
+                location: location.clone(),
+                reason: error_chain(&e),
+            })?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                if key.ends_with('/') {
+                    continue;
+                }
+                out.push(LogObject {
+                    uri: format!("s3://{}/{}", self.bucket, key),
+                    etag: obj.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                    size: obj.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads one object whole, retrying cut-short bodies with backoff and jitter.
+    pub async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
+        let key = object
+            .uri
+            .strip_prefix(&format!("s3://{}/", self.bucket))
+            .unwrap_or(&object.uri);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch_once(key).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(reason) if attempt < BODY_ATTEMPTS => {
+                    tracing::warn!(object = %object.uri, attempt, %reason, "retrying object read");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(reason) => {
+                    return Err(Error::Fetch {
+                        object: object.uri.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn fetch_once(&self, key: &str) -> Result<Bytes, String> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let expected = resp.content_length();
+        let body = resp
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("body read failed: {}", error_chain(&e)))?
+            .into_bytes();
+        match expected {
+            Some(n) if n >= 0 && body.len() as u64 != n as u64 => Err(format!(
+                "body cut short: {} of {n} bytes",
+                body.len()
+            )),
+            _ => Ok(body),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: up to 100 ms · 2^(attempt-1), capped at 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = (100u64 << attempt.saturating_sub(1).min(6)).min(5_000);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (cap + 1);
+    Duration::from_millis(jitter.max(cap / 4))
+}
+
+/// An error and all its sources on one line.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
