@@ -16,7 +16,11 @@ use std::path::PathBuf;
 pub const EXIT_PARTIAL: i32 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "edgemeter", version, about = "Exact per-API-key usage from CloudFront access logs")]
+#[command(
+    name = "edgemeter",
+    version,
+    about = "Exact per-API-key usage from CloudFront access logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,7 +80,12 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
     /// Query parameter holding the API key; repeat for several, tried in order.
-    #[arg(long = "key-param", env = "EDGEMETER_KEY_PARAMS", value_delimiter = ',', default_value = "api_key")]
+    #[arg(
+        long = "key-param",
+        env = "EDGEMETER_KEY_PARAMS",
+        value_delimiter = ',',
+        default_value = "api_key"
+    )]
     pub key_params: Vec<String>,
     /// Objects downloaded at once.
     #[arg(long, env = "EDGEMETER_CONCURRENCY", default_value_t = 16)]
@@ -87,6 +96,9 @@ pub struct IngestArgs {
     /// Largest decompressed size accepted for one object.
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", default_value_t = DEFAULT_MAX_OBJECT_BYTES)]
     pub max_object_bytes: u64,
+    /// Seconds after which another run's lock on the lake counts as abandoned.
+    #[arg(long, env = "EDGEMETER_STALE_LOCK_SECS", default_value_t = 7200)]
+    pub stale_lock_secs: u64,
     /// Print the run summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -139,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 concurrency: args.concurrency,
                 batch_bytes: args.batch_bytes,
                 max_object_bytes: args.max_object_bytes,
+                stale_lock_after: std::time::Duration::from_secs(args.stale_lock_secs),
             };
             let summary = ingest(&options).await?;
             if args.json {
@@ -146,7 +159,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             } else if !cli.quiet {
                 print!("{}", render_summary(&summary));
             }
-            Ok(if summary.is_partial() { EXIT_PARTIAL } else { 0 })
+            Ok(if summary.is_partial() {
+                EXIT_PARTIAL
+            } else {
+                0
+            })
         }
         Command::Usage(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
@@ -159,7 +176,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
             let session = LakeSession::open(&lake).await?;
             let df = session.read_only_sql(&args.sql).await?;
-            write(df.execute_stream().await?, args.format, args.output.as_deref()).await?;
+            write(
+                df.execute_stream().await?,
+                args.format,
+                args.output.as_deref(),
+            )
+            .await?;
             Ok(0)
         }
         Command::Queries => {

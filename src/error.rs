@@ -64,6 +64,10 @@ pub enum Error {
     #[error("lake is inconsistent: {0}")]
     Lake(String),
 
+    /// Another run holds the lake's lock.
+    #[error("the lake is locked by another run: {0}")]
+    LockHeld(String),
+
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

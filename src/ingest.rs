@@ -9,6 +9,7 @@ use crate::format::{ObjectError, open_object};
 use crate::key::KeyHasher;
 use crate::lake::Lake;
 use crate::lake::ingested::{self, IngestedObject};
+use crate::lake::lock::LakeLock;
 use crate::lake::partition::{MergeOutcome, merge_hour};
 use crate::source::{LogObject, S3Settings, Source};
 use datafusion::arrow::array::RecordBatch;
@@ -34,6 +35,8 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Cap on one object's decompressed size.
     pub max_object_bytes: u64,
+    /// Age after which another run's lock is taken over.
+    pub stale_lock_after: std::time::Duration,
 }
 
 /// A malformed line, located.
@@ -100,7 +103,23 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let run_id = new_run_id();
     let lake = Lake::open(&options.lake, &options.s3).await?;
     let source = Source::open(&options.source, &options.s3).await?;
-    let committed = ingested::load(&lake).await?;
+    let lock = LakeLock::acquire(&lake, &run_id, options.stale_lock_after).await?;
+    let result = ingest_locked(options, &lake, &source, &lock, run_id, started).await;
+    let released = lock.release().await;
+    let summary = result?;
+    released?;
+    Ok(summary)
+}
+
+async fn ingest_locked(
+    options: &IngestOptions,
+    lake: &Lake,
+    source: &Source,
+    lock: &LakeLock,
+    run_id: String,
+    started: Instant,
+) -> Result<IngestSummary> {
+    let committed = ingested::load(lake).await?;
 
     let listed = source.list().await?;
     let mut summary = IngestSummary {
@@ -122,16 +141,20 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
 
     let cpu = Arc::new(Semaphore::new(cpu_threads()));
     let hasher = KeyHasher::from_env();
-    for (n, batch) in batches(pending, options.batch_bytes).into_iter().enumerate() {
+    for (n, batch) in batches(pending, options.batch_bytes)
+        .into_iter()
+        .enumerate()
+    {
         let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-            .map(|object| fetch_and_parse(&source, object, options, &cpu, hasher.clone()))
-            .buffer_unordered(options.concurrency.max(1))
+            .map(|object| fetch_and_parse(source, object, options, &cpu, hasher.clone()))
+            .buffered(options.concurrency.max(1))
             .collect()
             .await;
-        commit_batch(&lake, &run_id, n, outcomes, &mut summary).await?;
+        commit_batch(lake, &run_id, n, outcomes, &mut summary).await?;
+        lock.refresh().await?;
     }
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    crate::lake::write_run_record(&lake, &run_id, &summary).await?;
+    crate::lake::write_run_record(lake, &run_id, &summary).await?;
     Ok(summary)
 }
 
@@ -291,7 +314,10 @@ mod tests {
 
     #[test]
     fn batches_split_by_size_and_keep_order() {
-        let got = batches(vec![obj("a", 6), obj("b", 5), obj("c", 20), obj("d", 1)], 10);
+        let got = batches(
+            vec![obj("a", 6), obj("b", 5), obj("c", 20), obj("d", 1)],
+            10,
+        );
         let names: Vec<Vec<&str>> = got
             .iter()
             .map(|b| b.iter().map(|o| o.uri.as_str()).collect())

@@ -232,7 +232,10 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(h.identify(b"abc").hint, None);
-        assert_eq!(h.identify(b"ak_live_12345678").hint.as_deref(), Some("5678"));
+        assert_eq!(
+            h.identify(b"ak_live_12345678").hint.as_deref(),
+            Some("5678")
+        );
 
         // HMAC-SHA256 test case 2 of RFC 4231.
         let mut h = KeyHasher::new(Some(b"Jefe".to_vec()));

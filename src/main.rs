@@ -10,7 +10,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edgemeter: cannot start the runtime: {e}");
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
             eprintln!("edgemeter: {e}");
             ExitCode::from(match e {
                 Error::Config(_) | Error::ReadOnly(_) | Error::Query { .. } => 2,
+                Error::LockHeld(_) => 4,
                 _ => 1,
             })
         }
@@ -34,7 +38,8 @@ fn main() -> ExitCode {
 fn init_tracing(quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "error" } else { "warn" };
-    let filter = EnvFilter::try_from_env("EDGEMETER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("EDGEMETER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

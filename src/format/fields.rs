@@ -60,13 +60,21 @@ pub const FIELDS: &[FieldSpec] = &[
     field!("x_forwarded_for", Utf8, ["x-forwarded-for"]),
     field!("ssl_protocol", Utf8, ["ssl-protocol"]),
     field!("ssl_cipher", Utf8, ["ssl-cipher"]),
-    field!("x_edge_response_result_type", Utf8, ["x-edge-response-result-type"]),
+    field!(
+        "x_edge_response_result_type",
+        Utf8,
+        ["x-edge-response-result-type"]
+    ),
     field!("cs_protocol_version", Utf8, ["cs-protocol-version"]),
     field!("fle_status", Utf8, ["fle-status"]),
     field!("fle_encrypted_fields", Int32, ["fle-encrypted-fields"]),
     field!("c_port", Int32, ["c-port"]),
     field!("time_to_first_byte", Float64, ["time-to-first-byte"]),
-    field!("x_edge_detailed_result_type", Utf8, ["x-edge-detailed-result-type"]),
+    field!(
+        "x_edge_detailed_result_type",
+        Utf8,
+        ["x-edge-detailed-result-type"]
+    ),
     field!("sc_content_type", Utf8, ["sc-content-type"]),
     field!("sc_content_len", Int64, ["sc-content-len"]),
     field!("sc_range_start", Int64, ["sc-range-start"]),
@@ -76,15 +84,19 @@ pub const FIELDS: &[FieldSpec] = &[
     field!("origin_lbl", Float64, ["origin-lbl"]),
     field!("c_country", Utf8, ["c-country"]),
     field!("asn", Int64, ["asn"]),
-    field!("cache_behavior_path_pattern", Utf8, ["cache-behavior-path-pattern"]),
+    field!(
+        "cache_behavior_path_pattern",
+        Utf8,
+        ["cache-behavior-path-pattern"]
+    ),
     field!("viewer_request_log_data", Utf8, ["viewer-request-log-data"]),
 ];
 
 /// Index of a field in [`FIELDS`], by any of its header names.
 pub fn field_index(name: &str) -> Option<usize> {
-    FIELDS.iter().position(|f| {
-        f.names.iter().any(|n| n.eq_ignore_ascii_case(name)) || f.column == name
-    })
+    FIELDS
+        .iter()
+        .position(|f| f.names.iter().any(|n| n.eq_ignore_ascii_case(name)) || f.column == name)
 }
 
 /// Index of a field in [`FIELDS`] by its lake column name.
@@ -130,8 +142,14 @@ mod tests {
 
     #[test]
     fn header_names_resolve() {
-        assert_eq!(FIELDS[field_index("cs(User-Agent)").unwrap()].column, "cs_user_agent");
-        assert_eq!(FIELDS[field_index("sc-status").unwrap()].column, "sc_status");
+        assert_eq!(
+            FIELDS[field_index("cs(User-Agent)").unwrap()].column,
+            "cs_user_agent"
+        );
+        assert_eq!(
+            FIELDS[field_index("sc-status").unwrap()].column,
+            "sc_status"
+        );
         assert_eq!(field_index("x-event"), None);
     }
 }

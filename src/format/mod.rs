@@ -80,7 +80,10 @@ impl<R: Read> Read for Capped<R> {
 
 /// Maps a read error to the object error it means.
 pub(crate) fn object_error(e: std::io::Error) -> ObjectError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<CapExceeded>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<CapExceeded>())
+    {
         Some(CapExceeded(limit)) => ObjectError::TooLarge(*limit),
         None => ObjectError::Decompress(e.to_string()),
     }
@@ -104,7 +107,9 @@ mod tests {
         let mut data = gzip(b"first\n");
         data.extend(gzip(b"second\n"));
         let mut out = String::new();
-        open_object(&data, 1 << 20).read_to_string(&mut out).unwrap();
+        open_object(&data, 1 << 20)
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "first\nsecond\n");
     }
 

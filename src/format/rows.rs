@@ -5,8 +5,8 @@ use crate::format::fields::{ColumnType, FIELDS};
 use crate::key::KeyIdentity;
 use crate::lake::schema::requests_schema;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;

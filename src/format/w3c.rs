@@ -231,9 +231,8 @@ impl LineParser<'_, '_> {
                 Slot::Date => date = raw,
                 Slot::Time => time = raw,
                 Slot::Field(i) => {
-                    values[i] = parse_value(FIELDS[i].ty, raw).map_err(|why| {
-                        format!("{} {why}: {raw:?}", FIELDS[i].names[0])
-                    })?;
+                    values[i] = parse_value(FIELDS[i].ty, raw)
+                        .map_err(|why| format!("{} {why}: {raw:?}", FIELDS[i].names[0]))?;
                 }
                 Slot::Ignored => {}
             }
@@ -321,7 +320,10 @@ mod tests {
     use datafusion::arrow::datatypes::{Int16Type, Int64Type};
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/cloudfront/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/cloudfront/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -329,21 +331,40 @@ mod tests {
         let options = ParseOptions {
             key_params: vec!["api_key".into()],
         };
-        parse(open_object(data, 1 << 30), "test-object", &options, &mut KeyHasher::new(None))
+        parse(
+            open_object(data, 1 << 30),
+            "test-object",
+            &options,
+            &mut KeyHasher::new(None),
+        )
     }
 
     fn all_rows(parsed: &Parsed) -> RecordBatch {
         let batches: Vec<_> = parsed.hours.values().cloned().collect();
-        datafusion::arrow::compute::concat_batches(&crate::lake::schema::requests_schema(), &batches)
-            .unwrap()
+        datafusion::arrow::compute::concat_batches(
+            &crate::lake::schema::requests_schema(),
+            &batches,
+        )
+        .unwrap()
     }
 
     fn i64_sum(batch: &RecordBatch, column: &str) -> i64 {
-        batch.column_by_name(column).unwrap().as_primitive::<Int64Type>().iter().flatten().sum()
+        batch
+            .column_by_name(column)
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum()
     }
 
     fn statuses(batch: &RecordBatch) -> Vec<Option<i16>> {
-        batch.column_by_name("sc_status").unwrap().as_primitive::<Int16Type>().iter().collect()
+        batch
+            .column_by_name("sc_status")
+            .unwrap()
+            .as_primitive::<Int16Type>()
+            .iter()
+            .collect()
     }
 
     fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
@@ -374,14 +395,25 @@ mod tests {
         ];
         for (name, requests, hours, bytes, ok) in cases {
             let parsed = parse_bytes(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(parsed.stats.bad_lines, 0, "{name}: {:?}", parsed.stats.bad_samples);
+            assert_eq!(
+                parsed.stats.bad_lines, 0,
+                "{name}: {:?}",
+                parsed.stats.bad_samples
+            );
             assert_eq!(parsed.stats.requests, requests, "{name}");
-            assert_eq!(parsed.stats.keyless, requests, "{name}: no fixture carries api_key");
+            assert_eq!(
+                parsed.stats.keyless, requests,
+                "{name}: no fixture carries api_key"
+            );
             assert_eq!(parsed.hours.len(), hours, "{name}");
             let rows = all_rows(&parsed);
             assert_eq!(rows.num_rows() as u64, requests, "{name}");
             assert_eq!(i64_sum(&rows, "sc_bytes"), bytes, "{name}");
-            let two_xx = statuses(&rows).iter().flatten().filter(|s| (200..300).contains(*s)).count();
+            let two_xx = statuses(&rows)
+                .iter()
+                .flatten()
+                .filter(|s| (200..300).contains(*s))
+                .count();
             assert_eq!(two_xx, ok, "{name}");
         }
     }
@@ -404,7 +436,9 @@ mod tests {
             "the 23-field line maps by the second header"
         );
         // 2012-05-24T11:35:53Z
-        let ts = first.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        let ts = first
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
         assert_eq!(ts.value(0), 1_337_859_353_000);
     }
 
@@ -424,7 +458,10 @@ mod tests {
             strings(&rows, "api_key_id"),
             vec![Some(KeyHasher::new(None).id_of("k+/"))]
         );
-        assert_eq!(strings(&rows, "cs_uri_query"), vec![Some("api_key=REDACTED".into())]);
+        assert_eq!(
+            strings(&rows, "cs_uri_query"),
+            vec![Some("api_key=REDACTED".into())]
+        );
         assert_eq!(parsed.stats.keyless, 0);
     }
 
@@ -441,21 +478,34 @@ mod tests {
 2019-12-04\t21:02:31\tLAX1\t392\t200\t\n";
         let parsed = parse_bytes(text.as_bytes()).unwrap();
         assert_eq!(parsed.stats.lines, 7);
-        assert_eq!(parsed.stats.requests, 2, "line 3 and the trailing-tab line 8");
+        assert_eq!(
+            parsed.stats.requests, 2,
+            "line 3 and the trailing-tab line 8"
+        );
         assert_eq!(parsed.stats.bad_lines, 5);
         let lines: Vec<u64> = parsed.stats.bad_samples.iter().map(|b| b.line).collect();
         assert_eq!(lines, vec![1, 4, 5, 6, 7]);
-        assert!(parsed.stats.bad_samples[1].reason.contains("sc-bytes"), "{:?}", parsed.stats.bad_samples[1]);
+        assert!(
+            parsed.stats.bad_samples[1].reason.contains("sc-bytes"),
+            "{:?}",
+            parsed.stats.bad_samples[1]
+        );
     }
 
     #[test]
     fn other_formats_are_refused_not_misparsed() {
-        assert!(matches!(parse_bytes(&fixture("rtmp-17.log")), Err(ObjectError::Unsupported(_))));
+        assert!(matches!(
+            parse_bytes(&fixture("rtmp-17.log")),
+            Err(ObjectError::Unsupported(_))
+        ));
         assert!(matches!(
             parse_bytes(&fixture("realtime-2025-44.log")),
             Err(ObjectError::NotALog(_))
         ));
-        assert!(matches!(parse_bytes(b"<html>hello</html>\n"), Err(ObjectError::NotALog(_))));
+        assert!(matches!(
+            parse_bytes(b"<html>hello</html>\n"),
+            Err(ObjectError::NotALog(_))
+        ));
         // An empty object is a log with no requests.
         assert_eq!(parse_bytes(b"").unwrap().stats.requests, 0);
     }
@@ -463,7 +513,10 @@ mod tests {
     #[test]
     fn timestamps_are_validated() {
         assert_eq!(parse_timestamp("1970-01-01", "00:00:00"), Some(0));
-        assert_eq!(parse_timestamp("2024-02-29", "23:59:59"), Some(1_709_251_199_000));
+        assert_eq!(
+            parse_timestamp("2024-02-29", "23:59:59"),
+            Some(1_709_251_199_000)
+        );
         assert_eq!(parse_timestamp("2023-02-29", "00:00:00"), None);
         assert_eq!(parse_timestamp("2023-01-01", "24:00:00"), None);
         assert_eq!(parse_timestamp("2023-1-01", "00:00:00"), None);

@@ -8,7 +8,9 @@
 use super::Lake;
 use super::parquet_io::{decode, encode, writer_properties};
 use crate::error::{Error, Result};
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{
+    Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -55,7 +57,9 @@ pub async fn record(lake: &Lake, file_stem: &str, objects: &[IngestedObject]) ->
         return Ok(());
     }
     let i64s = |f: fn(&IngestedObject) -> u64| {
-        Arc::new(Int64Array::from_iter_values(objects.iter().map(|o| f(o) as i64)))
+        Arc::new(Int64Array::from_iter_values(
+            objects.iter().map(|o| f(o) as i64),
+        ))
     };
     let strings = |f: fn(&IngestedObject) -> &str| {
         Arc::new(StringArray::from_iter_values(objects.iter().map(f)))

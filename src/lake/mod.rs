@@ -11,6 +11,7 @@
 //! reader's view that hides superseded generations.
 
 pub mod ingested;
+pub mod lock;
 pub mod parquet_io;
 pub mod partition;
 pub mod schema;
@@ -51,7 +52,7 @@ impl Lake {
                 format!("s3://{bucket}/{prefix}/")
             };
             let url = Url::parse(&url)
-            .map_err(|e| Error::Config(format!("bad lake location {location}: {e}")))?;
+                .map_err(|e| Error::Config(format!("bad lake location {location}: {e}")))?;
             Ok(Self {
                 store: Arc::new(store),
                 root: Path::from(prefix),
@@ -100,14 +101,13 @@ impl Lake {
         relative
             .split('/')
             .filter(|p| !p.is_empty())
-            .fold(self.root.clone(), |p, part| p.child(part))
+            .fold(self.root.clone(), |p, part| p.join(part))
     }
 }
 
 /// An S3 store for the lake, with aws-config's credentials and endpoint settings.
 async fn s3_store(bucket: &str, settings: &S3Settings) -> Result<object_store::aws::AmazonS3> {
-    let client = crate::source::s3::client(settings).await;
-    let config = client.config();
+    let config = crate::source::s3::shared_config(settings).await;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(
@@ -143,14 +143,14 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         use aws_credential_types::provider::ProvideCredentials;
-        let creds = self
-            .0
-            .provide_credentials()
-            .await
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })?;
+        let creds =
+            self.0
+                .provide_credentials()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "S3",
+                    source: Box::new(e),
+                })?;
         Ok(Arc::new(AwsCredential {
             key_id: creds.access_key_id().to_string(),
             secret_key: creds.secret_access_key().to_string(),
@@ -160,7 +160,11 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
 }
 
 /// Writes a run's record to `_edgemeter/runs/<run-id>.json`.
-pub async fn write_run_record(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {
+pub async fn write_run_record(
+    lake: &Lake,
+    run_id: &str,
+    record: &impl serde::Serialize,
+) -> Result<()> {
     use object_store::{ObjectStoreExt, PutPayload};
     let body = serde_json::to_vec_pretty(record)?;
     let path = lake.path(&format!("_edgemeter/runs/{run_id}.json"));

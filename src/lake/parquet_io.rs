@@ -18,10 +18,7 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Writer settings for lake files: zstd, dictionaries, page statistics, and the
 /// sort order declared when the rows are sorted.
 pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
-    let zstd = match ZstdLevel::try_new(3) {
-        Ok(level) => level,
-        Err(_) => ZstdLevel::default(),
-    };
+    let zstd = ZstdLevel::try_new(3).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

@@ -69,7 +69,7 @@ pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result
     let stale: Vec<&Path> = match merged.file {
         Some(file) => {
             let next = current.map_or(1, |g| g + 1);
-            let path = dir.child(part_file_name(next).as_str());
+            let path = dir.clone().join(part_file_name(next).as_str());
             lake.store().put(&path, PutPayload::from(file)).await?;
             files.iter().map(|(_, p)| p).collect()
         }
@@ -128,7 +128,9 @@ fn request_keys(batch: &RecordBatch) -> Result<Vec<String>> {
         objects.as_any().downcast_ref::<StringArray>(),
         lines.as_any().downcast_ref::<Int64Array>(),
     ) else {
-        return Err(Error::Lake("requests file has unexpected column types".into()));
+        return Err(Error::Lake(
+            "requests file has unexpected column types".into(),
+        ));
     };
     Ok((0..batch.num_rows())
         .map(|i| {
@@ -153,10 +155,7 @@ fn merge_rows(existing: Vec<RecordBatch>, new: Vec<RecordBatch>) -> Result<Merge
     let (mut added, mut duplicates) = (0u64, 0u64);
     for batch in new {
         let keys = request_keys(&batch)?;
-        let mask: BooleanArray = keys
-            .into_iter()
-            .map(|k| Some(seen.insert(k)))
-            .collect();
+        let mask: BooleanArray = keys.into_iter().map(|k| Some(seen.insert(k))).collect();
         let fresh = mask.true_count() as u64;
         added += fresh;
         duplicates += batch.num_rows() as u64 - fresh;
@@ -215,6 +214,9 @@ mod tests {
             partition_values(1_575_493_200 / 3600),
             ("2019-12-04".to_string(), "21".to_string())
         );
-        assert_eq!(partition_dir("requests", 0), "requests/dt=1970-01-01/hour=00");
+        assert_eq!(
+            partition_dir("requests", 0),
+            "requests/dt=1970-01-01/hour=00"
+        );
     }
 }

@@ -116,7 +116,11 @@ impl ObjectStore for LakeView {
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         let listing = self.inner.list(prefix);
         futures::stream::once(async move {
-            let all: Vec<ObjectMeta> = listing.collect::<Vec<_>>().await.into_iter().collect::<Result<_>>()?;
+            let all: Vec<ObjectMeta> = listing
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_>>()?;
             Ok::<_, object_store::Error>(newest_generation(all))
         })
         .flat_map(|result| match result {

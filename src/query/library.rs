@@ -37,11 +37,18 @@ pub const QUERIES: &[NamedQuery] = queries!["usage_by_key"];
 
 /// A named query, or an error listing the known names.
 pub fn get(name: &str) -> Result<&'static NamedQuery> {
-    QUERIES.iter().find(|q| q.name == name).ok_or_else(|| Error::Query {
-        name: name.to_string(),
-        reason: format!(
-            "no such query; known: {}",
-            QUERIES.iter().map(|q| q.name).collect::<Vec<_>>().join(", ")
-        ),
-    })
+    QUERIES
+        .iter()
+        .find(|q| q.name == name)
+        .ok_or_else(|| Error::Query {
+            name: name.to_string(),
+            reason: format!(
+                "no such query; known: {}",
+                QUERIES
+                    .iter()
+                    .map(|q| q.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
 }

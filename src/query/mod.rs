@@ -41,8 +41,24 @@ impl LakeSession {
             .iter()
             .map(|c| (c.to_string(), DataType::Utf8))
             .collect();
-        register(&ctx, lake, "requests", "requests", requests_schema(), partitioned).await?;
-        register(&ctx, lake, "ingested", INGESTED_DIR, ingested_schema(), vec![]).await?;
+        register(
+            &ctx,
+            lake,
+            "requests",
+            "requests",
+            requests_schema(),
+            partitioned,
+        )
+        .await?;
+        register(
+            &ctx,
+            lake,
+            "ingested",
+            INGESTED_DIR,
+            ingested_schema(),
+            vec![],
+        )
+        .await?;
         Ok(Self { ctx })
     }
 
@@ -145,8 +161,14 @@ impl TimeRange {
         vec![
             ("from".into(), ts(from)),
             ("to".into(), ts(to)),
-            ("from_dt".into(), ScalarValue::Utf8(Some(from.format("%Y-%m-%d").to_string()))),
-            ("to_dt".into(), ScalarValue::Utf8(Some(to.format("%Y-%m-%d").to_string()))),
+            (
+                "from_dt".into(),
+                ScalarValue::Utf8(Some(from.format("%Y-%m-%d").to_string())),
+            ),
+            (
+                "to_dt".into(),
+                ScalarValue::Utf8(Some(to.format("%Y-%m-%d").to_string())),
+            ),
         ]
     }
 }

@@ -25,14 +25,11 @@ pub struct S3Source {
     prefix: String,
 }
 
-/// An S3 client from aws-config's standard chain, honouring `--endpoint-url`
-/// and `AWS_ENDPOINT_URL` with path-style addressing.
-pub async fn client(settings: &S3Settings) -> Client {
+/// aws-config's shared configuration: the standard credential chain, the region
+/// (`us-east-1` when none is configured), and `--endpoint-url` / `AWS_ENDPOINT_URL`.
+pub async fn shared_config(settings: &S3Settings) -> aws_config::SdkConfig {
     let region = RegionProviderChain::first_try(
-        settings
-            .region
-            .clone()
-            .map(aws_sdk_s3::config::Region::new),
+        settings.region.clone().map(aws_sdk_s3::config::Region::new),
     )
     .or_default_provider()
     .or_else("us-east-1");
@@ -40,9 +37,13 @@ pub async fn client(settings: &S3Settings) -> Client {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let shared = loader.load().await;
+    loader.load().await
+}
+
+/// An S3 client from [`shared_config`], with path-style addressing for custom endpoints.
+pub fn client(shared: &aws_config::SdkConfig) -> Client {
     let custom_endpoint = shared.endpoint_url().is_some();
-    let config = aws_sdk_s3::config::Builder::from(&shared)
+    let config = aws_sdk_s3::config::Builder::from(shared)
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(6)
@@ -59,7 +60,7 @@ impl S3Source {
             return Err(Error::Config("an s3:// source needs a bucket".into()));
         }
         Ok(Self {
-            client: client(settings).await,
+            client: client(&shared_config(settings).await),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
         })
@@ -88,7 +89,11 @@ impl S3Source {
                 }
                 out.push(LogObject {
                     uri: format!("s3://{}/{}", self.bucket, key),
-                    etag: obj.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                    etag: obj
+                        .e_tag()
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_string(),
                     size: obj.size().unwrap_or(0).max(0) as u64,
                 });
             }
@@ -138,10 +143,9 @@ impl S3Source {
             .map_err(|e| format!("body read failed: {}", error_chain(&e)))?
             .into_bytes();
         match expected {
-            Some(n) if n >= 0 && body.len() as u64 != n as u64 => Err(format!(
-                "body cut short: {} of {n} bytes",
-                body.len()
-            )),
+            Some(n) if n >= 0 && body.len() as u64 != n as u64 => {
+                Err(format!("body cut short: {} of {n} bytes", body.len()))
+            }
             _ => Ok(body),
         }
     }

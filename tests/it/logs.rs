@@ -50,7 +50,10 @@ pub struct Totals {
 }
 
 pub fn sha256_hex(raw: &str) -> String {
-    Sha256::digest(raw.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Totals by api_key_id (`""` for requests without a key).
@@ -95,20 +98,25 @@ pub const KEYS: [(&str, &str); 4] = [
     ("ak_live_alpha0001", "ak_live_alpha0001"),
     ("ak_live_b+/=2", "ak_live_b%252B%252F%253D2"),
     ("ak live gamma 33", "ak%2520live%2520gamma%252033"),
-    ("short", "short"),
+    ("k3y5z", "k3y5z"),
 ];
 
 /// A deterministic set of requests in one hour of 2025-10-05, with every
 /// status class, a keyless request per 17, and `-` bytes per 23.
 pub fn hour_of_requests(hour: u32, n: usize, id_prefix: &str) -> Vec<Req> {
-    const STATUSES: [&str; 9] = ["200", "201", "204", "304", "404", "429", "500", "503", "000"];
+    const STATUSES: [&str; 9] = [
+        "200", "201", "204", "304", "404", "429", "500", "503", "000",
+    ];
     (0..n)
         .map(|i| {
             let (key, query) = if i % 17 == 5 {
                 (None, "page=2".to_string())
             } else {
                 let (raw, logged) = KEYS[i % KEYS.len()];
-                (Some(raw.to_string()), format!("x=1&api_key={logged}&y=%2520"))
+                (
+                    Some(raw.to_string()),
+                    format!("x=1&api_key={logged}&y=%2520"),
+                )
             };
             Req {
                 date: "2025-10-05",

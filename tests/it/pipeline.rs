@@ -14,7 +14,11 @@ struct Run {
 }
 
 async fn edgemeter(env: &[(&str, String)], args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgemeter"))
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgemeter"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("EDGEMETER_KEY_SECRET")
@@ -70,7 +74,8 @@ async fn usage(env: &[(&str, String)], lake: &str, range: &[&str]) -> BTreeMap<S
 }
 
 fn summary(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
 }
 
 fn multi_member_gzip(text: &str) -> Vec<u8> {
@@ -108,24 +113,63 @@ async fn s3_logs_to_exact_usage_exactly_once() {
     let repeats: Vec<Req> = h1[100..110].to_vec();
 
     let prefix = "cf/E2EXAMPLE";
-    s3.put("logs", &format!("{prefix}.2025-10-05-01.a1.gz"), multi_member_gzip(&log_text(&h1))).await;
-    s3.put("logs", &format!("{prefix}.2025-10-05-02.b1.gz"), gzip(&log_text(&h2))).await;
-    s3.put("logs", &format!("{prefix}.2025-10-05-03.c1"), h3_text.into_bytes()).await;
-    s3.put("logs", &format!("{prefix}.2025-10-05-01.d1.gz"), gzip(&log_text(&repeats))).await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-01.a1.gz"),
+        multi_member_gzip(&log_text(&h1)),
+    )
+    .await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-02.b1.gz"),
+        gzip(&log_text(&h2)),
+    )
+    .await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-03.c1"),
+        h3_text.into_bytes(),
+    )
+    .await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-01.d1.gz"),
+        gzip(&log_text(&repeats)),
+    )
+    .await;
     let corrupt = gzip(&log_text(&hour_of_requests(4, 200, "x")));
-    s3.put("logs", &format!("{prefix}.2025-10-05-04.e1.gz"), corrupt[..corrupt.len() / 2].to_vec()).await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-04.e1.gz"),
+        corrupt[..corrupt.len() / 2].to_vec(),
+    )
+    .await;
 
     let all: Vec<&Req> = h1.iter().chain(&h2).chain(&h3).collect();
     let want = expected(&all);
-    let ingest = ["ingest", "--source", "s3://logs/cf/", "--lake", &lake, "--json"];
+    let ingest = [
+        "ingest",
+        "--source",
+        "s3://logs/cf/",
+        "--lake",
+        &lake,
+        "--json",
+    ];
 
     let run = edgemeter(&env, &ingest).await;
-    assert_eq!(run.code, 3, "an unreadable object makes the run partial: {}", run.stderr);
+    assert_eq!(
+        run.code, 3,
+        "an unreadable object makes the run partial: {}",
+        run.stderr
+    );
     let s = summary(&run);
     assert_eq!(s["objects_listed"], 5);
     assert_eq!(s["objects_ingested"], 4);
     assert_eq!(s["objects_unreadable"], 1);
-    assert_eq!(s["unreadable"][0]["object"], format!("s3://logs/{prefix}.2025-10-05-04.e1.gz"));
+    assert_eq!(
+        s["unreadable"][0]["object"],
+        format!("s3://logs/{prefix}.2025-10-05-04.e1.gz")
+    );
     assert_eq!(s["requests"], 400 + 251 + 120 + 10);
     assert_eq!(s["rows_written"], all.len());
     assert_eq!(s["duplicates"], 10);
@@ -136,10 +180,16 @@ async fn s3_logs_to_exact_usage_exactly_once() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| (b["object"].as_str().unwrap().to_string(), b["line"].as_u64().unwrap()))
+        .map(|b| {
+            (
+                b["object"].as_str().unwrap().to_string(),
+                b["line"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(samples, vec![(bad_object.clone(), 123), (bad_object, 124)]);
-    let keyless = all.iter().filter(|r| r.key.is_none()).count() + repeats.iter().filter(|r| r.key.is_none()).count();
+    let keyless = all.iter().filter(|r| r.key.is_none()).count()
+        + repeats.iter().filter(|r| r.key.is_none()).count();
     assert_eq!(s["keyless_requests"], keyless);
     assert_eq!(
         s["partitions_touched"],
@@ -160,7 +210,17 @@ async fn s3_logs_to_exact_usage_exactly_once() {
         .copied()
         .filter(|r| r.time.as_str() >= "01:02:00" && r.time.as_str() < "02:00:01")
         .collect();
-    let got = usage(&env, &lake, &["--from", "2025-10-05T01:02:00Z", "--to", "2025-10-05T02:00:01Z"]).await;
+    let got = usage(
+        &env,
+        &lake,
+        &[
+            "--from",
+            "2025-10-05T01:02:00Z",
+            "--to",
+            "2025-10-05T02:00:01Z",
+        ],
+    )
+    .await;
     assert_eq!(got, expected(&in_range));
 
     // Again: nothing new is read, no total changes.
@@ -175,7 +235,12 @@ async fn s3_logs_to_exact_usage_exactly_once() {
     // A late file for hour 01 with 5 new requests and 5 already counted.
     let mut late_file: Vec<Req> = hour_of_requests(1, 5, "late-new");
     late_file.extend(h1[200..205].iter().cloned());
-    s3.put("logs", &format!("{prefix}.2025-10-05-01.f1.gz"), gzip(&log_text(&late_file))).await;
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-01.f1.gz"),
+        gzip(&log_text(&late_file)),
+    )
+    .await;
     let run = edgemeter(&env, &ingest).await;
     let s = summary(&run);
     assert_eq!(s["objects_ingested"], 1);
@@ -190,12 +255,26 @@ async fn s3_logs_to_exact_usage_exactly_once() {
 
 /// No raw key survives anywhere: not in the decoded rows, not in any lake file.
 async fn assert_no_raw_key(env: &[(&str, String)], lake: &str) {
-    let run = edgemeter(env, &["query", "--lake", lake, "--format", "csv", "SELECT * FROM requests"]).await;
+    let run = edgemeter(
+        env,
+        &[
+            "query",
+            "--lake",
+            lake,
+            "--format",
+            "csv",
+            "SELECT * FROM requests",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("api_key=REDACTED"));
     for (raw, logged) in logs::KEYS {
         for needle in [raw, logged] {
-            assert!(!run.stdout.contains(needle), "{needle} leaked into the lake");
+            assert!(
+                !run.stdout.contains(needle),
+                "{needle} leaked into the lake"
+            );
         }
     }
     for entry in walk(Path::new(lake)) {
@@ -226,7 +305,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn assert_one_file_per_hour(lake: &Path) {
     for hour in ["01", "02", "03"] {
         let dir = lake.join(format!("requests/dt=2025-10-05/hour={hour}"));
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(files.len(), 1, "{}: {files:?}", dir.display());
     }
 }
@@ -244,13 +326,28 @@ async fn listing_paginates_past_1000_objects() {
     for i in 0..n {
         let mut r = hour_of_requests(5, 1, "p").remove(0);
         r.request_id = format!("page-{i}");
-        std::fs::write(dir.join(format!("E2.2025-10-05-05.{i:05}")), log_text(std::slice::from_ref(&r))).unwrap();
+        std::fs::write(
+            dir.join(format!("E2.2025-10-05-05.{i:05}")),
+            log_text(std::slice::from_ref(&r)),
+        )
+        .unwrap();
         reqs.push(r);
     }
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let env = s3.env();
-    let run = edgemeter(&env, &["ingest", "--source", "s3://many/logs/", "--lake", lake, "--json"]).await;
+    let run = edgemeter(
+        &env,
+        &[
+            "ingest",
+            "--source",
+            "s3://many/logs/",
+            "--lake",
+            lake,
+            "--json",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = summary(&run);
     assert_eq!(s["objects_listed"], n);
@@ -264,11 +361,29 @@ async fn local_directory_fixtures_read_back_through_sql() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudfront");
-    let run = edgemeter(&[], &["ingest", "--source", fixtures, "--lake", lake, "--json"]).await;
-    // rtmp-17.log (unsupported) and realtime-2025-44.log (no header) are unreadable.
+    let run = edgemeter(
+        &[],
+        &["ingest", "--source", fixtures, "--lake", lake, "--json"],
+    )
+    .await;
+    // PROVENANCE.md (not a log), realtime-2025-44.log (no header) and
+    // rtmp-17.log (retired format) are reported unreadable, not mis-parsed.
     assert_eq!(run.code, 3, "{}", run.stderr);
     let s = summary(&run);
-    assert_eq!(s["objects_unreadable"], 2);
+    assert_eq!(s["objects_unreadable"], 3);
+    let unreadable: Vec<String> = s["unreadable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let object = u["object"].as_str().unwrap();
+            object.rsplit('/').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        unreadable,
+        ["PROVENANCE.md", "realtime-2025-44.log", "rtmp-17.log"]
+    );
     // Requests per fixture (counted with awk): 5+2+2+2+66+3+3+1+6+6 = 96. Real
     // request ids repeat across fixtures: the xff fixture repeats the docs'
     // 6 ids, the 2019 fixture 3 of them, 2016-23-then-33 one; the 2020 fixture
@@ -291,7 +406,12 @@ async fn local_directory_fixtures_read_back_through_sql() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let rows_written = s["rows_written"].as_u64().unwrap();
-    let total: u64 = run.stdout.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap()).sum();
+    let total: u64 = run
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
     assert_eq!(total, rows_written);
 }
 
@@ -312,4 +432,52 @@ async fn ad_hoc_sql_cannot_write() {
         assert!(run.stderr.contains("refused"), "{sql}: {}", run.stderr);
     }
     assert!(!Path::new("/tmp/edgemeter-should-not-exist.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_stops_a_second_run_and_a_stale_one_is_taken_over() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let logs_dir = tempfile::tempdir().unwrap();
+    let reqs = hour_of_requests(7, 30, "lock");
+    std::fs::write(logs_dir.path().join("E2.2025-10-05-07.a"), log_text(&reqs)).unwrap();
+    let source = logs_dir.path().to_str().unwrap();
+
+    let lock = lake_dir.path().join("_edgemeter/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let holder = |age_ms: i64| {
+        serde_json::json!({
+            "run_id": "other-run",
+            "host": "elsewhere",
+            "pid": 1,
+            "refreshed_at_ms": chrono::Utc::now().timestamp_millis() - age_ms,
+        })
+        .to_string()
+    };
+    std::fs::write(&lock, holder(1_000)).unwrap();
+    let ingest = [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--json",
+        "--stale-lock-secs",
+        "600",
+    ];
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("other-run"), "{}", run.stderr);
+    assert!(
+        !lake_dir.path().join("requests/dt=2025-10-05").exists(),
+        "the locked-out run wrote nothing"
+    );
+
+    std::fs::write(&lock, holder(601_000)).unwrap();
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 30);
+    assert!(!lock.exists(), "the lock is released at the end of the run");
+    let all: Vec<&Req> = reqs.iter().collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&all));
 }

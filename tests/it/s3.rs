@@ -37,7 +37,9 @@ impl TestS3 {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
                 let service = service.clone();
                 tokio::spawn(async move {
                     let _ = ConnBuilder::new(TokioExecutor::new())
@@ -46,7 +48,11 @@ impl TestS3 {
                 });
             }
         });
-        Self { endpoint, root, task }
+        Self {
+            endpoint,
+            root,
+            task,
+        }
     }
 
     /// The directory s3s-fs serves (one subdirectory per bucket).
@@ -66,7 +72,12 @@ impl TestS3 {
     }
 
     pub async fn create_bucket(&self, bucket: &str) {
-        self.client().create_bucket().bucket(bucket).send().await.unwrap();
+        self.client()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
     }
 
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
@@ -88,7 +99,10 @@ impl TestS3 {
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_CONFIG_FILE", "/nonexistent/edgemeter-test".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/edgemeter-test".into()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/edgemeter-test".into(),
+            ),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("EDGEMETER_ENDPOINT_URL", self.endpoint.clone()),
         ]

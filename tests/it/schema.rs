@@ -16,7 +16,9 @@ fn arrow_name(ty: &DataType) -> &'static str {
         DataType::Int32 => "Int32",
         DataType::Int64 => "Int64",
         DataType::Float64 => "Float64",
-        DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) if tz.as_ref() == "UTC" => "Timestamp(Millisecond, UTC)",
+        DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) if tz.as_ref() == "UTC" => {
+            "Timestamp(Millisecond, UTC)"
+        }
         other => panic!("no published name for {other}"),
     }
 }
@@ -53,7 +55,10 @@ fn arrow_schema_file_matches_the_code() {
         std::fs::write(&path, &text).unwrap();
     }
     let published = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(published, text, "schemas/requests.schema.json is stale (EDGEMETER_BLESS=1 regenerates it)");
+    assert_eq!(
+        published, text,
+        "schemas/requests.schema.json is stale (EDGEMETER_BLESS=1 regenerates it)"
+    );
 }
 
 #[test]
@@ -78,7 +83,13 @@ fn athena_ddl_matches_the_code() {
         .iter()
         .map(|f| (f.name().clone(), athena_name(f.data_type()).to_string()))
         .collect();
-    assert_eq!(body("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_requests ("), want);
-    let parts: Vec<(String, String)> = PARTITION_COLUMNS.iter().map(|c| (c.to_string(), "string".to_string())).collect();
+    assert_eq!(
+        body("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_requests ("),
+        want
+    );
+    let parts: Vec<(String, String)> = PARTITION_COLUMNS
+        .iter()
+        .map(|c| (c.to_string(), "string".to_string()))
+        .collect();
     assert_eq!(body("PARTITIONED BY ("), parts);
 }
