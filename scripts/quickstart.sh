@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lake="${1:-$(mktemp -d)/lake}"
-cargo build --release --quiet
-bin=target/release/edgemeter
+# A debug build of every target shares its artifacts with `cargo test` (same
+# features), so the two README commands compile the dependencies once.
+# For real data use `cargo build --release`.
+cargo build --all-targets --quiet
+bin=target/debug/edgemeter
 "$bin" ingest --source examples/logs --lake "$lake"
 echo
 echo "Usage per API key (lake: $lake):"
