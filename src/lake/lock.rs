@@ -1,7 +1,9 @@
 //! The lake's writer lock, `_edgemeter/lock`: created with a conditional
 //! create (`O_EXCL` on local disk, `If-None-Match: *` on S3), refreshed as a run
 //! commits, released at the end. A lock older than the stale timeout was left
-//! by a run that died and is taken over.
+//! by a run that died and is taken over; so is a lock whose holder ran on this
+//! same host under a process id that no longer exists (a run killed with
+//! `kill -9` does not make the next scheduled run wait for the timeout).
 
 use super::Lake;
 use crate::error::{Error, Result};
@@ -54,7 +56,8 @@ impl LakeLock {
                     let holder = read_holder(lake, &path).await?;
                     let age_ms = chrono::Utc::now().timestamp_millis()
                         - holder.as_ref().map_or(0, |h| h.refreshed_at_ms);
-                    if age_ms > stale_after.as_millis() as i64 {
+                    let dead = holder.as_ref().is_some_and(Holder::is_dead_here);
+                    if dead || age_ms > stale_after.as_millis() as i64 {
                         tracing::warn!(
                             holder = ?holder,
                             age_s = age_ms / 1000,
@@ -106,10 +109,27 @@ impl LakeLock {
     }
 }
 
+impl Holder {
+    /// True when the holder ran on this host and its process is gone.
+    fn is_dead_here(&self) -> bool {
+        let proc = std::path::Path::new("/proc");
+        self.host == hostname()
+            && proc.join("self").exists()
+            && !proc.join(self.pid.to_string()).exists()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn holder_bytes(run_id: &str) -> Result<PutPayload> {
     let holder = Holder {
         run_id: run_id.to_string(),
-        host: std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into()),
+        host: hostname(),
         pid: std::process::id(),
         refreshed_at_ms: chrono::Utc::now().timestamp_millis(),
     };

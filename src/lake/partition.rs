@@ -51,7 +51,7 @@ pub struct MergeOutcome {
 pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result<MergeOutcome> {
     let relative = partition_dir("requests", hour);
     let dir = lake.path(&relative);
-    let files = list_generations(lake, &dir).await?;
+    let (files, leftovers) = list_generations(lake, &dir).await?;
     let current = files.iter().map(|(g, _)| *g).max();
     let mut existing = Vec::new();
     for (_, path) in files.iter().filter(|(g, _)| Some(*g) == current) {
@@ -80,7 +80,7 @@ pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result
             .map(|(_, p)| p)
             .collect(),
     };
-    for path in stale {
+    for path in stale.into_iter().chain(&leftovers) {
         match lake.store().delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -92,16 +92,19 @@ pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result
     Ok(outcome)
 }
 
-/// Partition files in a directory with their generations.
-async fn list_generations(lake: &Lake, dir: &Path) -> Result<Vec<(u64, Path)>> {
+/// Partition files in a directory with their generations, and anything else
+/// there (temporaries of an interrupted write), which the merge deletes.
+async fn list_generations(lake: &Lake, dir: &Path) -> Result<(Vec<(u64, Path)>, Vec<Path>)> {
     let listed: Vec<_> = lake.store().list(Some(dir)).try_collect().await?;
-    Ok(listed
-        .into_iter()
-        .filter_map(|m| {
-            let g = m.location.filename().and_then(generation_of)?;
-            Some((g, m.location))
-        })
-        .collect())
+    let mut parts = Vec::new();
+    let mut leftovers = Vec::new();
+    for meta in listed {
+        match meta.location.filename().and_then(generation_of) {
+            Some(g) => parts.push((g, meta.location)),
+            None => leftovers.push(meta.location),
+        }
+    }
+    Ok((parts, leftovers))
 }
 
 struct Merged {

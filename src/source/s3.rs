@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use std::time::Duration;
@@ -48,6 +49,13 @@ pub fn client(shared: &aws_config::SdkConfig) -> Client {
             RetryConfig::standard()
                 .with_max_attempts(6)
                 .with_initial_backoff(Duration::from_millis(100)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .operation_attempt_timeout(Duration::from_secs(300))
+                .build(),
         )
         .force_path_style(custom_endpoint)
         .build();

@@ -1,0 +1,76 @@
+//! Running the `edgemeter` binary from tests and reading its output.
+
+use crate::logs::Totals;
+use std::collections::BTreeMap;
+use std::process::Output;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn edgemeter(env: &[(&str, String)], args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgemeter"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("EDGEMETER_KEY_SECRET")
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// `edgemeter usage --format csv` parsed into totals by api_key_id.
+pub async fn usage(env: &[(&str, String)], lake: &str, range: &[&str]) -> BTreeMap<String, Totals> {
+    let mut args = vec!["usage", "--lake", lake, "--format", "csv"];
+    args.extend_from_slice(range);
+    let run = edgemeter(env, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec![
+            "api_key_id",
+            "api_key_hint",
+            "requests",
+            "billable_requests",
+            "client_errors",
+            "server_errors",
+            "bytes_out",
+            "bytes_in"
+        ]
+    );
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let n = |i: usize| r[i].parse::<i64>().unwrap();
+            (
+                r[0].to_string(),
+                Totals {
+                    hint: r[1].to_string(),
+                    requests: n(2),
+                    billable: n(3),
+                    client_errors: n(4),
+                    server_errors: n(5),
+                    bytes_out: n(6),
+                    bytes_in: n(7),
+                },
+            )
+        })
+        .collect()
+}
+
+pub fn summary(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+}

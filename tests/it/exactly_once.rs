@@ -1,0 +1,155 @@
+//! Never lose, never double-count: `kill -9` at pseudo-random points followed
+//! by a re-run, and two runs racing on one lake, each checked against totals
+//! the test computes itself.
+
+use crate::cli::{edgemeter, summary, usage};
+use crate::logs::{Req, expected, gzip, hour_of_requests, log_text};
+use std::path::Path;
+use std::time::Duration;
+
+/// Writes `objects` gzip log files over 6 hours; every 7th object repeats the
+/// first 50 requests of the object before it (same request ids). Returns the
+/// distinct requests.
+fn write_logs(dir: &Path, objects: usize, lines: usize) -> Vec<Req> {
+    let mut distinct = Vec::new();
+    let mut previous: Vec<Req> = Vec::new();
+    for i in 0..objects {
+        let hour = 10 + (i % 6) as u32;
+        let mut reqs = hour_of_requests(hour, lines, &format!("o{i}"));
+        distinct.extend(reqs.iter().cloned());
+        if i % 7 == 6 {
+            reqs.extend(previous[..50].iter().cloned());
+        }
+        let name = format!("E2CRASH.2025-10-05-{hour:02}.{i:04}.gz");
+        std::fs::write(dir.join(name), gzip(&log_text(&reqs))).unwrap();
+        previous = reqs;
+    }
+    distinct
+}
+
+/// What readers see must never hold the same request twice.
+async fn assert_no_visible_duplicates(lake: &str) {
+    let run = edgemeter(
+        &[],
+        &[
+            "query",
+            "--lake",
+            lake,
+            "--format",
+            "csv",
+            "SELECT count(*) - count(DISTINCT x_edge_request_id) AS dups FROM requests",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "the lake must stay readable: {}", run.stderr);
+    assert_eq!(run.stdout.lines().nth(1), Some("0"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
+    let logs = tempfile::tempdir().unwrap();
+    let distinct = write_logs(logs.path(), 48, 600);
+    let want = expected(&distinct.iter().collect::<Vec<_>>());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    // Small batches: many commits, so kills land before, inside and after them.
+    let ingest = [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--batch-bytes",
+        "20000",
+        "--json",
+    ];
+
+    let mut seed: u64 = 0x5eed_cafe;
+    let mut interrupted = 0;
+    for round in 0..12 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = Duration::from_millis(5 + (seed >> 33) % 400);
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgemeter"))
+            .args(ingest)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(delay).await;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+
+        assert_no_visible_duplicates(lake).await;
+        let partial = usage(&[], lake, &[]).await;
+        for (key, got) in &partial {
+            let full = &want[key];
+            assert!(
+                got.requests <= full.requests,
+                "round {round}: {key} over-counted"
+            );
+            assert!(
+                got.bytes_out <= full.bytes_out,
+                "round {round}: {key} over-counted"
+            );
+        }
+    }
+
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(usage(&[], lake, &[]).await, want);
+    assert_no_visible_duplicates(lake).await;
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(summary(&run)["rows_written"], 0);
+    assert_eq!(usage(&[], lake, &[]).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_never_corrupt_the_lake() {
+    let logs = tempfile::tempdir().unwrap();
+    let distinct = write_logs(logs.path(), 24, 600);
+    let want = expected(&distinct.iter().collect::<Vec<_>>());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let ingest = [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--batch-bytes",
+        "20000",
+        "--json",
+    ];
+
+    let (a, b) = tokio::join!(edgemeter(&[], &ingest), edgemeter(&[], &ingest));
+    let codes = [a.code, b.code];
+    assert!(
+        codes.iter().all(|c| [0, 4].contains(c)),
+        "{codes:?}: {}{}",
+        a.stderr,
+        b.stderr
+    );
+    assert!(
+        codes.contains(&0),
+        "one of the runs goes through: {}{}",
+        a.stderr,
+        b.stderr
+    );
+    for run in [&a, &b] {
+        if run.code == 4 {
+            assert!(
+                run.stderr.contains("locked by another run"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(usage(&[], lake, &[]).await, want);
+    assert_no_visible_duplicates(lake).await;
+}
