@@ -6,4 +6,5 @@ mod exactly_once;
 mod logs;
 mod pipeline;
 mod s3;
+mod s3_faults;
 mod schema;

@@ -3,11 +3,21 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use bytes::Bytes;
+
+use http::{Method, Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -27,12 +37,27 @@ impl Drop for TestS3 {
 }
 
 impl TestS3 {
+    /// A well-behaved server.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A server whose reads from `bucket` go through a fault-injecting front
+    /// (see [`FaultyFront`]); other buckets behave.
+    pub async fn start_faulty(bucket: &str) -> Self {
+        Self::start_with(Some(bucket.to_string())).await
+    }
+
+    async fn start_with(faulty_bucket: Option<String>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
+        let service = FaultyFront {
+            inner: builder.build(),
+            faulty_bucket,
+            attempts: Default::default(),
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -106,5 +131,96 @@ impl TestS3 {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("EDGEMETER_ENDPOINT_URL", self.endpoint.clone()),
         ]
+    }
+}
+
+/// Injects S3 faults in front of the real server, per object, in a fixed
+/// sequence, so every GetObject of a key sees: a 503 SlowDown, then a reset
+/// connection, then a body cut short (Content-Length promises more bytes than
+/// are sent), and only then the object. The first ListObjectsV2 of each prefix
+/// gets a 503 too.
+#[derive(Clone)]
+pub struct FaultyFront {
+    inner: s3s::service::S3Service,
+    faulty_bucket: Option<String>,
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type FrontBody = BoxBody<Bytes, BoxError>;
+
+enum Fault {
+    SlowDown,
+    Reset,
+    CutShort,
+}
+
+impl FaultyFront {
+    fn fault_for(&self, req: &Request<Incoming>) -> Option<Fault> {
+        let bucket = req.uri().path().trim_start_matches('/').split('/').next();
+        if req.method() != Method::GET || bucket != self.faulty_bucket.as_deref() {
+            return None;
+        }
+        let key = format!("{}?{}", req.uri().path(), req.uri().query().unwrap_or(""));
+        let is_list = req.uri().query().is_some_and(|q| q.contains("list-type=2"));
+        let is_object = req.uri().path().trim_start_matches('/').contains('/');
+        let n = {
+            let mut attempts = self.attempts.lock().unwrap();
+            let n = attempts.entry(key).or_insert(0);
+            *n += 1;
+            *n
+        };
+        match (is_list, is_object, n) {
+            (true, _, 1) => Some(Fault::SlowDown),
+            (false, true, 1) => Some(Fault::SlowDown),
+            (false, true, 2) => Some(Fault::Reset),
+            (false, true, 3) => Some(Fault::CutShort),
+            _ => None,
+        }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for FaultyFront {
+    type Response = Response<FrontBody>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let fault = self.fault_for(&req);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            match fault {
+                Some(Fault::SlowDown) => {
+                    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    let body = Full::new(Bytes::from(xml)).map_err(|e| match e {}).boxed();
+                    Ok(Response::builder().status(503).body(body).unwrap())
+                }
+                Some(Fault::Reset) => Err("injected connection reset".into()),
+                Some(Fault::CutShort) => {
+                    let resp = hyper::service::Service::call(&inner, req).await?;
+                    let (parts, body) = resp.into_parts();
+                    let data = BodyExt::collect(body).await?.to_bytes();
+                    let half = data.slice(..data.len() / 2);
+                    // The head and half the body reach the client before the
+                    // connection drops.
+                    let frames = futures::StreamExt::chain(
+                        futures::stream::iter([Ok(Frame::data(half))]),
+                        futures::stream::once(async {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            Err::<Frame<Bytes>, BoxError>("injected cut".into())
+                        }),
+                    );
+                    Ok(Response::from_parts(parts, StreamBody::new(frames).boxed()))
+                }
+                None => {
+                    let resp = hyper::service::Service::call(&inner, req).await?;
+                    let (parts, body) = resp.into_parts();
+                    Ok(Response::from_parts(
+                        parts,
+                        body.map_err(BoxError::from).boxed(),
+                    ))
+                }
+            }
+        })
     }
 }
