@@ -1,10 +1,9 @@
 //! The command line: one clap struct per subcommand, every flag also readable
 //! from an `EDGEMETER_*` environment variable, and the code that runs each.
 
-use crate::error::{Error, Result};
-use crate::format::DEFAULT_MAX_OBJECT_BYTES;
-use crate::format::w3c::ParseOptions;
-use crate::ingest::{IngestOptions, IngestSummary, ingest};
+use crate::config::{self, FileConfig, Overrides, RunConfig};
+use crate::error::Result;
+use crate::ingest::{IngestSummary, ingest};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
 use crate::query::{LakeSession, TimeRange, library, usage};
@@ -32,7 +31,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read CloudFront logs and merge them into the lake (skips objects already ingested).
-    Ingest(IngestArgs),
+    Ingest(IngestFlags),
+    /// The scheduled entry point: ingest every source of the config file.
+    Run(RunArgs),
+    /// List the lake's run records.
+    Runs(RunsArgs),
     /// Per-API-key usage totals over a time range.
     Usage(UsageArgs),
     /// Run read-only SQL over the lake's tables.
@@ -72,36 +75,98 @@ pub struct LakeArgs {
     pub s3: S3Args,
 }
 
+/// Ingest settings shared by `ingest` and `run`; unset ones fall back to the
+/// config file (for `run`), then to defaults.
 #[derive(Debug, Args)]
-pub struct IngestArgs {
+pub struct IngestFlags {
     /// Where the logs are: s3://bucket/prefix/ or a local directory (read recursively).
-    #[arg(long, env = "EDGEMETER_SOURCE")]
-    pub source: String,
+    #[arg(long = "source", env = "EDGEMETER_SOURCE", value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// The lake: a local directory or s3://bucket/prefix/.
+    #[arg(long, env = "EDGEMETER_LAKE")]
+    pub lake: Option<String>,
     #[command(flatten)]
-    pub lake: LakeArgs,
-    /// Query parameter holding the API key; repeat for several, tried in order.
+    pub s3: S3Args,
+    /// Query parameter holding the API key; repeat for several, tried in order [default: api_key].
     #[arg(
         long = "key-param",
         env = "EDGEMETER_KEY_PARAMS",
-        value_delimiter = ',',
-        default_value = "api_key"
+        value_delimiter = ','
     )]
     pub key_params: Vec<String>,
-    /// Objects downloaded at once.
-    #[arg(long, env = "EDGEMETER_CONCURRENCY", default_value_t = 16)]
-    pub concurrency: usize,
-    /// Compressed bytes of logs merged and committed per batch (bounds memory).
-    #[arg(long, env = "EDGEMETER_BATCH_BYTES", default_value_t = 64 << 20)]
-    pub batch_bytes: u64,
-    /// Largest decompressed size accepted for one object.
-    #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", default_value_t = DEFAULT_MAX_OBJECT_BYTES)]
-    pub max_object_bytes: u64,
-    /// Seconds after which another run's lock on the lake counts as abandoned.
-    #[arg(long, env = "EDGEMETER_STALE_LOCK_SECS", default_value_t = 7200)]
-    pub stale_lock_secs: u64,
+    /// List only objects named for the last DURATION (48h, 2d, …) [default: 48h; the
+    /// lake's first run lists everything].
+    #[arg(long, env = "EDGEMETER_LOOKBACK")]
+    pub lookback: Option<String>,
+    /// List objects named for this date (or RFC 3339 hour) and later: for backfills.
+    #[arg(long, env = "EDGEMETER_SINCE", conflicts_with = "lookback")]
+    pub since: Option<String>,
+    /// List everything under the source, whatever the file names say.
+    #[arg(long, env = "EDGEMETER_FULL_LISTING")]
+    pub full_listing: bool,
+    /// Drop lake partitions older than N days (UTC dates).
+    #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
+    pub retain_days: Option<u32>,
+    /// Write Prometheus text-format metrics of the run to this file.
+    #[arg(long, env = "EDGEMETER_METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Objects downloaded at once [default: 16].
+    #[arg(long, env = "EDGEMETER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Compressed bytes of logs merged and committed per batch; bounds memory [default: 64 MiB].
+    #[arg(long, env = "EDGEMETER_BATCH_BYTES")]
+    pub batch_bytes: Option<u64>,
+    /// Largest decompressed size accepted for one object [default: 8 GiB].
+    #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES")]
+    pub max_object_bytes: Option<u64>,
+    /// Seconds after which another run's lock on the lake counts as abandoned [default: 7200].
+    #[arg(long, env = "EDGEMETER_STALE_LOCK_SECS")]
+    pub stale_lock_secs: Option<u64>,
     /// Print the run summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl IngestFlags {
+    fn overrides(&self, quiet: bool) -> Overrides {
+        Overrides {
+            sources: self.sources.clone(),
+            lake: self.lake.clone(),
+            endpoint_url: self.s3.endpoint_url.clone(),
+            region: self.s3.region.clone(),
+            key_params: self.key_params.clone(),
+            lookback: self.lookback.clone(),
+            since: self.since.clone(),
+            full_listing: self.full_listing,
+            retain_days: self.retain_days,
+            metrics_file: self.metrics_file.clone(),
+            concurrency: self.concurrency,
+            batch_bytes: self.batch_bytes,
+            max_object_bytes: self.max_object_bytes,
+            stale_lock_secs: self.stale_lock_secs,
+            progress: !quiet && !self.json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file (TOML); see the README for its keys.
+    #[arg(long, env = "EDGEMETER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: IngestFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Show only the newest N runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -137,33 +202,28 @@ pub struct QueryArgs {
 /// Runs a parsed command line; returns the process exit status.
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Ingest(args) => {
-            if args.key_params.iter().any(|p| p.is_empty()) {
-                return Err(Error::Config("--key-param cannot be empty".into()));
-            }
-            let options = IngestOptions {
-                source: args.source,
-                lake: args.lake.lake,
-                s3: args.lake.s3.settings(),
-                parse: ParseOptions {
-                    key_params: args.key_params,
-                },
-                concurrency: args.concurrency,
-                batch_bytes: args.batch_bytes,
-                max_object_bytes: args.max_object_bytes,
-                stale_lock_after: std::time::Duration::from_secs(args.stale_lock_secs),
+        Command::Ingest(flags) => {
+            let run = config::resolve(flags.overrides(cli.quiet), FileConfig::default())?;
+            run_ingests(run, flags.json, cli.quiet).await
+        }
+        Command::Run(args) => {
+            let file = match &args.config {
+                Some(path) => FileConfig::load(path)?,
+                None => FileConfig::default(),
             };
-            let summary = ingest(&options).await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else if !cli.quiet {
-                print!("{}", render_summary(&summary));
-            }
-            Ok(if summary.is_partial() {
-                EXIT_PARTIAL
-            } else {
-                0
-            })
+            let run = config::resolve(args.flags.overrides(cli.quiet), file)?;
+            run_ingests(run, args.flags.json, cli.quiet).await
+        }
+        Command::Runs(args) => {
+            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            let batch = crate::lake::runs::list(&lake, args.limit).await?;
+            let schema = batch.schema();
+            let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter([Ok(batch)]),
+            );
+            write(Box::pin(stream), args.format, None).await?;
+            Ok(0)
         }
         Command::Usage(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
@@ -206,6 +266,37 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Ingests each source in turn, prints summaries, writes metrics; the exit
+/// status is partial (3) if any object of any source was unreadable.
+async fn run_ingests(run: RunConfig, json: bool, quiet: bool) -> Result<i32> {
+    let mut summaries = Vec::new();
+    let mut failure = None;
+    for options in &run.ingests {
+        match ingest(options).await {
+            Ok(summary) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                } else if !quiet {
+                    print!("{}", render_summary(&summary));
+                }
+                summaries.push(summary);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let partial = summaries.iter().any(IngestSummary::is_partial);
+    if let Some(path) = &run.metrics_file {
+        crate::metrics::write(path, &summaries, failure.is_none() && !partial)?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(if partial { EXIT_PARTIAL } else { 0 }),
+    }
+}
+
 /// The human-readable run summary.
 pub fn render_summary(s: &IngestSummary) -> String {
     use std::fmt::Write;
@@ -221,6 +312,7 @@ pub fn render_summary(s: &IngestSummary) -> String {
         s.objects_unreadable,
         s.elapsed_ms as f64 / 1000.0
     );
+    let _ = writeln!(out, "  listing:  {}", s.listing);
     let _ = writeln!(
         out,
         "  bytes:    {:.1} MB read, {:.1} MB of log text",
@@ -244,6 +336,9 @@ pub fn render_summary(s: &IngestSummary) -> String {
     }
     for b in &s.bad_line_samples {
         let _ = writeln!(out, "    {}:{}: {}", b.object, b.line, b.reason);
+    }
+    for p in &s.partitions_dropped {
+        let _ = writeln!(out, "  retention dropped {p}");
     }
     for u in &s.unreadable {
         let _ = writeln!(out, "  unreadable {}: {}", u.object, u.reason);

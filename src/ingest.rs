@@ -11,9 +11,11 @@ use crate::lake::Lake;
 use crate::lake::ingested::{self, IngestedObject};
 use crate::lake::lock::LakeLock;
 use crate::lake::partition::{MergeOutcome, merge_hour};
-use crate::source::{LogObject, S3Settings, Source};
+use crate::source::{Listing, LogObject, S3Settings, Source};
+use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
 use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +39,38 @@ pub struct IngestOptions {
     pub max_object_bytes: u64,
     /// Age after which another run's lock is taken over.
     pub stale_lock_after: std::time::Duration,
+    /// Which objects to list.
+    pub window: Window,
+    /// Drop `requests` partitions older than this many days (UTC dates).
+    pub retain_days: Option<u32>,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// Which source objects a run lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Objects named for the `lookback` before the source's last finished
+    /// listing; everything when the source was never listed to the end.
+    Lookback(std::time::Duration),
+    /// Objects named for this hour or later (backfills).
+    Since(DateTime<Utc>),
+    /// Everything under the source.
+    Full,
+}
+
+impl Window {
+    fn listing(&self, checkpoint: Option<DateTime<Utc>>) -> Listing {
+        match (*self, checkpoint) {
+            (Window::Full, _) | (Window::Lookback(_), None) => Listing::Full,
+            (Window::Lookback(d), Some(listed_at)) => {
+                let since = listed_at - chrono::Duration::seconds(d.as_secs() as i64);
+                let hour = since.timestamp().div_euclid(3600) * 3600;
+                Listing::Since(DateTime::from_timestamp(hour, 0).unwrap_or(since))
+            }
+            (Window::Since(t), _) => Listing::Since(t),
+        }
+    }
 }
 
 /// A malformed line, located.
@@ -58,6 +92,11 @@ pub struct UnreadableObject {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct IngestSummary {
     pub run_id: String,
+    /// RFC 3339 start and end of the run.
+    pub started_at: String,
+    pub finished_at: String,
+    /// `full`, or the first hour listed.
+    pub listing: String,
     pub objects_listed: u64,
     /// Already ingested with the same ETag.
     pub objects_skipped: u64,
@@ -81,6 +120,8 @@ pub struct IngestSummary {
     pub bad_lines_by_object: BTreeMap<String, u64>,
     pub bad_line_samples: Vec<BadLineSample>,
     pub unreadable: Vec<UnreadableObject>,
+    /// Partitions deleted by `--retain-days`.
+    pub partitions_dropped: Vec<String>,
     pub elapsed_ms: u64,
 }
 
@@ -120,10 +161,17 @@ async fn ingest_locked(
     started: Instant,
 ) -> Result<IngestSummary> {
     let committed = ingested::load(lake).await?;
-
-    let listed = source.list().await?;
+    let now = Utc::now();
+    let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
+    let listing = options.window.listing(checkpoint);
+    let listed = source.list(&listing).await?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
+        started_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        listing: match listing {
+            Listing::Full => "full".into(),
+            Listing::Since(t) => format!("since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        },
         objects_listed: listed.len() as u64,
         ..Default::default()
     };
@@ -141,10 +189,12 @@ async fn ingest_locked(
 
     let cpu = Arc::new(Semaphore::new(cpu_threads()));
     let hasher = KeyHasher::from_env();
+    let bar = progress_bar(options.progress, pending.len() as u64);
     for (n, batch) in batches(pending, options.batch_bytes)
         .into_iter()
         .enumerate()
     {
+        let count = batch.len() as u64;
         let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
             .map(|object| fetch_and_parse(source, object, options, &cpu, hasher.clone()))
             .buffered(options.concurrency.max(1))
@@ -152,9 +202,19 @@ async fn ingest_locked(
             .await;
         commit_batch(lake, &run_id, n, outcomes, &mut summary).await?;
         lock.refresh().await?;
+        bar.inc(count);
     }
+    bar.finish_and_clear();
+    if let Some(days) = options.retain_days {
+        summary.partitions_dropped =
+            crate::lake::retention::drop_older_than(lake, days, now).await?;
+    }
+    ingested::compact(lake, &run_id).await?;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    crate::lake::write_run_record(lake, &run_id, &summary).await?;
+    summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    crate::lake::runs::write(lake, &run_id, &summary).await?;
+    // The next lookback run lists from this run's start minus the lookback.
+    crate::lake::checkpoint::save(lake, &options.source, now).await?;
     Ok(summary)
 }
 
@@ -287,6 +347,20 @@ fn batches(objects: Vec<LogObject>, max_bytes: u64) -> Vec<Vec<LogObject>> {
         }
     }
     out
+}
+
+fn progress_bar(enabled: bool, objects: u64) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(objects);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {pos}/{len} objects [{bar:40}] {elapsed_precise} (eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn cpu_threads() -> usize {

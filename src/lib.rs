@@ -7,11 +7,13 @@
 //! once, and [`query`] runs DataFusion SQL over it. [`ingest`] drives a run.
 
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod format;
 pub mod ingest;
 pub mod key;
 pub mod lake;
+pub mod metrics;
 pub mod query;
 pub mod source;
 

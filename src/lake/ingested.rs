@@ -120,3 +120,36 @@ pub async fn load(lake: &Lake) -> Result<HashMap<String, (String, u64)>> {
     }
     Ok(out)
 }
+
+/// Above this many record files, a run folds them into one.
+const COMPACT_ABOVE: usize = 32;
+
+/// Folds many small record files into one: the merged file is written first,
+/// then the files it replaces are deleted (a crash in between only leaves
+/// duplicate records, which mean the same thing).
+pub async fn compact(lake: &Lake, run_id: &str) -> Result<()> {
+    let dir = lake.path(INGESTED_DIR);
+    let listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
+    let files: Vec<_> = listed
+        .into_iter()
+        .filter(|m| m.location.as_ref().ends_with(".parquet"))
+        .collect();
+    if files.len() <= COMPACT_ABOVE {
+        return Ok(());
+    }
+    let mut batches = Vec::new();
+    for meta in &files {
+        let data = lake.store().get(&meta.location).await?.bytes().await?;
+        batches.extend(decode(data)?);
+    }
+    let file = encode(&ingested_schema(), &batches, writer_properties(None))?;
+    let path = lake.path(&format!("{INGESTED_DIR}/{run_id}-compacted.parquet"));
+    lake.store().put(&path, PutPayload::from(file)).await?;
+    for meta in files {
+        match lake.store().delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

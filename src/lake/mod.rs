@@ -4,16 +4,21 @@
 //! requests/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet   raw rows, sorted by api_key_id, timestamp
 //! _edgemeter/ingested/<run-id>-<batch>.parquet              one row per source object committed
 //! _edgemeter/runs/<run-id>.json                             one record per ingest run
+//! _edgemeter/sources/<id>.json                             when each source was last fully listed
+//! _edgemeter/lock                                           held by the running ingest
 //! ```
 //!
 //! This module owns locations and storage; [`partition`] owns the merge of new
 //! rows into an hour, [`ingested`] the record of committed objects, [`view`] the
 //! reader's view that hides superseded generations.
 
+pub mod checkpoint;
 pub mod ingested;
 pub mod lock;
 pub mod parquet_io;
 pub mod partition;
+pub mod retention;
+pub mod runs;
 pub mod schema;
 pub mod view;
 
@@ -157,17 +162,4 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
             token: creds.session_token().map(str::to_string),
         }))
     }
-}
-
-/// Writes a run's record to `_edgemeter/runs/<run-id>.json`.
-pub async fn write_run_record(
-    lake: &Lake,
-    run_id: &str,
-    record: &impl serde::Serialize,
-) -> Result<()> {
-    use object_store::{ObjectStoreExt, PutPayload};
-    let body = serde_json::to_vec_pretty(record)?;
-    let path = lake.path(&format!("_edgemeter/runs/{run_id}.json"));
-    lake.store().put(&path, PutPayload::from(body)).await?;
-    Ok(())
 }

@@ -4,8 +4,9 @@
 pub mod local;
 pub mod s3;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 /// One log object: a file in a directory or an object in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +45,22 @@ impl Source {
         }
     }
 
-    /// Every object under the source, sorted by location.
-    pub async fn list(&self) -> Result<Vec<LogObject>> {
-        let mut objects = match self {
-            Source::Local(s) => s.list().await?,
-            Source::S3(s) => s.list().await?,
+    /// The objects to consider, sorted by location.
+    ///
+    /// [`Listing::Since`] lists S3 by date prefix: for each CloudFront
+    /// distribution under the prefix, only the days from `since` on, so an
+    /// hourly run does not scan years of logs. Objects named for an hour before
+    /// `since` are left out; objects whose names carry no date are listed by
+    /// [`Listing::Full`] only on S3, and always in local directories.
+    pub async fn list(&self, listing: &Listing) -> Result<Vec<LogObject>> {
+        let mut objects = match (self, listing) {
+            (Source::Local(s), _) => s.list().await?,
+            (Source::S3(s), Listing::Full) => s.list().await?,
+            (Source::S3(s), Listing::Since(since)) => s.list_since(*since).await?,
         };
+        if let Listing::Since(since) = listing {
+            objects.retain(|o| name_hour(&o.uri).is_none_or(|hour| hour >= *since));
+        }
         objects.sort_by(|a, b| a.uri.cmp(&b.uri));
         Ok(objects)
     }
@@ -60,5 +71,78 @@ impl Source {
             Source::Local(s) => s.fetch(object).await,
             Source::S3(s) => s.fetch(object).await,
         }
+    }
+}
+
+/// Which objects a run lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Everything under the source.
+    Full,
+    /// Objects named for this hour or later (CloudFront names files
+    /// `<prefix><distribution>.YYYY-MM-DD-HH.<id>.gz` for the hour of their requests).
+    Since(DateTime<Utc>),
+}
+
+/// The hour a CloudFront log file is named for: the `.YYYY-MM-DD-HH.` in its
+/// last path segment.
+pub fn name_hour(location: &str) -> Option<DateTime<Utc>> {
+    let name = location.rsplit('/').next()?;
+    name.split('.').find_map(|part| {
+        let b = part.as_bytes();
+        if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'-' {
+            return None;
+        }
+        let date = NaiveDate::parse_from_str(&part[..10], "%Y-%m-%d").ok()?;
+        let hour: u32 = part[11..].parse().ok().filter(|h| *h < 24)?;
+        Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0)?).into()
+    })
+}
+
+/// A duration like `48h`, `2d`, `90m` or `3600s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| Error::Config(format!("bad duration {text:?}: use e.g. 48h, 2d, 90m")))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(Error::Config(format!(
+                "bad duration unit in {text:?}: use s, m, h or d"
+            )));
+        }
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudfront_file_names_carry_their_hour() {
+        let hour = name_hour("s3://b/logs/E2EXAMPLE.2025-10-05-01.a1b2c3.gz").unwrap();
+        assert_eq!(hour.to_rfc3339(), "2025-10-05T01:00:00+00:00");
+        assert_eq!(name_hour("/x/E2.2025-10-05-24.a.gz"), None);
+        assert_eq!(name_hour("/x/notes.txt"), None);
+        // A date in a directory name is not the file's hour.
+        assert_eq!(name_hour("s3://b/2025-10-05-01.d/file.gz"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5_400);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3w").is_err());
     }
 }

@@ -14,6 +14,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// Attempts to read one object's body before giving up on it.
@@ -76,20 +77,56 @@ impl S3Source {
 
     /// Lists every object under the prefix, page by page.
     pub async fn list(&self) -> Result<Vec<LogObject>> {
-        let location = format!("s3://{}/{}", self.bucket, self.prefix);
+        Ok(self.list_prefix(&self.prefix, None).await?.0)
+    }
+
+    /// Lists CloudFront-named objects of the days from `since` on: one listing
+    /// of the distributions under the prefix, then one per distribution and day.
+    pub async fn list_since(&self, since: DateTime<Utc>) -> Result<Vec<LogObject>> {
+        let (_, distributions) = self.list_prefix(&self.prefix, Some(".")).await?;
+        let today = Utc::now().date_naive();
+        let mut out = Vec::new();
+        for distribution in distributions {
+            let mut day = since.date_naive();
+            while day <= today.succ_opt().unwrap_or(today) {
+                let prefix = format!("{distribution}{}-", day.format("%Y-%m-%d"));
+                out.extend(self.list_prefix(&prefix, None).await?.0);
+                day = match day.succ_opt() {
+                    Some(next) => next,
+                    None => break,
+                };
+            }
+        }
+        Ok(out)
+    }
+
+    /// Objects under `prefix`, and the common prefixes up to `delimiter`.
+    async fn list_prefix(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<LogObject>, Vec<String>)> {
+        let location = format!("s3://{}/{}", self.bucket, prefix);
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(&self.prefix)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_string))
             .into_paginator()
             .send();
         let mut out = Vec::new();
+        let mut prefixes = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Error::List {
                 location: location.clone(),
                 reason: error_chain(&e),
             })?;
+            prefixes.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
                 if key.ends_with('/') {
@@ -106,7 +143,7 @@ impl S3Source {
                 });
             }
         }
-        Ok(out)
+        Ok((out, prefixes))
     }
 
     /// Reads one object whole, retrying cut-short bodies with backoff and jitter.

@@ -62,6 +62,8 @@ async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
         lake,
         "--batch-bytes",
         "20000",
+        "--since",
+        "2025-10-05",
         "--json",
     ];
 
@@ -127,6 +129,8 @@ async fn two_runs_at_once_never_corrupt_the_lake() {
         lake,
         "--batch-bytes",
         "20000",
+        "--since",
+        "2025-10-05",
         "--json",
     ];
 
@@ -157,4 +161,76 @@ async fn two_runs_at_once_never_corrupt_the_lake() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(usage(&[], lake, &[]).await, want);
     assert_no_visible_duplicates(lake).await;
+}
+
+/// Files named for `hours_ago` before now, with requests of that hour.
+fn recent_file(dir: &Path, hours_ago: i64, n: usize, tag: &str) -> Vec<Req> {
+    let t = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+    let date = t.format("%Y-%m-%d").to_string();
+    let hour: u32 = t.format("%H").to_string().parse().unwrap();
+    let reqs = crate::logs::requests_at(&date, hour, n, tag);
+    let name = format!("E2RECENT.{}.{tag}.gz", t.format("%Y-%m-%d-%H"));
+    std::fs::write(dir.join(name), gzip(&log_text(&reqs))).unwrap();
+    reqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_runs_list_the_lookback_window_and_merge_late_files() {
+    let logs = tempfile::tempdir().unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let mut ingested: Vec<Req> = Vec::new();
+    for (ago, tag) in [(1, "a"), (30, "b"), (100, "c")] {
+        ingested.extend(recent_file(logs.path(), ago, 40, tag));
+    }
+    let ingest = ["ingest", "--source", source, "--lake", lake, "--json"];
+
+    // First run of this source: everything is listed.
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(
+        (s["listing"].as_str(), s["objects_ingested"].as_u64()),
+        (Some("full"), Some(3))
+    );
+
+    // A late file for an hour already ingested, and an old file outside the window.
+    let late = recent_file(logs.path(), 1, 25, "late");
+    let old = recent_file(logs.path(), 80, 10, "old");
+    ingested.extend(late.iter().cloned());
+    let run = edgemeter(&[], &ingest).await;
+    let s = summary(&run);
+    assert!(s["listing"].as_str().unwrap().starts_with("since "), "{s}");
+    // Listed: a, b (skipped) and the late file; c and the old file are outside 48h.
+    assert_eq!(s["objects_listed"], 3);
+    assert_eq!(s["objects_skipped"], 2);
+    assert_eq!(s["rows_written"], 25);
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&ingested.iter().collect::<Vec<_>>())
+    );
+
+    // A backfill with --full-listing picks up the old file; nothing is counted twice.
+    let run = edgemeter(
+        &[],
+        &[
+            "ingest",
+            "--source",
+            source,
+            "--lake",
+            lake,
+            "--json",
+            "--full-listing",
+        ],
+    )
+    .await;
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 1);
+    assert_eq!(s["rows_written"], 10);
+    ingested.extend(old);
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&ingested.iter().collect::<Vec<_>>())
+    );
 }

@@ -15,7 +15,7 @@ pub const HEADER: &str = "#Version: 1.0\n#Fields: date time x-edge-location sc-b
 #[derive(Debug, Clone)]
 pub struct Req {
     /// `YYYY-MM-DD`, `HH:MM:SS`
-    pub date: &'static str,
+    pub date: String,
     pub time: String,
     /// The query string as CloudFront logs it (already encoded).
     pub query: String,
@@ -104,6 +104,11 @@ pub const KEYS: [(&str, &str); 4] = [
 /// A deterministic set of requests in one hour of 2025-10-05, with every
 /// status class, a keyless request per 17, and `-` bytes per 23.
 pub fn hour_of_requests(hour: u32, n: usize, id_prefix: &str) -> Vec<Req> {
+    requests_at("2025-10-05", hour, n, id_prefix)
+}
+
+/// Like [`hour_of_requests`], on any date.
+pub fn requests_at(date: &str, hour: u32, n: usize, id_prefix: &str) -> Vec<Req> {
     const STATUSES: [&str; 9] = [
         "200", "201", "204", "304", "404", "429", "500", "503", "000",
     ];
@@ -119,7 +124,7 @@ pub fn hour_of_requests(hour: u32, n: usize, id_prefix: &str) -> Vec<Req> {
                 )
             };
             Req {
-                date: "2025-10-05",
+                date: date.to_string(),
                 time: format!("{hour:02}:{:02}:{:02}", (i / 60) % 60, i % 60),
                 query,
                 key,

@@ -75,12 +75,22 @@ async fn s3_logs_to_exact_usage_exactly_once() {
 
     let all: Vec<&Req> = h1.iter().chain(&h2).chain(&h3).collect();
     let want = expected(&all);
+    // Listed by date prefix from 2025-10-05: an object of the day before is
+    // never listed.
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-04-23.z1.gz"),
+        gzip(&log_text(&h1[..3])),
+    )
+    .await;
     let ingest = [
         "ingest",
         "--source",
         "s3://logs/cf/",
         "--lake",
         &lake,
+        "--since",
+        "2025-10-05",
         "--json",
     ];
 

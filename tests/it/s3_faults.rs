@@ -27,6 +27,8 @@ async fn faulty_s3_reads_are_retried_into_exact_totals_in_an_s3_lake() {
         "s3://logs/cf/",
         "--lake",
         lake,
+        "--since",
+        "2025-10-05",
         "--json",
     ];
     let run = edgemeter(&env, &ingest).await;

@@ -1,0 +1,184 @@
+//! Raw settings from flags, `EDGEMETER_*` environment variables and the
+//! `edgemeter.toml` file, merged once (flags > env > file > defaults) into
+//! validated [`IngestOptions`], one per source.
+
+use crate::error::{Error, Result};
+use crate::format::DEFAULT_MAX_OBJECT_BYTES;
+use crate::format::w3c::ParseOptions;
+use crate::ingest::{IngestOptions, Window};
+use crate::query::parse_instant;
+use crate::source::{S3Settings, parse_duration};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The `edgemeter.toml` file of scheduled runs. Every key is optional here;
+/// flags and environment variables override it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Log locations: `s3://bucket/prefix/` or directories.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    pub lake: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub key_params: Vec<String>,
+    pub lookback: Option<String>,
+    pub since: Option<String>,
+    pub full_listing: Option<bool>,
+    pub retain_days: Option<u32>,
+    pub metrics_file: Option<PathBuf>,
+    pub concurrency: Option<usize>,
+    pub batch_bytes: Option<u64>,
+    pub max_object_bytes: Option<u64>,
+    pub stale_lock_secs: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Settings as given on the command line or in the environment (`None`: not given).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub sources: Vec<String>,
+    pub lake: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub key_params: Vec<String>,
+    pub lookback: Option<String>,
+    pub since: Option<String>,
+    pub full_listing: bool,
+    pub retain_days: Option<u32>,
+    pub metrics_file: Option<PathBuf>,
+    pub concurrency: Option<usize>,
+    pub batch_bytes: Option<u64>,
+    pub max_object_bytes: Option<u64>,
+    pub stale_lock_secs: Option<u64>,
+    pub progress: bool,
+}
+
+/// A validated run: one set of options per source, and where metrics go.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub ingests: Vec<IngestOptions>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// Merges flags/env over the file over defaults, and checks the result.
+pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
+    let sources = if given.sources.is_empty() {
+        file.sources
+    } else {
+        given.sources
+    };
+    if sources.is_empty() {
+        return Err(Error::Config(
+            "no source: give --source or `sources` in the config file".into(),
+        ));
+    }
+    let lake = given
+        .lake
+        .or(file.lake)
+        .ok_or_else(|| Error::Config("no lake: give --lake or `lake` in the config file".into()))?;
+    let key_params = match (given.key_params, file.key_params) {
+        (flags, _) if !flags.is_empty() => flags,
+        (_, from_file) if !from_file.is_empty() => from_file,
+        _ => vec!["api_key".to_string()],
+    };
+    if key_params.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config("key parameter names cannot be empty".into()));
+    }
+    let since = given.since.or(file.since);
+    let window = if given.full_listing || file.full_listing == Some(true) {
+        Window::Full
+    } else if let Some(since) = since {
+        Window::Since(parse_instant(&since)?)
+    } else {
+        let lookback = given
+            .lookback
+            .or(file.lookback)
+            .unwrap_or_else(|| "48h".into());
+        Window::Lookback(parse_duration(&lookback)?)
+    };
+    let concurrency = given.concurrency.or(file.concurrency).unwrap_or(16);
+    if concurrency == 0 {
+        return Err(Error::Config("concurrency must be at least 1".into()));
+    }
+    let base = IngestOptions {
+        source: String::new(),
+        lake,
+        s3: S3Settings {
+            endpoint_url: given.endpoint_url.or(file.endpoint_url),
+            region: given.region.or(file.region),
+        },
+        parse: ParseOptions { key_params },
+        concurrency,
+        batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(64 << 20),
+        max_object_bytes: given
+            .max_object_bytes
+            .or(file.max_object_bytes)
+            .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
+        stale_lock_after: Duration::from_secs(
+            given
+                .stale_lock_secs
+                .or(file.stale_lock_secs)
+                .unwrap_or(7200),
+        ),
+        window,
+        retain_days: given.retain_days.or(file.retain_days),
+        progress: given.progress,
+    };
+    Ok(RunConfig {
+        ingests: sources
+            .into_iter()
+            .map(|source| IngestOptions {
+                source,
+                ..base.clone()
+            })
+            .collect(),
+        metrics_file: given.metrics_file.or(file.metrics_file),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            sources = ["s3://logs/cf/"]
+            lake = "s3://lake/edge/"
+            key_params = ["token"]
+            lookback = "6h"
+            retain_days = 400
+            "#,
+        )
+        .unwrap();
+        let given = Overrides {
+            lake: Some("/tmp/lake".into()),
+            ..Default::default()
+        };
+        let run = resolve(given, file).unwrap();
+        let only = &run.ingests[0];
+        assert_eq!(only.source, "s3://logs/cf/");
+        assert_eq!(only.lake, "/tmp/lake");
+        assert_eq!(only.parse.key_params, vec!["token".to_string()]);
+        assert_eq!(only.window, Window::Lookback(Duration::from_secs(6 * 3600)));
+        assert_eq!(only.retain_days, Some(400));
+        assert_eq!(only.concurrency, 16);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_essentials_are_config_errors() {
+        assert!(toml::from_str::<FileConfig>("lakes = \"x\"").is_err());
+        let err = resolve(Overrides::default(), FileConfig::default()).unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+    }
+}

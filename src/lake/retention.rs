@@ -1,0 +1,36 @@
+//! Retention: dropping whole `requests` partitions older than N days.
+
+use super::Lake;
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use std::collections::BTreeSet;
+
+/// Deletes every file of the `dt=` partitions dated before `now - days`
+/// (UTC dates); returns the partitions dropped.
+pub async fn drop_older_than(lake: &Lake, days: u32, now: DateTime<Utc>) -> Result<Vec<String>> {
+    let cutoff = (now - chrono::Duration::days(i64::from(days)))
+        .format("%Y-%m-%d")
+        .to_string();
+    let table = lake.path("requests");
+    let listed: Vec<_> = lake.store().list(Some(&table)).try_collect().await?;
+    let mut dropped = BTreeSet::new();
+    for meta in listed {
+        let location = meta.location.as_ref();
+        let Some(dt) = location
+            .split('/')
+            .find_map(|part| part.strip_prefix("dt="))
+        else {
+            continue;
+        };
+        if dt < cutoff.as_str() {
+            match lake.store().delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            dropped.insert(format!("requests/dt={dt}"));
+        }
+    }
+    Ok(dropped.into_iter().collect())
+}

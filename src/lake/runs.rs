@@ -1,0 +1,86 @@
+//! Run records, `_edgemeter/runs/<run-id>.json`: one per ingest run, listed
+//! newest first by `edgemeter runs`.
+
+use super::Lake;
+use crate::error::Result;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+/// The lake directory holding run records.
+pub const RUNS_DIR: &str = "_edgemeter/runs";
+
+/// Writes a run's record.
+pub async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {
+    let body = serde_json::to_vec_pretty(record)?;
+    let path = lake.path(&format!("{RUNS_DIR}/{run_id}.json"));
+    lake.store().put(&path, PutPayload::from(body)).await?;
+    Ok(())
+}
+
+/// The newest `limit` run records as a table.
+pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
+    let dir = lake.path(RUNS_DIR);
+    let mut listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
+    listed.sort_by(|a, b| b.location.cmp(&a.location));
+    listed.truncate(limit);
+    let mut records = Vec::new();
+    for meta in listed {
+        let data = lake.store().get(&meta.location).await?.bytes().await?;
+        match serde_json::from_slice::<serde_json::Value>(&data) {
+            Ok(value) => records.push(value),
+            Err(e) => tracing::warn!(record = %meta.location, error = %e, "unreadable run record"),
+        }
+    }
+    let text = |key: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter(records.iter().map(|r| {
+            r.get(key).and_then(|v| v.as_str()).map(str::to_string)
+        })))
+    };
+    let number = |key: &str| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(
+            records.iter().map(|r| r.get(key).and_then(|v| v.as_u64())),
+        ))
+    };
+    let count = |key: &str| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(records.iter().map(|r| {
+            r.get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| a.len() as u64)
+        })))
+    };
+    let columns = [
+        ("run_id", text("run_id")),
+        ("started_at", text("started_at")),
+        ("finished_at", text("finished_at")),
+        ("listing", text("listing")),
+        ("objects_ingested", number("objects_ingested")),
+        ("objects_skipped", number("objects_skipped")),
+        ("objects_unreadable", number("objects_unreadable")),
+        ("bytes_read", number("bytes_read")),
+        ("lines", number("lines")),
+        ("bad_lines", number("bad_lines")),
+        ("rows_written", number("rows_written")),
+        ("duplicates", number("duplicates")),
+        ("partitions_touched", count("partitions_touched")),
+        ("elapsed_ms", number("elapsed_ms")),
+    ];
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    debug_assert!(
+        schema
+            .fields()
+            .iter()
+            .all(|f| f.data_type() != &DataType::Null)
+    );
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )?)
+}
