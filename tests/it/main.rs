@@ -7,4 +7,5 @@ mod logs;
 mod pipeline;
 mod s3;
 mod s3_faults;
+mod scheduled;
 mod schema;
