@@ -36,6 +36,8 @@ pub enum Command {
     Run(RunArgs),
     /// List the lake's run records.
     Runs(RunsArgs),
+    /// Priced invoice lines per customer for a month, or billing-system events.
+    Export(ExportArgs),
     /// Per-API-key usage totals over a time range.
     Usage(UsageArgs),
     /// Run read-only SQL over the lake's tables.
@@ -159,6 +161,26 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The billing month, YYYY-MM.
+    #[arg(long)]
+    pub period: String,
+    /// Bill the month of this IANA time zone instead of UTC (e.g. Europe/Berlin).
+    #[arg(long, env = "EDGEMETER_TZ")]
+    pub tz: Option<String>,
+    /// The plans file (TOML); see the README.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub plans: PathBuf,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::export::formats::Format,
+    /// Where to write: a path or s3://bucket/key (a manifest is written beside it).
+    #[arg(long)]
+    pub output: String,
+}
+
+#[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -213,6 +235,39 @@ pub async fn run(cli: Cli) -> Result<i32> {
             };
             let run = config::resolve(args.flags.overrides(cli.quiet), file)?;
             run_ingests(run, args.flags.json, cli.quiet).await
+        }
+        Command::Export(args) => {
+            let options = crate::export::ExportOptions {
+                lake: args.lake.lake,
+                s3: args.lake.s3.settings(),
+                period: args.period,
+                tz: args.tz,
+                plans: args.plans,
+                format: args.format,
+                output: args.output,
+            };
+            let report = crate::export::export(&options).await?;
+            if !cli.quiet {
+                for file in &report.files {
+                    println!("wrote {file} ({} invoice lines)", report.lines);
+                }
+                for r in &report.restatements {
+                    println!(
+                        "restated {} [{}]: billable {} -> {}, total {} -> {}",
+                        if r.customer_id.is_empty() {
+                            "(no customer)"
+                        } else {
+                            &r.customer_id
+                        },
+                        r.api_key_ids.join(";"),
+                        r.billable_before,
+                        r.billable_after,
+                        r.total_before,
+                        r.total_after
+                    );
+                }
+            }
+            Ok(0)
         }
         Command::Runs(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod format;
 pub mod ingest;
 pub mod key;

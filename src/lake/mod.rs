@@ -163,3 +163,30 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
         }))
     }
 }
+
+/// Writes a whole file to a local path or an `s3://bucket/key` location
+/// (exports and their manifests), atomically either way.
+pub async fn write_output(location: &str, bytes: bytes::Bytes, s3: &S3Settings) -> Result<()> {
+    use object_store::{ObjectStoreExt, PutPayload};
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{location}: an s3:// output needs a bucket and a key"
+                ))
+            })?;
+        let store = s3_store(bucket, s3).await?;
+        store.put(&Path::from(key), PutPayload::from(bytes)).await?;
+        Ok(())
+    } else {
+        let path = std::path::Path::new(location);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = path.with_extension("edgemeter-tmp");
+        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+}

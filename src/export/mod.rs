@@ -1,0 +1,401 @@
+//! `edgemeter export`: priced invoice lines per customer for a billing period,
+//! in CSV/JSON lines/Parquet or the event formats Stripe, OpenMeter and Lago
+//! ingest, with a manifest that makes every export reproducible.
+//!
+//! [`plans`] owns the plans file, [`pricing`] the arithmetic, [`formats`] the
+//! bytes of each output format; this module gathers usage and assembles lines.
+
+pub mod formats;
+pub mod plans;
+pub mod pricing;
+
+use crate::error::{Error, Result};
+use crate::lake::Lake;
+use crate::query::{LakeSession, TimeRange, collect, library};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{Int16Type, Int64Type};
+use plans::{Plans, StatusSet};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// A billing period: a calendar month in a time zone, as a UTC range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// `YYYY-MM`.
+    pub label: String,
+    /// The IANA zone the month is taken in (`UTC` by default).
+    pub tz: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    /// `[first day 00:00, next month's first day 00:00)` of `YYYY-MM` in `tz`.
+    pub fn month(label: &str, tz: Option<&str>) -> Result<Self> {
+        let bad = || Error::Config(format!("--period {label:?}: use YYYY-MM"));
+        let (y, m) = label.split_once('-').ok_or_else(bad)?;
+        let (year, month): (i32, u32) =
+            (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
+        let next = if month == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(year, month + 1, 1)
+        }
+        .ok_or_else(bad)?;
+        let zone: chrono_tz::Tz = match tz {
+            Some(name) => name.parse().map_err(|_| {
+                Error::Config(format!(
+                    "--tz {name:?} is not an IANA time zone (e.g. Europe/Berlin)"
+                ))
+            })?,
+            None => chrono_tz::UTC,
+        };
+        let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
+            let local = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+            zone.from_local_datetime(&local)
+                .earliest()
+                // A zone that skips midnight: the first instant of the day.
+                .or_else(|| {
+                    zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                        .earliest()
+                })
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(bad)
+        };
+        Ok(Self {
+            label: format!("{:04}-{:02}", first.year(), first.month()),
+            tz: zone.name().to_string(),
+            start: midnight(first)?,
+            end: midnight(next)?,
+        })
+    }
+
+    pub fn range(&self) -> TimeRange {
+        TimeRange {
+            from: Some(self.start),
+            to: Some(self.end),
+        }
+    }
+}
+
+/// Usage of one key (or of keyless requests) in a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub requests: u64,
+    pub billable_requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+impl KeyUsage {
+    fn add(&mut self, other: &KeyUsage) {
+        self.requests += other.requests;
+        self.billable_requests += other.billable_requests;
+        self.client_errors += other.client_errors;
+        self.server_errors += other.server_errors;
+        self.bytes_out += other.bytes_out;
+        self.bytes_in += other.bytes_in;
+    }
+}
+
+/// Per-key usage over `range` (`None` key: requests without a key).
+pub async fn usage_by_key(
+    session: &LakeSession,
+    range: &TimeRange,
+    billable: &StatusSet,
+) -> Result<BTreeMap<Option<String>, KeyUsage>> {
+    let batches = collect(session.named("usage_by_key_status", range.params()).await?).await?;
+    let mut out: BTreeMap<Option<String>, KeyUsage> = BTreeMap::new();
+    for batch in batches {
+        let keys = batch.column(0).as_string::<i32>();
+        let statuses = batch.column(1).as_primitive::<Int16Type>();
+        let count = |i: usize| batch.column(i).as_primitive::<Int64Type>();
+        let (requests, bytes_out, bytes_in) = (count(2), count(3), count(4));
+        for row in 0..batch.num_rows() {
+            let key = keys.is_valid(row).then(|| keys.value(row).to_string());
+            let status = statuses.is_valid(row).then(|| statuses.value(row));
+            let n = requests.value(row) as u64;
+            let u = out.entry(key).or_default();
+            u.requests += n;
+            if let Some(s) = status {
+                u.billable_requests += if billable.contains(s) { n } else { 0 };
+                u.client_errors += if (400..500).contains(&s) { n } else { 0 };
+                u.server_errors += if (500..600).contains(&s) { n } else { 0 };
+            }
+            u.bytes_out += bytes_out.value(row) as u64;
+            u.bytes_in += bytes_in.value(row) as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// One invoice line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InvoiceLine {
+    pub period: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub plan: String,
+    pub api_key_ids: Vec<String>,
+    pub requests: u64,
+    pub billable_requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub included_requests: u64,
+    pub overage_requests: u64,
+    pub base_fee: Decimal,
+    pub request_charge: Decimal,
+    pub bandwidth_charge: Decimal,
+    pub total: Decimal,
+    pub currency: String,
+    pub status: String,
+}
+
+/// The invoice lines of a period: one per customer (by id), then one per key
+/// with usage but no customer (by key id), then one for requests without a key.
+pub fn invoice_lines(
+    plans: &Plans,
+    period: &Period,
+    usage: &BTreeMap<Option<String>, KeyUsage>,
+    now: DateTime<Utc>,
+) -> Vec<InvoiceLine> {
+    let grace_end = period.end + chrono::Duration::hours(i64::from(plans.grace_hours));
+    let status = if now >= grace_end {
+        "final"
+    } else {
+        "provisional"
+    };
+    let line =
+        |customer_id: &str, name: &str, plan: &str, keys: Vec<String>, u: &KeyUsage| InvoiceLine {
+            period: period.label.clone(),
+            customer_id: customer_id.to_string(),
+            customer_name: name.to_string(),
+            plan: plan.to_string(),
+            api_key_ids: keys,
+            requests: u.requests,
+            billable_requests: u.billable_requests,
+            client_errors: u.client_errors,
+            server_errors: u.server_errors,
+            bytes_out: u.bytes_out,
+            bytes_in: u.bytes_in,
+            included_requests: 0,
+            overage_requests: 0,
+            base_fee: Decimal::ZERO,
+            request_charge: Decimal::ZERO,
+            bandwidth_charge: Decimal::ZERO,
+            total: Decimal::ZERO,
+            currency: plans.currency.clone(),
+            status: status.to_string(),
+        };
+    let mut lines = Vec::new();
+    let mut owned = std::collections::HashSet::new();
+    for c in &plans.customers {
+        let mut total = KeyUsage::default();
+        for id in &c.key_ids {
+            owned.insert(id.as_str());
+            if let Some(u) = usage.get(&Some(id.clone())) {
+                total.add(u);
+            }
+        }
+        let mut l = line(&c.id, &c.name, &c.plan, c.key_ids.clone(), &total);
+        if let Some(plan) = plans.plans.get(&c.plan) {
+            let charges = pricing::price(plan, total.billable_requests, total.bytes_out);
+            l.included_requests = plan.included_requests;
+            l.overage_requests = charges.overage_requests;
+            l.base_fee = charges.base_fee;
+            l.request_charge = charges.request_charge;
+            l.bandwidth_charge = charges.bandwidth_charge;
+            l.total = charges.total;
+        }
+        lines.push(l);
+    }
+    for (key, u) in usage {
+        match key {
+            Some(id) if !owned.contains(id.as_str()) => {
+                lines.push(line("", "", "", vec![id.clone()], u))
+            }
+            _ => {}
+        }
+    }
+    if let Some(u) = usage.get(&None) {
+        lines.push(line("", "", "", vec![], u));
+    }
+    lines
+}
+
+/// Everything `export` needs.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub lake: String,
+    pub s3: crate::source::S3Settings,
+    pub period: String,
+    pub tz: Option<String>,
+    pub plans: std::path::PathBuf,
+    pub format: formats::Format,
+    pub output: String,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    pub files: Vec<String>,
+    pub lines: usize,
+    pub restatements: Vec<Restatement>,
+}
+
+/// A customer whose figures changed since the period was last exported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Restatement {
+    pub customer_id: String,
+    pub api_key_ids: Vec<String>,
+    pub billable_before: u64,
+    pub billable_after: u64,
+    pub total_before: Decimal,
+    pub total_after: Decimal,
+}
+
+/// Runs an export end to end.
+pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
+    let plans = Plans::load(&options.plans)?;
+    let period = Period::month(&options.period, options.tz.as_deref())?;
+    let lake = Lake::open(&options.lake, &options.s3).await?;
+    let session = LakeSession::open(&lake).await?;
+    let usage = usage_by_key(&session, &period.range(), &plans.billable).await?;
+    let now = Utc::now();
+    let lines = invoice_lines(&plans, &period, &usage, now);
+    let customers: BTreeMap<&str, &plans::Customer> =
+        plans.customers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let files = formats::render(options.format, &lines, &customers, &period, now)?;
+    let restatements = restate(&lake, &period, &lines).await?;
+    let manifest = manifest(&lake, &plans, &period, options, &files, &restatements).await?;
+    let mut written = Vec::new();
+    for (suffix, bytes) in &files {
+        let location = formats::with_suffix(&options.output, suffix);
+        crate::lake::write_output(&location, bytes.clone(), &options.s3).await?;
+        written.push(location);
+    }
+    let manifest_location = format!("{}.manifest.json", options.output);
+    crate::lake::write_output(
+        &manifest_location,
+        serde_json::to_vec_pretty(&manifest)?.into(),
+        &options.s3,
+    )
+    .await?;
+    Ok(ExportReport {
+        files: written,
+        lines: lines.len(),
+        restatements,
+    })
+}
+
+/// Compares with the last export of the period (kept in the lake) and records this one.
+async fn restate(lake: &Lake, period: &Period, lines: &[InvoiceLine]) -> Result<Vec<Restatement>> {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let path = lake.path(&format!(
+        "_edgemeter/exports/{}-{}.json",
+        period.label,
+        period.tz.replace('/', "_")
+    ));
+    let key = |l: &InvoiceLine| format!("{}|{}", l.customer_id, l.api_key_ids.join(";"));
+    let now: BTreeMap<String, (u64, Decimal)> = lines
+        .iter()
+        .map(|l| (key(l), (l.billable_requests, l.total)))
+        .collect();
+    let before: BTreeMap<String, (u64, Decimal)> = match lake.store().get(&path).await {
+        Ok(found) => serde_json::from_slice(&found.bytes().await?).unwrap_or_default(),
+        Err(object_store::Error::NotFound { .. }) => BTreeMap::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut changes = Vec::new();
+    if !before.is_empty() {
+        let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+        for k in keys {
+            let (b, a) = (
+                before.get(k).copied().unwrap_or_default(),
+                now.get(k).copied().unwrap_or_default(),
+            );
+            if a != b {
+                let (customer, ids) = k.split_once('|').unwrap_or((k, ""));
+                changes.push(Restatement {
+                    customer_id: customer.to_string(),
+                    api_key_ids: ids
+                        .split(';')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    billable_before: b.0,
+                    billable_after: a.0,
+                    total_before: b.1,
+                    total_after: a.1,
+                });
+            }
+        }
+    }
+    lake.store()
+        .put(&path, PutPayload::from(serde_json::to_vec(&now)?))
+        .await?;
+    Ok(changes)
+}
+
+/// The audit record written beside each export.
+async fn manifest(
+    lake: &Lake,
+    plans: &Plans,
+    period: &Period,
+    options: &ExportOptions,
+    files: &[(String, bytes::Bytes)],
+    restatements: &[Restatement],
+) -> Result<serde_json::Value> {
+    use sha2::{Digest, Sha256};
+    let mut inputs: Vec<(String, String)> = crate::lake::ingested::load(lake)
+        .await?
+        .into_iter()
+        .map(|(source, (etag, _))| (source, etag))
+        .collect();
+    inputs.sort();
+    let query = library::get("usage_by_key_status")?;
+    Ok(serde_json::json!({
+        "program": "edgemeter",
+        "version": env!("CARGO_PKG_VERSION"),
+        "period": period.label,
+        "tz": period.tz,
+        "from": period.start.to_rfc3339(),
+        "to": period.end.to_rfc3339(),
+        "format": format!("{:?}", options.format).to_lowercase(),
+        "plans_sha256": plans.hash,
+        "query": query.name,
+        "query_sha256": hex::encode(Sha256::digest(query.sql.as_bytes())),
+        "files": files.iter().map(|(suffix, bytes)| serde_json::json!({
+            "path": formats::with_suffix(&options.output, suffix),
+            "sha256": hex::encode(Sha256::digest(bytes)),
+        })).collect::<Vec<_>>(),
+        "restatements": restatements,
+        "inputs": inputs.iter().map(|(s, e)| serde_json::json!({"source": s, "etag": e})).collect::<Vec<_>>(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_in_utc_and_in_a_zone() {
+        let p = Period::month("2025-02", None).unwrap();
+        assert_eq!(p.start.to_rfc3339(), "2025-02-01T00:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2025-03-01T00:00:00+00:00");
+        let p = Period::month("2025-12", None).unwrap();
+        assert_eq!(p.end.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        // Berlin is UTC+1 in winter, UTC+2 from the last Sunday of March.
+        let p = Period::month("2025-03", Some("Europe/Berlin")).unwrap();
+        assert_eq!(p.start.to_rfc3339(), "2025-02-28T23:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2025-03-31T22:00:00+00:00");
+        assert!(Period::month("2025-13", None).is_err());
+        assert!(Period::month("2025-01", Some("Mars/Olympus")).is_err());
+    }
+}

@@ -1,0 +1,391 @@
+//! `plans.toml`: the billing settings, the plans and their prices, and which
+//! API keys belong to which customer. Parsed once and validated here; money
+//! is `rust_decimal::Decimal`, never a float.
+
+use crate::error::{Error, Result};
+use crate::key::KeyHasher;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+/// The whole plans file, validated.
+#[derive(Debug, Clone)]
+pub struct Plans {
+    pub currency: String,
+    pub billable: StatusSet,
+    pub grace_hours: u32,
+    pub plans: BTreeMap<String, Plan>,
+    pub customers: Vec<Customer>,
+    /// SHA-256 of the file's bytes (for export manifests).
+    pub hash: String,
+}
+
+/// Which statuses count as billable: inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<(i16, i16)>);
+
+impl StatusSet {
+    /// Parses `2xx`, `2xx,3xx`, `200-299,304`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "billable = {text:?}: use classes like 2xx, ranges like 200-299, or codes like 304"
+            ))
+        };
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let range = if let Some(class) = part.strip_suffix("xx") {
+                let c: i16 = class.parse().map_err(|_| bad())?;
+                (c * 100, c * 100 + 99)
+            } else if let Some((lo, hi)) = part.split_once('-') {
+                (
+                    lo.trim().parse().map_err(|_| bad())?,
+                    hi.trim().parse().map_err(|_| bad())?,
+                )
+            } else {
+                let code: i16 = part.parse().map_err(|_| bad())?;
+                (code, code)
+            };
+            if range.0 > range.1 || range.0 < 100 || range.1 > 999 {
+                return Err(bad());
+            }
+            ranges.push(range);
+        }
+        if ranges.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self(ranges))
+    }
+
+    pub fn contains(&self, status: i16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+/// How tiers price the overage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierMode {
+    /// Each tier prices the units inside it.
+    Graduated,
+    /// All units at the rate of the tier the total reaches.
+    Volume,
+}
+
+/// One tier: units up to `up_to` (of overage; `None` is unbounded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    pub up_to: Option<u64>,
+    pub price_per_1k: Decimal,
+}
+
+/// How requests beyond the included ones are priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestPricing {
+    None,
+    Flat { price_per_1k: Decimal },
+    Tiered { mode: TierMode, tiers: Vec<Tier> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub base_fee: Decimal,
+    pub included_requests: u64,
+    pub requests: RequestPricing,
+    pub price_per_gb_out: Decimal,
+    pub monthly_quota: Option<u64>,
+    pub daily_quota: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    /// The `api_key_id`s of the customer's keys.
+    pub key_ids: Vec<String>,
+    pub stripe_customer_id: Option<String>,
+    pub lago_subscription_id: Option<String>,
+    pub openmeter_subject: Option<String>,
+}
+
+mod raw {
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct File {
+        pub billing: Billing,
+        #[serde(default)]
+        pub plans: BTreeMap<String, Plan>,
+        #[serde(default)]
+        pub customers: Vec<Customer>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Billing {
+        pub currency: String,
+        #[serde(default = "two_xx")]
+        pub billable: String,
+        #[serde(default)]
+        pub grace_hours: u32,
+    }
+
+    fn two_xx() -> String {
+        "2xx".into()
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Plan {
+        #[serde(default)]
+        pub base_fee: Option<String>,
+        #[serde(default)]
+        pub included_requests: u64,
+        pub tier_mode: Option<String>,
+        #[serde(default)]
+        pub tiers: Vec<Tier>,
+        pub price_per_1k_requests: Option<String>,
+        pub price_per_gb_out: Option<String>,
+        pub monthly_quota: Option<u64>,
+        pub daily_quota: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Tier {
+        pub up_to: UpTo,
+        pub price_per_1k: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum UpTo {
+        Units(u64),
+        Text(String),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Customer {
+        pub id: String,
+        #[serde(default)]
+        pub name: String,
+        pub plan: String,
+        #[serde(default)]
+        pub keys: Vec<String>,
+        pub stripe_customer_id: Option<String>,
+        pub lago_subscription_id: Option<String>,
+        pub openmeter_subject: Option<String>,
+    }
+}
+
+fn money(context: &str, text: &str) -> Result<Decimal> {
+    let value = Decimal::from_str_exact(text.trim())
+        .map_err(|_| Error::Config(format!("{context} = {text:?} is not a decimal amount")))?;
+    if value.is_sign_negative() {
+        return Err(Error::Config(format!("{context} = {text:?} is negative")));
+    }
+    Ok(value)
+}
+
+impl Plans {
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| Error::Config(format!("{} is not UTF-8", path.display())))?;
+        let mut plans = Self::parse(&text, &KeyHasher::from_env())
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        plans.hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        Ok(plans)
+    }
+
+    /// Parses and validates plans; raw keys are hashed with `hasher`.
+    pub fn parse(text: &str, hasher: &KeyHasher) -> Result<Self> {
+        let raw: raw::File = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let mut plans = BTreeMap::new();
+        for (name, p) in raw.plans {
+            let ctx = |field: &str| format!("plans.{name}.{field}");
+            let requests = match (p.price_per_1k_requests, p.tiers.is_empty()) {
+                (Some(_), false) => {
+                    return Err(Error::Config(format!(
+                        "plans.{name}: give either price_per_1k_requests or tiers, not both"
+                    )));
+                }
+                (Some(price), true) => RequestPricing::Flat {
+                    price_per_1k: money(&ctx("price_per_1k_requests"), &price)?,
+                },
+                (None, true) => RequestPricing::None,
+                (None, false) => {
+                    let mode = match p.tier_mode.as_deref().unwrap_or("graduated") {
+                        "graduated" => TierMode::Graduated,
+                        "volume" => TierMode::Volume,
+                        other => {
+                            return Err(Error::Config(format!(
+                                "plans.{name}.tier_mode = {other:?}: use graduated or volume"
+                            )));
+                        }
+                    };
+                    let mut tiers = Vec::new();
+                    for t in p.tiers {
+                        let up_to = match t.up_to {
+                            raw::UpTo::Units(n) => Some(n),
+                            raw::UpTo::Text(s) if s == "inf" => None,
+                            raw::UpTo::Text(s) => {
+                                return Err(Error::Config(format!(
+                                    "{} = {s:?}: use a number or \"inf\"",
+                                    ctx("tiers.up_to")
+                                )));
+                            }
+                        };
+                        tiers.push(Tier {
+                            up_to,
+                            price_per_1k: money(&ctx("tiers.price_per_1k"), &t.price_per_1k)?,
+                        });
+                    }
+                    let ascending = tiers.windows(2).all(|w| match (w[0].up_to, w[1].up_to) {
+                        (Some(a), Some(b)) => a < b,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    });
+                    if !ascending || tiers.last().is_some_and(|t| t.up_to.is_some()) {
+                        return Err(Error::Config(format!(
+                            "plans.{name}.tiers must ascend and end with up_to = \"inf\""
+                        )));
+                    }
+                    RequestPricing::Tiered { mode, tiers }
+                }
+            };
+            plans.insert(
+                name.clone(),
+                Plan {
+                    name: name.clone(),
+                    base_fee: money(&ctx("base_fee"), p.base_fee.as_deref().unwrap_or("0"))?,
+                    included_requests: p.included_requests,
+                    requests,
+                    price_per_gb_out: money(
+                        &ctx("price_per_gb_out"),
+                        p.price_per_gb_out.as_deref().unwrap_or("0"),
+                    )?,
+                    monthly_quota: p.monthly_quota,
+                    daily_quota: p.daily_quota,
+                },
+            );
+        }
+        let mut customers = Vec::new();
+        let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        for c in raw.customers {
+            if !plans.contains_key(&c.plan) {
+                return Err(Error::Config(format!(
+                    "customer {:?}: no plan named {:?}",
+                    c.id, c.plan
+                )));
+            }
+            if customers.iter().any(|x: &Customer| x.id == c.id) {
+                return Err(Error::Config(format!("customer {:?} appears twice", c.id)));
+            }
+            let mut key_ids = Vec::new();
+            for key in &c.keys {
+                let id = match key.strip_prefix("sha256:") {
+                    Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        hex.to_ascii_lowercase()
+                    }
+                    Some(_) => {
+                        return Err(Error::Config(format!(
+                            "customer {:?}: a sha256: key id needs 64 hex digits",
+                            c.id
+                        )));
+                    }
+                    None => hasher.id_of(key),
+                };
+                if let Some(other) = owner.insert(id.clone(), c.id.clone()) {
+                    return Err(Error::Config(format!(
+                        "a key of customer {:?} also belongs to {other:?}",
+                        c.id
+                    )));
+                }
+                key_ids.push(id);
+            }
+            key_ids.sort();
+            customers.push(Customer {
+                name: c.name,
+                id: c.id,
+                plan: c.plan,
+                key_ids,
+                stripe_customer_id: c.stripe_customer_id,
+                lago_subscription_id: c.lago_subscription_id,
+                openmeter_subject: c.openmeter_subject,
+            });
+        }
+        customers.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Self {
+            currency: raw.billing.currency,
+            billable: StatusSet::parse(&raw.billing.billable)?,
+            grace_hours: raw.billing.grace_hours,
+            plans,
+            customers,
+            hash: String::new(),
+        })
+    }
+}
+
+impl FromStr for StatusSet {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billable_sets() {
+        let s = StatusSet::parse("200-299,304").unwrap();
+        assert!(s.contains(200) && s.contains(299) && s.contains(304));
+        assert!(!s.contains(300) && !s.contains(0));
+        assert!(StatusSet::parse("2xx,3xx").unwrap().contains(302));
+        assert!(StatusSet::parse("abc").is_err());
+        assert!(StatusSet::parse("").is_err());
+    }
+
+    #[test]
+    fn raw_keys_are_hashed_and_ids_kept() {
+        let plans = Plans::parse(
+            r#"
+            [billing]
+            currency = "USD"
+            [plans.pro]
+            base_fee = "99.00"
+            [[customers]]
+            id = "cus_acme"
+            plan = "pro"
+            keys = ["ak_live_1", "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"]
+            "#,
+            &KeyHasher::new(None),
+        )
+        .unwrap();
+        let ids = &plans.customers[0].key_ids;
+        assert!(ids.contains(&KeyHasher::new(None).id_of("ak_live_1")));
+        assert!(ids.contains(
+            &"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_string()
+        ));
+    }
+
+    #[test]
+    fn invalid_plans_are_refused() {
+        let h = KeyHasher::new(None);
+        for bad in [
+            "[billing]\ncurrency='USD'\n[plans.p]\nbase_fee='ten'",
+            "[billing]\ncurrency='USD'\n[plans.p]\ntiers=[{up_to=10, price_per_1k='1'}]",
+            "[billing]\ncurrency='USD'\n[plans.p]\n[[customers]]\nid='a'\nplan='q'",
+            "[billing]\ncurrency='USD'\nbillable='2xx'\nextra=1",
+        ] {
+            assert!(Plans::parse(bad, &h).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! `edgemeter export`: priced invoice lines, period boundaries, spreadsheet
+//! safety, determinism, billing-system formats and restatements. Expected
+//! amounts are worked out by hand in the comments.
+
+use crate::cli::{Run, edgemeter};
+use crate::logs::{Req, log_text, sha256_hex};
+use std::path::Path;
+
+fn req(
+    date: &str,
+    time: &str,
+    key: Option<&str>,
+    status: &'static str,
+    sc_bytes: i64,
+    id: &str,
+) -> Req {
+    Req {
+        date: date.to_string(),
+        time: time.to_string(),
+        query: key.map_or("page=1".to_string(), |k| format!("api_key={k}")),
+        key: key.map(str::to_string),
+        status,
+        sc_bytes: Some(sc_bytes),
+        cs_bytes: 10,
+        request_id: id.to_string(),
+    }
+}
+
+const KEY_A: &str = "ak_live_acme_000001";
+const KEY_B: &str = "ak_live_acme_000002";
+const KEY_C: &str = "ak_live_evil_000003";
+const KEY_D: &str = "ak_live_nobody_0004";
+
+/// October 2025 for the customers above, plus requests just outside it.
+fn october(dir: &Path) {
+    let mut reqs = Vec::new();
+    let mut n = 0;
+    let mut add = |date: &str, time: &str, key: Option<&str>, status, bytes| {
+        n += 1;
+        reqs.push(req(date, time, key, status, bytes, &format!("bill-{n}")));
+    };
+    // Key A: 40 × 2xx of 100 MB, the first and last second of October among them.
+    add("2025-10-01", "00:00:00", Some(KEY_A), "200", 100_000_000);
+    add("2025-10-31", "23:59:59", Some(KEY_A), "200", 100_000_000);
+    for i in 0..38 {
+        add(
+            "2025-10-15",
+            &format!("12:{:02}:{:02}", i / 60, i % 60),
+            Some(KEY_A),
+            "200",
+            100_000_000,
+        );
+    }
+    // Key A errors and hang-ups: not billable, no bytes.
+    for (status, count) in [("404", 5), ("500", 3), ("000", 2)] {
+        for i in 0..count {
+            add(
+                "2025-10-16",
+                &format!("08:00:{i:02}"),
+                Some(KEY_A),
+                status,
+                0,
+            );
+        }
+    }
+    // Just outside October: never counted.
+    add("2025-09-30", "23:59:59", Some(KEY_A), "200", 1);
+    add("2025-11-01", "00:00:00", Some(KEY_A), "200", 100_000_000);
+    // Key B (also Acme's, given by id): 10 × 201 of 50 MB.
+    for i in 0..10 {
+        add(
+            "2025-10-20",
+            &format!("10:00:{i:02}"),
+            Some(KEY_B),
+            "201",
+            50_000_000,
+        );
+    }
+    // Key C: 150 × 200.
+    for i in 0..150 {
+        add(
+            "2025-10-21",
+            &format!("10:{:02}:{:02}", i / 60, i % 60),
+            Some(KEY_C),
+            "200",
+            0,
+        );
+    }
+    // Key D, no customer: 7 × 200 of 1 000 bytes; and 4 requests without a key.
+    for i in 0..7 {
+        add(
+            "2025-10-22",
+            &format!("10:00:{i:02}"),
+            Some(KEY_D),
+            "200",
+            1_000,
+        );
+    }
+    for i in 0..4 {
+        add("2025-10-22", &format!("11:00:{i:02}"), None, "200", 500);
+    }
+    std::fs::write(dir.join("E2BILL.2025-10-15-12.a"), log_text(&reqs)).unwrap();
+}
+
+fn plans_toml() -> String {
+    format!(
+        r#"
+[billing]
+currency = "USD"
+billable = "2xx"
+grace_hours = 24
+
+[plans.pro]
+base_fee = "99.00"
+included_requests = 10
+tier_mode = "graduated"
+tiers = [ {{ up_to = 20, price_per_1k = "350.00" }}, {{ up_to = "inf", price_per_1k = "200.00" }} ]
+price_per_gb_out = "0.09"
+
+[plans.starter]
+base_fee = "19.00"
+included_requests = 100
+price_per_1k_requests = "1.25"
+
+[[customers]]
+id = "cus_acme"
+name = "Acme Corp"
+plan = "pro"
+keys = ["{KEY_A}", "sha256:{}"]
+stripe_customer_id = "cus_N1"
+lago_subscription_id = "sub_acme"
+
+[[customers]]
+id = "cus_evil"
+name = "=HYPERLINK(\"http://x\",\"y\")"
+plan = "starter"
+keys = ["{KEY_C}"]
+stripe_customer_id = "cus_N2"
+lago_subscription_id = "sub_evil"
+
+[[customers]]
+id = "cus_idle"
+name = "@Idle, Inc."
+plan = "starter"
+keys = []
+stripe_customer_id = "cus_N3"
+lago_subscription_id = "sub_idle"
+"#,
+        sha256_hex(KEY_B)
+    )
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    logs: String,
+    lake: String,
+    plans: String,
+    out: std::path::PathBuf,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    october(&logs);
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(&plans, plans_toml()).unwrap();
+    let s = Setup {
+        logs: logs.to_str().unwrap().into(),
+        lake: dir.path().join("lake").to_str().unwrap().into(),
+        plans: plans.to_str().unwrap().into(),
+        out: dir.path().join("out"),
+        _dir: dir,
+    };
+    let run = edgemeter(
+        &[],
+        &["ingest", "--source", &s.logs, "--lake", &s.lake, "--quiet"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    s
+}
+
+async fn export(s: &Setup, format: &str, output: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "export",
+        "--lake",
+        &s.lake,
+        "--period",
+        "2025-10",
+        "--plans",
+        &s.plans,
+        "--format",
+        format,
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    edgemeter(&[], &args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoice_lines_are_priced_exactly_and_safe_to_open() {
+    let s = setup().await;
+    let csv_path = s.out.join("2025-10.csv");
+    let run = export(&s, "csv", &csv_path, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        header.join(","),
+        "period,customer_id,customer_name,plan,api_key_ids,requests,billable_requests,client_errors,server_errors,bytes_out,bytes_in,included_requests,overage_requests,base_fee,request_charge,bandwidth_charge,total,currency,status"
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let acme_keys = {
+        let mut ids = [sha256_hex(KEY_A), sha256_hex(KEY_B)];
+        ids.sort();
+        ids.join(";")
+    };
+    // Acme: 40 + 10 = 50 billable (the two requests outside October excluded),
+    // 60 requests, 5 client and 3 server errors; 40 × 100 MB + 10 × 50 MB = 4.5 GB.
+    // Overage 50 − 10 = 40: 20 × 0.35 + 20 × 0.20 = 11.00; 4.5 GB × 0.09 = 0.405 → 0.41.
+    // Total 99.00 + 11.00 + 0.41 = 110.41.
+    let acme = &rows[0];
+    assert_eq!(
+        acme[..],
+        [
+            "2025-10",
+            "cus_acme",
+            "Acme Corp",
+            "pro",
+            &acme_keys,
+            "60",
+            "50",
+            "5",
+            "3",
+            "4500000000",
+            "600",
+            "10",
+            "40",
+            "99.00",
+            "11.00",
+            "0.41",
+            "110.41",
+            "USD",
+            "final"
+        ]
+    );
+    // Evil: 150 billable, 100 included, 50 × 1.25 / 1000 = 0.0625 → 0.06; its
+    // formula-shaped name is neutralised.
+    let evil = &rows[1];
+    assert_eq!(evil[1..3], ["cus_evil", "'=HYPERLINK(\"http://x\",\"y\")"]);
+    assert_eq!(
+        evil[5..17],
+        [
+            "150", "150", "0", "0", "0", "1500", "100", "50", "19.00", "0.06", "0.00", "19.06"
+        ]
+    );
+    // Idle: base fee only.
+    assert_eq!(rows[2][1..3], ["cus_idle", "'@Idle, Inc."]);
+    assert_eq!(
+        rows[2][5..17],
+        [
+            "0", "0", "0", "0", "0", "0", "100", "0", "19.00", "0.00", "0.00", "19.00"
+        ]
+    );
+    // Seen but unbilled: key D, then requests without a key.
+    assert_eq!(rows[3][1..7], ["", "", "", &sha256_hex(KEY_D), "7", "7"]);
+    assert_eq!(rows[3][9], "7000");
+    assert_eq!(rows[4][1..7], ["", "", "", "", "4", "4"]);
+    assert_eq!(rows.len(), 5);
+    assert!(text.contains("\r\n"), "RFC 4180 line ends");
+
+    // The same period exported again is byte-identical, in every format.
+    for format in ["csv", "jsonl", "parquet"] {
+        let a = s.out.join(format!("a.{format}"));
+        let b = s.out.join(format!("b.{format}"));
+        assert_eq!(export(&s, format, &a, &[]).await.code, 0);
+        assert_eq!(export(&s, format, &b, &[]).await.code, 0);
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{format}"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.join("2025-10.csv.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["period"], "2025-10");
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["plans_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["query"], "usage_by_key_status");
+    let jsonl = std::fs::read_to_string(s.out.join("a.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["total"].as_str(), first["billable_requests"].as_u64()),
+        (Some("110.41"), Some(50))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_in_a_time_zone_and_billing_system_formats() {
+    let s = setup().await;
+    // In Europe/Berlin, October 2025 is [Sep 30 22:00Z, Oct 31 23:00Z): the
+    // request of Sep 30 23:59:59Z counts, the one of Oct 31 23:59:59Z does not.
+    let out = s.out.join("berlin.csv");
+    let run = export(&s, "csv", &out, &["--tz", "Europe/Berlin"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let acme: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    // Billable stays 50 (one in, one out); bytes: 4.5 GB − 100 MB + 1 byte.
+    assert_eq!((acme[6], acme[9]), ("50", "4400000001"), "{text}");
+
+    // Stripe takes meter events of the past 35 days only: October 2025 is refused,
+    // and nothing is written.
+    let stripe = s.out.join("stripe.jsonl");
+    let run = export(&s, "stripe", &stripe, &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("35 days"), "{}", run.stderr);
+    assert!(!stripe.exists());
+
+    let lago = s.out.join("lago.json");
+    let run = export(&s, "lago", &lago, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&lago).unwrap()).unwrap();
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 6, "3 customers × 2 meters");
+    assert_eq!(events[0]["external_subscription_id"], "sub_acme");
+    assert_eq!(events[0]["code"], "billable_requests");
+    assert_eq!(events[0]["properties"]["value"], "50");
+    assert_eq!(events[1]["properties"]["value"], "4500000000");
+    // 2025-10-31T23:59:59Z
+    assert_eq!(events[0]["timestamp"], 1_761_955_199);
+    let again = s.out.join("lago-again.json");
+    export(&s, "lago", &again, &[]).await;
+    let body2: serde_json::Value = serde_json::from_slice(&std::fs::read(&again).unwrap()).unwrap();
+    assert_eq!(
+        body["events"], body2["events"],
+        "idempotency ids are deterministic"
+    );
+
+    let om = s.out.join("openmeter.json");
+    assert_eq!(export(&s, "openmeter", &om, &[]).await.code, 0);
+    let events: serde_json::Value = serde_json::from_slice(&std::fs::read(&om).unwrap()).unwrap();
+    assert_eq!(events[0]["specversion"], "1.0");
+    assert_eq!(events[0]["subject"], "cus_acme");
+    assert_eq!(events[0]["data"]["billable_requests"], 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_data_is_restated_on_re_export() {
+    let s = setup().await;
+    let out = s.out.join("first.csv");
+    assert_eq!(export(&s, "csv", &out, &[]).await.code, 0);
+    // A late file adds 5 billable requests for key C in October.
+    let late: Vec<Req> = (0..5)
+        .map(|i| {
+            req(
+                "2025-10-30",
+                &format!("09:00:{i:02}"),
+                Some(KEY_C),
+                "200",
+                0,
+                &format!("late-{i}"),
+            )
+        })
+        .collect();
+    std::fs::write(
+        Path::new(&s.logs).join("E2BILL.2025-10-30-09.late"),
+        log_text(&late),
+    )
+    .unwrap();
+    let run = edgemeter(
+        &[],
+        &[
+            "ingest",
+            "--source",
+            &s.logs,
+            "--lake",
+            &s.lake,
+            "--since",
+            "2025-10-01",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = export(&s, "csv", &s.out.join("second.csv"), &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // 155 billable: 55 overage × 1.25 / 1000 = 0.06875 → 0.07; total 19.07.
+    assert!(
+        run.stdout.contains("restated cus_evil")
+            && run
+                .stdout
+                .contains("billable 150 -> 155, total 19.06 -> 19.07"),
+        "{}",
+        run.stdout
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.join("second.csv.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["restatements"].as_array().unwrap().len(), 1);
+}
