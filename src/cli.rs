@@ -38,6 +38,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Priced invoice lines per customer for a month, or billing-system events.
     Export(ExportArgs),
+    /// Quota use per customer and health per key; alerts to a webhook.
+    Check(CheckArgs),
     /// Per-API-key usage totals over a time range.
     Usage(UsageArgs),
     /// Run read-only SQL over the lake's tables.
@@ -181,6 +183,27 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The plans file (TOML) with monthly_quota / daily_quota.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub plans: PathBuf,
+    /// Check as of this instant (RFC 3339 or a date) instead of now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Months and days of this IANA time zone instead of UTC.
+    #[arg(long, env = "EDGEMETER_TZ")]
+    pub tz: Option<String>,
+    /// Where alerts go: a URL taking a JSON body with a `text` field (Slack, Discord).
+    #[arg(long, env = "EDGEMETER_ALERT_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -265,6 +288,44 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         r.total_before,
                         r.total_after
                     );
+                }
+            }
+            Ok(0)
+        }
+        Command::Check(args) => {
+            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            let plans = crate::export::plans::Plans::load(&args.plans)?;
+            let at = match &args.at {
+                Some(t) => crate::query::parse_instant(t)?,
+                None => chrono::Utc::now(),
+            };
+            let report = crate::alerts::check(
+                &lake,
+                &plans,
+                at,
+                args.tz.as_deref(),
+                args.webhook.as_deref(),
+            )
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if !cli.quiet {
+                println!("quota use for {}:", report.period);
+                for q in &report.quotas {
+                    let of = |quota: Option<u64>| {
+                        quota.map_or("no quota".to_string(), |q| format!("of {q}"))
+                    };
+                    println!(
+                        "  {}: {} requests this month ({}), {} today ({})",
+                        q.customer_id,
+                        q.month_requests,
+                        of(q.monthly_quota),
+                        q.day_requests,
+                        of(q.daily_quota)
+                    );
+                }
+                for a in &report.alerts {
+                    println!("ALERT {}", a.text);
                 }
             }
             Ok(0)

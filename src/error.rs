@@ -68,6 +68,10 @@ pub enum Error {
     #[error("the lake is locked by another run: {0}")]
     LockHeld(String),
 
+    /// An alert could not be delivered (it is retried by the next check).
+    #[error("alert not delivered: {0}")]
+    Alert(String),
+
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

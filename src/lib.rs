@@ -6,6 +6,7 @@
 //! API keys, [`lake`] merges rows into the Hive-partitioned Parquet lake exactly
 //! once, and [`query`] runs DataFusion SQL over it. [`ingest`] drives a run.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -33,7 +33,7 @@ macro_rules! queries {
 }
 
 /// Every named query, by name.
-pub const QUERIES: &[NamedQuery] = queries!["usage_by_key", "usage_by_key_status"];
+pub const QUERIES: &[NamedQuery] = queries!["usage_by_key", "usage_by_key_status", "key_health"];
 
 /// A named query, or an error listing the known names.
 pub fn get(name: &str) -> Result<&'static NamedQuery> {

@@ -4,6 +4,7 @@
 
 use crate::cli::{Run, edgemeter};
 use crate::logs::{Req, log_text, sha256_hex};
+use crate::webhook::Webhook;
 use std::path::Path;
 
 fn req(
@@ -23,6 +24,7 @@ fn req(
         sc_bytes: Some(sc_bytes),
         cs_bytes: 10,
         request_id: id.to_string(),
+        time_taken: 0.2,
     }
 }
 
@@ -113,6 +115,8 @@ grace_hours = 24
 [plans.pro]
 base_fee = "99.00"
 included_requests = 10
+monthly_quota = 60
+daily_quota = 40
 tier_mode = "graduated"
 tiers = [ {{ up_to = 20, price_per_1k = "350.00" }}, {{ up_to = "inf", price_per_1k = "200.00" }} ]
 price_per_gb_out = "0.09"
@@ -409,4 +413,91 @@ async fn late_data_is_restated_on_re_export() {
         serde_json::from_slice(&std::fs::read(s.out.join("second.csv.manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["restatements"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_error_and_latency_alerts_fire_once_per_threshold() {
+    let s = setup().await;
+    // Key E (no customer): 10 requests on Oct 25, 2 of them 503, each taking 4 s.
+    let e: Vec<Req> = (0..10)
+        .map(|i| Req {
+            time_taken: 4.0,
+            ..req(
+                "2025-10-25",
+                &format!("07:00:{i:02}"),
+                Some("ak_live_slow_00005"),
+                if i < 2 { "503" } else { "200" },
+                0,
+                &format!("e-{i}"),
+            )
+        })
+        .collect();
+    std::fs::write(
+        Path::new(&s.logs).join("E2BILL.2025-10-25-07.e"),
+        log_text(&e),
+    )
+    .unwrap();
+    let run = edgemeter(
+        &[],
+        &[
+            "ingest",
+            "--source",
+            &s.logs,
+            "--lake",
+            &s.lake,
+            "--full-listing",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let check = |at: &'static str, url: String| {
+        let (lake, plans) = (s.lake.clone(), s.plans.clone());
+        async move {
+            edgemeter(
+                &[("EDGEMETER_ALERT_WEBHOOK", url)],
+                &[
+                    "check", "--lake", &lake, "--plans", &plans, "--at", at, "--json",
+                ],
+            )
+            .await
+        }
+    };
+
+    // A webhook that is down: the run fails and nothing is remembered as sent.
+    let run = check("2025-10-31T12:00:00Z", "http://127.0.0.1:1/hook".into()).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("alert not delivered"), "{}", run.stderr);
+
+    let hook = Webhook::start().await;
+    // By Oct 31 12:00 Acme made 59 of its 60 monthly requests (98.3%: the 95%
+    // threshold); key E had 20% 5xx and 4 s on average.
+    let run = check("2025-10-31T12:00:00Z", hook.url()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let texts = hook.texts();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[0].contains("cus_acme")
+            && texts[0].contains("98.3%")
+            && texts[0].contains("threshold 95%"),
+        "{texts:?}"
+    );
+    assert!(texts[1].contains("20.0% 5xx"), "{texts:?}");
+    assert!(texts[2].contains("4.00 s"), "{texts:?}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["quotas"][0]["month_requests"], 59);
+
+    // Checking again sends nothing new.
+    let run = check("2025-10-31T12:00:00Z", hook.url()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(hook.texts().len(), 3);
+    // The last request of October takes Acme to 100%: a new threshold, one new alert.
+    let run = check("2025-10-31T23:59:59.500Z", hook.url()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let texts = hook.texts();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert!(
+        texts[3].contains("100.0%") && texts[3].contains("threshold 100%"),
+        "{texts:?}"
+    );
 }

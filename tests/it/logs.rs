@@ -25,14 +25,22 @@ pub struct Req {
     pub sc_bytes: Option<i64>,
     pub cs_bytes: i64,
     pub request_id: String,
+    /// Seconds, as `time-taken`.
+    pub time_taken: f64,
 }
 
 impl Req {
     pub fn line(&self) -> String {
         let sc = self.sc_bytes.map_or("-".to_string(), |b| b.to_string());
         format!(
-            "{}\t{}\tSFO53-P9\t{sc}\t32.142.164.10\tPOST\td3o60fb1dwgq5k.cloudfront.net\t/data\t{}\t-\tcurl/8.7.1\t{}\t-\tMiss\t{}\td3o60fb1dwgq5k.cloudfront.net\thttps\t{}\t0.133\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tMiss\tHTTP/2.0\t-\t-\t54726\t0.133\tMiss\tapplication/json\t121\t-\t-\n",
-            self.date, self.time, self.status, self.query, self.request_id, self.cs_bytes
+            "{}\t{}\tSFO53-P9\t{sc}\t32.142.164.10\tPOST\td3o60fb1dwgq5k.cloudfront.net\t/data\t{}\t-\tcurl/8.7.1\t{}\t-\tMiss\t{}\td3o60fb1dwgq5k.cloudfront.net\thttps\t{}\t{:.3}\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tMiss\tHTTP/2.0\t-\t-\t54726\t0.133\tMiss\tapplication/json\t121\t-\t-\n",
+            self.date,
+            self.time,
+            self.status,
+            self.query,
+            self.request_id,
+            self.cs_bytes,
+            self.time_taken
         )
     }
 }
@@ -132,6 +140,7 @@ pub fn requests_at(date: &str, hour: u32, n: usize, id_prefix: &str) -> Vec<Req>
                 sc_bytes: (i % 23 != 7).then_some(100 + i as i64 * 3),
                 cs_bytes: 50 + i as i64,
                 request_id: format!("{id_prefix}-{hour}-{i}"),
+                time_taken: 0.133,
             }
         })
         .collect()

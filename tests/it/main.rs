@@ -10,3 +10,4 @@ mod s3;
 mod s3_faults;
 mod scheduled;
 mod schema;
+mod webhook;
