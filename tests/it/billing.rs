@@ -303,6 +303,33 @@ async fn invoice_lines_are_priced_exactly_and_safe_to_open() {
     assert_eq!(manifest["inputs"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["plans_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["query"], "usage_by_key_status");
+    // The running month is provisional until its end plus the grace hours.
+    let this_month = chrono::Utc::now().format("%Y-%m").to_string();
+    let current = s.out.join("current.csv");
+    let run = edgemeter(
+        &[],
+        &[
+            "export",
+            "--lake",
+            &s.lake,
+            "--period",
+            &this_month,
+            "--plans",
+            &s.plans,
+            "--output",
+            current.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&current).unwrap();
+    assert_eq!(text.lines().count(), 4, "three customers, no usage: {text}");
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.ends_with(",USD,provisional")),
+        "{text}"
+    );
     let jsonl = std::fs::read_to_string(s.out.join("a.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(

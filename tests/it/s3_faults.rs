@@ -68,6 +68,49 @@ async fn faulty_s3_reads_are_retried_into_exact_totals_in_an_s3_lake() {
         ]
     );
 
+    // Exports read the S3 lake and can be written to S3 too.
+    let plans = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        plans.path(),
+        "[billing]\ncurrency = \"EUR\"\n[plans.flat]\nbase_fee = \"5.00\"\n",
+    )
+    .unwrap();
+    let run = edgemeter(
+        &env,
+        &[
+            "export",
+            "--lake",
+            lake,
+            "--period",
+            "2025-10",
+            "--plans",
+            plans.path().to_str().unwrap(),
+            "--format",
+            "csv",
+            "--output",
+            "s3://lake/exports/2025-10.csv",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let csv = s3
+        .client()
+        .get_object()
+        .bucket("lake")
+        .key("exports/2025-10.csv")
+        .send()
+        .await
+        .unwrap();
+    let csv = csv.body.collect().await.unwrap().into_bytes();
+    let text = String::from_utf8(csv.to_vec()).unwrap();
+    // No customers: one line per key seen (4 keys, then the keyless requests), 900 requests in all.
+    let requests: u64 = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!((text.lines().count(), requests), (6, 900), "{text}");
+
     // Re-running against the S3 lake reads its ingested record there.
     let run = edgemeter(&env, &ingest).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
