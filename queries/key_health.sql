@@ -1,4 +1,6 @@
 -- key_health: per-API-key error rate and latency over [$from, $to), the input of alerts.
+-- @param from timestamp
+-- @param to timestamp
 -- Returns: api_key_id, requests, server_errors (5xx), avg_time_taken (seconds,
 -- NULL when not logged); keys with requests only, ordered by api_key_id.
 -- Parameters:

@@ -1,4 +1,6 @@
 -- usage_by_key: per-API-key totals over the half-open UTC range [$from, $to).
+-- @param from timestamp
+-- @param to timestamp
 -- Returns one row per api_key_id (requests without a key: one row with a NULL
 -- api_key_id, last), ordered by api_key_id.
 -- Parameters:

@@ -1,4 +1,6 @@
 -- usage_by_key_status: per-API-key, per-status totals over [$from, $to), the
+-- @param from timestamp
+-- @param to timestamp
 -- input of billing (which statuses are billable is the plan's choice).
 -- Returns: api_key_id (NULL for requests without a key), sc_status (NULL when
 -- not logged), requests, bytes_out, bytes_in; ordered by key and status.

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ingest::{IngestSummary, ingest};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
-use crate::query::{LakeSession, TimeRange, library, usage};
+use crate::query::{LakeSession, TimeRange, library};
 use crate::source::S3Settings;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -224,6 +224,21 @@ pub struct UsageArgs {
     /// End of the range (exclusive): a date (UTC midnight) or RFC 3339.
     #[arg(long)]
     pub to: Option<String>,
+    /// One row per key per window, with a `window_start` column.
+    #[arg(long, value_enum)]
+    pub by: Option<crate::query::usage::WindowUnit>,
+    /// Windows in this IANA zone (e.g. Europe/Berlin); window_start carries its offset.
+    #[arg(long, env = "EDGEMETER_TZ", requires = "by")]
+    pub tz: Option<String>,
+    /// Also group by these dimensions (repeatable).
+    #[arg(long = "group-by", value_enum)]
+    pub group_by: Vec<crate::query::usage::Dimension>,
+    /// Only this api_key_id (repeatable).
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// Only this raw key, hashed first (repeatable; honours EDGEMETER_KEY_SECRET).
+    #[arg(long = "key-raw")]
+    pub raw_keys: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     /// Write to this file instead of stdout.
@@ -240,8 +255,11 @@ pub struct QueryArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// The SQL (read-only) over `requests` and `ingested`.
+    /// A named query (see `edgemeter queries`) or read-only SQL over `requests` and `ingested`.
     pub sql: String,
+    /// A named query's parameter, name=value (repeatable); values are bound, typed.
+    #[arg(long = "param")]
+    pub params: Vec<String>,
 }
 
 /// Runs a parsed command line; returns the process exit status.
@@ -344,25 +362,58 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Usage(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
             let range = TimeRange::parse(args.from.as_deref(), args.to.as_deref())?;
-            let stream = usage(&lake, &range).await?;
+            let hasher = crate::key::KeyHasher::from_env();
+            let mut keys = args.keys;
+            keys.extend(args.raw_keys.iter().map(|raw| hasher.id_of(raw)));
+            let query = crate::query::usage::UsageQuery {
+                range,
+                by: args.by,
+                tz: args.tz,
+                group_by: args.group_by,
+                keys,
+            };
+            let session = LakeSession::open(&lake).await?;
+            let stream = query.run(&session).await?;
             write(stream, args.format, args.output.as_deref()).await?;
             Ok(0)
         }
         Command::Query(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
             let session = LakeSession::open(&lake).await?;
-            let df = session.read_only_sql(&args.sql).await?;
-            write(
-                df.execute_stream().await?,
-                args.format,
-                args.output.as_deref(),
-            )
-            .await?;
+            let stream = if library::QUERIES.iter().any(|q| q.name == args.sql) {
+                let given = library::parse_params(&args.params)?;
+                session.named_from_text(&args.sql, &given).await?
+            } else if !args.params.is_empty() {
+                return Err(crate::Error::Config(format!(
+                    "--param applies to named queries; {:?} is not one (see `edgemeter queries`)",
+                    args.sql
+                )));
+            } else {
+                session
+                    .read_only_sql(&args.sql)
+                    .await?
+                    .execute_stream()
+                    .await?
+            };
+            write(stream, args.format, args.output.as_deref()).await?;
             Ok(0)
         }
         Command::Queries => {
             for q in library::QUERIES {
-                println!("{}\n  {}\n", q.name, q.description().replace('\n', "\n  "));
+                let params: Vec<String> = q
+                    .params()
+                    .iter()
+                    .map(|p| match &p.default {
+                        Some(d) => format!("{}={d}", p.name),
+                        None => p.name.clone(),
+                    })
+                    .collect();
+                println!(
+                    "{} ({})\n  {}\n",
+                    q.name,
+                    params.join(", "),
+                    q.description().replace('\n', "\n  ")
+                );
             }
             Ok(0)
         }

@@ -4,6 +4,8 @@
 
 pub mod library;
 pub mod output;
+pub mod udf;
+pub mod usage;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -33,6 +35,7 @@ impl LakeSession {
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let ctx = SessionContext::new_with_config(config);
+        udf::register(&ctx);
         ctx.register_object_store(
             &lake.store_url(),
             Arc::new(LakeView::new(lake.store().clone())),
@@ -86,6 +89,17 @@ impl LakeSession {
                 }
                 _ => Error::DataFusion(e),
             })
+    }
+
+    /// Runs a named query with parameters given as `name=value` text, typed by
+    /// the query's declarations.
+    pub async fn named_from_text(
+        &self,
+        name: &str,
+        given: &[(String, String)],
+    ) -> Result<SendableRecordBatchStream> {
+        let params = library::get(name)?.bind(given)?;
+        self.named(name, params).await
     }
 
     /// Runs a named query from the library with bound parameters.

@@ -20,6 +20,8 @@ pub enum OutputFormat {
     Csv,
     /// One JSON object per line.
     Json,
+    /// Parquet (zstd), written batch by batch.
+    Parquet,
 }
 
 /// Writes a result stream in `format` to `output` (stdout when `None`).
@@ -70,6 +72,20 @@ pub async fn write_to(
             if !wrote {
                 writer.write(&RecordBatch::new_empty(stream.schema()))?;
             }
+        }
+        OutputFormat::Parquet => {
+            let props = crate::lake::parquet_io::writer_properties(None);
+            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+                &mut sink,
+                stream.schema(),
+                Some(props),
+            )?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch)?;
+            }
+            writer.close()?;
         }
         OutputFormat::Json => {
             let mut writer = LineDelimitedWriter::new(&mut sink);

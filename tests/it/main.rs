@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once). They start what they need
 //! themselves: an S3-compatible server (s3s + s3s-fs) on loopback, temp lakes.
 
+mod analytics;
 mod billing;
 mod cli;
 mod exactly_once;

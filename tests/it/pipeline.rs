@@ -363,6 +363,8 @@ async fn ad_hoc_sql_cannot_write() {
         "INSERT INTO requests SELECT * FROM requests",
         "COPY (SELECT 1) TO '/tmp/edgemeter-should-not-exist.csv'",
         "SET datafusion.execution.batch_size = 1",
+        "UPDATE requests SET sc_status = 200",
+        "DELETE FROM requests",
         "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/tmp'",
     ] {
         let run = edgemeter(&[], &["query", "--lake", lake, sql]).await;

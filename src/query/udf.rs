@@ -1,0 +1,215 @@
+//! SQL functions edgemeter adds to DataFusion:
+//!
+//! * `endpoint_template(cs_uri_stem)` folds ids out of paths, so analytics group
+//!   by route: `/v1/users/123` → `/v1/users/{id}` (numeric segments, UUIDs, and
+//!   long hex or base62 tokens).
+//! * `window_start(timestamp, unit, tz)` is the start of the hour, day or month
+//!   containing `timestamp` in the IANA zone `tz`, as RFC 3339 with that zone's
+//!   offset (DST-correct: a local day can be 23 or 25 hours long).
+
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
+use datafusion::common::{ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+/// Registers edgemeter's functions in a session.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(endpoint_template_udf());
+    ctx.register_udf(window_start_udf());
+}
+
+/// Replaces id-like path segments with `{id}`.
+pub fn endpoint_template(stem: &str) -> String {
+    let mut out = String::with_capacity(stem.len());
+    for (i, segment) in stem.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if is_id(segment) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+fn is_id(segment: &str) -> bool {
+    let s = segment.as_bytes();
+    if s.is_empty() {
+        return false;
+    }
+    if s.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    // 8-4-4-4-12 hex: a UUID.
+    let uuid = s.len() == 36
+        && s.iter().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if uuid {
+        return true;
+    }
+    // Long hex (≥ 16) with a digit, or long base62 tokens (≥ 20) mixing digits and letters.
+    let hex =
+        s.len() >= 16 && s.iter().all(u8::is_ascii_hexdigit) && s.iter().any(u8::is_ascii_digit);
+    let base62 = s.len() >= 20
+        && s.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+        && s.iter().any(u8::is_ascii_digit)
+        && s.iter().any(u8::is_ascii_alphabetic);
+    hex || base62
+}
+
+fn endpoint_template_udf() -> ScalarUDF {
+    create_udf(
+        "endpoint_template",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let [arg] = args else {
+                return exec_err!("endpoint_template takes one argument");
+            };
+            match arg {
+                ColumnarValue::Array(array) => {
+                    let stems = array.as_string::<i32>();
+                    let out: StringArray = stems.iter().map(|s| s.map(endpoint_template)).collect();
+                    Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+                }
+                ColumnarValue::Scalar(ScalarValue::Utf8(s)) => Ok(ColumnarValue::Scalar(
+                    ScalarValue::Utf8(s.as_deref().map(endpoint_template)),
+                )),
+                other => exec_err!("endpoint_template: unexpected argument {other:?}"),
+            }
+        }),
+    )
+}
+
+/// The start of the window containing `t` in `zone`.
+pub fn window_start(t: DateTime<Utc>, unit: &str, zone: chrono_tz::Tz) -> Option<String> {
+    let local = t.with_timezone(&zone);
+    let naive = match unit {
+        "hour" => local.date_naive().and_hms_opt(local.hour(), 0, 0)?,
+        "day" => local.date_naive().and_hms_opt(0, 0, 0)?,
+        "month" => local.date_naive().with_day(1)?.and_hms_opt(0, 0, 0)?,
+        _ => return None,
+    };
+    let start = zone.from_local_datetime(&naive).earliest().or_else(|| {
+        zone.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+    })?;
+    Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+}
+
+fn window_start_udf() -> ScalarUDF {
+    create_udf(
+        "window_start",
+        vec![
+            DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Millisecond,
+                Some("UTC".into()),
+            ),
+            DataType::Utf8,
+            DataType::Utf8,
+        ],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let [
+                ts,
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit))),
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(tz))),
+            ] = args
+            else {
+                return exec_err!("window_start(timestamp, 'hour'|'day'|'month', 'Area/City')");
+            };
+            if !["hour", "day", "month"].contains(&unit.as_str()) {
+                return exec_err!("window_start: unit must be hour, day or month, not {unit:?}");
+            }
+            let Ok(zone) = tz.parse::<chrono_tz::Tz>() else {
+                return exec_err!("window_start: {tz:?} is not an IANA time zone");
+            };
+            let array = ts.to_array(1)?;
+            let times = array.as_primitive::<TimestampMillisecondType>();
+            let out: StringArray = (0..times.len())
+                .map(|i| {
+                    times
+                        .is_valid(i)
+                        .then(|| DateTime::from_timestamp_millis(times.value(i)))
+                        .flatten()
+                        .and_then(|t| window_start(t, unit, zone))
+                })
+                .collect();
+            Ok(match ts {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_fold_into_templates() {
+        assert_eq!(endpoint_template("/v1/users/123"), "/v1/users/{id}");
+        assert_eq!(
+            endpoint_template("/v1/reports/8f14e45f-ceea-467f-a0e6-1b1f2c3d4e5f/pdf"),
+            "/v1/reports/{id}/pdf"
+        );
+        assert_eq!(
+            endpoint_template("/v1/blobs/0123456789abcdef0123"),
+            "/v1/blobs/{id}"
+        );
+        assert_eq!(
+            endpoint_template("/v1/tok/aZ3kQ9pL2mX8vB7nC4dE"),
+            "/v1/tok/{id}"
+        );
+        assert_eq!(endpoint_template("/v2/search"), "/v2/search");
+        assert_eq!(
+            endpoint_template("/v1/users/me/settings"),
+            "/v1/users/me/settings"
+        );
+        assert_eq!(endpoint_template("/"), "/");
+    }
+
+    #[test]
+    fn windows_follow_the_zone_across_dst() {
+        let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 22:30Z on Mar 30 2025 is 00:30 CEST on Mar 31.
+        assert_eq!(
+            window_start(t("2025-03-30T22:30:00Z"), "day", berlin).unwrap(),
+            "2025-03-31T00:00:00+02:00"
+        );
+        // 21:30Z on Mar 30 is 23:30 CEST on Mar 30, a day that began at +01:00.
+        assert_eq!(
+            window_start(t("2025-03-30T21:30:00Z"), "day", berlin).unwrap(),
+            "2025-03-30T00:00:00+01:00"
+        );
+        assert_eq!(
+            window_start(t("2025-03-30T01:30:00Z"), "hour", berlin).unwrap(),
+            "2025-03-30T03:00:00+02:00"
+        );
+        assert_eq!(
+            window_start(t("2025-10-31T23:30:00Z"), "month", berlin).unwrap(),
+            "2025-11-01T00:00:00+01:00"
+        );
+        assert_eq!(
+            window_start(t("2025-10-31T23:30:00Z"), "month", chrono_tz::UTC).unwrap(),
+            "2025-10-01T00:00:00+00:00"
+        );
+    }
+}

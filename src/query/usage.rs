@@ -1,0 +1,139 @@
+//! `edgemeter usage` with windows, dimensions and key filters.
+//!
+//! The plain per-key query is `queries/usage_by_key.sql`. Windows and
+//! dimensions change the shape of the statement, so this module assembles it
+//! from fixed fragments: dimensions come from a closed list of column
+//! expressions, and every value (range, zone, keys) is a bound parameter, never
+//! text pasted into SQL.
+
+use super::{LakeSession, TimeRange};
+use crate::error::{Error, Result};
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+
+/// A window size for `--by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WindowUnit {
+    Hour,
+    Day,
+    Month,
+}
+
+/// A dimension for `--group-by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dimension {
+    /// `cs_uri_stem` with ids folded into `{id}`.
+    Endpoint,
+    Method,
+    Status,
+    Edge,
+    Protocol,
+}
+
+impl Dimension {
+    fn expr(self) -> (&'static str, &'static str) {
+        match self {
+            Dimension::Endpoint => ("endpoint_template(cs_uri_stem)", "endpoint"),
+            Dimension::Method => ("cs_method", "method"),
+            Dimension::Status => ("sc_status", "status"),
+            Dimension::Edge => ("x_edge_location", "edge"),
+            Dimension::Protocol => ("cs_protocol", "protocol"),
+        }
+    }
+}
+
+/// What to count.
+#[derive(Debug, Clone, Default)]
+pub struct UsageQuery {
+    pub range: TimeRange,
+    pub by: Option<WindowUnit>,
+    /// IANA zone of the windows (UTC when `None`).
+    pub tz: Option<String>,
+    pub group_by: Vec<Dimension>,
+    /// Only these `api_key_id`s (all when empty).
+    pub keys: Vec<String>,
+}
+
+const MEASURES: &str = "count(*) AS requests,
+    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
+    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+    coalesce(sum(sc_bytes), 0) AS bytes_out,
+    coalesce(sum(cs_bytes), 0) AS bytes_in";
+
+impl UsageQuery {
+    /// The statement and its parameters.
+    pub fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
+        let mut params = self.range.params();
+        let mut select = Vec::new();
+        let mut group = Vec::new();
+        if let Some(unit) = self.by {
+            let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| Error::Config(format!("--tz {tz:?} is not an IANA time zone")))?;
+            let unit = match unit {
+                WindowUnit::Hour => "hour",
+                WindowUnit::Day => "day",
+                WindowUnit::Month => "month",
+            };
+            select.push("window_start(\"timestamp\", $unit, $tz) AS window_start".to_string());
+            group.push("window_start".to_string());
+            params.push(("unit".into(), ScalarValue::Utf8(Some(unit.into()))));
+            params.push(("tz".into(), ScalarValue::Utf8(Some(tz))));
+        }
+        select.push("api_key_id".into());
+        select.push("max(api_key_hint) AS api_key_hint".into());
+        group.push("api_key_id".into());
+        let mut dims: Vec<Dimension> = Vec::new();
+        for d in &self.group_by {
+            if !dims.contains(d) {
+                dims.push(*d);
+            }
+        }
+        for d in &dims {
+            let (expr, name) = d.expr();
+            select.push(format!("{expr} AS {name}"));
+            group.push(name.to_string());
+        }
+        let mut filter = String::new();
+        if !self.keys.is_empty() {
+            if let Some(bad) = self
+                .keys
+                .iter()
+                .find(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(Error::Config(format!(
+                    "--key {bad:?} is not an api_key_id (64 hex digits); use --key-raw for a raw key"
+                )));
+            }
+            filter = "\n  AND array_has(string_to_array($keys, ','), api_key_id)".into();
+            params.push((
+                "keys".into(),
+                ScalarValue::Utf8(Some(self.keys.join(",").to_ascii_lowercase())),
+            ));
+        }
+        let order: Vec<String> = group
+            .iter()
+            .map(|g| format!("{g} ASC NULLS LAST"))
+            .collect();
+        let sql = format!(
+            "SELECT\n    {},\n    {MEASURES}\nFROM requests\nWHERE dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to{filter}\nGROUP BY {}\nORDER BY {}",
+            select.join(",\n    "),
+            group.join(", "),
+            order.join(", ")
+        );
+        Ok((sql, params))
+    }
+
+    pub async fn run(&self, session: &LakeSession) -> Result<SendableRecordBatchStream> {
+        if self.by.is_none() && self.group_by.is_empty() && self.keys.is_empty() {
+            return session.named("usage_by_key", self.range.params()).await;
+        }
+        let (sql, params) = self.sql()?;
+        let df = session
+            .read_only_sql(&sql)
+            .await?
+            .with_param_values(params)?;
+        Ok(df.execute_stream().await?)
+    }
+}
