@@ -40,6 +40,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Quota use per customer and health per key; alerts to a webhook.
     Check(CheckArgs),
+    /// A self-contained HTML report of a month, with charts and tables.
+    Report(ReportArgs),
     /// Per-API-key usage totals over a time range.
     Usage(UsageArgs),
     /// Run read-only SQL over the lake's tables.
@@ -204,6 +206,18 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// The month, YYYY-MM (UTC).
+    #[arg(long)]
+    pub period: String,
+    /// The HTML file to write (or s3://bucket/key).
+    #[arg(long)]
+    pub output: String,
+}
+
+#[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -345,6 +359,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 for a in &report.alerts {
                     println!("ALERT {}", a.text);
                 }
+            }
+            Ok(0)
+        }
+        Command::Report(args) => {
+            let settings = args.lake.s3.settings();
+            let lake = Lake::open(&args.lake.lake, &settings).await?;
+            let period = crate::export::Period::month(&args.period, None)?;
+            let html = crate::report::report(&lake, &period).await?;
+            crate::lake::write_output(&args.output, html.into(), &settings).await?;
+            if !cli.quiet {
+                println!("wrote {}", args.output);
             }
             Ok(0)
         }

@@ -17,6 +17,7 @@ pub mod key;
 pub mod lake;
 pub mod metrics;
 pub mod query;
+pub mod report;
 pub mod source;
 
 pub use error::{Error, Result};

@@ -198,7 +198,12 @@ async fn usage_groups_by_endpoint_and_filters_keys() {
     let endpoints: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[2].as_str()).collect();
     assert_eq!(
         endpoints.into_iter().collect::<Vec<_>>(),
-        ["/v1/reports/{id}", "/v1/search", "/v1/users/{id}", "/v1/users/{id}/orders"]
+        [
+            "/v1/reports/{id}",
+            "/v1/search",
+            "/v1/users/{id}",
+            "/v1/users/{id}/orders"
+        ]
     );
     // The key's 126 requests (see golden usage_by_key) are all accounted for.
     let total: u32 = rows.iter().map(|r| r[4].parse::<u32>().unwrap()).sum();

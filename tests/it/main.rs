@@ -7,6 +7,7 @@ mod cli;
 mod exactly_once;
 mod logs;
 mod pipeline;
+mod report;
 mod s3;
 mod s3_faults;
 mod scheduled;
