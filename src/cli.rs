@@ -93,13 +93,23 @@ pub struct IngestFlags {
     pub lake: Option<String>,
     #[command(flatten)]
     pub s3: S3Args,
-    /// Query parameter holding the API key; repeat for several, tried in order [default: api_key].
+    /// Query parameter holding the API key (shorthand for --key-from query:NAME; repeatable).
     #[arg(
         long = "key-param",
         env = "EDGEMETER_KEY_PARAMS",
         value_delimiter = ','
     )]
     pub key_params: Vec<String>,
+    /// Where the key is, tried in order (repeatable): query:NAME, header:NAME,
+    /// cookie:NAME, log-data:NAME [default: query:api_key, header:x-api-key, log-data:api_key].
+    #[arg(long = "key-from", env = "EDGEMETER_KEY_FROM", value_delimiter = ',')]
+    pub key_from: Vec<String>,
+    /// Log format: auto (standard W3C, v2 JSON lines or Parquet, per object) or realtime [default: auto].
+    #[arg(long, env = "EDGEMETER_FORMAT")]
+    pub format: Option<String>,
+    /// Real-time log fields as configured (any order; records use AWS's canonical order).
+    #[arg(long, env = "EDGEMETER_FIELDS", value_delimiter = ',')]
+    pub fields: Vec<String>,
     /// List only objects named for the last DURATION (48h, 2d, …) [default: 48h; the
     /// lake's first run lists everything].
     #[arg(long, env = "EDGEMETER_LOOKBACK")]
@@ -141,6 +151,9 @@ impl IngestFlags {
             endpoint_url: self.s3.endpoint_url.clone(),
             region: self.s3.region.clone(),
             key_params: self.key_params.clone(),
+            key_from: self.key_from.clone(),
+            format: self.format.clone(),
+            fields: self.fields.clone(),
             lookback: self.lookback.clone(),
             since: self.since.clone(),
             full_listing: self.full_listing,

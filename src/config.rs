@@ -4,7 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
-use crate::format::w3c::ParseOptions;
+use crate::format::w3c::{LogFormat, ParseOptions};
+use crate::key::{KeySource, default_sources};
 use crate::ingest::{IngestOptions, Window};
 use crate::query::parse_instant;
 use crate::source::{S3Settings, parse_duration};
@@ -24,6 +25,14 @@ pub struct FileConfig {
     pub region: Option<String>,
     #[serde(default)]
     pub key_params: Vec<String>,
+    /// Key sources tried in order: `query:NAME`, `header:NAME`, `cookie:NAME`, `log-data:NAME`.
+    #[serde(default)]
+    pub key_from: Vec<String>,
+    /// `auto` (default) or `realtime`.
+    pub format: Option<String>,
+    /// The fields of a real-time log configuration (any order).
+    #[serde(default)]
+    pub fields: Vec<String>,
     pub lookback: Option<String>,
     pub since: Option<String>,
     pub full_listing: Option<bool>,
@@ -50,6 +59,9 @@ pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub key_params: Vec<String>,
+    pub key_from: Vec<String>,
+    pub format: Option<String>,
+    pub fields: Vec<String>,
     pub lookback: Option<String>,
     pub since: Option<String>,
     pub full_listing: bool,
@@ -85,14 +97,35 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
         .lake
         .or(file.lake)
         .ok_or_else(|| Error::Config("no lake: give --lake or `lake` in the config file".into()))?;
-    let key_params = match (given.key_params, file.key_params) {
-        (flags, _) if !flags.is_empty() => flags,
-        (_, from_file) if !from_file.is_empty() => from_file,
-        _ => vec!["api_key".to_string()],
-    };
+    let pick = |flags: Vec<String>, from_file: Vec<String>| if flags.is_empty() { from_file } else { flags };
+    let key_params = pick(given.key_params, file.key_params);
+    let key_from = pick(given.key_from, file.key_from);
     if key_params.iter().any(|p| p.is_empty()) {
         return Err(Error::Config("key parameter names cannot be empty".into()));
     }
+    let key_sources: Vec<KeySource> = if !key_from.is_empty() {
+        key_from
+            .iter()
+            .map(|s| s.parse().map_err(|e| Error::Config(format!("--key-from {e}"))))
+            .collect::<Result<_>>()?
+    } else if !key_params.is_empty() {
+        key_params.into_iter().map(KeySource::Query).collect()
+    } else {
+        default_sources()
+    };
+    let fields = pick(given.fields, file.fields);
+    let format = match given.format.or(file.format).as_deref().unwrap_or("auto") {
+        "auto" if fields.is_empty() => LogFormat::Auto,
+        "auto" => return Err(Error::Config("--fields applies to --format realtime".into())),
+        "realtime" if fields.is_empty() => {
+            return Err(Error::Config("--format realtime needs --fields (the real-time log configuration's fields)".into()));
+        }
+        "realtime" => {
+            crate::format::fields::realtime_order(&fields).map_err(Error::Config)?;
+            LogFormat::Realtime(fields)
+        }
+        other => return Err(Error::Config(format!("--format {other:?}: use auto or realtime"))),
+    };
     let since = given.since.or(file.since);
     let window = if given.full_listing || file.full_listing == Some(true) {
         Window::Full
@@ -116,7 +149,10 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             endpoint_url: given.endpoint_url.or(file.endpoint_url),
             region: given.region.or(file.region),
         },
-        parse: ParseOptions { key_params },
+        parse: ParseOptions {
+            key_sources,
+            format,
+        },
         concurrency,
         batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(64 << 20),
         max_object_bytes: given
@@ -169,7 +205,8 @@ mod tests {
         let only = &run.ingests[0];
         assert_eq!(only.source, "s3://logs/cf/");
         assert_eq!(only.lake, "/tmp/lake");
-        assert_eq!(only.parse.key_params, vec!["token".to_string()]);
+        assert_eq!(only.parse.key_sources, vec![KeySource::Query("token".into())]);
+        assert_eq!(only.parse.format, LogFormat::Auto);
         assert_eq!(only.window, Window::Lookback(Duration::from_secs(6 * 3600)));
         assert_eq!(only.retain_days, Some(400));
         assert_eq!(only.concurrency, 16);

@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::format::w3c::{self, ParseOptions, ParseStats};
-use crate::format::{ObjectError, open_object};
+use crate::format::{ObjectError, open_object, parquet_input};
 use crate::key::KeyHasher;
 use crate::lake::Lake;
 use crate::lake::ingested::{self, IngestedObject};
@@ -321,7 +321,11 @@ async fn fetch_and_parse(
     let span = tracing::Span::current();
     let parsed = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
+        if data.starts_with(parquet_input::MAGIC) {
+            parquet_input::parse(data, &uri, &parse, &mut hasher)
+        } else {
+            w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
+        }
     })
     .await;
     let result = match parsed {

@@ -95,76 +95,229 @@ fn identity_of(secret: Option<&[u8]>, raw: &[u8]) -> KeyIdentity {
     }
 }
 
-/// The outcome of looking for a key in a query string.
-#[derive(Debug, PartialEq, Eq)]
-pub struct QueryKey<'a> {
-    /// The decoded key, if a non-empty key parameter was present.
+/// Where an API key may be found in a request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum KeySource {
+    /// A query parameter (`cs-uri-query`, or the query part of `cs-uri-stem`).
+    Query(String),
+    /// A request header in `cs-headers` (name matched case-insensitively).
+    Header(String),
+    /// A cookie in `cs(Cookie)`.
+    Cookie(String),
+    /// A `name=value&…` pair in `viewer-request-log-data` (set by a CloudFront Function).
+    LogData(String),
+}
+
+impl std::str::FromStr for KeySource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, name) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME"))?;
+        if name.is_empty() {
+            return Err(format!("{s:?}: the name is empty"));
+        }
+        let name = name.to_string();
+        match kind {
+            "query" => Ok(Self::Query(name)),
+            "header" => Ok(Self::Header(name)),
+            "cookie" => Ok(Self::Cookie(name)),
+            "log-data" => Ok(Self::LogData(name)),
+            _ => Err(format!("{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME")),
+        }
+    }
+}
+
+impl TryFrom<String> for KeySource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<KeySource> for String {
+    fn from(k: KeySource) -> String {
+        match k {
+            KeySource::Query(n) => format!("query:{n}"),
+            KeySource::Header(n) => format!("header:{n}"),
+            KeySource::Cookie(n) => format!("cookie:{n}"),
+            KeySource::LogData(n) => format!("log-data:{n}"),
+        }
+    }
+}
+
+/// The default key sources, tried in order.
+pub fn default_sources() -> Vec<KeySource> {
+    vec![
+        KeySource::Query("api_key".into()),
+        KeySource::Header("x-api-key".into()),
+        KeySource::LogData("api_key".into()),
+    ]
+}
+
+/// The fields of a request that can carry a key, as logged.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyFields<'a> {
+    pub query: Option<&'a str>,
+    pub stem: Option<&'a str>,
+    pub headers: Option<&'a str>,
+    pub cookie: Option<&'a str>,
+    pub log_data: Option<&'a str>,
+}
+
+/// The key found, and the fields to store with every key source's value
+/// redacted (`None`: store the field unchanged).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FoundKey {
     pub key: Option<Vec<u8>>,
-    /// The query string to store: every key parameter's value replaced by
-    /// [`REDACTED`]. Borrowed when nothing needed redacting.
-    pub redacted: Cow<'a, str>,
+    pub query: Option<String>,
+    pub stem: Option<String>,
+    pub headers: Option<String>,
+    pub cookie: Option<String>,
+    pub log_data: Option<String>,
 }
 
-/// Finds the first of `params` in a logged `cs-uri-query` and redacts all of them.
-///
-/// The query is split on `&` and `=` first; then each name and value is decoded
-/// twice: once for CloudFront's own encoding of the log field (`%25` → `%`) and once
-/// for the client's URL encoding. `+` is kept as `+` (CloudFront logs a space as
-/// `%20`, so a `+` in the log is a literal `+` of the request). Parameters are
-/// tried in the order of `params`; the first one present with a non-empty value wins.
-pub fn key_from_query<'a>(query: &'a str, params: &[String]) -> QueryKey<'a> {
-    if query.is_empty() || query == "-" || params.is_empty() {
-        return QueryKey {
-            key: None,
-            redacted: Cow::Borrowed(query),
-        };
-    }
-    let mut found: Option<(usize, Vec<u8>)> = None;
-    let mut redact = false;
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode_twice(name.as_bytes());
-        let Some(rank) = params.iter().position(|p| p.as_bytes() == name.as_ref()) else {
-            continue;
-        };
-        redact = true;
-        let value = decode_twice(value.as_bytes());
-        if !value.is_empty() && found.as_ref().is_none_or(|(best, _)| rank < *best) {
-            found = Some((rank, value.into_owned()));
-        }
-    }
-    let redacted = if redact {
-        Cow::Owned(redact_query(query, params))
-    } else {
-        Cow::Borrowed(query)
+/// Looks for a key through `sources` in order and redacts all of them.
+pub fn find_key(sources: &[KeySource], fields: KeyFields<'_>) -> FoundKey {
+    let names = |pick: fn(&KeySource) -> Option<&String>| -> Vec<&str> {
+        sources.iter().filter_map(pick).map(String::as_str).collect()
     };
-    QueryKey {
-        key: found.map(|(_, key)| key),
-        redacted,
+    let query_names = names(|s| match s { KeySource::Query(n) => Some(n), _ => None });
+    let header_names = names(|s| match s { KeySource::Header(n) => Some(n), _ => None });
+    let cookie_names = names(|s| match s { KeySource::Cookie(n) => Some(n), _ => None });
+    let log_names = names(|s| match s { KeySource::LogData(n) => Some(n), _ => None });
+
+    fn present(f: Option<&str>) -> Option<&str> {
+        f.filter(|v| !v.is_empty() && *v != "-")
+    }
+    let (stem_path, stem_query) = match present(fields.stem).and_then(|s| s.split_once('?')) {
+        Some((path, q)) => (Some(path), Some(q)),
+        None => (None, None),
+    };
+    let query = present(fields.query);
+    let mut out = FoundKey::default();
+    let q = query.map(|q| pairs(q, '&', &query_names, false));
+    let sq = stem_query.map(|q| pairs(q, '&', &query_names, false));
+    let h = present(fields.headers).map(|h| headers(h, &header_names));
+    let c = present(fields.cookie).map(|c| pairs(c, ';', &cookie_names, true));
+    let l = present(fields.log_data).map(|l| pairs(l, '&', &log_names, false));
+    for source in sources {
+        let found = match source {
+            KeySource::Query(n) => q.as_ref().and_then(|p| p.get(n)).or_else(|| sq.as_ref().and_then(|p| p.get(n))),
+            KeySource::Header(n) => h.as_ref().and_then(|p| p.get(n)),
+            KeySource::Cookie(n) => c.as_ref().and_then(|p| p.get(n)),
+            KeySource::LogData(n) => l.as_ref().and_then(|p| p.get(n)),
+        };
+        if let Some(key) = found {
+            out.key = Some(key.to_vec());
+            break;
+        }
+    }
+    out.query = q.and_then(|p| p.redacted);
+    out.stem = sq.and_then(|p| p.redacted).map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
+    out.headers = h.and_then(|p| p.redacted);
+    out.cookie = c.and_then(|p| p.redacted);
+    out.log_data = l.and_then(|p| p.redacted);
+    out
+}
+
+/// Name/value pairs of one field, and the field with matching values redacted.
+struct Pairs {
+    /// (name as matched, decoded value) of the pairs whose name is wanted.
+    found: Vec<(String, Vec<u8>)>,
+    redacted: Option<String>,
+}
+
+impl Pairs {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.found
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_slice())
     }
 }
 
-fn redact_query(query: &str, params: &[String]) -> String {
-    let mut out = String::with_capacity(query.len());
-    for (i, pair) in query.split('&').enumerate() {
+/// Splits on `sep` then `=`, decoding names and values twice (CloudFront's
+/// encoding, then the client's); cookies may have `%20` or spaces after `;`.
+fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
+    let mut found = Vec::new();
+    let mut redact = false;
+    let mut out = String::with_capacity(raw.len());
+    for (i, part) in raw.split(sep).enumerate() {
         if i > 0 {
-            out.push('&');
+            out.push(sep);
         }
-        match pair.split_once('=') {
-            Some((name, _)) if is_param(name, params) => {
+        let (lead, body) = if cookie {
+            let trimmed = part.trim_start_matches([' ']).trim_start_matches("%20");
+            part.split_at(part.len() - trimmed.len())
+        } else {
+            ("", part)
+        };
+        let (name, value) = body.split_once('=').unwrap_or((body, ""));
+        let decoded = decode_twice(name.as_bytes());
+        let wanted = names.iter().find(|n| n.as_bytes() == decoded.as_ref());
+        match wanted {
+            Some(n) => {
+                redact = true;
+                found.push((n.to_string(), decode_twice(value.as_bytes()).into_owned()));
+                out.push_str(lead);
                 out.push_str(name);
                 out.push('=');
                 out.push_str(REDACTED);
             }
-            _ => out.push_str(pair),
+            None => out.push_str(part),
         }
     }
-    out
+    Pairs {
+        found,
+        redacted: redact.then_some(out),
+    }
 }
 
-fn is_param(name: &str, params: &[String]) -> bool {
-    let name = decode_twice(name.as_bytes());
-    params.iter().any(|p| p.as_bytes() == name.as_ref())
+/// `cs-headers`: `Name:Value` pairs separated by `%0A`, values percent-encoded
+/// once. CloudFront truncates the field at 800 bytes: a last pair without its
+/// `%0A` may be cut, so it never yields a key (but is still redacted).
+fn headers(raw: &str, names: &[&str]) -> Pairs {
+    let mut found = Vec::new();
+    let mut redact = false;
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (segment, complete, next) = match find_newline(rest) {
+            Some(at) => (&rest[..at], true, &rest[at + 3..]),
+            None => (rest, false, ""),
+        };
+        let (name, value) = segment.split_once(':').unwrap_or((segment, ""));
+        let wanted = names.iter().find(|n| n.eq_ignore_ascii_case(name));
+        match wanted {
+            Some(n) => {
+                redact = true;
+                if complete {
+                    let value: Vec<u8> = percent_encoding::percent_decode(value.as_bytes()).collect();
+                    found.push((n.to_string(), value));
+                }
+                out.push_str(name);
+                out.push(':');
+                out.push_str(REDACTED);
+            }
+            None => out.push_str(segment),
+        }
+        if complete {
+            out.push_str(&rest[segment.len()..segment.len() + 3]);
+        }
+        rest = next;
+    }
+    Pairs {
+        found,
+        redacted: redact.then_some(out),
+    }
+}
+
+fn find_newline(s: &str) -> Option<usize> {
+    s.as_bytes()
+        .windows(3)
+        .position(|w| w[0] == b'%' && w[1] == b'0' && (w[2] == b'A' || w[2] == b'a'))
 }
 
 /// Undoes CloudFront's percent-encoding of the field and then the client's.
@@ -183,44 +336,88 @@ pub fn decode_twice(raw: &[u8]) -> Cow<'_, [u8]> {
 mod tests {
     use super::*;
 
-    fn params(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
+    fn query(names: &[&str]) -> Vec<KeySource> {
+        names.iter().map(|n| KeySource::Query(n.to_string())).collect()
+    }
+
+    fn in_query(q: &str, sources: &[KeySource]) -> FoundKey {
+        find_key(sources, KeyFields { query: Some(q), ..Default::default() })
     }
 
     #[test]
     fn double_encoded_key_is_decoded_twice_and_plus_stays() {
-        let q = key_from_query("a=1&api_key=k%252B%252F&b=2", &params(&["api_key"]));
-        assert_eq!(q.key.as_deref(), Some(&b"k+/"[..]));
-        assert_eq!(q.redacted, "a=1&api_key=REDACTED&b=2");
-
-        let q = key_from_query("api_key=a+b", &params(&["api_key"]));
-        assert_eq!(q.key.as_deref(), Some(&b"a+b"[..]));
+        let f = in_query("a=1&api_key=k%252B%252F&b=2", &query(&["api_key"]));
+        assert_eq!(f.key.as_deref(), Some(&b"k+/"[..]));
+        assert_eq!(f.query.as_deref(), Some("a=1&api_key=REDACTED&b=2"));
+        let f = in_query("api_key=a+b", &query(&["api_key"]));
+        assert_eq!(f.key.as_deref(), Some(&b"a+b"[..]));
     }
 
     #[test]
     fn splits_before_decoding() {
-        // An encoded `&` inside the value belongs to the value.
-        let q = key_from_query("api_key=ab%2526cd&x=1", &params(&["api_key"]));
-        assert_eq!(q.key.as_deref(), Some(&b"ab&cd"[..]));
-        assert_eq!(q.redacted, "api_key=REDACTED&x=1");
+        let f = in_query("api_key=ab%2526cd&x=1", &query(&["api_key"]));
+        assert_eq!(f.key.as_deref(), Some(&b"ab&cd"[..]));
+        assert_eq!(f.query.as_deref(), Some("api_key=REDACTED&x=1"));
     }
 
     #[test]
-    fn parameters_are_tried_in_order_and_all_are_redacted() {
-        let q = key_from_query("token=t1&key=k1", &params(&["key", "token"]));
-        assert_eq!(q.key.as_deref(), Some(&b"k1"[..]));
-        assert_eq!(q.redacted, "token=REDACTED&key=REDACTED");
+    fn sources_are_tried_in_order_and_all_are_redacted() {
+        let f = in_query("token=t1&key=k1", &query(&["key", "token"]));
+        assert_eq!(f.key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(f.query.as_deref(), Some("token=REDACTED&key=REDACTED"));
     }
 
     #[test]
     fn missing_or_empty_key_is_none() {
-        let p = params(&["api_key"]);
-        assert_eq!(key_from_query("-", &p).key, None);
-        assert_eq!(key_from_query("a=b&c=d", &p).key, None);
-        assert_eq!(key_from_query("a=b&c=d", &p).redacted, "a=b&c=d");
-        let q = key_from_query("api_key=&a=b", &p);
-        assert_eq!(q.key, None);
-        assert_eq!(q.redacted, "api_key=REDACTED&a=b");
+        let p = query(&["api_key"]);
+        assert_eq!(in_query("-", &p).key, None);
+        assert_eq!(in_query("a=b&c=d", &p), FoundKey::default());
+        let f = in_query("api_key=&a=b", &p);
+        assert_eq!(f.key, None);
+        assert_eq!(f.query.as_deref(), Some("api_key=REDACTED&a=b"));
+    }
+
+    #[test]
+    fn keys_from_headers_cookies_log_data_and_the_stem() {
+        let sources: Vec<KeySource> = ["query:api_key", "header:x-api-key", "cookie:ak", "log-data:api_key"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        // The real 2025 record's header list (key replaced by a placeholder).
+        let headers = "User-Agent:vscode-restclient%0AX-Api-Key:EXAMPLEKEY%2B1%0AHost:d.example%0A";
+        let f = find_key(&sources, KeyFields { headers: Some(headers), ..Default::default() });
+        assert_eq!(f.key.as_deref(), Some(&b"EXAMPLEKEY+1"[..]));
+        assert_eq!(
+            f.headers.as_deref(),
+            Some("User-Agent:vscode-restclient%0AX-Api-Key:REDACTED%0AHost:d.example%0A")
+        );
+        // Truncated at 800 bytes: the cut header is no key, but is redacted.
+        let cut = "User-Agent:x%0AX-Api-Key:EXAMPLEKE";
+        let f = find_key(&sources, KeyFields { headers: Some(cut), ..Default::default() });
+        assert_eq!(f.key, None);
+        assert_eq!(f.headers.as_deref(), Some("User-Agent:x%0AX-Api-Key:REDACTED"));
+
+        let f = find_key(&sources, KeyFields { cookie: Some("s=1;%20ak=c%252B1"), ..Default::default() });
+        assert_eq!(f.key.as_deref(), Some(&b"c+1"[..]));
+        assert_eq!(f.cookie.as_deref(), Some("s=1;%20ak=REDACTED"));
+
+        let f = find_key(&sources, KeyFields { log_data: Some("api_key=ld1&plan=pro"), ..Default::default() });
+        assert_eq!(f.key.as_deref(), Some(&b"ld1"[..]));
+        assert_eq!(f.log_data.as_deref(), Some("api_key=REDACTED&plan=pro"));
+
+        // Real-time logs may carry the query inside cs-uri-stem.
+        let f = find_key(&sources, KeyFields { stem: Some("/i?e=pv&api_key=st1"), ..Default::default() });
+        assert_eq!(f.key.as_deref(), Some(&b"st1"[..]));
+        assert_eq!(f.stem.as_deref(), Some("/i?e=pv&api_key=REDACTED"));
+
+        // Order decides: the query wins over the header.
+        let f = find_key(
+            &sources,
+            KeyFields { query: Some("api_key=q1"), headers: Some(headers), ..Default::default() },
+        );
+        assert_eq!(f.key.as_deref(), Some(&b"q1"[..]));
+        assert!(f.headers.is_some(), "the header value is redacted even when not used");
+        assert!("bogus:x".parse::<KeySource>().is_err());
     }
 
     #[test]
@@ -232,10 +429,7 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(h.identify(b"abc").hint, None);
-        assert_eq!(
-            h.identify(b"ak_live_12345678").hint.as_deref(),
-            Some("5678")
-        );
+        assert_eq!(h.identify(b"ak_live_12345678").hint.as_deref(), Some("5678"));
 
         // HMAC-SHA256 test case 2 of RFC 4231.
         let mut h = KeyHasher::new(Some(b"Jefe".to_vec()));

@@ -90,7 +90,46 @@ pub const FIELDS: &[FieldSpec] = &[
         ["cache-behavior-path-pattern"]
     ),
     field!("viewer_request_log_data", Utf8, ["viewer-request-log-data"]),
+    // Real-time log fields (and their v2 counterparts).
+    field!("s_ip", Utf8, ["s-ip"]),
+    field!("c_ip_version", Utf8, ["c-ip-version"]),
+    field!("cs_accept_encoding", Utf8, ["cs-accept-encoding"]),
+    field!("cs_accept", Utf8, ["cs-accept"]),
+    field!("cs_headers", Utf8, ["cs-headers"]),
+    field!("cs_header_names", Utf8, ["cs-header-names"]),
+    field!("cs_headers_count", Int32, ["cs-headers-count"]),
+    field!("primary_distribution_id", Utf8, ["primary-distribution-id"]),
+    field!("primary_distribution_dns_name", Utf8, ["primary-distribution-dns-name"]),
 ];
+
+/// The fields of CloudFront real-time logs in AWS's canonical order: records
+/// carry the configured fields in this order, whatever order the
+/// configuration lists them in.
+pub const REALTIME_CANONICAL: &[&str] = &[
+    "timestamp", "c-ip", "s-ip", "time-to-first-byte", "sc-status", "sc-bytes", "cs-method",
+    "cs-protocol", "cs-host", "cs-uri-stem", "cs-bytes", "x-edge-location", "x-edge-request-id",
+    "x-host-header", "time-taken", "cs-protocol-version", "c-ip-version", "cs-user-agent",
+    "cs-referer", "cs-cookie", "cs-uri-query", "x-edge-response-result-type", "x-forwarded-for",
+    "ssl-protocol", "ssl-cipher", "x-edge-result-type", "fle-encrypted-fields", "fle-status",
+    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end", "c-port",
+    "x-edge-detailed-result-type", "c-country", "cs-accept-encoding", "cs-accept",
+    "cache-behavior-path-pattern", "cs-headers", "cs-header-names", "cs-headers-count",
+    "primary-distribution-id", "primary-distribution-dns-name", "origin-fbl", "origin-lbl", "asn",
+];
+
+/// Orders configured real-time fields canonically; unknown names are an error.
+pub fn realtime_order(fields: &[String]) -> Result<Vec<&'static str>, String> {
+    for f in fields {
+        if !REALTIME_CANONICAL.contains(&f.as_str()) {
+            return Err(format!("{f:?} is not a real-time log field"));
+        }
+    }
+    Ok(REALTIME_CANONICAL
+        .iter()
+        .copied()
+        .filter(|c| fields.iter().any(|f| f == c))
+        .collect())
+}
 
 /// Index of a field in [`FIELDS`], by any of its header names.
 pub fn field_index(name: &str) -> Option<usize> {
@@ -110,7 +149,11 @@ pub mod idx {
     pub const SC_BYTES: usize = 1;
     pub const SC_STATUS: usize = 6;
     pub const CS_URI_QUERY: usize = 9;
+    pub const CS_URI_STEM: usize = 5;
+    pub const CS_COOKIE: usize = 10;
     pub const X_EDGE_REQUEST_ID: usize = 12;
+    pub const VIEWER_REQUEST_LOG_DATA: usize = 36;
+    pub const CS_HEADERS: usize = 41;
 }
 
 #[cfg(test)]
@@ -138,6 +181,10 @@ mod tests {
         assert_eq!(FIELDS[idx::SC_STATUS].column, "sc_status");
         assert_eq!(FIELDS[idx::CS_URI_QUERY].column, "cs_uri_query");
         assert_eq!(FIELDS[idx::X_EDGE_REQUEST_ID].column, "x_edge_request_id");
+        assert_eq!(FIELDS[idx::CS_URI_STEM].column, "cs_uri_stem");
+        assert_eq!(FIELDS[idx::CS_COOKIE].column, "cs_cookie");
+        assert_eq!(FIELDS[idx::VIEWER_REQUEST_LOG_DATA].column, "viewer_request_log_data");
+        assert_eq!(FIELDS[idx::CS_HEADERS].column, "cs_headers");
     }
 
     #[test]
@@ -151,5 +198,26 @@ mod tests {
             "sc_status"
         );
         assert_eq!(field_index("x-event"), None);
+    }
+}
+
+#[cfg(test)]
+mod realtime_tests {
+    use super::*;
+
+    #[test]
+    fn configured_fields_are_put_in_canonical_order() {
+        let shuffled: Vec<String> = ["cs-headers", "sc-status", "timestamp", "c-ip", "cs-uri-query"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            realtime_order(&shuffled).unwrap(),
+            ["timestamp", "c-ip", "sc-status", "cs-uri-query", "cs-headers"]
+        );
+        assert!(realtime_order(&["sc-bytez".to_string()]).is_err());
+        for name in REALTIME_CANONICAL.iter().filter(|n| **n != "timestamp") {
+            assert!(field_index(name).is_some(), "{name} has a lake column");
+        }
     }
 }

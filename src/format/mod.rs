@@ -2,6 +2,7 @@
 //! the CloudFront standard (W3C) log parser, and the Arrow rows it produces.
 
 pub mod fields;
+pub mod parquet_input;
 pub mod rows;
 pub mod w3c;
 

@@ -1,14 +1,16 @@
-//! The CloudFront standard log parser (legacy W3C format and v2 `w3c` output):
-//! tab-separated lines mapped to columns by the most recent `#Fields:` header.
+//! The CloudFront text log parser: standard logs (legacy W3C and v2 `w3c`
+//! output, mapped by their `#Fields:` header), v2 JSON lines (one object per
+//! line, keyed by field name), and real-time records (no header; the
+//! configured fields in AWS's canonical order).
 //!
 //! It owns line-level validation: a malformed line is counted with its line
 //! number and skipped; a whole object that is not such a log is an
 //! [`ObjectError`]. Key extraction and redaction are delegated to [`crate::key`].
 
-use super::fields::{FIELDS, field_index, idx};
+use super::fields::{FIELDS, field_index, idx, realtime_order};
 use super::rows::{HourlyRows, Row, Value, parse_value};
 use super::{ObjectError, object_error};
-use crate::key::{KeyHasher, key_from_query};
+use crate::key::{KeyFields, KeyHasher, KeySource, find_key};
 use datafusion::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -16,11 +18,22 @@ use std::io::BufRead;
 /// How many malformed lines of one object are kept as samples.
 pub const MAX_BAD_LINE_SAMPLES: usize = 5;
 
+/// Which log format objects are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Per object: standard logs by their header lines, JSON lines by `{`,
+    /// Parquet by its magic bytes.
+    Auto,
+    /// Real-time records carrying these configured fields.
+    Realtime(Vec<String>),
+}
+
 /// What the parser needs to know beyond the bytes.
 #[derive(Debug, Clone)]
 pub struct ParseOptions {
-    /// Query parameters that carry the API key, in order of preference.
-    pub key_params: Vec<String>,
+    /// Where API keys are looked for, in order of preference.
+    pub key_sources: Vec<KeySource>,
+    pub format: LogFormat,
 }
 
 /// A malformed line: where it is and what is wrong with it.
@@ -35,7 +48,7 @@ pub struct BadLine {
 pub struct ParseStats {
     /// Decompressed bytes read.
     pub bytes: u64,
-    /// Non-empty lines that are not comments or headers.
+    /// Non-empty lines (or Parquet rows) that are not comments or headers.
     pub lines: u64,
     /// Lines that became rows.
     pub requests: u64,
@@ -59,20 +72,29 @@ pub struct Parsed {
 enum Slot {
     Date,
     Time,
+    /// `timestamp`: epoch seconds with a fraction (real-time, v2).
+    EpochSeconds,
+    /// `timestamp(ms)`: epoch milliseconds (v2).
+    EpochMillis,
     Field(usize),
     Ignored,
 }
 
 #[derive(Debug)]
-struct Header {
+pub(crate) struct Header {
     slots: Vec<Slot>,
-    /// Fewest fields a line needs: up to the last of date, time and sc-status.
+    /// Fewest fields a line needs: up to the last of the time fields and sc-status.
     min_fields: usize,
 }
 
 impl Header {
     fn parse(line: &str) -> Result<Self, ObjectError> {
         let names: Vec<&str> = line["#Fields:".len()..].split_ascii_whitespace().collect();
+        Self::from_names(&names)
+    }
+
+    /// A header from field names (W3C spellings or their snake_case forms).
+    pub(crate) fn from_names(names: &[&str]) -> Result<Self, ObjectError> {
         if names.contains(&"x-event") || names.contains(&"x-sname") {
             return Err(ObjectError::Unsupported(
                 "RTMP streaming distribution log (retired by CloudFront in 2020)".into(),
@@ -83,28 +105,36 @@ impl Header {
             .map(|name| match *name {
                 "date" => Slot::Date,
                 "time" => Slot::Time,
+                "timestamp" => Slot::EpochSeconds,
+                "timestamp(ms)" | "timestamp_ms" => Slot::EpochMillis,
                 other => field_index(other).map_or(Slot::Ignored, Slot::Field),
             })
             .collect();
         let position = |wanted: fn(&Slot) -> bool| slots.iter().position(wanted);
-        let (Some(date), Some(time), Some(status)) = (
+        let time_end = match (
             position(|s| matches!(s, Slot::Date)),
             position(|s| matches!(s, Slot::Time)),
-            position(|s| matches!(s, Slot::Field(i) if *i == idx::SC_STATUS)),
-        ) else {
+            position(|s| matches!(s, Slot::EpochSeconds | Slot::EpochMillis)),
+        ) {
+            (_, _, Some(epoch)) => Some(epoch),
+            (Some(date), Some(time), None) => Some(date.max(time)),
+            _ => None,
+        };
+        let status = position(|s| matches!(s, Slot::Field(i) if *i == idx::SC_STATUS));
+        let (Some(time_end), Some(status)) = (time_end, status) else {
             return Err(ObjectError::Unsupported(format!(
-                "#Fields header lacks date, time or sc-status: {}",
+                "fields lack a time (date and time, or timestamp) or sc-status: {}",
                 names.join(" ")
             )));
         };
         Ok(Self {
-            min_fields: date.max(time).max(status) + 1,
+            min_fields: time_end.max(status) + 1,
             slots,
         })
     }
 }
 
-/// Parses one standard log object.
+/// Parses one text log object (standard, JSON lines or real-time).
 ///
 /// `object` names the object in rows (`source_object`) and nowhere else.
 pub fn parse(
@@ -113,19 +143,13 @@ pub fn parse(
     options: &ParseOptions,
     hasher: &mut KeyHasher,
 ) -> Result<Parsed, ObjectError> {
-    let mut parser = LineParser {
-        object,
-        options,
-        hasher,
-        header: None,
-        rows: HourlyRows::default(),
-        stats: ParseStats::default(),
-        fields: Vec::with_capacity(64),
-    };
+    let mut parser = LineParser::new(object, options, hasher)?;
+    let realtime = matches!(options.format, LogFormat::Realtime(_));
     let mut reader = reader;
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
-    let mut saw_header = false;
+    let mut saw_header = realtime;
+    let mut json: Option<bool> = None;
     loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(object_error)?;
@@ -149,34 +173,81 @@ pub fn parse(
             }
             continue;
         }
-        parser.line(line, line_no);
+        // The first record decides: a JSON object per line, or tab-separated fields.
+        let is_json = *json.get_or_insert(!realtime && !saw_header && line[0] == b'{');
+        if is_json {
+            saw_header = true;
+            parser.json_line(line, line_no);
+        } else {
+            parser.line(line, line_no);
+        }
     }
     if !saw_header && parser.stats.lines > 0 {
         return Err(ObjectError::NotALog(
             "no #Fields header line (real-time logs need --format realtime)".into(),
         ));
     }
-    Ok(Parsed {
-        hours: parser.rows.finish(),
-        stats: parser.stats,
-    })
+    Ok(parser.finish())
 }
 
-struct LineParser<'a, 'h> {
+pub(crate) struct LineParser<'a, 'h> {
     object: &'a str,
     options: &'a ParseOptions,
     hasher: &'h mut KeyHasher,
-    header: Option<Header>,
+    pub(crate) header: Option<Header>,
     rows: HourlyRows,
-    stats: ParseStats,
+    pub(crate) stats: ParseStats,
     /// Reused per line: the byte range of each field.
     fields: Vec<(usize, usize)>,
+    /// The field names of the last JSON or Parquet record (their header).
+    record_names: Vec<String>,
+    record_line: String,
 }
 
-impl LineParser<'_, '_> {
+impl<'a, 'h> LineParser<'a, 'h> {
+    pub(crate) fn new(
+        object: &'a str,
+        options: &'a ParseOptions,
+        hasher: &'h mut KeyHasher,
+    ) -> Result<Self, ObjectError> {
+        let header = match &options.format {
+            LogFormat::Realtime(fields) => {
+                let ordered = realtime_order(fields).map_err(ObjectError::Unsupported)?;
+                Some(Header::from_names(&ordered)?)
+            }
+            LogFormat::Auto => None,
+        };
+        Ok(Self {
+            object,
+            options,
+            hasher,
+            header,
+            rows: HourlyRows::default(),
+            stats: ParseStats::default(),
+            fields: Vec::with_capacity(64),
+            record_names: Vec::new(),
+            record_line: String::new(),
+        })
+    }
+
+    pub(crate) fn finish(self) -> Parsed {
+        Parsed {
+            hours: self.rows.finish(),
+            stats: self.stats,
+        }
+    }
+
     fn line(&mut self, line: &[u8], line_no: u64) {
         self.stats.lines += 1;
-        match self.try_line(line, line_no) {
+        let result = match std::str::from_utf8(line) {
+            Ok(text) => self.try_line(text, line_no),
+            Err(_) => Err("not valid UTF-8".to_string()),
+        };
+        self.count(result, line_no);
+    }
+
+    fn count(&mut self, result: Result<(), String>, line_no: u64) {
+        match result {
             Ok(()) => self.stats.requests += 1,
             Err(reason) => {
                 self.stats.bad_lines += 1;
@@ -190,11 +261,66 @@ impl LineParser<'_, '_> {
         }
     }
 
-    fn try_line(&mut self, line: &[u8], line_no: u64) -> Result<(), String> {
+    /// One JSON object whose values are strings (or null).
+    fn json_line(&mut self, line: &[u8], line_no: u64) {
+        self.stats.lines += 1;
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line) {
+            Ok(object) => object,
+            Err(e) => return self.count(Err(format!("not a JSON object: {e}")), line_no),
+        };
+        let record: Vec<(String, Option<String>)> = object
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                };
+                (k, v)
+            })
+            .collect();
+        let result = self.record(&record, line_no);
+        self.count(result, line_no);
+    }
+
+    /// Counts and parses one record of named fields (a Parquet row).
+    pub(crate) fn record_counted(&mut self, record: &[(String, Option<String>)], line_no: u64) {
+        self.stats.lines += 1;
+        let result = self.record(record, line_no);
+        self.count(result, line_no);
+    }
+
+    /// A record of named fields (JSON lines, Parquet rows), parsed like a line
+    /// under a header of its names.
+    pub(crate) fn record(&mut self, record: &[(String, Option<String>)], line_no: u64) -> Result<(), String> {
+        let same = record.len() == self.record_names.len()
+            && record.iter().zip(&self.record_names).all(|((k, _), n)| k == n);
+        if !same {
+            self.record_names = record.iter().map(|(k, _)| k.clone()).collect();
+            let names: Vec<&str> = self.record_names.iter().map(String::as_str).collect();
+            self.header = Some(Header::from_names(&names).map_err(|e| e.to_string())?);
+        }
+        let mut line = std::mem::take(&mut self.record_line);
+        line.clear();
+        for (i, (_, value)) in record.iter().enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            match value.as_deref() {
+                // Tabs cannot appear in logged values; escape them as CloudFront would.
+                Some(v) => line.push_str(&v.replace('\t', "%09")),
+                None => line.push('-'),
+            }
+        }
+        let result = self.try_line(&line, line_no);
+        self.record_line = line;
+        result
+    }
+
+    fn try_line(&mut self, line: &str, line_no: u64) -> Result<(), String> {
         let Some(header) = &self.header else {
             return Err("line before any #Fields header".into());
         };
-        let line = std::str::from_utf8(line).map_err(|_| "not valid UTF-8".to_string())?;
 
         self.fields.clear();
         let mut start = 0;
@@ -211,25 +337,27 @@ impl LineParser<'_, '_> {
         }
         if self.fields.len() > header.slots.len() {
             return Err(format!(
-                "{} fields, but the #Fields header names {}",
+                "{} fields, but the header names {}",
                 self.fields.len(),
                 header.slots.len()
             ));
         }
         if self.fields.len() < header.min_fields {
             return Err(format!(
-                "{} fields, too short to hold date, time and sc-status",
+                "{} fields, too short to hold the time and sc-status",
                 self.fields.len()
             ));
         }
 
         let mut values = [Value::Null; FIELDS.len()];
-        let (mut date, mut time) = ("", "");
+        let (mut date, mut time, mut epoch) = ("", "", None);
         for (slot, &(s, e)) in header.slots.iter().zip(&self.fields) {
             let raw = &line[s..e];
             match *slot {
                 Slot::Date => date = raw,
                 Slot::Time => time = raw,
+                Slot::EpochSeconds => epoch = Some((raw, 1000)),
+                Slot::EpochMillis => epoch = Some((raw, 1)),
                 Slot::Field(i) => {
                     values[i] = parse_value(FIELDS[i].ty, raw)
                         .map_err(|why| format!("{} {why}: {raw:?}", FIELDS[i].names[0]))?;
@@ -237,17 +365,36 @@ impl LineParser<'_, '_> {
                 Slot::Ignored => {}
             }
         }
-        let timestamp_ms = parse_timestamp(date, time)
-            .ok_or_else(|| format!("bad date/time: {date:?} {time:?}"))?;
-
-        let query = match values[idx::CS_URI_QUERY] {
-            Value::Str(q) => q,
-            _ => "",
+        let timestamp_ms = match epoch {
+            Some((raw, scale)) => parse_epoch(raw, scale).ok_or_else(|| format!("bad timestamp: {raw:?}"))?,
+            None => parse_timestamp(date, time)
+                .ok_or_else(|| format!("bad date/time: {date:?} {time:?}"))?,
         };
-        let found = key_from_query(query, &self.options.key_params);
-        let redacted = found.redacted;
-        if let Value::Str(_) = values[idx::CS_URI_QUERY] {
-            values[idx::CS_URI_QUERY] = Value::Str(&redacted);
+
+        let text = |i: usize| match values[i] {
+            Value::Str(s) => Some(s),
+            _ => None,
+        };
+        let found = find_key(
+            &self.options.key_sources,
+            KeyFields {
+                query: text(idx::CS_URI_QUERY),
+                stem: text(idx::CS_URI_STEM),
+                headers: text(idx::CS_HEADERS),
+                cookie: text(idx::CS_COOKIE),
+                log_data: text(idx::VIEWER_REQUEST_LOG_DATA),
+            },
+        );
+        for (i, redacted) in [
+            (idx::CS_URI_QUERY, &found.query),
+            (idx::CS_URI_STEM, &found.stem),
+            (idx::CS_HEADERS, &found.headers),
+            (idx::CS_COOKIE, &found.cookie),
+            (idx::VIEWER_REQUEST_LOG_DATA, &found.log_data),
+        ] {
+            if let Some(r) = redacted {
+                values[i] = Value::Str(r);
+            }
         }
         let key = match &found.key {
             Some(raw) => Some(self.hasher.identify(raw)),
@@ -265,6 +412,24 @@ impl LineParser<'_, '_> {
         });
         Ok(())
     }
+}
+
+/// Epoch seconds with an optional fraction (`1759687234.191`), times 1000 /
+/// `scale`; `scale` 1 reads whole milliseconds.
+fn parse_epoch(raw: &str, scale: i64) -> Option<i64> {
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    if scale == 1 {
+        return (fraction.is_empty()).then_some(whole);
+    }
+    let mut ms = 0i64;
+    for (i, b) in fraction.bytes().take(3).enumerate() {
+        ms += i64::from(b - b'0') * 10i64.pow(2 - i as u32);
+    }
+    Some(whole * scale + ms)
 }
 
 /// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the epoch.
@@ -329,7 +494,8 @@ mod tests {
 
     fn parse_bytes(data: &[u8]) -> Result<Parsed, ObjectError> {
         let options = ParseOptions {
-            key_params: vec!["api_key".into()],
+            key_sources: crate::key::default_sources(),
+            format: LogFormat::Auto,
         };
         parse(
             open_object(data, 1 << 30),
