@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
 use crate::format::w3c::{LogFormat, ParseOptions};
-use crate::key::{KeySource, default_sources};
 use crate::ingest::{IngestOptions, Window};
+use crate::key::{KeySource, default_sources};
 use crate::query::parse_instant;
 use crate::source::{S3Settings, parse_duration};
 use std::path::{Path, PathBuf};
@@ -97,7 +97,9 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
         .lake
         .or(file.lake)
         .ok_or_else(|| Error::Config("no lake: give --lake or `lake` in the config file".into()))?;
-    let pick = |flags: Vec<String>, from_file: Vec<String>| if flags.is_empty() { from_file } else { flags };
+    let pick = |flags: Vec<String>, from_file: Vec<String>| {
+        if flags.is_empty() { from_file } else { flags }
+    };
     let key_params = pick(given.key_params, file.key_params);
     let key_from = pick(given.key_from, file.key_from);
     if key_params.iter().any(|p| p.is_empty()) {
@@ -106,7 +108,10 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     let key_sources: Vec<KeySource> = if !key_from.is_empty() {
         key_from
             .iter()
-            .map(|s| s.parse().map_err(|e| Error::Config(format!("--key-from {e}"))))
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| Error::Config(format!("--key-from {e}")))
+            })
             .collect::<Result<_>>()?
     } else if !key_params.is_empty() {
         key_params.into_iter().map(KeySource::Query).collect()
@@ -116,15 +121,26 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     let fields = pick(given.fields, file.fields);
     let format = match given.format.or(file.format).as_deref().unwrap_or("auto") {
         "auto" if fields.is_empty() => LogFormat::Auto,
-        "auto" => return Err(Error::Config("--fields applies to --format realtime".into())),
+        "auto" => {
+            return Err(Error::Config(
+                "--fields applies to --format realtime".into(),
+            ));
+        }
         "realtime" if fields.is_empty() => {
-            return Err(Error::Config("--format realtime needs --fields (the real-time log configuration's fields)".into()));
+            return Err(Error::Config(
+                "--format realtime needs --fields (the real-time log configuration's fields)"
+                    .into(),
+            ));
         }
         "realtime" => {
             crate::format::fields::realtime_order(&fields).map_err(Error::Config)?;
             LogFormat::Realtime(fields)
         }
-        other => return Err(Error::Config(format!("--format {other:?}: use auto or realtime"))),
+        other => {
+            return Err(Error::Config(format!(
+                "--format {other:?}: use auto or realtime"
+            )));
+        }
     };
     let since = given.since.or(file.since);
     let window = if given.full_listing || file.full_listing == Some(true) {
@@ -205,7 +221,10 @@ mod tests {
         let only = &run.ingests[0];
         assert_eq!(only.source, "s3://logs/cf/");
         assert_eq!(only.lake, "/tmp/lake");
-        assert_eq!(only.parse.key_sources, vec![KeySource::Query("token".into())]);
+        assert_eq!(
+            only.parse.key_sources,
+            vec![KeySource::Query("token".into())]
+        );
         assert_eq!(only.parse.format, LogFormat::Auto);
         assert_eq!(only.window, Window::Lookback(Duration::from_secs(6 * 3600)));
         assert_eq!(only.retain_days, Some(400));

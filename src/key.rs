@@ -112,9 +112,9 @@ pub enum KeySource {
 impl std::str::FromStr for KeySource {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, name) = s
-            .split_once(':')
-            .ok_or_else(|| format!("{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME"))?;
+        let (kind, name) = s.split_once(':').ok_or_else(|| {
+            format!("{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME")
+        })?;
         if name.is_empty() {
             return Err(format!("{s:?}: the name is empty"));
         }
@@ -124,7 +124,9 @@ impl std::str::FromStr for KeySource {
             "header" => Ok(Self::Header(name)),
             "cookie" => Ok(Self::Cookie(name)),
             "log-data" => Ok(Self::LogData(name)),
-            _ => Err(format!("{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME")),
+            _ => Err(format!(
+                "{s:?}: use query:NAME, header:NAME, cookie:NAME or log-data:NAME"
+            )),
         }
     }
 }
@@ -181,12 +183,28 @@ pub struct FoundKey {
 /// Looks for a key through `sources` in order and redacts all of them.
 pub fn find_key(sources: &[KeySource], fields: KeyFields<'_>) -> FoundKey {
     let names = |pick: fn(&KeySource) -> Option<&String>| -> Vec<&str> {
-        sources.iter().filter_map(pick).map(String::as_str).collect()
+        sources
+            .iter()
+            .filter_map(pick)
+            .map(String::as_str)
+            .collect()
     };
-    let query_names = names(|s| match s { KeySource::Query(n) => Some(n), _ => None });
-    let header_names = names(|s| match s { KeySource::Header(n) => Some(n), _ => None });
-    let cookie_names = names(|s| match s { KeySource::Cookie(n) => Some(n), _ => None });
-    let log_names = names(|s| match s { KeySource::LogData(n) => Some(n), _ => None });
+    let query_names = names(|s| match s {
+        KeySource::Query(n) => Some(n),
+        _ => None,
+    });
+    let header_names = names(|s| match s {
+        KeySource::Header(n) => Some(n),
+        _ => None,
+    });
+    let cookie_names = names(|s| match s {
+        KeySource::Cookie(n) => Some(n),
+        _ => None,
+    });
+    let log_names = names(|s| match s {
+        KeySource::LogData(n) => Some(n),
+        _ => None,
+    });
 
     fn present(f: Option<&str>) -> Option<&str> {
         f.filter(|v| !v.is_empty() && *v != "-")
@@ -204,7 +222,10 @@ pub fn find_key(sources: &[KeySource], fields: KeyFields<'_>) -> FoundKey {
     let l = present(fields.log_data).map(|l| pairs(l, '&', &log_names, false));
     for source in sources {
         let found = match source {
-            KeySource::Query(n) => q.as_ref().and_then(|p| p.get(n)).or_else(|| sq.as_ref().and_then(|p| p.get(n))),
+            KeySource::Query(n) => q
+                .as_ref()
+                .and_then(|p| p.get(n))
+                .or_else(|| sq.as_ref().and_then(|p| p.get(n))),
             KeySource::Header(n) => h.as_ref().and_then(|p| p.get(n)),
             KeySource::Cookie(n) => c.as_ref().and_then(|p| p.get(n)),
             KeySource::LogData(n) => l.as_ref().and_then(|p| p.get(n)),
@@ -215,7 +236,9 @@ pub fn find_key(sources: &[KeySource], fields: KeyFields<'_>) -> FoundKey {
         }
     }
     out.query = q.and_then(|p| p.redacted);
-    out.stem = sq.and_then(|p| p.redacted).map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
+    out.stem = sq
+        .and_then(|p| p.redacted)
+        .map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
     out.headers = h.and_then(|p| p.redacted);
     out.cookie = c.and_then(|p| p.redacted);
     out.log_data = l.and_then(|p| p.redacted);
@@ -294,7 +317,8 @@ fn headers(raw: &str, names: &[&str]) -> Pairs {
             Some(n) => {
                 redact = true;
                 if complete {
-                    let value: Vec<u8> = percent_encoding::percent_decode(value.as_bytes()).collect();
+                    let value: Vec<u8> =
+                        percent_encoding::percent_decode(value.as_bytes()).collect();
                     found.push((n.to_string(), value));
                 }
                 out.push_str(name);
@@ -337,11 +361,20 @@ mod tests {
     use super::*;
 
     fn query(names: &[&str]) -> Vec<KeySource> {
-        names.iter().map(|n| KeySource::Query(n.to_string())).collect()
+        names
+            .iter()
+            .map(|n| KeySource::Query(n.to_string()))
+            .collect()
     }
 
     fn in_query(q: &str, sources: &[KeySource]) -> FoundKey {
-        find_key(sources, KeyFields { query: Some(q), ..Default::default() })
+        find_key(
+            sources,
+            KeyFields {
+                query: Some(q),
+                ..Default::default()
+            },
+        )
     }
 
     #[test]
@@ -379,13 +412,24 @@ mod tests {
 
     #[test]
     fn keys_from_headers_cookies_log_data_and_the_stem() {
-        let sources: Vec<KeySource> = ["query:api_key", "header:x-api-key", "cookie:ak", "log-data:api_key"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let sources: Vec<KeySource> = [
+            "query:api_key",
+            "header:x-api-key",
+            "cookie:ak",
+            "log-data:api_key",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
         // The real 2025 record's header list (key replaced by a placeholder).
         let headers = "User-Agent:vscode-restclient%0AX-Api-Key:EXAMPLEKEY%2B1%0AHost:d.example%0A";
-        let f = find_key(&sources, KeyFields { headers: Some(headers), ..Default::default() });
+        let f = find_key(
+            &sources,
+            KeyFields {
+                headers: Some(headers),
+                ..Default::default()
+            },
+        );
         assert_eq!(f.key.as_deref(), Some(&b"EXAMPLEKEY+1"[..]));
         assert_eq!(
             f.headers.as_deref(),
@@ -393,30 +437,64 @@ mod tests {
         );
         // Truncated at 800 bytes: the cut header is no key, but is redacted.
         let cut = "User-Agent:x%0AX-Api-Key:EXAMPLEKE";
-        let f = find_key(&sources, KeyFields { headers: Some(cut), ..Default::default() });
+        let f = find_key(
+            &sources,
+            KeyFields {
+                headers: Some(cut),
+                ..Default::default()
+            },
+        );
         assert_eq!(f.key, None);
-        assert_eq!(f.headers.as_deref(), Some("User-Agent:x%0AX-Api-Key:REDACTED"));
+        assert_eq!(
+            f.headers.as_deref(),
+            Some("User-Agent:x%0AX-Api-Key:REDACTED")
+        );
 
-        let f = find_key(&sources, KeyFields { cookie: Some("s=1;%20ak=c%252B1"), ..Default::default() });
+        let f = find_key(
+            &sources,
+            KeyFields {
+                cookie: Some("s=1;%20ak=c%252B1"),
+                ..Default::default()
+            },
+        );
         assert_eq!(f.key.as_deref(), Some(&b"c+1"[..]));
         assert_eq!(f.cookie.as_deref(), Some("s=1;%20ak=REDACTED"));
 
-        let f = find_key(&sources, KeyFields { log_data: Some("api_key=ld1&plan=pro"), ..Default::default() });
+        let f = find_key(
+            &sources,
+            KeyFields {
+                log_data: Some("api_key=ld1&plan=pro"),
+                ..Default::default()
+            },
+        );
         assert_eq!(f.key.as_deref(), Some(&b"ld1"[..]));
         assert_eq!(f.log_data.as_deref(), Some("api_key=REDACTED&plan=pro"));
 
         // Real-time logs may carry the query inside cs-uri-stem.
-        let f = find_key(&sources, KeyFields { stem: Some("/i?e=pv&api_key=st1"), ..Default::default() });
+        let f = find_key(
+            &sources,
+            KeyFields {
+                stem: Some("/i?e=pv&api_key=st1"),
+                ..Default::default()
+            },
+        );
         assert_eq!(f.key.as_deref(), Some(&b"st1"[..]));
         assert_eq!(f.stem.as_deref(), Some("/i?e=pv&api_key=REDACTED"));
 
         // Order decides: the query wins over the header.
         let f = find_key(
             &sources,
-            KeyFields { query: Some("api_key=q1"), headers: Some(headers), ..Default::default() },
+            KeyFields {
+                query: Some("api_key=q1"),
+                headers: Some(headers),
+                ..Default::default()
+            },
         );
         assert_eq!(f.key.as_deref(), Some(&b"q1"[..]));
-        assert!(f.headers.is_some(), "the header value is redacted even when not used");
+        assert!(
+            f.headers.is_some(),
+            "the header value is redacted even when not used"
+        );
         assert!("bogus:x".parse::<KeySource>().is_err());
     }
 
@@ -429,7 +507,10 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(h.identify(b"abc").hint, None);
-        assert_eq!(h.identify(b"ak_live_12345678").hint.as_deref(), Some("5678"));
+        assert_eq!(
+            h.identify(b"ak_live_12345678").hint.as_deref(),
+            Some("5678")
+        );
 
         // HMAC-SHA256 test case 2 of RFC 4231.
         let mut h = KeyHasher::new(Some(b"Jefe".to_vec()));

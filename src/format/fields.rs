@@ -99,22 +99,63 @@ pub const FIELDS: &[FieldSpec] = &[
     field!("cs_header_names", Utf8, ["cs-header-names"]),
     field!("cs_headers_count", Int32, ["cs-headers-count"]),
     field!("primary_distribution_id", Utf8, ["primary-distribution-id"]),
-    field!("primary_distribution_dns_name", Utf8, ["primary-distribution-dns-name"]),
+    field!(
+        "primary_distribution_dns_name",
+        Utf8,
+        ["primary-distribution-dns-name"]
+    ),
 ];
 
 /// The fields of CloudFront real-time logs in AWS's canonical order: records
 /// carry the configured fields in this order, whatever order the
 /// configuration lists them in.
 pub const REALTIME_CANONICAL: &[&str] = &[
-    "timestamp", "c-ip", "s-ip", "time-to-first-byte", "sc-status", "sc-bytes", "cs-method",
-    "cs-protocol", "cs-host", "cs-uri-stem", "cs-bytes", "x-edge-location", "x-edge-request-id",
-    "x-host-header", "time-taken", "cs-protocol-version", "c-ip-version", "cs-user-agent",
-    "cs-referer", "cs-cookie", "cs-uri-query", "x-edge-response-result-type", "x-forwarded-for",
-    "ssl-protocol", "ssl-cipher", "x-edge-result-type", "fle-encrypted-fields", "fle-status",
-    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end", "c-port",
-    "x-edge-detailed-result-type", "c-country", "cs-accept-encoding", "cs-accept",
-    "cache-behavior-path-pattern", "cs-headers", "cs-header-names", "cs-headers-count",
-    "primary-distribution-id", "primary-distribution-dns-name", "origin-fbl", "origin-lbl", "asn",
+    "timestamp",
+    "c-ip",
+    "s-ip",
+    "time-to-first-byte",
+    "sc-status",
+    "sc-bytes",
+    "cs-method",
+    "cs-protocol",
+    "cs-host",
+    "cs-uri-stem",
+    "cs-bytes",
+    "x-edge-location",
+    "x-edge-request-id",
+    "x-host-header",
+    "time-taken",
+    "cs-protocol-version",
+    "c-ip-version",
+    "cs-user-agent",
+    "cs-referer",
+    "cs-cookie",
+    "cs-uri-query",
+    "x-edge-response-result-type",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-result-type",
+    "fle-encrypted-fields",
+    "fle-status",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+    "c-port",
+    "x-edge-detailed-result-type",
+    "c-country",
+    "cs-accept-encoding",
+    "cs-accept",
+    "cache-behavior-path-pattern",
+    "cs-headers",
+    "cs-header-names",
+    "cs-headers-count",
+    "primary-distribution-id",
+    "primary-distribution-dns-name",
+    "origin-fbl",
+    "origin-lbl",
+    "asn",
 ];
 
 /// Orders configured real-time fields canonically; unknown names are an error.
@@ -183,7 +224,10 @@ mod tests {
         assert_eq!(FIELDS[idx::X_EDGE_REQUEST_ID].column, "x_edge_request_id");
         assert_eq!(FIELDS[idx::CS_URI_STEM].column, "cs_uri_stem");
         assert_eq!(FIELDS[idx::CS_COOKIE].column, "cs_cookie");
-        assert_eq!(FIELDS[idx::VIEWER_REQUEST_LOG_DATA].column, "viewer_request_log_data");
+        assert_eq!(
+            FIELDS[idx::VIEWER_REQUEST_LOG_DATA].column,
+            "viewer_request_log_data"
+        );
         assert_eq!(FIELDS[idx::CS_HEADERS].column, "cs_headers");
     }
 
@@ -207,13 +251,25 @@ mod realtime_tests {
 
     #[test]
     fn configured_fields_are_put_in_canonical_order() {
-        let shuffled: Vec<String> = ["cs-headers", "sc-status", "timestamp", "c-ip", "cs-uri-query"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let shuffled: Vec<String> = [
+            "cs-headers",
+            "sc-status",
+            "timestamp",
+            "c-ip",
+            "cs-uri-query",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             realtime_order(&shuffled).unwrap(),
-            ["timestamp", "c-ip", "sc-status", "cs-uri-query", "cs-headers"]
+            [
+                "timestamp",
+                "c-ip",
+                "sc-status",
+                "cs-uri-query",
+                "cs-headers"
+            ]
         );
         assert!(realtime_order(&["sc-bytez".to_string()]).is_err());
         for name in REALTIME_CANONICAL.iter().filter(|n| **n != "timestamp") {

@@ -22,7 +22,8 @@ pub fn parse(
     options: &ParseOptions,
     hasher: &mut KeyHasher,
 ) -> Result<Parsed, ObjectError> {
-    let unreadable = |e: &dyn std::fmt::Display| ObjectError::NotALog(format!("unreadable Parquet: {e}"));
+    let unreadable =
+        |e: &dyn std::fmt::Display| ObjectError::NotALog(format!("unreadable Parquet: {e}"));
     let size = data.len() as u64;
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
         .map_err(|e| unreadable(&e))?
@@ -34,19 +35,27 @@ pub fn parse(
     let mut row_no = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| unreadable(&e))?;
-        let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let columns = batch
             .columns()
             .iter()
             .map(|c| cast(c, &DataType::Utf8))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| unreadable(&e))?;
-        let mut record: Vec<(String, Option<String>)> = names.iter().map(|n| (n.clone(), None)).collect();
+        let mut record: Vec<(String, Option<String>)> =
+            names.iter().map(|n| (n.clone(), None)).collect();
         for row in 0..batch.num_rows() {
             row_no += 1;
             for (slot, column) in record.iter_mut().zip(&columns) {
                 let strings = column.as_string::<i32>();
-                slot.1 = strings.is_valid(row).then(|| strings.value(row).to_string());
+                slot.1 = strings
+                    .is_valid(row)
+                    .then(|| strings.value(row).to_string());
             }
             parser.record_counted(&record, row_no);
         }

@@ -264,7 +264,8 @@ impl<'a, 'h> LineParser<'a, 'h> {
     /// One JSON object whose values are strings (or null).
     fn json_line(&mut self, line: &[u8], line_no: u64) {
         self.stats.lines += 1;
-        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line) {
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line)
+        {
             Ok(object) => object,
             Err(e) => return self.count(Err(format!("not a JSON object: {e}")), line_no),
         };
@@ -292,9 +293,16 @@ impl<'a, 'h> LineParser<'a, 'h> {
 
     /// A record of named fields (JSON lines, Parquet rows), parsed like a line
     /// under a header of its names.
-    pub(crate) fn record(&mut self, record: &[(String, Option<String>)], line_no: u64) -> Result<(), String> {
+    pub(crate) fn record(
+        &mut self,
+        record: &[(String, Option<String>)],
+        line_no: u64,
+    ) -> Result<(), String> {
         let same = record.len() == self.record_names.len()
-            && record.iter().zip(&self.record_names).all(|((k, _), n)| k == n);
+            && record
+                .iter()
+                .zip(&self.record_names)
+                .all(|((k, _), n)| k == n);
         if !same {
             self.record_names = record.iter().map(|(k, _)| k.clone()).collect();
             let names: Vec<&str> = self.record_names.iter().map(String::as_str).collect();
@@ -366,7 +374,9 @@ impl<'a, 'h> LineParser<'a, 'h> {
             }
         }
         let timestamp_ms = match epoch {
-            Some((raw, scale)) => parse_epoch(raw, scale).ok_or_else(|| format!("bad timestamp: {raw:?}"))?,
+            Some((raw, scale)) => {
+                parse_epoch(raw, scale).ok_or_else(|| format!("bad timestamp: {raw:?}"))?
+            }
             None => parse_timestamp(date, time)
                 .ok_or_else(|| format!("bad date/time: {date:?} {time:?}"))?,
         };
@@ -418,7 +428,10 @@ impl<'a, 'h> LineParser<'a, 'h> {
 /// `scale`; `scale` 1 reads whole milliseconds.
 fn parse_epoch(raw: &str, scale: i64) -> Option<i64> {
     let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;

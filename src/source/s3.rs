@@ -82,8 +82,20 @@ impl S3Source {
 
     /// Lists CloudFront-named objects of the days from `since` on: one listing
     /// of the distributions under the prefix, then one per distribution and day.
+    ///
+    /// Legacy CloudFront files sit directly under the prefix. When anything
+    /// under it lies in a deeper "directory" (v2 `AWSLogs/…/YYYY/MM/DD/HH/`,
+    /// Hive-style `year=/month=/…`, Firehose `YYYY/MM/DD/HH/`), the prefix is
+    /// listed in full and filtered by the hour in each path instead, so no
+    /// layout can hide objects from a windowed run.
     pub async fn list_since(&self, since: DateTime<Utc>) -> Result<Vec<LogObject>> {
         let (_, distributions) = self.list_prefix(&self.prefix, Some(".")).await?;
+        let nested = distributions
+            .iter()
+            .any(|d| d[self.prefix.len().min(d.len())..].contains('/'));
+        if nested {
+            return self.list().await;
+        }
         let today = Utc::now().date_naive();
         let mut out = Vec::new();
         for distribution in distributions {

@@ -5,6 +5,7 @@ mod analytics;
 mod billing;
 mod cli;
 mod exactly_once;
+mod formats;
 mod logs;
 mod pipeline;
 mod report;
