@@ -11,6 +11,10 @@ use crate::source::S3Settings;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The config file's text, for schedulers that hand over secrets as variables
+/// (ECS from SSM Parameter Store); `--config` takes precedence.
+pub const CONFIG_TEXT_ENV: &str = "EDGEMETER_CONFIG_TOML";
+
 /// Exit status: the run finished, but some objects could not be read.
 pub const EXIT_PARTIAL: i32 = 3;
 
@@ -170,7 +174,8 @@ impl IngestFlags {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The config file (TOML); see the README for its keys.
+    /// The config file (TOML); see the README for its keys. Without it, the
+    /// text of EDGEMETER_CONFIG_TOML is used when set.
     #[arg(long, env = "EDGEMETER_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -297,9 +302,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             run_ingests(run, flags.json, cli.quiet).await
         }
         Command::Run(args) => {
-            let file = match &args.config {
-                Some(path) => FileConfig::load(path)?,
-                None => FileConfig::default(),
+            let file = match (&args.config, std::env::var(CONFIG_TEXT_ENV)) {
+                (Some(path), _) => FileConfig::load(path)?,
+                (None, Ok(text)) => FileConfig::parse(&text, CONFIG_TEXT_ENV)?,
+                (None, Err(_)) => FileConfig::default(),
             };
             let run = config::resolve(args.flags.overrides(cli.quiet), file)?;
             run_ingests(run, args.flags.json, cli.quiet).await

@@ -47,7 +47,12 @@ pub struct FileConfig {
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
     }
 }
 

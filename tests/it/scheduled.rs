@@ -102,6 +102,23 @@ async fn scheduled_run_from_a_config_file() {
         .collect();
     assert_eq!(written, ["0", "80"], "newest first");
 
+    // The config text can come from EDGEMETER_CONFIG_TOML (ECS hands SSM parameters over as variables).
+    let text = std::fs::read_to_string(config).unwrap();
+    let run = edgemeter(
+        &[
+            ("EDGEMETER_CONFIG_TOML", text),
+            ("EDGEMETER_LAKE", lake.to_string()),
+        ],
+        &["run", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        summary(&run)["objects_skipped"],
+        1,
+        "the lookback window holds the recent file, already ingested"
+    );
+
     // A bad config file is a configuration error (exit 2).
     let bad = work.path().join("bad.toml");
     std::fs::write(&bad, "lakes = \"typo\"\n").unwrap();

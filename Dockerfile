@@ -1,0 +1,17 @@
+# edgemeter: a small runtime image, running as a non-root user.
+#   docker build -t edgemeter .
+#   docker run --rm -v $PWD/edgemeter.toml:/etc/edgemeter/edgemeter.toml edgemeter run --config /etc/edgemeter/edgemeter.toml
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin edgemeter
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin edgemeter
+COPY --from=build /src/target/release/edgemeter /usr/local/bin/edgemeter
+USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/edgemeter"]
+CMD ["run", "--config", "/etc/edgemeter/edgemeter.toml"]
