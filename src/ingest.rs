@@ -322,10 +322,20 @@ async fn fetch_and_parse(
     let parsed = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         if data.starts_with(parquet_input::MAGIC) {
-            parquet_input::parse(data, &uri, &parse, &mut hasher)
-        } else {
-            w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
+            return parquet_input::parse(data, &uri, &parse, &mut hasher);
         }
+        // A gzip-compressed Parquet file is inflated whole (Parquet needs random access).
+        let mut head = [0u8; 4];
+        let gzipped_parquet = data.starts_with(&[0x1f, 0x8b])
+            && std::io::Read::read_exact(&mut open_object(&data, max), &mut head).is_ok()
+            && head == parquet_input::MAGIC;
+        if gzipped_parquet {
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(&mut open_object(&data, max), &mut inflated)
+                .map_err(crate::format::object_error)?;
+            return parquet_input::parse(inflated.into(), &uri, &parse, &mut hasher);
+        }
+        w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
     })
     .await;
     let result = match parsed {
