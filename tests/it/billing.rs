@@ -528,3 +528,42 @@ async fn quota_error_and_latency_alerts_fire_once_per_threshold() {
         "{texts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lago_batches_hold_at_most_100_events() {
+    let s = setup().await;
+    // 51 customers × 2 meters = 102 events: files of 100 and 2.
+    let mut plans = String::from("[billing]\ncurrency = \"USD\"\n[plans.p]\nbase_fee = \"1.00\"\n");
+    for i in 0..51 {
+        plans.push_str(&format!("[[customers]]\nid = \"cus_{i:02}\"\nplan = \"p\"\nlago_subscription_id = \"sub_{i:02}\"\n"));
+    }
+    let path = s.out.join("many.toml");
+    std::fs::create_dir_all(&s.out).unwrap();
+    std::fs::write(&path, plans).unwrap();
+    let out = s.out.join("lago.json");
+    let run = edgemeter(
+        &[],
+        &[
+            "export",
+            "--lake",
+            &s.lake,
+            "--period",
+            "2025-10",
+            "--plans",
+            path.to_str().unwrap(),
+            "--format",
+            "lago",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let count = |name: &str| {
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.out.join(name)).unwrap()).unwrap();
+        body["events"].as_array().unwrap().len()
+    };
+    assert_eq!((count("lago-0001.json"), count("lago-0002.json")), (100, 2));
+    assert!(!out.exists(), "split batches are numbered");
+}
