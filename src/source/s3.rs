@@ -54,13 +54,23 @@ pub fn client(shared: &aws_config::SdkConfig) -> Client {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
-                .read_timeout(Duration::from_secs(60))
+                .read_timeout(Duration::from_secs(read_timeout_secs()))
                 .operation_attempt_timeout(Duration::from_secs(300))
                 .build(),
         )
         .force_path_style(custom_endpoint)
         .build();
     Client::from_conf(config)
+}
+
+/// Seconds S3 may take to start answering before the attempt is retried
+/// (`EDGEMETER_S3_READ_TIMEOUT_SECS`, default 60).
+fn read_timeout_secs() -> u64 {
+    std::env::var("EDGEMETER_S3_READ_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(60)
 }
 
 impl S3Source {

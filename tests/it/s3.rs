@@ -28,6 +28,8 @@ pub struct TestS3 {
     pub endpoint: String,
     root: TempDir,
     task: tokio::task::JoinHandle<()>,
+    /// Requests seen per path and query, by the fault-injecting front.
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Drop for TestS3 {
@@ -53,10 +55,11 @@ impl TestS3 {
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let attempts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
         let service = FaultyFront {
             inner: builder.build(),
             faulty_bucket,
-            attempts: Default::default(),
+            attempts: attempts.clone(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -77,7 +80,19 @@ impl TestS3 {
             endpoint,
             root,
             task,
+            attempts,
         }
+    }
+
+    /// GET requests the faulty bucket received for `bucket/key` objects.
+    pub fn get_attempts(&self, bucket: &str, key: &str) -> u32 {
+        let path = format!("/{bucket}/{key}?x-id=GetObject");
+        self.attempts
+            .lock()
+            .unwrap()
+            .get(&path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The directory s3s-fs serves (one subdirectory per bucket).
@@ -137,7 +152,8 @@ impl TestS3 {
 /// Injects S3 faults in front of the real server, per object, in a fixed
 /// sequence, so every GetObject of a key sees: a 503 SlowDown, then a reset
 /// connection, then a body cut short (Content-Length promises more bytes than
-/// are sent), and only then the object. The first ListObjectsV2 of each prefix
+/// are sent), then a stall of 3 s before answering (longer than the read
+/// timeout the test sets), and only then the object. The first ListObjectsV2 of each prefix
 /// gets a 503 too.
 #[derive(Clone)]
 pub struct FaultyFront {
@@ -153,6 +169,7 @@ enum Fault {
     SlowDown,
     Reset,
     CutShort,
+    Stall,
 }
 
 impl FaultyFront {
@@ -175,6 +192,7 @@ impl FaultyFront {
             (false, true, 1) => Some(Fault::SlowDown),
             (false, true, 2) => Some(Fault::Reset),
             (false, true, 3) => Some(Fault::CutShort),
+            (false, true, 4) => Some(Fault::Stall),
             _ => None,
         }
     }
@@ -196,6 +214,15 @@ impl hyper::service::Service<Request<Incoming>> for FaultyFront {
                     Ok(Response::builder().status(503).body(body).unwrap())
                 }
                 Some(Fault::Reset) => Err("injected connection reset".into()),
+                Some(Fault::Stall) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    let resp = hyper::service::Service::call(&inner, req).await?;
+                    let (parts, body) = resp.into_parts();
+                    Ok(Response::from_parts(
+                        parts,
+                        body.map_err(BoxError::from).boxed(),
+                    ))
+                }
                 Some(Fault::CutShort) => {
                     let resp = hyper::service::Service::call(&inner, req).await?;
                     let (parts, body) = resp.into_parts();

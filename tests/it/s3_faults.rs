@@ -18,7 +18,9 @@ async fn faulty_s3_reads_are_retried_into_exact_totals_in_an_s3_lake() {
         all.extend(reqs);
     }
     let want = expected(&all.iter().collect::<Vec<_>>());
-    let env = s3.env();
+    let mut env = s3.env();
+    // Stalls of 3 s must time out and be retried, not wait forever.
+    env.push(("EDGEMETER_S3_READ_TIMEOUT_SECS", "1".into()));
     let lake = "s3://lake/edge/";
 
     let ingest = [
@@ -47,6 +49,12 @@ async fn faulty_s3_reads_are_retried_into_exact_totals_in_an_s3_lake() {
             .join("\n")
     );
     assert_eq!(s["bad_lines"], 0);
+    // Every object took five requests: 503, reset, cut short, a stall that
+    // timed out after 1 s (not waited out), and the good one.
+    for i in 0..6u32 {
+        let key = format!("cf/E2FAULT.2025-10-05-{:02}.{i}.gz", 12 + i % 3);
+        assert_eq!(s3.get_attempts("logs", &key), 5, "{key}");
+    }
 
     // The lake is on S3: usage and query read it there.
     assert_eq!(usage(&env, lake, &[]).await, want);
