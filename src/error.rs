@@ -56,6 +56,10 @@ pub enum Error {
     #[error("query {name}: {reason}")]
     Query { name: String, reason: String },
 
+    /// Writing CSV failed.
+    #[error("csv error: {0}")]
+    Csv(#[from] csv::Error),
+
     /// Serialising a record failed.
     #[error("json error: {0}")]
     Json(#[from] serde_json::Error),

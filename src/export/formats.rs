@@ -135,14 +135,12 @@ fn csv(lines: &[InvoiceLine]) -> Result<Vec<u8>> {
     let mut w = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    let io = |e: ::csv::Error| Error::Config(format!("csv: {e}"));
-    w.write_record(COLUMNS).map_err(io)?;
+    w.write_record(COLUMNS)?;
     for l in lines {
-        w.write_record(row(l).iter().map(|c| spreadsheet_safe(c)))
-            .map_err(io)?;
+        w.write_record(row(l).iter().map(|c| spreadsheet_safe(c)))?;
     }
     w.into_inner()
-        .map_err(|e| Error::Config(format!("csv: {e}")))
+        .map_err(|e| Error::io("<csv export>", e.into_error()))
 }
 
 fn jsonl(lines: &[InvoiceLine]) -> Result<Vec<u8>> {

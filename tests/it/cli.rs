@@ -74,3 +74,10 @@ pub fn summary(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
 }
+
+/// `edgemeter query --format csv SQL` over a lake, which must succeed.
+pub async fn query_csv(env: &[(&str, String)], lake: &str, sql: &str) -> String {
+    let run = edgemeter(env, &["query", "--lake", lake, "--format", "csv", sql]).await;
+    assert_eq!(run.code, 0, "{sql}: {}", run.stderr);
+    run.stdout
+}

@@ -2,7 +2,7 @@
 //! by a re-run, and two runs racing on one lake, each checked against totals
 //! the test computes itself.
 
-use crate::cli::{edgemeter, summary, usage};
+use crate::cli::{edgemeter, query_csv, summary, usage};
 use crate::logs::{Req, expected, gzip, hour_of_requests, log_text};
 use std::path::Path;
 use std::time::Duration;
@@ -27,34 +27,10 @@ fn write_logs(dir: &Path, objects: usize, lines: usize) -> Vec<Req> {
     distinct
 }
 
-/// What readers see must never hold the same request twice.
-async fn assert_no_visible_duplicates(lake: &str) {
-    let run = edgemeter(
-        &[],
-        &[
-            "query",
-            "--lake",
-            lake,
-            "--format",
-            "csv",
-            "SELECT count(*) - count(DISTINCT x_edge_request_id) AS dups FROM requests",
-        ],
-    )
-    .await;
-    assert_eq!(run.code, 0, "the lake must stay readable: {}", run.stderr);
-    assert_eq!(run.stdout.lines().nth(1), Some("0"), "{}", run.stdout);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
-    let logs = tempfile::tempdir().unwrap();
-    let distinct = write_logs(logs.path(), 48, 600);
-    let want = expected(&distinct.iter().collect::<Vec<_>>());
-    let lake_dir = tempfile::tempdir().unwrap();
-    let lake = lake_dir.path().to_str().unwrap();
-    let source = logs.path().to_str().unwrap();
-    // Small batches: many commits, so kills land before, inside and after them.
-    let ingest = [
+/// The ingest both tests run: small batches, so there are many commits for
+/// kills to land before, inside and after.
+fn ingest_args<'a>(source: &'a str, lake: &'a str) -> [&'a str; 10] {
+    [
         "ingest",
         "--source",
         source,
@@ -65,7 +41,29 @@ async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
         "--since",
         "2025-10-05",
         "--json",
-    ];
+    ]
+}
+
+/// What readers see must never hold the same request twice.
+async fn assert_no_visible_duplicates(lake: &str) {
+    let dups = query_csv(
+        &[],
+        lake,
+        "SELECT count(*) - count(DISTINCT x_edge_request_id) AS dups FROM requests",
+    )
+    .await;
+    assert_eq!(dups.lines().nth(1), Some("0"), "{dups}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
+    let logs = tempfile::tempdir().unwrap();
+    let distinct = write_logs(logs.path(), 48, 600);
+    let want = expected(&distinct.iter().collect::<Vec<_>>());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let ingest = ingest_args(source, lake);
 
     let mut seed: u64 = 0x5eed_cafe;
     let mut interrupted = 0;
@@ -121,18 +119,7 @@ async fn two_runs_at_once_never_corrupt_the_lake() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let source = logs.path().to_str().unwrap();
-    let ingest = [
-        "ingest",
-        "--source",
-        source,
-        "--lake",
-        lake,
-        "--batch-bytes",
-        "20000",
-        "--since",
-        "2025-10-05",
-        "--json",
-    ];
+    let ingest = ingest_args(source, lake);
 
     let (a, b) = tokio::join!(edgemeter(&[], &ingest), edgemeter(&[], &ingest));
     let codes = [a.code, b.code];

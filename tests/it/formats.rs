@@ -2,7 +2,7 @@
 //! JSON lines, Parquet, in AWSLogs and Hive-style paths), real-time records —
 //! and keys from headers, cookies and log data, with exact per-key totals.
 
-use crate::cli::{edgemeter, summary, usage};
+use crate::cli::{edgemeter, query_csv, summary, usage};
 use crate::logs::{gzip, sha256_hex};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -18,12 +18,6 @@ fn put(root: &Path, relative: &str, bytes: Vec<u8>) {
     let path = root.join(relative);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
-}
-
-async fn query_csv(lake: &str, sql: &str) -> String {
-    let run = edgemeter(&[], &["query", "--lake", lake, "--format", "csv", sql]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,6 +85,7 @@ async fn real_time_records_with_the_key_in_a_header() {
         (1, 1, 783, 201, "EKEY")
     );
     let stored = query_csv(
+        &[],
         lake,
         "SELECT timestamp, s_ip, c_country, asn, cs_headers FROM requests",
     )
@@ -235,6 +230,7 @@ async fn standard_v2_json_parquet_and_w3c_in_both_path_layouts() {
     assert_eq!(got[""].requests, 1, "the keyless JSON line");
 
     let stored = query_csv(
+        &[],
         lake,
         "SELECT timestamp, cs_cookie, viewer_request_log_data FROM requests ORDER BY timestamp",
     )

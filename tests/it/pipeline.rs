@@ -1,7 +1,7 @@
 //! End to end: logs served by a real S3 server → `edgemeter ingest` → lake →
 //! `edgemeter usage` / `query`, with exact totals computed by the test itself.
 
-use crate::cli::{edgemeter, summary, usage};
+use crate::cli::{edgemeter, query_csv, summary, usage};
 use crate::logs::{self, Req, expected, gzip, hour_of_requests, log_text};
 use crate::s3::TestS3;
 use std::path::Path;
@@ -193,26 +193,11 @@ async fn s3_logs_to_exact_usage_exactly_once() {
 
 /// No raw key survives anywhere: not in the decoded rows, not in any lake file.
 async fn assert_no_raw_key(env: &[(&str, String)], lake: &str) {
-    let run = edgemeter(
-        env,
-        &[
-            "query",
-            "--lake",
-            lake,
-            "--format",
-            "csv",
-            "SELECT * FROM requests",
-        ],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("api_key=REDACTED"));
+    let rows = query_csv(env, lake, "SELECT * FROM requests").await;
+    assert!(rows.contains("api_key=REDACTED"));
     for (raw, logged) in logs::KEYS {
         for needle in [raw, logged] {
-            assert!(
-                !run.stdout.contains(needle),
-                "{needle} leaked into the lake"
-            );
+            assert!(!rows.contains(needle), "{needle} leaked into the lake");
         }
     }
     for entry in walk(Path::new(lake)) {
@@ -330,22 +315,14 @@ async fn local_directory_fixtures_read_back_through_sql() {
     assert_eq!(s["rows_written"], 84);
     assert_eq!(s["duplicates"], 12);
     assert_eq!(s["bad_lines"], 0);
-    let run = edgemeter(
+    let per_hour = query_csv(
         &[],
-        &[
-            "query",
-            "--lake",
-            lake,
-            "--format",
-            "csv",
-            "SELECT dt, hour, count(*) AS n, sum(sc_bytes) AS bytes FROM requests GROUP BY dt, hour ORDER BY dt, hour",
-        ],
+        lake,
+        "SELECT dt, hour, count(*) AS n, sum(sc_bytes) AS bytes FROM requests GROUP BY dt, hour ORDER BY dt, hour",
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let rows_written = s["rows_written"].as_u64().unwrap();
-    let total: u64 = run
-        .stdout
+    let total: u64 = per_hour
         .lines()
         .skip(1)
         .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
