@@ -3,22 +3,37 @@
 -- @param to timestamp
 -- Returns one row per api_key_id (requests without a key: one row with a NULL
 -- api_key_id, last), ordered by api_key_id.
--- Parameters:
---   $from, $to        TIMESTAMP (UTC)  the range; requests with from <= timestamp < to count
---   $from_dt, $to_dt  STRING           the same range as inclusive dt partition bounds (pruning only)
+-- Whole UTC hours inside the range are read from the usage_hourly rollup; only
+-- the partial hours at its edges are counted from raw requests, so the result is
+-- exact to the millisecond. Parameters (all derived from --from/--to):
+--   $from, $to                TIMESTAMP (UTC)  requests with from <= timestamp < to count
+--   $from_dt, $to_dt          STRING           the range as inclusive dt bounds (pruning only)
+--   $whole_from, $whole_to    TIMESTAMP (UTC)  the whole hours inside the range
+--   $head_dt, $head_hour,
+--   $tail_dt, $tail_hour      STRING           partitions of the partial edge hours ('' if none)
 -- billable = 2xx, client_errors = 4xx, server_errors = 5xx; status 000 (viewer
 -- hung up) is a request but none of these. bytes_out = sum(sc_bytes), bytes_in = sum(cs_bytes).
+WITH counted AS (
+    SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
+    FROM usage_hourly
+    WHERE dt >= $from_dt AND dt <= $to_dt
+      AND hour_start >= $whole_from AND hour_start < $whole_to
+    UNION ALL
+    SELECT api_key_id, api_key_hint, sc_status, 1, coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
+    FROM requests
+    WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
+      AND "timestamp" >= $from AND "timestamp" < $to
+      AND ("timestamp" < $whole_from OR "timestamp" >= $whole_to)
+)
 SELECT
     api_key_id,
     max(api_key_hint) AS api_key_hint,
-    count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
-    coalesce(sum(sc_bytes), 0) AS bytes_out,
-    coalesce(sum(cs_bytes), 0) AS bytes_in
-FROM requests
-WHERE dt >= $from_dt AND dt <= $to_dt
-  AND "timestamp" >= $from AND "timestamp" < $to
+    sum(requests) AS requests,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 200 AND 299), 0) AS billable_requests,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 400 AND 499), 0) AS client_errors,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 500 AND 599), 0) AS server_errors,
+    sum(bytes_out) AS bytes_out,
+    sum(bytes_in) AS bytes_in
+FROM counted
 GROUP BY api_key_id
 ORDER BY api_key_id ASC NULLS LAST

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod parquet_io;
 pub mod partition;
 pub mod retention;
+pub mod rollup;
 pub mod runs;
 pub mod schema;
 pub mod view;

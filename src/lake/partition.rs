@@ -5,9 +5,16 @@
 //! `api_key_id` then `timestamp` and written as the next generation; only then
 //! are older generations deleted. Re-merging the same rows is a no-op, so a crash
 //! at any point is repaired by running again.
+//!
+//! Each new generation of an hour's requests is followed by the same generation
+//! of its `usage_hourly` rollup, computed from all of the hour's rows (never by
+//! adding deltas), so a rollup is exact whenever its generation matches. A merge
+//! that finds the rollup's newest generation behind the requests' (a crash
+//! between the two writes) rebuilds it, even when no row is new.
 
 use super::Lake;
 use super::parquet_io::{decode, encode, writer_properties};
+use super::rollup::{self, ROLLUP_TABLE};
 use super::schema::requests_schema;
 use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
@@ -47,40 +54,52 @@ pub struct MergeOutcome {
     pub rows_total: u64,
 }
 
-/// Merges `new` rows (all of the same hour) into that hour's partition.
+/// Merges `new` rows (all of the same hour) into that hour's partition, then
+/// brings the hour's rollup to the same generation.
 pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result<MergeOutcome> {
     let relative = partition_dir("requests", hour);
     let dir = lake.path(&relative);
+    let rollup_dir = lake.path(&partition_dir(ROLLUP_TABLE, hour));
     let (files, leftovers) = list_generations(lake, &dir).await?;
+    let (rollups, rollup_leftovers) = list_generations(lake, &rollup_dir).await?;
     let current = files.iter().map(|(g, _)| *g).max();
+    let rollup_current = rollups.iter().map(|(g, _)| *g).max();
     let mut existing = Vec::new();
     for (_, path) in files.iter().filter(|(g, _)| Some(*g) == current) {
         let data = lake.store().get(path).await?.bytes().await?;
         existing.extend(decode(data)?);
     }
 
-    let merged = tokio::task::spawn_blocking(move || merge_rows(existing, new)).await??;
+    let stale_rollup = current.is_some() && rollup_current != current;
+    let merged = tokio::task::spawn_blocking(move || merge_rows(existing, new, hour, stale_rollup))
+        .await??;
     let mut outcome = MergeOutcome {
         partition: relative,
         rows_added: merged.added,
         duplicates: merged.duplicates,
         rows_total: merged.total,
     };
-    let stale: Vec<&Path> = match merged.file {
+    // The generation the hour is at after this merge.
+    let generation = match merged.file {
         Some(file) => {
             let next = current.map_or(1, |g| g + 1);
             let path = dir.clone().join(part_file_name(next).as_str());
             lake.store().put(&path, PutPayload::from(file)).await?;
-            files.iter().map(|(_, p)| p).collect()
+            Some(next)
         }
-        // Nothing new: keep the current generation, drop only leftovers.
-        None => files
-            .iter()
-            .filter(|(g, _)| Some(*g) != current)
-            .map(|(_, p)| p)
-            .collect(),
+        None => current,
     };
-    for path in stale.into_iter().chain(&leftovers) {
+    if let (Some(generation), Some(file)) = (generation, merged.rollup) {
+        let path = rollup_dir.clone().join(part_file_name(generation).as_str());
+        lake.store().put(&path, PutPayload::from(file)).await?;
+    }
+    // Only now are older generations (and temporaries) of both deleted.
+    let stale = files
+        .iter()
+        .chain(&rollups)
+        .filter(|(g, _)| Some(*g) != generation)
+        .map(|(_, p)| p);
+    for path in stale.chain(&leftovers).chain(&rollup_leftovers) {
         match lake.store().delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -110,6 +129,8 @@ async fn list_generations(lake: &Lake, dir: &Path) -> Result<(Vec<(u64, Path)>, 
 struct Merged {
     /// The new generation's file, `None` when no row was added.
     file: Option<bytes::Bytes>,
+    /// The hour's rollup file, when the hour changed or its rollup was stale.
+    rollup: Option<bytes::Bytes>,
     added: u64,
     duplicates: u64,
     total: u64,
@@ -146,7 +167,12 @@ fn request_keys(batch: &RecordBatch) -> Result<Vec<String>> {
         .collect())
 }
 
-fn merge_rows(existing: Vec<RecordBatch>, new: Vec<RecordBatch>) -> Result<Merged> {
+fn merge_rows(
+    existing: Vec<RecordBatch>,
+    new: Vec<RecordBatch>,
+    hour: i64,
+    stale_rollup: bool,
+) -> Result<Merged> {
     let schema = requests_schema();
     let mut seen: HashSet<String> = HashSet::new();
     let mut existing_rows = 0u64;
@@ -168,8 +194,13 @@ fn merge_rows(existing: Vec<RecordBatch>, new: Vec<RecordBatch>) -> Result<Merge
     }
     let total = existing_rows + added;
     if added == 0 {
+        let rollup = match stale_rollup {
+            true => Some(rollup::encode_hour(hour, &kept)?),
+            false => None,
+        };
         return Ok(Merged {
             file: None,
+            rollup,
             added,
             duplicates,
             total,
@@ -197,9 +228,11 @@ fn merge_rows(existing: Vec<RecordBatch>, new: Vec<RecordBatch>) -> Result<Merge
         nulls_first: false,
     };
     let sorting = vec![sorted_on(1), sorted_on(0)];
+    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&sorted))?;
     let file = encode(&schema, &[sorted], writer_properties(Some(sorting)))?;
     Ok(Merged {
         file: Some(file),
+        rollup: Some(rollup),
         added,
         duplicates,
         total,

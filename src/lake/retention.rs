@@ -1,4 +1,5 @@
-//! Retention: dropping whole `requests` partitions older than N days.
+//! Retention: dropping whole `requests` partitions (and their `usage_hourly`
+//! rollups) older than N days.
 
 use super::Lake;
 use crate::error::Result;
@@ -13,9 +14,25 @@ pub async fn drop_older_than(lake: &Lake, days: u32, now: DateTime<Utc>) -> Resu
     let cutoff = (now - chrono::Duration::days(i64::from(days)))
         .format("%Y-%m-%d")
         .to_string();
-    let table = lake.path("requests");
-    let listed: Vec<_> = lake.store().list(Some(&table)).try_collect().await?;
     let mut dropped = BTreeSet::new();
+    // Rollups first: a crash in between never leaves a rollup without its rows.
+    for table in [super::rollup::ROLLUP_TABLE, "requests"] {
+        drop_table_older_than(lake, table, &cutoff, &mut dropped).await?;
+    }
+    Ok(dropped.into_iter().collect())
+}
+
+async fn drop_table_older_than(
+    lake: &Lake,
+    table: &str,
+    cutoff: &str,
+    dropped: &mut BTreeSet<String>,
+) -> Result<()> {
+    let listed: Vec<_> = lake
+        .store()
+        .list(Some(&lake.path(table)))
+        .try_collect()
+        .await?;
     for meta in listed {
         let location = meta.location.as_ref();
         let Some(dt) = location
@@ -24,13 +41,13 @@ pub async fn drop_older_than(lake: &Lake, days: u32, now: DateTime<Utc>) -> Resu
         else {
             continue;
         };
-        if dt < cutoff.as_str() {
+        if dt < cutoff {
             match lake.store().delete(&meta.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            dropped.insert(format!("requests/dt={dt}"));
+            dropped.insert(format!("{table}/dt={dt}"));
         }
     }
-    Ok(dropped.into_iter().collect())
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod usage;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::lake::ingested::{INGESTED_DIR, ingested_schema};
+use crate::lake::rollup::{ROLLUP_TABLE, rollup_schema};
 use crate::lake::schema::{PARTITION_COLUMNS, requests_schema};
 use crate::lake::view::LakeView;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -51,6 +52,18 @@ impl LakeSession {
             "requests",
             requests_schema(),
             partitioned,
+        )
+        .await?;
+        register(
+            &ctx,
+            lake,
+            ROLLUP_TABLE,
+            ROLLUP_TABLE,
+            rollup_schema(),
+            PARTITION_COLUMNS
+                .iter()
+                .map(|c| (c.to_string(), DataType::Utf8))
+                .collect(),
         )
         .await?;
         register(
@@ -164,15 +177,42 @@ impl TimeRange {
         Ok(range)
     }
 
-    /// The `from`, `to`, `from_dt` and `to_dt` parameters of range queries.
-    /// `dt` bounds are inclusive and only prune partitions; the timestamps decide.
+    /// The parameters of range queries:
+    /// - `from`, `to`: the range; `from_dt`, `to_dt`: the same as inclusive
+    ///   `dt` bounds, which only prune partitions (the timestamps decide);
+    /// - `whole_from`, `whole_to`: the whole UTC hours inside the range, which
+    ///   `usage_hourly` answers (empty when `whole_from >= whole_to`);
+    /// - `head_dt`/`head_hour`, `tail_dt`/`tail_hour`: the partitions of the
+    ///   partial hours at either edge, whose raw rows are read (empty strings,
+    ///   matching no partition, when that edge is on the hour).
     pub fn params(&self) -> Vec<(String, ScalarValue)> {
         let ts = |t: DateTime<Utc>| {
             ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), Some("UTC".into()))
         };
+        let text = |s: String| ScalarValue::Utf8(Some(s));
         let from = self.from.unwrap_or(epoch_floor());
         let to = self.to.unwrap_or(epoch_ceiling());
+        let floor_hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600);
+        let edge = |t: DateTime<Utc>| {
+            if t.timestamp_subsec_nanos() == 0 && t.timestamp().rem_euclid(3600) == 0 {
+                return (String::new(), String::new());
+            }
+            crate::lake::partition::partition_values(floor_hour(t))
+        };
+        let hour_instant =
+            |h: i64| DateTime::from_timestamp(h * 3600, 0).unwrap_or(epoch_ceiling());
+        let aligned = edge(from).0.is_empty();
+        let whole_from = hour_instant(floor_hour(from) + i64::from(!aligned));
+        let whole_to = hour_instant(floor_hour(to));
+        let (head_dt, head_hour) = edge(from);
+        let (tail_dt, tail_hour) = edge(to);
         vec![
+            ("whole_from".into(), ts(whole_from)),
+            ("whole_to".into(), ts(whole_to)),
+            ("head_dt".into(), text(head_dt)),
+            ("head_hour".into(), text(head_hour)),
+            ("tail_dt".into(), text(tail_dt)),
+            ("tail_hour".into(), text(tail_hour)),
             ("from".into(), ts(from)),
             ("to".into(), ts(to)),
             (

@@ -55,6 +55,26 @@ async fn assert_no_visible_duplicates(lake: &str) {
     assert_eq!(dups.lines().nth(1), Some("0"), "{dups}");
 }
 
+/// The `usage_hourly` rollup agrees with the raw rows, hour by hour and key by key.
+async fn assert_rollup_matches_rows(lake: &str) {
+    let rows = query_csv(
+        &[],
+        lake,
+        "SELECT dt, hour, api_key_id, count(*) AS n, sum(sc_bytes) AS b FROM requests \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .await;
+    let rolled = query_csv(
+        &[],
+        lake,
+        "SELECT dt, hour, api_key_id, sum(requests) AS n, sum(bytes_out) AS b FROM usage_hourly \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .await;
+    assert_eq!(rows, rolled);
+    assert!(rows.lines().count() > 6, "{rows}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
     let logs = tempfile::tempdir().unwrap();
@@ -106,6 +126,7 @@ async fn kill_9_at_random_points_then_rerun_gives_exact_totals() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(usage(&[], lake, &[]).await, want);
     assert_no_visible_duplicates(lake).await;
+    assert_rollup_matches_rows(lake).await;
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(summary(&run)["rows_written"], 0);
     assert_eq!(usage(&[], lake, &[]).await, want);

@@ -9,6 +9,7 @@ mod formats;
 mod logs;
 mod pipeline;
 mod report;
+mod rollup;
 mod s3;
 mod s3_faults;
 mod scheduled;

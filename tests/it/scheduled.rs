@@ -67,7 +67,7 @@ async fn scheduled_run_from_a_config_file() {
     // Retention dropped the 2025 partition right after it was ingested.
     assert_eq!(
         s["partitions_dropped"],
-        serde_json::json!(["requests/dt=2025-10-05"])
+        serde_json::json!(["requests/dt=2025-10-05", "usage_hourly/dt=2025-10-05"])
     );
     let lake = env_lake.to_str().unwrap();
     assert_eq!(

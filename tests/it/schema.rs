@@ -1,5 +1,5 @@
 //! The code's lake schema and the published files in `schemas/` agree.
-//! `EDGEMETER_BLESS=1 cargo test schema` rewrites `schemas/requests.schema.json`
+//! `EDGEMETER_BLESS=1 cargo test schema` rewrites `schemas/*.schema.json`
 //! from the code (the Athena DDL is edited by hand and only checked).
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -35,30 +35,39 @@ fn athena_name(ty: &DataType) -> &'static str {
     }
 }
 
-#[test]
-fn arrow_schema_file_matches_the_code() {
-    let schema = requests_schema();
+/// Checks (or with `EDGEMETER_BLESS`, rewrites) `schemas/<table>.schema.json`.
+fn check_published(table: &str, schema: &datafusion::arrow::datatypes::Schema) {
     let columns: Vec<serde_json::Value> = schema
         .fields()
         .iter()
         .map(|f| serde_json::json!({"name": f.name(), "type": arrow_name(f.data_type()), "nullable": f.is_nullable()}))
         .collect();
     let doc = serde_json::json!({
-        "table": "requests",
-        "location": "requests/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet",
+        "table": table,
+        "location": format!("{table}/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet"),
         "partition_columns": PARTITION_COLUMNS.iter().map(|c| serde_json::json!({"name": c, "type": "Utf8"})).collect::<Vec<_>>(),
         "columns": columns,
     });
-    let path = schema_dir().join("requests.schema.json");
+    let path = schema_dir().join(format!("{table}.schema.json"));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     if std::env::var_os("EDGEMETER_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();
     }
-    let published = std::fs::read_to_string(&path).unwrap();
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         published, text,
-        "schemas/requests.schema.json is stale (EDGEMETER_BLESS=1 regenerates it)"
+        "schemas/{table}.schema.json is stale (EDGEMETER_BLESS=1 regenerates it)"
     );
+}
+
+#[test]
+fn rollup_schema_file_matches_the_code() {
+    check_published("usage_hourly", &edgemeter::lake::rollup::rollup_schema());
+}
+
+#[test]
+fn arrow_schema_file_matches_the_code() {
+    check_published("requests", &requests_schema());
 }
 
 #[test]

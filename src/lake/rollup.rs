@@ -1,0 +1,177 @@
+//! The `usage_hourly` rollup: per hour, per API key and per status, the request
+//! count and bytes of that hour's rows in `requests`.
+//!
+//! A rollup file is always computed from every row of its hour (see
+//! [`super::partition`]), so it is exact by construction and carries the same
+//! generation number as the `requests` file it summarises. Usage and billing
+//! read rollups for whole hours and raw rows only for the partial hours at the
+//! edges of a range.
+
+use super::parquet_io::{encode, writer_properties};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use datafusion::arrow::array::{
+    Array, AsArray, Int16Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, SchemaRef};
+use datafusion::parquet::file::metadata::SortingColumn;
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+
+/// The rollup's table directory in the lake.
+pub const ROLLUP_TABLE: &str = "usage_hourly";
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("hour_start", super::schema::timestamp_type(), false),
+        Field::new("api_key_id", DataType::Utf8, true),
+        Field::new("api_key_hint", DataType::Utf8, true),
+        Field::new("sc_status", DataType::Int16, true),
+        Field::new("requests", DataType::Int64, false),
+        Field::new("bytes_out", DataType::Int64, false),
+        Field::new("bytes_in", DataType::Int64, false),
+    ]))
+});
+
+/// The schema of the Parquet files under `usage_hourly/` (without partition columns).
+pub fn rollup_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+#[derive(Default)]
+struct Totals<'a> {
+    hint: Option<&'a str>,
+    requests: i64,
+    bytes_out: i64,
+    bytes_in: i64,
+}
+
+/// Sums an hour's `requests` rows by key and status and encodes the result as
+/// one Parquet file, sorted by key then status.
+pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
+    let mut groups: BTreeMap<(Option<&str>, Option<i16>), Totals<'_>> = BTreeMap::new();
+    for batch in batches {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Lake(format!("requests rows lack column {name}")))
+        };
+        let keys = column("api_key_id")?.as_string::<i32>();
+        let hints = column("api_key_hint")?.as_string::<i32>();
+        let statuses = column("sc_status")?.as_primitive::<Int16Type>();
+        let sc_bytes = column("sc_bytes")?.as_primitive::<Int64Type>();
+        let cs_bytes = column("cs_bytes")?.as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let key = keys.is_valid(row).then(|| keys.value(row));
+            let status = statuses.is_valid(row).then(|| statuses.value(row));
+            let totals = groups.entry((key, status)).or_default();
+            totals.requests += 1;
+            if sc_bytes.is_valid(row) {
+                totals.bytes_out += sc_bytes.value(row);
+            }
+            if cs_bytes.is_valid(row) {
+                totals.bytes_in += cs_bytes.value(row);
+            }
+            if hints.is_valid(row) {
+                totals.hint = totals.hint.max(Some(hints.value(row)));
+            }
+        }
+    }
+    let start = hour * 3_600_000;
+    let columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(groups.keys().map(|_| start))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from_iter(groups.keys().map(|(k, _)| *k))),
+        Arc::new(StringArray::from_iter(groups.values().map(|t| t.hint))),
+        Arc::new(Int16Array::from_iter(groups.keys().map(|(_, s)| *s))),
+        Arc::new(Int64Array::from_iter_values(
+            groups.values().map(|t| t.requests),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            groups.values().map(|t| t.bytes_out),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            groups.values().map(|t| t.bytes_in),
+        )),
+    ];
+    let batch = RecordBatch::try_new(rollup_schema(), columns)?;
+    let sorted_on = |column_idx| SortingColumn {
+        column_idx,
+        descending: false,
+        nulls_first: true,
+    };
+    encode(
+        &rollup_schema(),
+        &[batch],
+        writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::parquet_io::decode;
+    use crate::lake::schema::requests_schema;
+    use datafusion::arrow::array::new_null_array;
+
+    /// A `requests` batch with only the columns the rollup reads filled in.
+    fn rows(keys: &[Option<&str>], statuses: &[Option<i16>], bytes: &[Option<i64>]) -> RecordBatch {
+        let schema = requests_schema();
+        let n = keys.len();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| -> Arc<dyn Array> {
+                match f.name().as_str() {
+                    "timestamp" => {
+                        Arc::new(TimestampMillisecondArray::from(vec![0; n]).with_timezone("UTC"))
+                    }
+                    "api_key_id" => Arc::new(StringArray::from(keys.to_vec())),
+                    "api_key_hint" => Arc::new(StringArray::from(
+                        keys.iter().map(|k| k.map(|k| &k[..1])).collect::<Vec<_>>(),
+                    )),
+                    "sc_status" => Arc::new(Int16Array::from(statuses.to_vec())),
+                    "sc_bytes" => Arc::new(Int64Array::from(bytes.to_vec())),
+                    "cs_bytes" => Arc::new(Int64Array::from(vec![Some(1); n])),
+                    "source_object" => Arc::new(StringArray::from(vec!["o"; n])),
+                    "source_line" => Arc::new(Int64Array::from(vec![1; n])),
+                    _ => new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn sums_by_key_and_status_across_batches() {
+        let a = rows(
+            &[Some("b"), Some("a"), None, Some("a")],
+            &[Some(200), Some(200), Some(200), Some(404)],
+            &[Some(10), Some(20), None, Some(5)],
+        );
+        let b = rows(&[Some("a"), None], &[Some(200), None], &[Some(7), Some(3)]);
+        let file = encode_hour(480_000, &[a, b]).unwrap();
+        let out = decode(file).unwrap();
+        assert_eq!(out.len(), 1);
+        let out = &out[0];
+        let keys: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
+        let statuses: Vec<Option<i16>> = out.column(3).as_primitive::<Int16Type>().iter().collect();
+        let requests: Vec<i64> = out.column(4).as_primitive::<Int64Type>().values().to_vec();
+        let bytes_out: Vec<i64> = out.column(5).as_primitive::<Int64Type>().values().to_vec();
+        let bytes_in: Vec<i64> = out.column(6).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(keys, vec![None, None, Some("a"), Some("a"), Some("b")]);
+        assert_eq!(
+            statuses,
+            vec![None, Some(200), Some(200), Some(404), Some(200)]
+        );
+        assert_eq!(requests, vec![1, 1, 2, 1, 1]);
+        assert_eq!(bytes_out, vec![3, 0, 27, 5, 10]);
+        assert_eq!(bytes_in, vec![1, 1, 2, 1, 1]);
+        let starts = out
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        assert!(starts.values().iter().all(|&t| t == 480_000 * 3_600_000));
+    }
+}
