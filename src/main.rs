@@ -7,6 +7,11 @@ use edgemeter::cli::{Cli, run};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// mimalloc returns freed memory to the system promptly; with the system
+/// allocator, ingest's peak RSS grew with the number of threads' arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.quiet);

@@ -19,10 +19,9 @@ use super::schema::requests_schema;
 use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
-    take_record_batch,
+    SortColumn, SortOptions, interleave, interleave_record_batch, lexsort_to_indices,
 };
 use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
@@ -136,9 +135,16 @@ struct Merged {
     total: u64,
 }
 
-/// The request identity used for de-duplication: `x_edge_request_id`, or the
-/// row's origin (`source_object` and `source_line`) when the log has no id.
-fn request_keys(batch: &RecordBatch) -> Result<Vec<String>> {
+/// The identity of a request for de-duplication: its `x_edge_request_id`, or
+/// its origin (object and line) when the log has no id. Borrowed from the rows.
+#[derive(PartialEq, Eq, Hash)]
+enum RequestKey<'a> {
+    Id(&'a str),
+    Origin(&'a str, i64),
+}
+
+/// The request keys of a batch's rows, in row order.
+fn request_keys(batch: &RecordBatch) -> Result<Vec<RequestKey<'_>>> {
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -157,12 +163,9 @@ fn request_keys(batch: &RecordBatch) -> Result<Vec<String>> {
         ));
     };
     Ok((0..batch.num_rows())
-        .map(|i| {
-            if ids.is_valid(i) {
-                ids.value(i).to_string()
-            } else {
-                format!("~{}#{}", objects.value(i), lines.value(i))
-            }
+        .map(|i| match ids.is_valid(i) {
+            true => RequestKey::Id(ids.value(i)),
+            false => RequestKey::Origin(objects.value(i), lines.value(i)),
         })
         .collect())
 }
@@ -174,28 +177,31 @@ fn merge_rows(
     stale_rollup: bool,
 ) -> Result<Merged> {
     let schema = requests_schema();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut existing_rows = 0u64;
-    for batch in &existing {
-        existing_rows += batch.num_rows() as u64;
+    let existing_rows: usize = existing.iter().map(RecordBatch::num_rows).sum();
+    // Rows kept, as (batch, row) into `existing` followed by `new`.
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(existing_rows);
+    let mut seen: HashSet<RequestKey<'_>> = HashSet::with_capacity(existing_rows);
+    for (b, batch) in existing.iter().enumerate() {
         seen.extend(request_keys(batch)?);
+        kept.extend((0..batch.num_rows()).map(|row| (b, row)));
     }
-    let mut kept = existing;
     let (mut added, mut duplicates) = (0u64, 0u64);
-    for batch in new {
-        let keys = request_keys(&batch)?;
-        let mask: BooleanArray = keys.into_iter().map(|k| Some(seen.insert(k))).collect();
-        let fresh = mask.true_count() as u64;
-        added += fresh;
-        duplicates += batch.num_rows() as u64 - fresh;
-        if fresh > 0 {
-            kept.push(filter_record_batch(&batch, &mask)?);
+    for (b, batch) in new.iter().enumerate() {
+        for (row, key) in request_keys(batch)?.into_iter().enumerate() {
+            if seen.insert(key) {
+                kept.push((existing.len() + b, row));
+                added += 1;
+            } else {
+                duplicates += 1;
+            }
         }
     }
-    let total = existing_rows + added;
+    drop(seen);
+    let total = existing_rows as u64 + added;
+    let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
     if added == 0 {
         let rollup = match stale_rollup {
-            true => Some(rollup::encode_hour(hour, &kept)?),
+            true => Some(rollup::encode_hour(hour, &existing)?),
             false => None,
         };
         return Ok(Merged {
@@ -206,22 +212,33 @@ fn merge_rows(
             total,
         });
     }
-    let all = concat_batches(&schema, &kept)?;
-    let sort_on = |name: &str| -> Result<SortColumn> {
-        let values = all
-            .column_by_name(name)
-            .ok_or_else(|| Error::Lake(format!("missing column {name}")))?
-            .clone();
+    // Sort the kept rows by key then time, looking only at those two columns,
+    // and copy each column once, straight into its sorted place.
+    let sort_column = |name: &str| -> Result<SortColumn> {
+        let parts: Vec<&dyn Array> = batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(name)
+                    .map(|c| c.as_ref())
+                    .ok_or_else(|| Error::Lake(format!("missing column {name}")))
+            })
+            .collect::<Result<_>>()?;
         Ok(SortColumn {
-            values,
+            values: interleave(&parts, &kept)?,
             options: Some(SortOptions {
                 descending: false,
                 nulls_first: false,
             }),
         })
     };
-    let order = lexsort_to_indices(&[sort_on("api_key_id")?, sort_on("timestamp")?], None)?;
-    let sorted = take_record_batch(&all, &order)?;
+    let order = lexsort_to_indices(&[sort_column("api_key_id")?, sort_column("timestamp")?], None)?;
+    let sorted_rows: Vec<(usize, usize)> = order.values().iter().map(|&i| kept[i as usize]).collect();
+    drop(kept);
+    let sorted = interleave_record_batch(&batches, &sorted_rows)?;
+    drop(sorted_rows);
+    drop(batches);
+    drop(existing);
+    drop(new);
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
