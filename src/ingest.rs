@@ -135,7 +135,7 @@ impl IngestSummary {
 /// The result of fetching and parsing one object.
 struct ObjectOutcome {
     object: LogObject,
-    result: std::result::Result<(BTreeMap<i64, RecordBatch>, ParseStats), String>,
+    result: std::result::Result<(BTreeMap<i64, Vec<RecordBatch>>, ParseStats), String>,
 }
 
 /// Ingests every object under `options.source` that the lake has not committed yet.
@@ -190,20 +190,39 @@ async fn ingest_locked(
     let cpu = Arc::new(Semaphore::new(cpu_threads()));
     let hasher = KeyHasher::from_env();
     let bar = progress_bar(options.progress, pending.len() as u64);
-    for (n, batch) in batches(pending, options.batch_bytes)
-        .into_iter()
-        .enumerate()
-    {
-        let count = batch.len() as u64;
-        let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-            .map(|object| fetch_and_parse(source, object, options, &cpu, hasher.clone()))
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
-        commit_batch(lake, &run_id, n, outcomes, &mut summary).await?;
-        lock.refresh().await?;
-        bar.inc(count);
-    }
+    // Two stages overlap: while one batch's hours are merged and committed,
+    // the next batch is fetched and parsed. The producer reserves the channel's
+    // one slot before parsing, so at most two batches are in memory at once.
+    let (parsed_tx, parsed_rx) = tokio::sync::mpsc::channel::<Vec<ObjectOutcome>>(1);
+    let produce = async {
+        for batch in batches(pending, options.batch_bytes) {
+            let Ok(slot) = parsed_tx.reserve().await else {
+                break; // the committing stage stopped on an error
+            };
+            let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
+                .map(|object| fetch_and_parse(source, object, options, &cpu, hasher.clone()))
+                .buffered(options.concurrency.max(1))
+                .collect()
+                .await;
+            slot.send(outcomes);
+        }
+        drop(parsed_tx);
+    };
+    let commit = async {
+        // Owned here, so that an error drops it and stops the producer.
+        let mut parsed_rx = parsed_rx;
+        let mut n = 0;
+        while let Some(outcomes) = parsed_rx.recv().await {
+            let count = outcomes.len() as u64;
+            commit_batch(lake, &run_id, n, outcomes, &mut summary).await?;
+            lock.refresh().await?;
+            bar.inc(count);
+            n += 1;
+        }
+        Ok::<_, crate::error::Error>(())
+    };
+    let ((), committed) = tokio::join!(produce, commit);
+    committed?;
     bar.finish_and_clear();
     if let Some(days) = options.retain_days {
         summary.partitions_dropped =
@@ -234,7 +253,7 @@ async fn commit_batch(
         match result {
             Ok((hours, stats)) => {
                 for (hour, rows) in hours {
-                    by_hour.entry(hour).or_default().push(rows);
+                    by_hour.entry(hour).or_default().extend(rows);
                 }
                 summary.objects_ingested += 1;
                 summary.bytes_decompressed += stats.bytes;

@@ -1,5 +1,9 @@
 //! Typed Arrow builders for `requests` rows, filled straight from parsed fields
 //! (no intermediate row structs), one builder per UTC hour of request time.
+//!
+//! An hour's rows are cut into batches of [`CHUNK_ROWS`]; each new builder is
+//! sized from the one before it, so buffers are allocated once at their final
+//! size instead of doubling (and copying, and faulting in fresh pages) as they grow.
 
 use crate::format::fields::{ColumnType, FIELDS};
 use crate::key::KeyIdentity;
@@ -54,14 +58,34 @@ enum ColumnBuilder {
     Float64(Float64Builder),
 }
 
+/// Rows per batch an hour's rows are cut into.
+pub const CHUNK_ROWS: usize = 8192;
+
+/// Value bytes of each string column of a finished chunk, in schema order:
+/// the capacity of the next chunk's string builders.
+type StringBytes = Vec<usize>;
+
+fn string_builder(rows: usize, hint: &mut impl Iterator<Item = usize>) -> StringBuilder {
+    // A tenth more than last time, so a slightly longer chunk does not reallocate.
+    let bytes = hint.next().unwrap_or(0);
+    StringBuilder::with_capacity(rows, bytes + bytes / 10)
+}
+
 impl ColumnBuilder {
-    fn new(ty: ColumnType) -> Self {
+    fn new(ty: ColumnType, rows: usize, hint: &mut impl Iterator<Item = usize>) -> Self {
         match ty {
-            ColumnType::Utf8 => Self::Utf8(StringBuilder::new()),
-            ColumnType::Int16 => Self::Int16(Int16Builder::new()),
-            ColumnType::Int32 => Self::Int32(Int32Builder::new()),
-            ColumnType::Int64 => Self::Int64(Int64Builder::new()),
-            ColumnType::Float64 => Self::Float64(Float64Builder::new()),
+            ColumnType::Utf8 => Self::Utf8(string_builder(rows, hint)),
+            ColumnType::Int16 => Self::Int16(Int16Builder::with_capacity(rows)),
+            ColumnType::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
+            ColumnType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+        }
+    }
+
+    fn string_bytes(&self) -> Option<usize> {
+        match self {
+            Self::Utf8(b) => Some(b.values_slice().len()),
+            _ => None,
         }
     }
 
@@ -106,15 +130,7 @@ pub struct RowsBuilder {
 
 impl Default for RowsBuilder {
     fn default() -> Self {
-        Self {
-            timestamp: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            key_id: StringBuilder::new(),
-            key_hint: StringBuilder::new(),
-            fields: FIELDS.iter().map(|f| ColumnBuilder::new(f.ty)).collect(),
-            source_object: StringBuilder::new(),
-            source_line: Int64Builder::new(),
-            len: 0,
-        }
+        Self::with_capacity(0, &[])
     }
 }
 
@@ -129,6 +145,35 @@ pub struct Row<'a> {
 }
 
 impl RowsBuilder {
+    /// A builder for `rows` rows whose string columns hold about `string_bytes`
+    /// (as [`RowsBuilder::string_bytes`] reported for an earlier chunk).
+    fn with_capacity(rows: usize, string_bytes: &[usize]) -> Self {
+        let mut hint = string_bytes.iter().copied();
+        Self {
+            timestamp: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            key_id: string_builder(rows, &mut hint),
+            key_hint: string_builder(rows, &mut hint),
+            fields: FIELDS
+                .iter()
+                .map(|f| ColumnBuilder::new(f.ty, rows, &mut hint))
+                .collect(),
+            source_object: string_builder(rows, &mut hint),
+            source_line: Int64Builder::with_capacity(rows),
+            len: 0,
+        }
+    }
+
+    /// Value bytes of each string column so far, in schema order.
+    fn string_bytes(&self) -> StringBytes {
+        let mut out = vec![
+            self.key_id.values_slice().len(),
+            self.key_hint.values_slice().len(),
+        ];
+        out.extend(self.fields.iter().filter_map(ColumnBuilder::string_bytes));
+        out.push(self.source_object.values_slice().len());
+        out
+    }
+
     pub fn append(&mut self, row: &Row<'_>) {
         self.timestamp.append_value(row.timestamp_ms);
         match row.key {
@@ -177,20 +222,41 @@ impl RowsBuilder {
 /// Rows routed by the UTC hour of each request's own timestamp.
 #[derive(Default)]
 pub struct HourlyRows {
-    hours: BTreeMap<i64, RowsBuilder>,
+    hours: BTreeMap<i64, (RowsBuilder, Vec<RecordBatch>)>,
+    /// String sizes of the last full chunk, for sizing the next builders.
+    string_bytes: Option<StringBytes>,
 }
 
 impl HourlyRows {
     pub fn append(&mut self, row: &Row<'_>) {
         let hour = row.timestamp_ms.div_euclid(3_600_000);
-        self.hours.entry(hour).or_default().append(row);
+        let (rows, done) = self.hours.entry(hour).or_insert_with(|| {
+            let hint = self.string_bytes.as_deref();
+            let builder = match hint {
+                Some(bytes) => RowsBuilder::with_capacity(CHUNK_ROWS, bytes),
+                None => RowsBuilder::default(),
+            };
+            (builder, Vec::new())
+        });
+        rows.append(row);
+        if rows.len() == CHUNK_ROWS {
+            let bytes = rows.string_bytes();
+            done.push(rows.finish());
+            *rows = RowsBuilder::with_capacity(CHUNK_ROWS, &bytes);
+            self.string_bytes = Some(bytes);
+        }
     }
 
     /// Batches keyed by hour number (hours since the epoch).
-    pub fn finish(self) -> BTreeMap<i64, RecordBatch> {
+    pub fn finish(self) -> BTreeMap<i64, Vec<RecordBatch>> {
         self.hours
             .into_iter()
-            .map(|(hour, mut rows)| (hour, rows.finish()))
+            .map(|(hour, (mut rows, mut done))| {
+                if !rows.is_empty() {
+                    done.push(rows.finish());
+                }
+                (hour, done)
+            })
             .collect()
     }
 }

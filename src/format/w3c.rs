@@ -63,7 +63,7 @@ pub struct ParseStats {
 /// The rows of one object, routed by hour (hours since the epoch, UTC).
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub hours: BTreeMap<i64, RecordBatch>,
+    pub hours: BTreeMap<i64, Vec<RecordBatch>>,
     pub stats: ParseStats,
 }
 
@@ -519,7 +519,7 @@ mod tests {
     }
 
     fn all_rows(parsed: &Parsed) -> RecordBatch {
-        let batches: Vec<_> = parsed.hours.values().cloned().collect();
+        let batches: Vec<_> = parsed.hours.values().flatten().cloned().collect();
         datafusion::arrow::compute::concat_batches(
             &crate::lake::schema::requests_schema(),
             &batches,
@@ -601,12 +601,12 @@ mod tests {
     fn columns_follow_the_header_of_each_era() {
         let parsed = parse_bytes(&fixture("standard-2012-2016-eras.log")).unwrap();
         // Hours come out in time order: 2012 (12 fields) first, 2016 (23 fields) last.
-        let first = parsed.hours.values().next().unwrap();
+        let first = &parsed.hours.values().next().unwrap()[0];
         assert_eq!(strings(first, "x_edge_location"), vec![Some("DFW3".into())]);
         assert_eq!(strings(first, "cs_method"), vec![Some("POST".into())]);
         assert_eq!(strings(first, "x_edge_request_id"), vec![None]);
         assert!(first.column_by_name("cs_bytes").unwrap().is_null(0));
-        let last = parsed.hours.values().last().unwrap();
+        let last = &parsed.hours.values().last().unwrap()[0];
         assert_eq!(strings(last, "x_edge_location"), vec![Some("AMS50".into())]);
         assert_eq!(strings(last, "cs_protocol"), vec![Some("http".into())]);
         assert_eq!(

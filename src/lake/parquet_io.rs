@@ -18,8 +18,15 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Writer settings for lake files: zstd, dictionaries, page statistics, and the
 /// sort order declared when the rows are sorted.
 pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
-    let zstd = ZstdLevel::try_new(3).unwrap_or_default();
-    WriterProperties::builder()
+    let level = std::env::var("EXP_ZSTD").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let zstd = ZstdLevel::try_new(level).unwrap_or_default();
+    let mut b = WriterProperties::builder();
+    if let Ok(cols) = std::env::var("EXP_NODICT") {
+        for c in cols.split(',') {
+            b = b.set_column_dictionary_enabled(c.into(), false);
+        }
+    }
+    b
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
