@@ -133,7 +133,7 @@ pub struct IngestFlags {
     /// Objects downloaded at once [default: 16].
     #[arg(long, env = "EDGEMETER_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Compressed bytes of logs merged and committed per batch; bounds memory [default: 64 MiB].
+    /// Compressed bytes of logs merged and committed per batch; bounds memory [default: 8 MiB].
     #[arg(long, env = "EDGEMETER_BATCH_BYTES")]
     pub batch_bytes: Option<u64>,
     /// Largest decompressed size accepted for one object [default: 8 GiB].

@@ -175,7 +175,7 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             format,
         },
         concurrency,
-        batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(64 << 20),
+        batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(8 << 20),
         max_object_bytes: given
             .max_object_bytes
             .or(file.max_object_bytes)

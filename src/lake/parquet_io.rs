@@ -15,18 +15,35 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 /// reader can skip by statistics.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// Columns of `requests` whose values seldom repeat within an hour.
+const UNIQUE_ISH_COLUMNS: &[&str] = &[
+    "timestamp",
+    "x_edge_request_id",
+    "cs_uri_stem",
+    "cs_uri_query",
+    "c_ip",
+    "c_port",
+    "sc_bytes",
+    "cs_bytes",
+    "sc_content_len",
+    "time_taken",
+    "time_to_first_byte",
+    "source_line",
+];
+
 /// Writer settings for lake files: zstd, dictionaries, page statistics, and the
 /// sort order declared when the rows are sorted.
 pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
-    let level = std::env::var("EXP_ZSTD").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let zstd = ZstdLevel::try_new(level).unwrap_or_default();
-    let mut b = WriterProperties::builder();
-    if let Ok(cols) = std::env::var("EXP_NODICT") {
-        for c in cols.split(',') {
-            b = b.set_column_dictionary_enabled(c.into(), false);
-        }
+    // zstd level 1 rather than 3, and no dictionaries for columns whose values
+    // rarely repeat: on the benchmark, ingest CPU time fell by about a tenth and
+    // the lake came out 6% smaller (dictionary pages that would be abandoned
+    // anyway are no longer built).
+    let zstd = ZstdLevel::try_new(1).unwrap_or_default();
+    let mut builder = WriterProperties::builder();
+    for column in UNIQUE_ISH_COLUMNS {
+        builder = builder.set_column_dictionary_enabled((*column).into(), false);
     }
-    b
+    builder
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)

@@ -27,7 +27,7 @@ use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
-use std::collections::HashSet;
+use datafusion::common::HashSet;
 
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
 pub fn partition_values(hour: i64) -> (String, String) {
