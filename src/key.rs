@@ -9,7 +9,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 
 /// What replaces a key's value wherever it appears in a stored field.
 pub const REDACTED: &str = "REDACTED";
@@ -60,11 +60,10 @@ impl KeyHasher {
 
     /// The identity of a decoded raw key.
     pub fn identify(&mut self, raw: &[u8]) -> &KeyIdentity {
-        if !self.cache.contains_key(raw) {
-            let identity = identity_of(self.secret.as_deref(), raw);
-            self.cache.insert(raw.to_vec(), identity);
-        }
-        &self.cache[raw]
+        let secret = self.secret.as_deref();
+        self.cache
+            .entry_ref(raw)
+            .or_insert_with(|| identity_of(secret, raw))
     }
 
     /// The `api_key_id` of a raw key given as text (for `--key-raw`, plans).
@@ -265,12 +264,13 @@ impl Pairs {
 /// encoding, then the client's); cookies may have `%20` or spaces after `;`.
 fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
     let mut found = Vec::new();
-    let mut redact = false;
-    let mut out = String::with_capacity(raw.len());
+    // The redacted copy, started only when a wanted pair turns up (most fields
+    // have none, and then nothing is allocated).
+    let mut out: Option<String> = None;
+    let mut offset = 0;
     for (i, part) in raw.split(sep).enumerate() {
-        if i > 0 {
-            out.push(sep);
-        }
+        let start = offset;
+        offset += part.len() + sep.len_utf8();
         let (lead, body) = if cookie {
             let trimmed = part.trim_start_matches([' ']).trim_start_matches("%20");
             part.split_at(part.len() - trimmed.len())
@@ -280,9 +280,23 @@ fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
         let (name, value) = body.split_once('=').unwrap_or((body, ""));
         let decoded = decode_twice(name.as_bytes());
         let wanted = names.iter().find(|n| n.as_bytes() == decoded.as_ref());
+        let out = match (&mut out, wanted) {
+            (None, None) => continue,
+            (None, Some(_)) => {
+                // Everything before this pair, its separator included, is kept as is.
+                let mut copy = String::with_capacity(raw.len() + REDACTED.len());
+                copy.push_str(&raw[..start]);
+                out.insert(copy)
+            }
+            (Some(out), _) => {
+                if i > 0 {
+                    out.push(sep);
+                }
+                out
+            }
+        };
         match wanted {
             Some(n) => {
-                redact = true;
                 found.push((n.to_string(), decode_twice(value.as_bytes()).into_owned()));
                 out.push_str(lead);
                 out.push_str(name);
@@ -294,7 +308,7 @@ fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
     }
     Pairs {
         found,
-        redacted: redact.then_some(out),
+        redacted: out,
     }
 }
 
