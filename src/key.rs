@@ -6,10 +6,10 @@
 //! `EDGEMETER_KEY_SECRET`) and `api_key_hint` (its last 4 characters, only for keys
 //! long enough that the hint never reveals more than half of the key).
 
+use datafusion::common::HashMap;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use datafusion::common::HashMap;
 
 /// What replaces a key's value wherever it appears in a stored field.
 pub const REDACTED: &str = "REDACTED";

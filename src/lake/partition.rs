@@ -23,11 +23,11 @@ use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{
     SortColumn, SortOptions, interleave, interleave_record_batch, lexsort_to_indices,
 };
+use datafusion::common::HashSet;
 use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
-use datafusion::common::HashSet;
 
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
 pub fn partition_values(hour: i64) -> (String, String) {
@@ -231,8 +231,12 @@ fn merge_rows(
             }),
         })
     };
-    let order = lexsort_to_indices(&[sort_column("api_key_id")?, sort_column("timestamp")?], None)?;
-    let sorted_rows: Vec<(usize, usize)> = order.values().iter().map(|&i| kept[i as usize]).collect();
+    let order = lexsort_to_indices(
+        &[sort_column("api_key_id")?, sort_column("timestamp")?],
+        None,
+    )?;
+    let sorted_rows: Vec<(usize, usize)> =
+        order.values().iter().map(|&i| kept[i as usize]).collect();
     drop(kept);
     let sorted = interleave_record_batch(&batches, &sorted_rows)?;
     drop(sorted_rows);
