@@ -160,6 +160,13 @@ async fn ingest_locked(
     run_id: String,
     started: Instant,
 ) -> Result<IngestSummary> {
+    let rolled_up = crate::lake::rollup::complete(lake).await?;
+    if rolled_up > 0 {
+        tracing::info!(
+            hours = rolled_up,
+            "built the usage_hourly rollup of earlier hours"
+        );
+    }
     let committed = ingested::load(lake).await?;
     let now = Utc::now();
     let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;

@@ -7,7 +7,9 @@
 //! read rollups for whole hours and raw rows only for the partial hours at the
 //! edges of a range.
 
-use super::parquet_io::{encode, writer_properties};
+use super::Lake;
+use super::parquet_io::{decode, encode, writer_properties};
+use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use datafusion::arrow::array::{
@@ -15,11 +17,101 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::file::metadata::SortingColumn;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// The rollup's table directory in the lake.
 pub const ROLLUP_TABLE: &str = "usage_hourly";
+
+/// Present once every hour of `requests` has its rollup. A lake written before
+/// rollups existed lacks it: readers then derive `usage_hourly` from the raw
+/// rows, and the next ingest builds the missing rollups and writes it.
+pub const COMPLETE_MARKER: &str = "_edgemeter/rollup-complete";
+
+/// True when every hour of the lake's `requests` has its rollup.
+pub async fn is_complete(lake: &Lake) -> Result<bool> {
+    match lake.store().head(&lake.path(COMPLETE_MARKER)).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Builds the rollup of every hour whose newest `requests` generation has none,
+/// then writes [`COMPLETE_MARKER`]; a no-op once the marker exists. Returns the
+/// number of hours rolled up.
+pub async fn complete(lake: &Lake) -> Result<u64> {
+    if is_complete(lake).await? {
+        return Ok(0);
+    }
+    let requests = newest_generations(lake, "requests").await?;
+    let rollups = newest_generations(lake, ROLLUP_TABLE).await?;
+    let mut built = 0;
+    for (dir, (generation, path)) in requests {
+        if rollups.get(&dir).map(|(g, _)| *g) == Some(generation) {
+            continue;
+        }
+        let Some(hour) = hour_of_dir(&dir) else {
+            continue;
+        };
+        let rows = decode(lake.store().get(&path).await?.bytes().await?)?;
+        let file = tokio::task::spawn_blocking(move || encode_hour(hour, &rows)).await??;
+        let target = lake.path(&format!(
+            "{ROLLUP_TABLE}/{dir}/{}",
+            part_file_name(generation)
+        ));
+        lake.store().put(&target, PutPayload::from(file)).await?;
+        built += 1;
+    }
+    let marker = serde_json::json!({"table": ROLLUP_TABLE, "version": 1}).to_string();
+    lake.store()
+        .put(&lake.path(COMPLETE_MARKER), PutPayload::from(marker))
+        .await?;
+    Ok(built)
+}
+
+/// The newest partition file of each `dt=…/hour=…` directory of a table.
+async fn newest_generations(
+    lake: &Lake,
+    table: &str,
+) -> Result<HashMap<String, (u64, object_store::path::Path)>> {
+    let root = lake.path(table).as_ref().to_string() + "/";
+    let listed: Vec<_> = lake
+        .store()
+        .list(Some(&lake.path(table)))
+        .try_collect()
+        .await?;
+    let mut newest: HashMap<String, (u64, object_store::path::Path)> = HashMap::new();
+    for meta in listed {
+        let location = meta.location.as_ref();
+        let (Some(generation), Some(rest)) = (
+            meta.location.filename().and_then(generation_of),
+            location.strip_prefix(root.as_str()),
+        ) else {
+            continue;
+        };
+        let dir = rest.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let entry = newest
+            .entry(dir)
+            .or_insert((generation, meta.location.clone()));
+        if generation > entry.0 {
+            *entry = (generation, meta.location);
+        }
+    }
+    Ok(newest)
+}
+
+/// The hour number of a partition directory `dt=YYYY-MM-DD/hour=HH`.
+fn hour_of_dir(dir: &str) -> Option<i64> {
+    let (dt, hour) = dir.split_once('/')?;
+    let date = chrono::NaiveDate::parse_from_str(dt.strip_prefix("dt=")?, "%Y-%m-%d").ok()?;
+    let hour: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
+    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
+    (0..24).contains(&hour).then_some(day + hour)
+}
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -142,6 +234,14 @@ mod tests {
             })
             .collect();
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn partition_directories_name_their_hour() {
+        // 2019-12-04T21:00:00Z is hour 437637 since the epoch.
+        assert_eq!(hour_of_dir("dt=2019-12-04/hour=21"), Some(437_637));
+        assert_eq!(hour_of_dir("dt=2019-12-04/hour=24"), None);
+        assert_eq!(hour_of_dir("dt=2019-12-04"), None);
     }
 
     #[test]

@@ -25,6 +25,22 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use std::sync::Arc;
 
+/// `usage_hourly` computed from `requests`, for lakes whose rollups are not
+/// complete yet (see [`crate::lake::rollup::COMPLETE_MARKER`]).
+const ROLLUP_FROM_RAW: &str = "CREATE VIEW usage_hourly AS
+SELECT
+    CAST(date_trunc('hour', \"timestamp\") AS TIMESTAMP(3) WITH TIME ZONE) AS hour_start,
+    api_key_id,
+    max(api_key_hint) AS api_key_hint,
+    sc_status,
+    count(*) AS requests,
+    coalesce(sum(sc_bytes), 0) AS bytes_out,
+    coalesce(sum(cs_bytes), 0) AS bytes_in,
+    dt,
+    hour
+FROM requests
+GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
+
 /// A DataFusion session over one lake, with `requests` and `ingested` registered.
 pub struct LakeSession {
     ctx: SessionContext,
@@ -54,18 +70,24 @@ impl LakeSession {
             partitioned,
         )
         .await?;
-        register(
-            &ctx,
-            lake,
-            ROLLUP_TABLE,
-            ROLLUP_TABLE,
-            rollup_schema(),
-            PARTITION_COLUMNS
-                .iter()
-                .map(|c| (c.to_string(), DataType::Utf8))
-                .collect(),
-        )
-        .await?;
+        if crate::lake::rollup::is_complete(lake).await? {
+            register(
+                &ctx,
+                lake,
+                ROLLUP_TABLE,
+                ROLLUP_TABLE,
+                rollup_schema(),
+                PARTITION_COLUMNS
+                    .iter()
+                    .map(|c| (c.to_string(), DataType::Utf8))
+                    .collect(),
+            )
+            .await?;
+        } else {
+            // A lake from before rollups, not ingested since: the same figures,
+            // derived from the raw rows.
+            ctx.sql(ROLLUP_FROM_RAW).await?;
+        }
         register(
             &ctx,
             lake,

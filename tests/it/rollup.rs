@@ -154,3 +154,61 @@ async fn a_missing_rollup_is_rebuilt_by_the_next_run() {
         want
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_from_before_rollups_reads_exactly_and_the_next_ingest_completes_it() {
+    let logs = tempfile::tempdir().unwrap();
+    let all = write_hours(logs.path());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let ingest = [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--since",
+        "2025-10-04",
+        "--json",
+    ];
+    assert_eq!(edgemeter(&[], &ingest).await.code, 0);
+    // What a lake written before rollups existed looks like.
+    std::fs::remove_dir_all(lake_dir.path().join("usage_hourly")).unwrap();
+    std::fs::remove_file(lake_dir.path().join("_edgemeter/rollup-complete")).unwrap();
+
+    let ranges = [
+        ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
+        ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
+    ];
+    let check = || async {
+        for (from, to) in ranges {
+            assert_eq!(
+                usage(&[], lake, &["--from", from, "--to", to]).await,
+                expected_in(&all, from, to),
+                "usage {from} .. {to}"
+            );
+        }
+        assert_eq!(
+            usage(&[], lake, &[]).await,
+            expected(&all.iter().collect::<Vec<_>>())
+        );
+    };
+    // Readers derive the rollup from the raw rows meanwhile.
+    check().await;
+    assert!(!lake_dir.path().join("usage_hourly").exists());
+
+    // The next ingest, with nothing new, builds every hour's rollup.
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 0);
+    assert!(lake_dir.path().join("_edgemeter/rollup-complete").exists());
+    let rolled = query_csv(
+        &[],
+        lake,
+        "SELECT count(DISTINCT dt || hour) AS hours, sum(requests) AS n FROM usage_hourly",
+    )
+    .await;
+    assert_eq!(rolled, format!("hours,n\n5,{}\n", all.len()));
+    check().await;
+}
