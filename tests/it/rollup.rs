@@ -36,6 +36,21 @@ fn write_hours(dir: &std::path::Path) -> Vec<Req> {
     all
 }
 
+/// An ingest that lists the test's hours again on every run (`--since`), as a
+/// re-run after a crash would.
+fn rerun_args<'a>(source: &'a str, lake: &'a str) -> [&'a str; 8] {
+    [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--since",
+        "2025-10-04",
+        "--json",
+    ]
+}
+
 fn expected_in(
     all: &[Req],
     from: &str,
@@ -50,6 +65,21 @@ fn expected_in(
         "{from}..{to} should hold requests"
     );
     expected(&kept)
+}
+
+/// `usage` over each range, and over everything, equals the test's own totals.
+async fn assert_usage_exact(lake: &str, all: &[Req], ranges: &[(&str, &str)]) {
+    for &(from, to) in ranges {
+        assert_eq!(
+            usage(&[], lake, &["--from", from, "--to", to]).await,
+            expected_in(all, from, to),
+            "usage {from} .. {to}"
+        );
+    }
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&all.iter().collect::<Vec<_>>())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,18 +121,8 @@ async fn usage_is_exact_to_the_second_at_any_range_edge() {
         ("2025-10-05T00:00:00Z", "2025-10-05T01:00:02Z"),
         ("2025-10-05T00:59:58Z", "2025-10-05T03:00:00Z"),
     ];
-    for (from, to) in ranges {
-        assert_eq!(
-            usage(&[], lake, &["--from", from, "--to", to]).await,
-            expected_in(&all, from, to),
-            "usage {from} .. {to}"
-        );
-    }
-    // Open ranges and the whole set.
-    assert_eq!(
-        usage(&[], lake, &[]).await,
-        expected(&all.iter().collect::<Vec<_>>())
-    );
+    assert_usage_exact(lake, &all, &ranges).await;
+    // An open end.
     assert_eq!(
         usage(&[], lake, &["--from", "2025-10-05T02:30:00Z"]).await,
         expected_in(&all, "2025-10-05T02:30:00Z", "9999")
@@ -111,21 +131,10 @@ async fn usage_is_exact_to_the_second_at_any_range_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_rollup_is_rebuilt_by_the_next_run() {
-    let logs = tempfile::tempdir().unwrap();
+    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let all = write_hours(logs.path());
-    let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
-    let source = logs.path().to_str().unwrap();
-    let ingest = [
-        "ingest",
-        "--source",
-        source,
-        "--lake",
-        lake,
-        "--since",
-        "2025-10-04",
-        "--json",
-    ];
+    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
     assert_eq!(edgemeter(&[], &ingest).await.code, 0);
     let whole = ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z");
     let want = expected_in(&all, whole.0, whole.1);
@@ -157,21 +166,10 @@ async fn a_missing_rollup_is_rebuilt_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_from_before_rollups_reads_exactly_and_the_next_ingest_completes_it() {
-    let logs = tempfile::tempdir().unwrap();
+    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let all = write_hours(logs.path());
-    let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
-    let source = logs.path().to_str().unwrap();
-    let ingest = [
-        "ingest",
-        "--source",
-        source,
-        "--lake",
-        lake,
-        "--since",
-        "2025-10-04",
-        "--json",
-    ];
+    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
     assert_eq!(edgemeter(&[], &ingest).await.code, 0);
     // What a lake written before rollups existed looks like.
     std::fs::remove_dir_all(lake_dir.path().join("usage_hourly")).unwrap();
@@ -181,19 +179,7 @@ async fn a_lake_from_before_rollups_reads_exactly_and_the_next_ingest_completes_
         ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
         ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
     ];
-    let check = || async {
-        for (from, to) in ranges {
-            assert_eq!(
-                usage(&[], lake, &["--from", from, "--to", to]).await,
-                expected_in(&all, from, to),
-                "usage {from} .. {to}"
-            );
-        }
-        assert_eq!(
-            usage(&[], lake, &[]).await,
-            expected(&all.iter().collect::<Vec<_>>())
-        );
-    };
+    let check = || assert_usage_exact(lake, &all, &ranges);
     // Readers derive the rollup from the raw rows meanwhile.
     check().await;
     assert!(!lake_dir.path().join("usage_hourly").exists());
