@@ -13,13 +13,13 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keeps freed memory for reuse instead of handing it back to the system after
-/// 10 ms. Ingest frees and re-allocates a batch's worth of buffers per batch;
+/// a delay. Ingest frees and re-allocates a batch's worth of buffers per batch;
 /// returned pages come back zero-filled by the kernel, which cost a fifth of
 /// the CPU time in profiles. Peak RSS is unchanged, since it is bounded by the
 /// batch size. `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn keep_freed_memory() {
     /// `mi_option_purge_delay` in the enum of the mimalloc bundled with
-    /// libmimalloc-sys 0.1.49 (v3 `mimalloc.h`); its default is 10 (ms).
+    /// libmimalloc-sys 0.1.49 (v3 `mimalloc.h`); its default there is 1000 (ms).
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
@@ -27,7 +27,7 @@ fn keep_freed_memory() {
     // SAFETY: these calls only read and write mimalloc's table of options; the
     // default is checked first, so a different layout of the enum is left alone.
     unsafe {
-        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == 10 {
+        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1000 {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
         }
     }
