@@ -20,10 +20,9 @@ use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::{
-    SortColumn, SortOptions, interleave, interleave_record_batch, lexsort_to_indices,
-};
-use datafusion::common::HashSet;
+use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::common::{HashMap, HashSet};
 use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -170,6 +169,63 @@ fn request_keys(batch: &RecordBatch) -> Result<Vec<RequestKey<'_>>> {
         .collect())
 }
 
+/// Orders rows, given as (batch, row) into `batches`, by `api_key_id` (nulls
+/// last) then `timestamp`, ties kept in their given order.
+///
+/// Each distinct key is compared once, to rank it; the rows are then sorted on
+/// (rank, timestamp, position) triples rather than on the 64-character ids.
+fn sort_by_key_then_time(
+    batches: &[&RecordBatch],
+    rows: Vec<(usize, usize)>,
+) -> Result<Vec<(usize, usize)>> {
+    let columns = |name: &str| -> Result<Vec<&dyn Array>> {
+        batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(name)
+                    .map(|c| c.as_ref())
+                    .ok_or_else(|| Error::Lake(format!("requests rows lack column {name}")))
+            })
+            .collect()
+    };
+    let keys: Vec<&StringArray> = columns("api_key_id")?
+        .into_iter()
+        .map(|c| c.as_string_opt::<i32>())
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::Lake("api_key_id is not a string column".into()))?;
+    let times: Vec<&TimestampMillisecondArray> = columns("timestamp")?
+        .into_iter()
+        .map(|c| c.as_any().downcast_ref())
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::Lake("timestamp is not a millisecond column".into()))?;
+
+    let key_of = |(b, row): (usize, usize)| keys[b].is_valid(row).then(|| keys[b].value(row));
+    let mut ranks: HashMap<&str, u32> = HashMap::default();
+    for &row in &rows {
+        if let Some(key) = key_of(row) {
+            ranks.entry(key).or_insert(0);
+        }
+    }
+    let mut distinct: Vec<&str> = ranks.keys().copied().collect();
+    distinct.sort_unstable();
+    for (rank, key) in distinct.into_iter().enumerate() {
+        ranks.insert(key, rank as u32);
+    }
+    let mut order: Vec<(u32, i64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, &(b, row))| {
+            let rank = key_of((b, row)).map_or(u32::MAX, |key| ranks[key]);
+            (rank, times[b].value(row), i as u32)
+        })
+        .collect();
+    order.sort_unstable();
+    Ok(order
+        .into_iter()
+        .map(|(_, _, i)| rows[i as usize])
+        .collect())
+}
+
 fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
@@ -212,32 +268,7 @@ fn merge_rows(
             total,
         });
     }
-    // Sort the kept rows by key then time, looking only at those two columns,
-    // and copy each column once, straight into its sorted place.
-    let sort_column = |name: &str| -> Result<SortColumn> {
-        let parts: Vec<&dyn Array> = batches
-            .iter()
-            .map(|b| {
-                b.column_by_name(name)
-                    .map(|c| c.as_ref())
-                    .ok_or_else(|| Error::Lake(format!("missing column {name}")))
-            })
-            .collect::<Result<_>>()?;
-        Ok(SortColumn {
-            values: interleave(&parts, &kept)?,
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: false,
-            }),
-        })
-    };
-    let order = lexsort_to_indices(
-        &[sort_column("api_key_id")?, sort_column("timestamp")?],
-        None,
-    )?;
-    let sorted_rows: Vec<(usize, usize)> =
-        order.values().iter().map(|&i| kept[i as usize]).collect();
-    drop(kept);
+    let sorted_rows = sort_by_key_then_time(&batches, kept)?;
     let sorted = interleave_record_batch(&batches, &sorted_rows)?;
     drop(sorted_rows);
     drop(batches);
