@@ -170,8 +170,9 @@ pub struct KeyFields<'a> {
 /// The key found, and the fields to store with every key source's value
 /// redacted (`None`: store the field unchanged).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct FoundKey {
-    pub key: Option<Vec<u8>>,
+pub struct FoundKey<'a> {
+    /// Decoded; borrowed from the field when it needed no decoding.
+    pub key: Option<Cow<'a, [u8]>>,
     pub query: Option<String>,
     pub stem: Option<String>,
     pub headers: Option<String>,
@@ -180,89 +181,111 @@ pub struct FoundKey {
 }
 
 /// Looks for a key through `sources` in order and redacts all of them.
-pub fn find_key(sources: &[KeySource], fields: KeyFields<'_>) -> FoundKey {
-    let names = |pick: fn(&KeySource) -> Option<&String>| -> Vec<&str> {
-        sources
-            .iter()
-            .filter_map(pick)
-            .map(String::as_str)
-            .collect()
-    };
-    let query_names = names(|s| match s {
-        KeySource::Query(n) => Some(n),
-        _ => None,
-    });
-    let header_names = names(|s| match s {
-        KeySource::Header(n) => Some(n),
-        _ => None,
-    });
-    let cookie_names = names(|s| match s {
-        KeySource::Cookie(n) => Some(n),
-        _ => None,
-    });
-    let log_names = names(|s| match s {
-        KeySource::LogData(n) => Some(n),
-        _ => None,
-    });
+pub fn find_key<'a>(sources: &[KeySource], fields: KeyFields<'a>) -> FoundKey<'a> {
+    KeyFinder::new(sources).find(fields)
+}
 
-    fn present(f: Option<&str>) -> Option<&str> {
-        f.filter(|v| !v.is_empty() && *v != "-")
-    }
-    let (stem_path, stem_query) = match present(fields.stem).and_then(|s| s.split_once('?')) {
-        Some((path, q)) => (Some(path), Some(q)),
-        None => (None, None),
-    };
-    let query = present(fields.query);
-    let mut out = FoundKey::default();
-    let q = query.map(|q| pairs(q, '&', &query_names, false));
-    let sq = stem_query.map(|q| pairs(q, '&', &query_names, false));
-    let h = present(fields.headers).map(|h| headers(h, &header_names));
-    let c = present(fields.cookie).map(|c| pairs(c, ';', &cookie_names, true));
-    let l = present(fields.log_data).map(|l| pairs(l, '&', &log_names, false));
-    for source in sources {
-        let found = match source {
-            KeySource::Query(n) => q
-                .as_ref()
-                .and_then(|p| p.get(n))
-                .or_else(|| sq.as_ref().and_then(|p| p.get(n))),
-            KeySource::Header(n) => h.as_ref().and_then(|p| p.get(n)),
-            KeySource::Cookie(n) => c.as_ref().and_then(|p| p.get(n)),
-            KeySource::LogData(n) => l.as_ref().and_then(|p| p.get(n)),
+/// Key sources sorted by the field they read, made once per object so that
+/// each line only splits its fields.
+#[derive(Debug, Clone)]
+pub struct KeyFinder<'s> {
+    sources: &'s [KeySource],
+    query: Vec<&'s str>,
+    header: Vec<&'s str>,
+    cookie: Vec<&'s str>,
+    log_data: Vec<&'s str>,
+}
+
+impl<'s> KeyFinder<'s> {
+    pub fn new(sources: &'s [KeySource]) -> Self {
+        let names = |pick: fn(&KeySource) -> Option<&String>| -> Vec<&'s str> {
+            sources
+                .iter()
+                .filter_map(pick)
+                .map(String::as_str)
+                .collect()
         };
-        if let Some(key) = found {
-            out.key = Some(key.to_vec());
-            break;
+        Self {
+            sources,
+            query: names(|s| match s {
+                KeySource::Query(n) => Some(n),
+                _ => None,
+            }),
+            header: names(|s| match s {
+                KeySource::Header(n) => Some(n),
+                _ => None,
+            }),
+            cookie: names(|s| match s {
+                KeySource::Cookie(n) => Some(n),
+                _ => None,
+            }),
+            log_data: names(|s| match s {
+                KeySource::LogData(n) => Some(n),
+                _ => None,
+            }),
         }
     }
-    out.query = q.and_then(|p| p.redacted);
-    out.stem = sq
-        .and_then(|p| p.redacted)
-        .map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
-    out.headers = h.and_then(|p| p.redacted);
-    out.cookie = c.and_then(|p| p.redacted);
-    out.log_data = l.and_then(|p| p.redacted);
-    out
+
+    /// The first key found through the sources in order, and every source redacted.
+    pub fn find<'a>(&self, fields: KeyFields<'a>) -> FoundKey<'a> {
+        fn present(f: Option<&str>) -> Option<&str> {
+            f.filter(|v| !v.is_empty() && *v != "-")
+        }
+        let (stem_path, stem_query) = match present(fields.stem).and_then(|s| s.split_once('?')) {
+            Some((path, q)) => (Some(path), Some(q)),
+            None => (None, None),
+        };
+        let mut out = FoundKey::default();
+        let q = present(fields.query).map(|q| pairs(q, '&', &self.query, false));
+        let sq = stem_query.map(|q| pairs(q, '&', &self.query, false));
+        let h = present(fields.headers).map(|h| headers(h, &self.header));
+        let c = present(fields.cookie).map(|c| pairs(c, ';', &self.cookie, true));
+        let l = present(fields.log_data).map(|l| pairs(l, '&', &self.log_data, false));
+        for source in self.sources {
+            let found = match source {
+                KeySource::Query(n) => q
+                    .as_ref()
+                    .and_then(|p| p.get(n))
+                    .or_else(|| sq.as_ref().and_then(|p| p.get(n))),
+                KeySource::Header(n) => h.as_ref().and_then(|p| p.get(n)),
+                KeySource::Cookie(n) => c.as_ref().and_then(|p| p.get(n)),
+                KeySource::LogData(n) => l.as_ref().and_then(|p| p.get(n)),
+            };
+            if let Some(key) = found {
+                out.key = Some(key.clone());
+                break;
+            }
+        }
+        out.query = q.and_then(|p| p.redacted);
+        out.stem = sq
+            .and_then(|p| p.redacted)
+            .map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
+        out.headers = h.and_then(|p| p.redacted);
+        out.cookie = c.and_then(|p| p.redacted);
+        out.log_data = l.and_then(|p| p.redacted);
+        out
+    }
 }
 
 /// Name/value pairs of one field, and the field with matching values redacted.
-struct Pairs {
+struct Pairs<'n, 'a> {
     /// (name as matched, decoded value) of the pairs whose name is wanted.
-    found: Vec<(String, Vec<u8>)>,
+    found: Vec<(&'n str, Cow<'a, [u8]>)>,
     redacted: Option<String>,
 }
 
-impl Pairs {
-    fn get(&self, name: &str) -> Option<&[u8]> {
+impl<'a> Pairs<'_, 'a> {
+    fn get(&self, name: &str) -> Option<&Cow<'a, [u8]>> {
         self.found
             .iter()
-            .find(|(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_slice())
+            .find(|(n, v)| *n == name && !v.is_empty())
+            .map(|(_, v)| v)
     }
 }
 
 /// Splits on `sep` then `=`, decoding names and values twice (CloudFront's
 /// encoding, then the client's); cookies may have `%20` or spaces after `;`.
-fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
+fn pairs<'n, 'a>(raw: &'a str, sep: char, names: &[&'n str], cookie: bool) -> Pairs<'n, 'a> {
     let mut found = Vec::new();
     // The redacted copy, started only when a wanted pair turns up (most fields
     // have none, and then nothing is allocated).
@@ -297,7 +320,7 @@ fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
         };
         match wanted {
             Some(n) => {
-                found.push((n.to_string(), decode_twice(value.as_bytes()).into_owned()));
+                found.push((*n, decode_twice(value.as_bytes())));
                 out.push_str(lead);
                 out.push_str(name);
                 out.push('=');
@@ -315,7 +338,7 @@ fn pairs(raw: &str, sep: char, names: &[&str], cookie: bool) -> Pairs {
 /// `cs-headers`: `Name:Value` pairs separated by `%0A`, values percent-encoded
 /// once. CloudFront truncates the field at 800 bytes: a last pair without its
 /// `%0A` may be cut, so it never yields a key (but is still redacted).
-fn headers(raw: &str, names: &[&str]) -> Pairs {
+fn headers<'n, 'a>(raw: &'a str, names: &[&'n str]) -> Pairs<'n, 'a> {
     let mut found = Vec::new();
     let mut redact = false;
     let mut out = String::with_capacity(raw.len());
@@ -331,9 +354,8 @@ fn headers(raw: &str, names: &[&str]) -> Pairs {
             Some(n) => {
                 redact = true;
                 if complete {
-                    let value: Vec<u8> =
-                        percent_encoding::percent_decode(value.as_bytes()).collect();
-                    found.push((n.to_string(), value));
+                    let value = Cow::from(percent_encoding::percent_decode(value.as_bytes()));
+                    found.push((*n, value));
                 }
                 out.push_str(name);
                 out.push(':');
@@ -381,7 +403,7 @@ mod tests {
             .collect()
     }
 
-    fn in_query(q: &str, sources: &[KeySource]) -> FoundKey {
+    fn in_query<'a>(q: &'a str, sources: &[KeySource]) -> FoundKey<'a> {
         find_key(
             sources,
             KeyFields {

@@ -10,7 +10,7 @@
 use super::fields::{FIELDS, field_index, idx, realtime_order};
 use super::rows::{HourlyRows, Row, Value, parse_value};
 use super::{ObjectError, object_error};
-use crate::key::{KeyFields, KeyHasher, KeySource, find_key};
+use crate::key::{KeyFields, KeyFinder, KeyHasher, KeySource};
 use datafusion::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -192,8 +192,8 @@ pub fn parse(
 
 pub(crate) struct LineParser<'a, 'h> {
     object: &'a str,
-    options: &'a ParseOptions,
     hasher: &'h mut KeyHasher,
+    keys: KeyFinder<'a>,
     pub(crate) header: Option<Header>,
     rows: HourlyRows,
     pub(crate) stats: ParseStats,
@@ -219,8 +219,8 @@ impl<'a, 'h> LineParser<'a, 'h> {
         };
         Ok(Self {
             object,
-            options,
             hasher,
+            keys: KeyFinder::new(&options.key_sources),
             header,
             rows: HourlyRows::default(),
             stats: ParseStats::default(),
@@ -385,16 +385,13 @@ impl<'a, 'h> LineParser<'a, 'h> {
             Value::Str(s) => Some(s),
             _ => None,
         };
-        let found = find_key(
-            &self.options.key_sources,
-            KeyFields {
-                query: text(idx::CS_URI_QUERY),
-                stem: text(idx::CS_URI_STEM),
-                headers: text(idx::CS_HEADERS),
-                cookie: text(idx::CS_COOKIE),
-                log_data: text(idx::VIEWER_REQUEST_LOG_DATA),
-            },
-        );
+        let found = self.keys.find(KeyFields {
+            query: text(idx::CS_URI_QUERY),
+            stem: text(idx::CS_URI_STEM),
+            headers: text(idx::CS_HEADERS),
+            cookie: text(idx::CS_COOKIE),
+            log_data: text(idx::VIEWER_REQUEST_LOG_DATA),
+        });
         for (i, redacted) in [
             (idx::CS_URI_QUERY, &found.query),
             (idx::CS_URI_STEM, &found.stem),

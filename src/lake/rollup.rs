@@ -19,7 +19,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema
 use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -141,7 +140,8 @@ struct Totals<'a> {
 /// Sums an hour's `requests` rows by key and status and encodes the result as
 /// one Parquet file, sorted by key then status.
 pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
-    let mut groups: BTreeMap<(Option<&str>, Option<i16>), Totals<'_>> = BTreeMap::new();
+    let mut groups: datafusion::common::HashMap<(Option<&str>, Option<i16>), Totals<'_>> =
+        Default::default();
     for batch in batches {
         let column = |name: &str| {
             batch
@@ -169,24 +169,22 @@ pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
             }
         }
     }
+    // Sorted by key then status, keyless (None) first.
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_unstable_by_key(|(a, _)| *a);
+    let keys = || groups.iter().map(|(k, _)| k);
+    let values = || groups.iter().map(|(_, v)| v);
     let start = hour * 3_600_000;
     let columns: Vec<Arc<dyn Array>> = vec![
         Arc::new(
-            TimestampMillisecondArray::from_iter_values(groups.keys().map(|_| start))
-                .with_timezone("UTC"),
+            TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
         ),
-        Arc::new(StringArray::from_iter(groups.keys().map(|(k, _)| *k))),
-        Arc::new(StringArray::from_iter(groups.values().map(|t| t.hint))),
-        Arc::new(Int16Array::from_iter(groups.keys().map(|(_, s)| *s))),
-        Arc::new(Int64Array::from_iter_values(
-            groups.values().map(|t| t.requests),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            groups.values().map(|t| t.bytes_out),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            groups.values().map(|t| t.bytes_in),
-        )),
+        Arc::new(StringArray::from_iter(keys().map(|(k, _)| *k))),
+        Arc::new(StringArray::from_iter(values().map(|t| t.hint))),
+        Arc::new(Int16Array::from_iter(keys().map(|(_, s)| *s))),
+        Arc::new(Int64Array::from_iter_values(values().map(|t| t.requests))),
+        Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_out))),
+        Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_in))),
     ];
     let batch = RecordBatch::try_new(rollup_schema(), columns)?;
     let sorted_on = |column_idx| SortingColumn {
