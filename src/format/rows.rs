@@ -25,6 +25,7 @@ pub enum Value<'a> {
 }
 
 /// Parses a logged field into the value its column stores. `-` and empty are null.
+#[inline]
 pub fn parse_value(ty: ColumnType, raw: &str) -> Result<Value<'_>, &'static str> {
     if raw == "-" || raw.is_empty() {
         return Ok(Value::Null);
@@ -90,6 +91,7 @@ impl ColumnBuilder {
     }
 
     /// Appends a value that [`parse_value`] produced for this column's type.
+    #[inline]
     fn append(&mut self, value: Value<'_>) {
         match (self, value) {
             (Self::Utf8(b), Value::Str(s)) => b.append_value(s),
@@ -174,6 +176,7 @@ impl RowsBuilder {
         out
     }
 
+    #[inline]
     pub fn append(&mut self, row: &Row<'_>) {
         self.timestamp.append_value(row.timestamp_ms);
         match row.key {
