@@ -225,22 +225,33 @@ impl RowsBuilder {
 /// Rows routed by the UTC hour of each request's own timestamp.
 #[derive(Default)]
 pub struct HourlyRows {
-    hours: BTreeMap<i64, (RowsBuilder, Vec<RecordBatch>)>,
+    /// (hour, rows being built, full chunks), in the order hours first appeared.
+    hours: Vec<(i64, RowsBuilder, Vec<RecordBatch>)>,
+    /// Index into `hours` of the last row's hour: log lines come in time order,
+    /// so the next row is nearly always in the same hour.
+    last: usize,
     /// String sizes of the last full chunk, for sizing the next builders.
     string_bytes: Option<StringBytes>,
 }
 
 impl HourlyRows {
+    #[inline]
     pub fn append(&mut self, row: &Row<'_>) {
         let hour = row.timestamp_ms.div_euclid(3_600_000);
-        let (rows, done) = self.hours.entry(hour).or_insert_with(|| {
-            let hint = self.string_bytes.as_deref();
-            let builder = match hint {
-                Some(bytes) => RowsBuilder::with_capacity(CHUNK_ROWS, bytes),
-                None => RowsBuilder::default(),
+        if self.hours.get(self.last).is_none_or(|(h, _, _)| *h != hour) {
+            self.last = match self.hours.iter().position(|(h, _, _)| *h == hour) {
+                Some(i) => i,
+                None => {
+                    let builder = match self.string_bytes.as_deref() {
+                        Some(bytes) => RowsBuilder::with_capacity(CHUNK_ROWS, bytes),
+                        None => RowsBuilder::default(),
+                    };
+                    self.hours.push((hour, builder, Vec::new()));
+                    self.hours.len() - 1
+                }
             };
-            (builder, Vec::new())
-        });
+        }
+        let (_, rows, done) = &mut self.hours[self.last];
         rows.append(row);
         if rows.len() == CHUNK_ROWS {
             let bytes = rows.string_bytes();
@@ -254,7 +265,7 @@ impl HourlyRows {
     pub fn finish(self) -> BTreeMap<i64, Vec<RecordBatch>> {
         self.hours
             .into_iter()
-            .map(|(hour, (mut rows, mut done))| {
+            .map(|(hour, mut rows, mut done)| {
                 if !rows.is_empty() {
                     done.push(rows.finish());
                 }
