@@ -295,6 +295,58 @@ fn merge_rows(
 mod tests {
     use super::*;
 
+    /// Two batches of (key, time) rows, as the merge sees them.
+    fn key_time_batches() -> Vec<RecordBatch> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("api_key_id", DataType::Utf8, true),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+        ]));
+        let batch = |keys: Vec<Option<&str>>, times: Vec<i64>| {
+            let columns: Vec<Arc<dyn Array>> = vec![
+                Arc::new(StringArray::from(keys)),
+                Arc::new(TimestampMillisecondArray::from(times)),
+            ];
+            RecordBatch::try_new(schema.clone(), columns).unwrap()
+        };
+        vec![
+            batch(
+                vec![Some("b"), None, Some("ab"), Some("b")],
+                vec![5, 1, 9, 2],
+            ),
+            batch(
+                vec![Some("ab"), None, Some("b"), Some("a")],
+                vec![3, 0, 2, 7],
+            ),
+        ]
+    }
+
+    #[test]
+    fn rows_sort_by_key_then_time_with_keyless_last_and_ties_in_order() {
+        let batches = key_time_batches();
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        // Every row but the second batch's first, in a scrambled order.
+        let rows = vec![(1, 3), (0, 0), (0, 1), (1, 2), (0, 2), (0, 3), (1, 1)];
+        let sorted = sort_by_key_then_time(&refs, rows).unwrap();
+        assert_eq!(
+            sorted,
+            vec![
+                (1, 3), // a @7
+                (0, 2), // ab @9
+                (1, 2), // b @2, given before the other b @2
+                (0, 3), // b @2
+                (0, 0), // b @5
+                (1, 1), // keyless @0
+                (0, 1), // keyless @1
+            ]
+        );
+    }
+
     #[test]
     fn partition_values_are_utc_date_and_hour() {
         // 2019-12-04T21:00:00Z is 1575493200 s since the epoch.
