@@ -33,10 +33,10 @@ const UNIQUE_ISH_COLUMNS: &[&str] = &[
     "source_line",
 ];
 
-/// String columns that keep min/max statistics: those rows are sorted or
+/// String columns that keep min/max statistics: the one rows are sorted and
 /// filtered by. Other string columns (URIs, user agents, request ids) are never
 /// pruned on, and their min/max cost two comparisons per value to compute.
-const STRING_STATISTICS_COLUMNS: &[&str] = &["api_key_id", "dt", "hour"];
+const STRING_STATISTICS_COLUMNS: &[&str] = &["api_key_id"];
 
 /// Writer settings for lake files: zstd, dictionaries, page statistics on
 /// numbers and on the string columns readers prune by, and the sort order
