@@ -198,32 +198,23 @@ pub struct KeyFinder<'s> {
 
 impl<'s> KeyFinder<'s> {
     pub fn new(sources: &'s [KeySource]) -> Self {
-        let names = |pick: fn(&KeySource) -> Option<&String>| -> Vec<&'s str> {
-            sources
-                .iter()
-                .filter_map(pick)
-                .map(String::as_str)
-                .collect()
-        };
-        Self {
+        let mut finder = Self {
             sources,
-            query: names(|s| match s {
-                KeySource::Query(n) => Some(n),
-                _ => None,
-            }),
-            header: names(|s| match s {
-                KeySource::Header(n) => Some(n),
-                _ => None,
-            }),
-            cookie: names(|s| match s {
-                KeySource::Cookie(n) => Some(n),
-                _ => None,
-            }),
-            log_data: names(|s| match s {
-                KeySource::LogData(n) => Some(n),
-                _ => None,
-            }),
+            query: Vec::new(),
+            header: Vec::new(),
+            cookie: Vec::new(),
+            log_data: Vec::new(),
+        };
+        for source in sources {
+            let (names, name) = match source {
+                KeySource::Query(n) => (&mut finder.query, n),
+                KeySource::Header(n) => (&mut finder.header, n),
+                KeySource::Cookie(n) => (&mut finder.cookie, n),
+                KeySource::LogData(n) => (&mut finder.log_data, n),
+            };
+            names.push(name.as_str());
         }
+        finder
     }
 
     /// The first key found through the sources in order, and every source redacted.
