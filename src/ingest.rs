@@ -167,11 +167,11 @@ async fn ingest_locked(
             "built the usage_hourly rollup of earlier hours"
         );
     }
-    let committed = ingested::load(lake).await?;
     let now = Utc::now();
     let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
     let listing = options.window.listing(checkpoint);
     let listed = source.list(&listing).await?;
+    let committed = ingested::load_for(lake, listed.iter().map(|o| o.uri.as_str())).await?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
         started_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -194,6 +194,8 @@ async fn ingest_locked(
         "listed source objects"
     );
 
+    // The record's days these objects fall in, compacted at the end of the run.
+    let pending_sources: Vec<String> = pending.iter().map(|o| o.uri.clone()).collect();
     let cpu = Arc::new(Semaphore::new(cpu_threads()));
     let hasher = KeyHasher::from_env();
     let bar = progress_bar(options.progress, pending.len() as u64);
@@ -235,7 +237,7 @@ async fn ingest_locked(
         summary.partitions_dropped =
             crate::lake::retention::drop_older_than(lake, days, now).await?;
     }
-    ingested::compact(lake, &run_id).await?;
+    ingested::compact(lake, &run_id, pending_sources.iter().map(String::as_str)).await?;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     crate::lake::runs::write(lake, &run_id, &summary).await?;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! requests/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet   raw rows, sorted by api_key_id, timestamp
-//! _edgemeter/ingested/<run-id>-<batch>.parquet              one row per source object committed
+//! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<batch>.parquet one row per source object committed
 //! _edgemeter/runs/<run-id>.json                             one record per ingest run
 //! _edgemeter/sources/<id>.json                             when each source was last fully listed
 //! _edgemeter/lock                                           held by the running ingest

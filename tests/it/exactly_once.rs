@@ -242,3 +242,105 @@ async fn hourly_runs_list_the_lookback_window_and_merge_late_files() {
         expected(&ingested.iter().collect::<Vec<_>>())
     );
 }
+
+/// Record files under `_edgemeter/ingested/<dir>` (relative names, sorted).
+fn record_files(lake: &Path, dir: &str) -> Vec<String> {
+    let root = lake.join("_edgemeter/ingested").join(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".parquet"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
+    let logs = tempfile::tempdir().unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let (lake_path, lake) = (lake_dir.path(), lake_dir.path().to_str().unwrap());
+    let source = logs.path().to_str().unwrap();
+    let mut all: Vec<Req> = recent_file(logs.path(), 1, 30, "new");
+    let recent_day = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("day=%Y-%m-%d")
+        .to_string();
+    let old = crate::logs::requests_at("2025-10-05", 9, 20, "old");
+    std::fs::write(
+        logs.path().join("E2REC.2025-10-05-09.old.gz"),
+        gzip(&log_text(&old)),
+    )
+    .unwrap();
+    let undated = crate::logs::requests_at("2025-10-06", 3, 10, "undated");
+    std::fs::write(logs.path().join("export.gz"), gzip(&log_text(&undated))).unwrap();
+    all.extend(old);
+    all.extend(undated);
+    let ingest = |full: bool| {
+        let mut args = vec!["ingest", "--source", source, "--lake", lake, "--json"];
+        if full {
+            args.push("--full-listing");
+        }
+        async move { edgemeter(&[], &args).await }
+    };
+
+    let run = ingest(false).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 60);
+    for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
+        assert_eq!(record_files(lake_path, day).len(), 1, "{day}");
+    }
+
+    // An hourly run lists the recent and the undated file only, and reads only
+    // their days of the record: the 2025 day, made unreadable here, is not read.
+    let old_day = lake_path.join("_edgemeter/ingested/day=2025-10-05");
+    let old_record = old_day.join(&record_files(lake_path, "day=2025-10-05")[0]);
+    let saved = std::fs::read(&old_record).unwrap();
+    std::fs::write(&old_record, b"not parquet").unwrap();
+    let run = ingest(false).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(
+        (s["objects_listed"].as_u64(), s["objects_skipped"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(s["rows_written"], 0);
+    // A full listing needs that day, and says which file it could not read.
+    let run = ingest(true).await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("day=2025-10-05"), "{}", run.stderr);
+    std::fs::write(&old_record, saved).unwrap();
+
+    // A lake from before the record was partitioned keeps its files directly
+    // under _edgemeter/ingested/; they are read, then folded into their days.
+    let root = lake_path.join("_edgemeter/ingested");
+    for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
+        for name in record_files(lake_path, day) {
+            let to = root.join(format!("{}-{name}", &day[4..]));
+            std::fs::rename(root.join(day).join(&name), to).unwrap();
+        }
+    }
+    assert_eq!(record_files(lake_path, "").len(), 3);
+    let run = ingest(true).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(
+        (s["objects_listed"].as_u64(), s["objects_skipped"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(s["rows_written"], 0);
+    assert!(record_files(lake_path, "").is_empty());
+    for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
+        assert_eq!(record_files(lake_path, day).len(), 1, "{day}");
+    }
+    let run = ingest(true).await;
+    assert_eq!(summary(&run)["objects_skipped"], 3);
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&all.iter().collect::<Vec<_>>())
+    );
+    let sources = query_csv(&[], lake, "SELECT count(*) AS n FROM ingested").await;
+    assert_eq!(sources, "n\n3\n");
+}
