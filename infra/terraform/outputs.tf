@@ -25,5 +25,10 @@ output "config_parameter" {
 
 output "glue_table" {
   description = "Athena table over the lake's requests."
-  value       = "${aws_glue_catalog_database.edgemeter.name}.${aws_glue_catalog_table.requests.name}"
+  value       = "${aws_glue_catalog_database.edgemeter.name}.${aws_glue_catalog_table.lake["requests"].name}"
+}
+
+output "glue_usage_table" {
+  description = "Athena table over the lake's usage_hourly rollup."
+  value       = "${aws_glue_catalog_database.edgemeter.name}.${aws_glue_catalog_table.lake["usage_hourly"].name}"
 }

@@ -70,9 +70,10 @@ fn arrow_schema_file_matches_the_code() {
     check_published("requests", &requests_schema());
 }
 
-#[test]
-fn athena_ddl_matches_the_code() {
-    let ddl = std::fs::read_to_string(schema_dir().join("requests.athena.sql")).unwrap();
+/// Checks `schemas/<table>.athena.sql`: its columns, types and partition
+/// columns are the code's, and its location template names the table.
+fn check_athena_ddl(table: &str, schema: &datafusion::arrow::datatypes::Schema) {
+    let ddl = std::fs::read_to_string(schema_dir().join(format!("{table}.athena.sql"))).unwrap();
     let body = |open: &str| -> Vec<(String, String)> {
         let start = ddl.find(open).unwrap_or_else(|| panic!("DDL lacks {open}")) + open.len();
         let end = start + ddl[start..].find("\n)").unwrap();
@@ -87,13 +88,15 @@ fn athena_ddl_matches_the_code() {
             })
             .collect()
     };
-    let want: Vec<(String, String)> = requests_schema()
+    let want: Vec<(String, String)> = schema
         .fields()
         .iter()
         .map(|f| (f.name().clone(), athena_name(f.data_type()).to_string()))
         .collect();
     assert_eq!(
-        body("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_requests ("),
+        body(&format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_{table} ("
+        )),
         want
     );
     let parts: Vec<(String, String)> = PARTITION_COLUMNS
@@ -101,4 +104,19 @@ fn athena_ddl_matches_the_code() {
         .map(|c| (c.to_string(), "string".to_string()))
         .collect();
     assert_eq!(body("PARTITIONED BY ("), parts);
+    for location in [
+        format!("LOCATION 's3://YOUR-LAKE-BUCKET/lake/{table}/'"),
+        format!("'s3://YOUR-LAKE-BUCKET/lake/{table}/dt=${{dt}}/hour=${{hour}}/'"),
+    ] {
+        assert!(
+            ddl.contains(&location),
+            "{table}.athena.sql lacks {location}"
+        );
+    }
+}
+
+#[test]
+fn athena_ddl_matches_the_code() {
+    check_athena_ddl("requests", &requests_schema());
+    check_athena_ddl("usage_hourly", &edgemeter::lake::rollup::rollup_schema());
 }
