@@ -9,7 +9,7 @@
 
 use super::Lake;
 use super::parquet_io::{decode, encode, writer_properties};
-use super::view::{generation_of, part_file_name};
+use super::view::{newest_by_dir, part_file_name};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use datafusion::arrow::array::{
@@ -72,7 +72,8 @@ pub async fn complete(lake: &Lake) -> Result<u64> {
     Ok(built)
 }
 
-/// The newest partition file of each `dt=…/hour=…` directory of a table.
+/// The newest partition file of each `dt=…/hour=…` directory of a table, by
+/// that directory relative to the table.
 async fn newest_generations(
     lake: &Lake,
     table: &str,
@@ -83,24 +84,13 @@ async fn newest_generations(
         .list(Some(&lake.path(table)))
         .try_collect()
         .await?;
-    let mut newest: HashMap<String, (u64, object_store::path::Path)> = HashMap::new();
-    for meta in listed {
-        let location = meta.location.as_ref();
-        let (Some(generation), Some(rest)) = (
-            meta.location.filename().and_then(generation_of),
-            location.strip_prefix(root.as_str()),
-        ) else {
-            continue;
-        };
-        let dir = rest.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        let entry = newest
-            .entry(dir)
-            .or_insert((generation, meta.location.clone()));
-        if generation > entry.0 {
-            *entry = (generation, meta.location);
-        }
-    }
-    Ok(newest)
+    Ok(newest_by_dir(&listed)
+        .into_iter()
+        .filter_map(|(dir, (generation, path))| {
+            let dir = dir.strip_prefix(root.as_str())?;
+            Some((dir.to_string(), (generation, path.clone())))
+        })
+        .collect())
 }
 
 /// The hour number of a partition directory `dt=YYYY-MM-DD/hour=HH`.

@@ -33,26 +33,41 @@ pub fn generation_of(file_name: &str) -> Option<u64> {
         .ok()
 }
 
+/// The directory part of a location (`""` at the root).
+fn dir_of(location: &Path) -> &str {
+    location.as_ref().rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The newest partition file of each directory among these files, by
+/// directory, with its generation. Files of no generation are left out.
+pub fn newest_by_dir(objects: &[ObjectMeta]) -> HashMap<&str, (u64, &Path)> {
+    let mut newest: HashMap<&str, (u64, &Path)> = HashMap::new();
+    for o in objects {
+        if let Some(g) = o.location.filename().and_then(generation_of) {
+            let e = newest
+                .entry(dir_of(&o.location))
+                .or_insert((g, &o.location));
+            if g > e.0 {
+                *e = (g, &o.location);
+            }
+        }
+    }
+    newest
+}
+
 /// Keeps, per directory, only the partition files of the newest generation;
 /// other files pass, except hidden ones and temporaries (`.x`, `_x`, `x.tmp`).
 pub fn newest_generation(objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
-    let mut newest: HashMap<String, u64> = HashMap::new();
-    let dir_of = |p: &Path| {
-        let s = p.as_ref();
-        s.rsplit_once('/').map_or("", |(d, _)| d).to_string()
-    };
-    for o in &objects {
-        if let Some(g) = o.location.filename().and_then(generation_of) {
-            let e = newest.entry(dir_of(&o.location)).or_insert(g);
-            *e = (*e).max(g);
-        }
-    }
+    let newest: HashMap<String, u64> = newest_by_dir(&objects)
+        .into_iter()
+        .map(|(dir, (g, _))| (dir.to_string(), g))
+        .collect();
     objects
         .into_iter()
         .filter(|o| {
             let name = o.location.filename().unwrap_or_default();
             match generation_of(name) {
-                Some(g) => newest.get(&dir_of(&o.location)) == Some(&g),
+                Some(g) => newest.get(dir_of(&o.location)) == Some(&g),
                 None => !(name.starts_with('.') || name.starts_with('_') || name.ends_with(".tmp")),
             }
         })
