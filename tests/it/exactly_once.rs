@@ -258,6 +258,17 @@ fn record_files(lake: &Path, dir: &str) -> Vec<String> {
     names
 }
 
+/// The run succeeded, listed `n` objects and skipped them all as ingested.
+fn assert_all_skipped(run: &crate::cli::Run, n: u64) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(run);
+    assert_eq!(
+        (s["objects_listed"].as_u64(), s["objects_skipped"].as_u64()),
+        (Some(n), Some(n))
+    );
+    assert_eq!(s["rows_written"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
     let logs = tempfile::tempdir().unwrap();
@@ -299,14 +310,7 @@ async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
     let old_record = old_day.join(&record_files(lake_path, "day=2025-10-05")[0]);
     let saved = std::fs::read(&old_record).unwrap();
     std::fs::write(&old_record, b"not parquet").unwrap();
-    let run = ingest(false).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let s = summary(&run);
-    assert_eq!(
-        (s["objects_listed"].as_u64(), s["objects_skipped"].as_u64()),
-        (Some(2), Some(2))
-    );
-    assert_eq!(s["rows_written"], 0);
+    assert_all_skipped(&ingest(false).await, 2);
     // A full listing needs that day, and says which file it could not read.
     let run = ingest(true).await;
     assert_ne!(run.code, 0);
@@ -323,14 +327,7 @@ async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
         }
     }
     assert_eq!(record_files(lake_path, "").len(), 3);
-    let run = ingest(true).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let s = summary(&run);
-    assert_eq!(
-        (s["objects_listed"].as_u64(), s["objects_skipped"].as_u64()),
-        (Some(3), Some(3))
-    );
-    assert_eq!(s["rows_written"], 0);
+    assert_all_skipped(&ingest(true).await, 3);
     assert!(record_files(lake_path, "").is_empty());
     for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
         assert_eq!(record_files(lake_path, day).len(), 1, "{day}");
