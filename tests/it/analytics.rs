@@ -2,7 +2,7 @@
 //! ends and DST, and dimensions. The fixture lake is `examples/logs` (600
 //! requests, 3 keys).
 
-use crate::cli::edgemeter;
+use crate::cli::{edgemeter, ingest};
 use crate::logs::{Req, log_text};
 use edgemeter::query::library::QUERIES;
 use std::path::Path;
@@ -11,11 +11,7 @@ async fn sample_lake() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake").to_str().unwrap().to_string();
     let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs");
-    let run = edgemeter(
-        &[],
-        &["ingest", "--source", logs, "--lake", &lake, "--quiet"],
-    )
-    .await;
+    let run = ingest(&[], logs, &lake, &["--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     (dir, lake)
 }
@@ -95,18 +91,7 @@ async fn windows_follow_midnight_month_ends_and_dst() {
     std::fs::write(logs.join("E2W.2025-03-29-23.a"), log_text(&reqs)).unwrap();
     let lake = dir.path().join("lake");
     let lake = lake.to_str().unwrap();
-    let run = edgemeter(
-        &[],
-        &[
-            "ingest",
-            "--source",
-            logs.to_str().unwrap(),
-            "--lake",
-            lake,
-            "--quiet",
-        ],
-    )
-    .await;
+    let run = ingest(&[], logs.to_str().unwrap(), lake, &["--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let windows = |by: &'static str, tz: Option<&'static str>| {
         let lake = lake.to_string();

@@ -2,7 +2,7 @@
 //! safety, determinism, billing-system formats and restatements. Expected
 //! amounts are worked out by hand in the comments.
 
-use crate::cli::{Run, edgemeter};
+use crate::cli::{Run, edgemeter, ingest};
 use crate::logs::{Req, log_text, sha256_hex};
 use crate::webhook::Webhook;
 use std::path::Path;
@@ -176,11 +176,7 @@ async fn setup() -> Setup {
         out: dir.path().join("out"),
         _dir: dir,
     };
-    let run = edgemeter(
-        &[],
-        &["ingest", "--source", &s.logs, "--lake", &s.lake, "--quiet"],
-    )
-    .await;
+    let run = ingest(&[], &s.logs, &s.lake, &["--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     s
 }
@@ -410,20 +406,7 @@ async fn late_data_is_restated_on_re_export() {
         log_text(&late),
     )
     .unwrap();
-    let run = edgemeter(
-        &[],
-        &[
-            "ingest",
-            "--source",
-            &s.logs,
-            "--lake",
-            &s.lake,
-            "--since",
-            "2025-10-01",
-            "--quiet",
-        ],
-    )
-    .await;
+    let run = ingest(&[], &s.logs, &s.lake, &["--since", "2025-10-01", "--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let run = export(&s, "csv", &s.out.join("second.csv"), &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -464,19 +447,7 @@ async fn quota_error_and_latency_alerts_fire_once_per_threshold() {
         log_text(&e),
     )
     .unwrap();
-    let run = edgemeter(
-        &[],
-        &[
-            "ingest",
-            "--source",
-            &s.logs,
-            "--lake",
-            &s.lake,
-            "--full-listing",
-            "--quiet",
-        ],
-    )
-    .await;
+    let run = ingest(&[], &s.logs, &s.lake, &["--full-listing", "--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let check = |at: &'static str, url: String| {
         let (lake, plans) = (s.lake.clone(), s.plans.clone());

@@ -29,6 +29,12 @@ pub async fn edgemeter(env: &[(&str, String)], args: &[&str]) -> Run {
     }
 }
 
+/// `edgemeter ingest --source SOURCE --lake LAKE` with further `flags`.
+pub async fn ingest(env: &[(&str, String)], source: &str, lake: &str, flags: &[&str]) -> Run {
+    let args = [&["ingest", "--source", source, "--lake", lake], flags].concat();
+    edgemeter(env, &args).await
+}
+
 /// `edgemeter usage --format csv` parsed into totals by api_key_id.
 pub async fn usage(env: &[(&str, String)], lake: &str, range: &[&str]) -> BTreeMap<String, Totals> {
     let mut args = vec!["usage", "--lake", lake, "--format", "csv"];

@@ -2,7 +2,7 @@
 //! by a re-run, and two runs racing on one lake, each checked against totals
 //! the test computes itself.
 
-use crate::cli::{edgemeter, query_csv, summary, usage};
+use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
 use crate::logs::{Req, expected, gzip, hour_of_requests, log_text};
 use std::path::Path;
 use std::time::Duration;
@@ -192,10 +192,8 @@ async fn hourly_runs_list_the_lookback_window_and_merge_late_files() {
     for (ago, tag) in [(1, "a"), (30, "b"), (100, "c")] {
         ingested.extend(recent_file(logs.path(), ago, 40, tag));
     }
-    let ingest = ["ingest", "--source", source, "--lake", lake, "--json"];
-
     // First run of this source: everything is listed.
-    let run = edgemeter(&[], &ingest).await;
+    let run = ingest(&[], source, lake, &["--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = summary(&run);
     assert_eq!(
@@ -207,7 +205,7 @@ async fn hourly_runs_list_the_lookback_window_and_merge_late_files() {
     let late = recent_file(logs.path(), 1, 25, "late");
     let old = recent_file(logs.path(), 80, 10, "old");
     ingested.extend(late.iter().cloned());
-    let run = edgemeter(&[], &ingest).await;
+    let run = ingest(&[], source, lake, &["--json"]).await;
     let s = summary(&run);
     assert!(s["listing"].as_str().unwrap().starts_with("since "), "{s}");
     // Listed: a, b (skipped) and the late file; c and the old file are outside 48h.
@@ -220,19 +218,7 @@ async fn hourly_runs_list_the_lookback_window_and_merge_late_files() {
     );
 
     // A backfill with --full-listing picks up the old file; nothing is counted twice.
-    let run = edgemeter(
-        &[],
-        &[
-            "ingest",
-            "--source",
-            source,
-            "--lake",
-            lake,
-            "--json",
-            "--full-listing",
-        ],
-    )
-    .await;
+    let run = ingest(&[], source, lake, &["--json", "--full-listing"]).await;
     let s = summary(&run);
     assert_eq!(s["objects_ingested"], 1);
     assert_eq!(s["rows_written"], 10);
@@ -289,15 +275,15 @@ async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
     std::fs::write(logs.path().join("export.gz"), gzip(&log_text(&undated))).unwrap();
     all.extend(old);
     all.extend(undated);
-    let ingest = |full: bool| {
-        let mut args = vec!["ingest", "--source", source, "--lake", lake, "--json"];
-        if full {
-            args.push("--full-listing");
-        }
-        async move { edgemeter(&[], &args).await }
+    let ingest_lake = |full: bool| {
+        let flags: &[&str] = match full {
+            true => &["--json", "--full-listing"],
+            false => &["--json"],
+        };
+        ingest(&[], source, lake, flags)
     };
 
-    let run = ingest(false).await;
+    let run = ingest_lake(false).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(summary(&run)["rows_written"], 60);
     for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
@@ -310,9 +296,9 @@ async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
     let old_record = old_day.join(&record_files(lake_path, "day=2025-10-05")[0]);
     let saved = std::fs::read(&old_record).unwrap();
     std::fs::write(&old_record, b"not parquet").unwrap();
-    assert_all_skipped(&ingest(false).await, 2);
+    assert_all_skipped(&ingest_lake(false).await, 2);
     // A full listing needs that day, and says which file it could not read.
-    let run = ingest(true).await;
+    let run = ingest_lake(true).await;
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("day=2025-10-05"), "{}", run.stderr);
     std::fs::write(&old_record, saved).unwrap();
@@ -327,12 +313,12 @@ async fn a_run_reads_the_ingested_record_of_the_days_it_lists_only() {
         }
     }
     assert_eq!(record_files(lake_path, "").len(), 3);
-    assert_all_skipped(&ingest(true).await, 3);
+    assert_all_skipped(&ingest_lake(true).await, 3);
     assert!(record_files(lake_path, "").is_empty());
     for day in ["day=2025-10-05", recent_day.as_str(), "day=undated"] {
         assert_eq!(record_files(lake_path, day).len(), 1, "{day}");
     }
-    let run = ingest(true).await;
+    let run = ingest_lake(true).await;
     assert_eq!(summary(&run)["objects_skipped"], 3);
     assert_eq!(
         usage(&[], lake, &[]).await,

@@ -2,7 +2,7 @@
 //! JSON lines, Parquet, in AWSLogs and Hive-style paths), real-time records —
 //! and keys from headers, cookies and log data, with exact per-key totals.
 
-use crate::cli::{edgemeter, query_csv, summary, usage};
+use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
 use crate::logs::{gzip, sha256_hex};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -37,29 +37,15 @@ async fn real_time_records_with_the_key_in_a_header() {
 
     // Without --format realtime, a headerless record is refused, not mis-parsed.
     let other_lake = dir.path().join("other");
-    let run = edgemeter(
-        &[],
-        &[
-            "ingest",
-            "--source",
-            source,
-            "--lake",
-            other_lake.to_str().unwrap(),
-            "--json",
-        ],
-    )
-    .await;
+    let run = ingest(&[], source, other_lake.to_str().unwrap(), &["--json"]).await;
     assert_eq!(run.code, 3);
     assert_eq!(summary(&run)["rows_written"], 0);
 
-    let run = edgemeter(
+    let run = ingest(
         &[],
+        source,
+        lake,
         &[
-            "ingest",
-            "--source",
-            source,
-            "--lake",
-            lake,
             "--format",
             "realtime",
             "--fields",

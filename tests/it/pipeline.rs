@@ -1,7 +1,7 @@
 //! End to end: logs served by a real S3 server → `edgemeter ingest` → lake →
 //! `edgemeter usage` / `query`, with exact totals computed by the test itself.
 
-use crate::cli::{edgemeter, query_csv, summary, usage};
+use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
 use crate::logs::{self, Req, expected, gzip, hour_of_requests, log_text};
 use crate::s3::TestS3;
 use std::path::Path;
@@ -259,18 +259,7 @@ async fn listing_paginates_past_1000_objects() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let env = s3.env();
-    let run = edgemeter(
-        &env,
-        &[
-            "ingest",
-            "--source",
-            "s3://many/logs/",
-            "--lake",
-            lake,
-            "--json",
-        ],
-    )
-    .await;
+    let run = ingest(&env, "s3://many/logs/", lake, &["--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = summary(&run);
     assert_eq!(s["objects_listed"], n);
@@ -284,11 +273,7 @@ async fn local_directory_fixtures_read_back_through_sql() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudfront");
-    let run = edgemeter(
-        &[],
-        &["ingest", "--source", fixtures, "--lake", lake, "--json"],
-    )
-    .await;
+    let run = ingest(&[], fixtures, lake, &["--json"]).await;
     // PROVENANCE.md (not a log), realtime-2025-44.log (no header) and
     // rtmp-17.log (retired format) are reported unreadable, not mis-parsed.
     assert_eq!(run.code, 3, "{}", run.stderr);

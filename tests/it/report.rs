@@ -2,7 +2,7 @@
 //! Chromium. The screenshot part needs Debian's `chromium`; `.ci/run` installs
 //! it and sets EDGEMETER_REQUIRE_CHROMIUM=1, so CI never skips it.
 
-use crate::cli::edgemeter;
+use crate::cli::{edgemeter, ingest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_is_self_contained_and_renders_in_chromium() {
@@ -10,11 +10,7 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
     let lake = dir.path().join("lake");
     let lake = lake.to_str().unwrap();
     let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs");
-    let run = edgemeter(
-        &[],
-        &["ingest", "--source", logs, "--lake", lake, "--quiet"],
-    )
-    .await;
+    let run = ingest(&[], logs, lake, &["--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let html_path = dir.path().join("report.html");
     let run = edgemeter(

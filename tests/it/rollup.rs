@@ -2,7 +2,7 @@
 //! rows for the partial hours at a range's edges. Every range below is checked
 //! against totals the test computes from the requests it wrote.
 
-use crate::cli::{edgemeter, query_csv, summary, usage};
+use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
 use crate::logs::{Req, expected, gzip, log_text, requests_at};
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a logged request (sorts like its instant).
@@ -89,11 +89,7 @@ async fn usage_is_exact_to_the_second_at_any_range_edge() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
     let source = logs.path().to_str().unwrap();
-    let run = edgemeter(
-        &[],
-        &["ingest", "--source", source, "--lake", lake, "--json"],
-    )
-    .await;
+    let run = ingest(&[], source, lake, &["--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(summary(&run)["rows_written"], all.len());
 
