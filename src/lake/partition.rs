@@ -234,9 +234,11 @@ fn merge_rows(
 ) -> Result<Merged> {
     let schema = requests_schema();
     let existing_rows: usize = existing.iter().map(RecordBatch::num_rows).sum();
-    // Rows kept, as (batch, row) into `existing` followed by `new`.
-    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(existing_rows);
-    let mut seen: HashSet<RequestKey<'_>> = HashSet::with_capacity(existing_rows);
+    let new_rows: usize = new.iter().map(RecordBatch::num_rows).sum();
+    // Rows kept, as (batch, row) into `existing` followed by `new`; sized for
+    // all of them, so neither grows (and rehashes) on the way.
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(existing_rows + new_rows);
+    let mut seen: HashSet<RequestKey<'_>> = HashSet::with_capacity(existing_rows + new_rows);
     for (b, batch) in existing.iter().enumerate() {
         seen.extend(request_keys(batch)?);
         kept.extend((0..batch.num_rows()).map(|row| (b, row)));

@@ -119,6 +119,9 @@ pub fn rollup_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// A rollup row's group: API key id and status.
+type Group<'a> = (Option<&'a str>, Option<i16>);
+
 #[derive(Default)]
 struct Totals<'a> {
     hint: Option<&'a str>,
@@ -127,11 +130,19 @@ struct Totals<'a> {
     bytes_in: i64,
 }
 
+impl<'a> Totals<'a> {
+    fn add(&mut self, other: &Totals<'a>) {
+        self.hint = self.hint.max(other.hint);
+        self.requests += other.requests;
+        self.bytes_out += other.bytes_out;
+        self.bytes_in += other.bytes_in;
+    }
+}
+
 /// Sums an hour's `requests` rows by key and status and encodes the result as
 /// one Parquet file, sorted by key then status.
 pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
-    let mut groups: datafusion::common::HashMap<(Option<&str>, Option<i16>), Totals<'_>> =
-        Default::default();
+    let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
     for batch in batches {
         let column = |name: &str| {
             batch
@@ -143,10 +154,19 @@ pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
         let statuses = column("sc_status")?.as_primitive::<Int16Type>();
         let sc_bytes = column("sc_bytes")?.as_primitive::<Int64Type>();
         let cs_bytes = column("cs_bytes")?.as_primitive::<Int64Type>();
+        // Rows come sorted by key, so consecutive rows mostly share their
+        // group: each run of them is summed here and added to `groups` once.
+        let mut run: Option<(Group<'_>, Totals<'_>)> = None;
         for row in 0..batch.num_rows() {
             let key = keys.is_valid(row).then(|| keys.value(row));
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let totals = groups.entry((key, status)).or_default();
+            let group = (key, status);
+            if run.as_ref().is_some_and(|(g, _)| *g != group)
+                && let Some((g, totals)) = run.take()
+            {
+                groups.entry(g).or_default().add(&totals);
+            }
+            let totals = &mut run.get_or_insert_with(|| (group, Totals::default())).1;
             totals.requests += 1;
             if sc_bytes.is_valid(row) {
                 totals.bytes_out += sc_bytes.value(row);
@@ -157,6 +177,9 @@ pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
             if hints.is_valid(row) {
                 totals.hint = totals.hint.max(Some(hints.value(row)));
             }
+        }
+        if let Some((g, totals)) = run {
+            groups.entry(g).or_default().add(&totals);
         }
     }
     // Sorted by key then status, keyless (None) first.
