@@ -217,12 +217,15 @@ async fn ingest_locked(
     let produce = async {
         let mut parsed = futures::stream::iter(batches(pending, options.batch_bytes))
             .map(|batch| {
-                let (in_memory, cpu, hasher) = (in_memory.clone(), &cpu, &hasher);
+                let (in_memory, cpu, hasher, tx) = (in_memory.clone(), &cpu, &hasher, &parsed_tx);
                 async move {
                     let permit = match in_memory.acquire_owned().await {
                         Ok(permit) => permit,
                         Err(_) => unreachable!("the batch semaphore is never closed"),
                     };
+                    if tx.is_closed() {
+                        return (Vec::new(), permit); // the committing stage stopped on an error
+                    }
                     let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
                         .map(|object| fetch_and_parse(source, object, options, cpu, hasher.clone()))
                         .buffered(options.concurrency.max(1))
