@@ -240,6 +240,7 @@ async fn ingest_locked(
                 break; // the committing stage stopped on an error
             }
         }
+        drop(parsed);
         drop(parsed_tx);
     };
     let commit = async {
