@@ -377,12 +377,7 @@ impl<'a, 'h> LineParser<'a, 'h> {
         };
 
         self.fields.clear();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\t', line.as_bytes()) {
-            self.fields.push((start, end));
-            start = end + 1;
-        }
-        self.fields.push((start, line.len()));
+        split_tabs(line.as_bytes(), &mut self.fields);
         // A trailing tab (or several) adds empty fields past the header's end.
         while self.fields.len() > header.slots.len()
             && self.fields.last().is_some_and(|(s, e)| s == e)
@@ -465,6 +460,38 @@ impl<'a, 'h> LineParser<'a, 'h> {
         });
         Ok(())
     }
+}
+
+/// Pushes the byte range of each tab-separated field of `line` onto `fields`.
+///
+/// Scans eight bytes at a time and takes every tab of a word from one bit
+/// mask: a line holds some thirty short fields, and a search call per tab
+/// costs more than the scan.
+fn split_tabs(line: &[u8], fields: &mut Vec<(usize, usize)>) {
+    const LOW_BITS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TABS: u64 = 0x0909_0909_0909_0909;
+    let (words, rest) = line.as_chunks::<8>();
+    let mut start = 0;
+    for (w, word) in words.iter().enumerate() {
+        // Tab bytes become zero; then exactly the zero bytes get their high
+        // bit set (the sums cannot carry from one byte into the next).
+        let x = u64::from_le_bytes(*word) ^ TABS;
+        let mut tabs = !(((x & LOW_BITS) + LOW_BITS) | x | LOW_BITS);
+        while tabs != 0 {
+            let end = w * 8 + (tabs.trailing_zeros() / 8) as usize;
+            fields.push((start, end));
+            start = end + 1;
+            tabs &= tabs - 1;
+        }
+    }
+    let base = words.len() * 8;
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b'\t' {
+            fields.push((start, base + i));
+            start = base + i + 1;
+        }
+    }
+    fields.push((start, line.len()));
 }
 
 /// Epoch seconds with an optional fraction (`1759687234.191`), times 1000 /
@@ -597,6 +624,42 @@ mod tests {
             .iter()
             .map(|s| s.map(str::to_string))
             .collect()
+    }
+
+    /// The word-at-a-time split finds the same fields as splitting on each tab,
+    /// wherever the tabs fall in a word, next to each other, at either end, and
+    /// beside bytes with the high bit set (UTF-8) or equal to a tab's low bits.
+    #[test]
+    fn tab_split_matches_a_plain_split() {
+        let pieces: [&[u8]; 8] = [
+            b"",
+            b"a",
+            b"\t",
+            b"\t\t",
+            "é€".as_bytes(),
+            b"\x89\x19\x08",
+            b"0123456",
+            b"-",
+        ];
+        let mut line = Vec::new();
+        let mut fields = Vec::new();
+        for seed in 0u64..2000 {
+            line.clear();
+            let mut x = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            for _ in 0..(seed % 23) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                line.extend_from_slice(pieces[(x % 8) as usize]);
+            }
+            fields.clear();
+            split_tabs(&line, &mut fields);
+            let got: Vec<&[u8]> = fields.iter().map(|&(s, e)| &line[s..e]).collect();
+            let want: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+            assert_eq!(got, want, "line {line:?}");
+        }
     }
 
     /// Expected counts were read off the fixtures with awk, independently of this parser.
