@@ -247,6 +247,42 @@ mod tests {
         RecordBatch::try_new(schema, columns).unwrap()
     }
 
+    /// Sorted rows come in runs of one key and status; a run may also be
+    /// broken by another status and resume, or continue into the next batch.
+    #[test]
+    fn runs_of_one_group_are_summed_once_each_and_merged() {
+        let a = rows(
+            &[
+                Some("a"),
+                Some("a"),
+                Some("a"),
+                Some("a"),
+                Some("b"),
+                Some("b"),
+            ],
+            &[
+                Some(200),
+                Some(200),
+                Some(404),
+                Some(200),
+                Some(200),
+                Some(200),
+            ],
+            &[Some(1), Some(2), Some(4), Some(8), Some(16), Some(32)],
+        );
+        let b = rows(&[Some("b"), None], &[Some(200), None], &[Some(64), None]);
+        let out = decode(encode_hour(7, &[a, b]).unwrap()).unwrap();
+        let out = &out[0];
+        let keys: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
+        let statuses: Vec<Option<i16>> = out.column(3).as_primitive::<Int16Type>().iter().collect();
+        let requests: Vec<i64> = out.column(4).as_primitive::<Int64Type>().values().to_vec();
+        let bytes_out: Vec<i64> = out.column(5).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(keys, vec![None, Some("a"), Some("a"), Some("b")]);
+        assert_eq!(statuses, vec![None, Some(200), Some(404), Some(200)]);
+        assert_eq!(requests, vec![1, 3, 1, 3]);
+        assert_eq!(bytes_out, vec![0, 1 + 2 + 8, 4, 16 + 32 + 64]);
+    }
+
     #[test]
     fn partition_directories_name_their_hour() {
         // 2019-12-04T21:00:00Z is hour 437637 since the epoch.
