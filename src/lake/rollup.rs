@@ -277,7 +277,9 @@ mod tests {
         let statuses: Vec<Option<i16>> = out.column(3).as_primitive::<Int16Type>().iter().collect();
         let requests: Vec<i64> = out.column(4).as_primitive::<Int64Type>().values().to_vec();
         let bytes_out: Vec<i64> = out.column(5).as_primitive::<Int64Type>().values().to_vec();
+        let hints: Vec<Option<&str>> = out.column(2).as_string::<i32>().iter().collect();
         assert_eq!(keys, vec![None, Some("a"), Some("a"), Some("b")]);
+        assert_eq!(hints, vec![None, Some("a"), Some("a"), Some("b")]);
         assert_eq!(statuses, vec![None, Some(200), Some(404), Some(200)]);
         assert_eq!(requests, vec![1, 3, 1, 3]);
         assert_eq!(bytes_out, vec![0, 1 + 2 + 8, 4, 16 + 32 + 64]);
