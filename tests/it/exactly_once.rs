@@ -171,6 +171,40 @@ async fn two_runs_at_once_never_corrupt_the_lake() {
     assert_no_visible_duplicates(lake).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_committed_at_once_into_one_hour_lose_nothing() {
+    // Every object is its own batch, and every batch lands in the same two
+    // hours, so commits in flight together always want the same partitions.
+    let logs = tempfile::tempdir().unwrap();
+    let mut distinct = Vec::new();
+    for i in 0..16 {
+        let mut reqs = hour_of_requests(10, 300, &format!("a{i}"));
+        reqs.extend(hour_of_requests(11, 100, &format!("b{i}")));
+        distinct.extend(reqs.iter().cloned());
+        let name = format!("E2SAME.2025-10-05-10.{i:04}.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+    }
+    let want = expected(&distinct.iter().collect::<Vec<_>>());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let run = edgemeter(&[], &ingest_args(source, lake)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 16);
+    assert_eq!(s["rows_written"], 16 * 400);
+    assert_eq!(s["duplicates"], 0);
+    assert_eq!(usage(&[], lake, &[]).await, want);
+    let rows = query_csv(
+        &[],
+        lake,
+        "SELECT hour, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(rows, "hour,n\n10,4800\n11,1600\n");
+    assert_rollup_matches_rows(lake).await;
+}
+
 /// Files named for `hours_ago` before now, with requests of that hour.
 fn recent_file(dir: &Path, hours_ago: i64, n: usize, tag: &str) -> Vec<Req> {
     let t = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
