@@ -7,10 +7,10 @@
 
 use crate::format::fields::{ColumnType, FIELDS};
 use crate::key::KeyIdentity;
-use crate::lake::schema::requests_schema;
+use crate::lake::schema::{arrow_type, requests_schema};
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayBuilder, ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMillisecondBuilder, new_null_array,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +59,49 @@ enum ColumnBuilder {
     Float64(Float64Builder),
 }
 
+/// One field's column: its builder, and the nulls not yet appended to it.
+///
+/// Many fields are `-` on every line (or absent from an older era's header).
+/// Nulls are counted and appended in runs, and a column that saw nothing else
+/// is finished as a null array without ever touching its builder.
+struct Column {
+    builder: ColumnBuilder,
+    ty: ColumnType,
+    pending_nulls: usize,
+}
+
+impl Column {
+    fn new(ty: ColumnType, rows: usize, hint: &mut impl Iterator<Item = usize>) -> Self {
+        Self {
+            builder: ColumnBuilder::new(ty, rows, hint),
+            ty,
+            pending_nulls: 0,
+        }
+    }
+
+    #[inline]
+    fn append(&mut self, value: Value<'_>) {
+        if matches!(value, Value::Null) {
+            self.pending_nulls += 1;
+            return;
+        }
+        if self.pending_nulls > 0 {
+            self.builder.append_nulls(self.pending_nulls);
+            self.pending_nulls = 0;
+        }
+        self.builder.append(value);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let nulls = std::mem::take(&mut self.pending_nulls);
+        if self.builder.is_empty() {
+            return new_null_array(&arrow_type(self.ty), nulls);
+        }
+        self.builder.append_nulls(nulls);
+        self.builder.finish()
+    }
+}
+
 /// Rows per batch an hour's rows are cut into.
 pub const CHUNK_ROWS: usize = 8192;
 
@@ -80,6 +123,26 @@ impl ColumnBuilder {
             ColumnType::Int32 => Self::Int32(Int32Builder::with_capacity(rows)),
             ColumnType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
             ColumnType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Utf8(b) => b.is_empty(),
+            Self::Int16(b) => b.is_empty(),
+            Self::Int32(b) => b.is_empty(),
+            Self::Int64(b) => b.is_empty(),
+            Self::Float64(b) => b.is_empty(),
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            Self::Utf8(b) => b.append_nulls(n),
+            Self::Int16(b) => b.append_nulls(n),
+            Self::Int32(b) => b.append_nulls(n),
+            Self::Int64(b) => b.append_nulls(n),
+            Self::Float64(b) => b.append_nulls(n),
         }
     }
 
@@ -124,7 +187,7 @@ pub struct RowsBuilder {
     timestamp: TimestampMillisecondBuilder,
     key_id: StringBuilder,
     key_hint: StringBuilder,
-    fields: Vec<ColumnBuilder>,
+    fields: Vec<Column>,
     source_object: StringBuilder,
     source_line: Int64Builder,
     len: usize,
@@ -157,7 +220,7 @@ impl RowsBuilder {
             key_hint: string_builder(rows, &mut hint),
             fields: FIELDS
                 .iter()
-                .map(|f| ColumnBuilder::new(f.ty, rows, &mut hint))
+                .map(|f| Column::new(f.ty, rows, &mut hint))
                 .collect(),
             source_object: string_builder(rows, &mut hint),
             source_line: Int64Builder::with_capacity(rows),
@@ -171,7 +234,7 @@ impl RowsBuilder {
             self.key_id.values_slice().len(),
             self.key_hint.values_slice().len(),
         ];
-        out.extend(self.fields.iter().filter_map(ColumnBuilder::string_bytes));
+        out.extend(self.fields.iter().filter_map(|c| c.builder.string_bytes()));
         out.push(self.source_object.values_slice().len());
         out
     }
@@ -211,7 +274,7 @@ impl RowsBuilder {
         columns.push(Arc::new(self.timestamp.finish()));
         columns.push(Arc::new(self.key_id.finish()));
         columns.push(Arc::new(self.key_hint.finish()));
-        columns.extend(self.fields.iter_mut().map(ColumnBuilder::finish));
+        columns.extend(self.fields.iter_mut().map(Column::finish));
         columns.push(Arc::new(self.source_object.finish()));
         columns.push(Arc::new(self.source_line.finish()));
         self.len = 0;
@@ -272,5 +335,95 @@ impl HourlyRows {
                 (hour, done)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::fields::idx;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+
+    /// Rows whose `sc_bytes` and `cs_uri_stem` are null in runs of every length
+    /// between values, and whose other fields are null throughout.
+    #[test]
+    fn nulls_in_runs_and_never_filled_columns_finish_as_appended() {
+        let bytes: Vec<Option<i64>> = vec![None, None, Some(5), None, Some(7), Some(9), None, None];
+        let stems: Vec<Option<&str>> = vec![
+            Some("/a"),
+            None,
+            None,
+            None,
+            Some("/b"),
+            None,
+            Some("/c"),
+            None,
+        ];
+        let mut rows = RowsBuilder::default();
+        for (line, (b, stem)) in bytes.iter().zip(&stems).enumerate() {
+            let mut values = [Value::Null; FIELDS.len()];
+            if let Some(b) = b {
+                values[idx::SC_BYTES] = Value::Int(*b);
+            }
+            if let Some(stem) = stem {
+                values[idx::CS_URI_STEM] = Value::Str(stem);
+            }
+            rows.append(&Row {
+                timestamp_ms: line as i64,
+                key: None,
+                values: &values,
+                source_object: "o",
+                source_line: line as u64 + 1,
+            });
+        }
+        let batch = rows.finish();
+        assert_eq!(batch.num_rows(), 8);
+        let got_bytes: Vec<Option<i64>> = batch
+            .column_by_name("sc_bytes")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .iter()
+            .collect();
+        assert_eq!(got_bytes, bytes);
+        let got_stems: Vec<Option<&str>> = batch
+            .column_by_name("cs_uri_stem")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .collect();
+        assert_eq!(got_stems, stems);
+        for (i, field) in FIELDS.iter().enumerate() {
+            if i == idx::SC_BYTES || i == idx::CS_URI_STEM {
+                continue;
+            }
+            let column = batch.column_by_name(field.column).unwrap();
+            assert_eq!(column.null_count(), 8, "{}", field.column);
+            assert_eq!(
+                column.data_type(),
+                &arrow_type(field.ty),
+                "{}",
+                field.column
+            );
+        }
+        // The builder starts over empty: the next chunk's nulls are its own.
+        let mut values = [Value::Null; FIELDS.len()];
+        values[idx::SC_BYTES] = Value::Int(1);
+        rows.append(&Row {
+            timestamp_ms: 0,
+            key: None,
+            values: &values,
+            source_object: "o",
+            source_line: 9,
+        });
+        let next = rows.finish();
+        let got: Vec<Option<i64>> = next
+            .column_by_name("sc_bytes")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .iter()
+            .collect();
+        assert_eq!(got, vec![Some(1)]);
+        assert_eq!(next.column_by_name("cs_uri_stem").unwrap().null_count(), 1);
     }
 }

@@ -19,9 +19,10 @@ use super::schema::requests_schema;
 use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
-use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::compute::interleave;
 use datafusion::common::{HashMap, HashSet};
 use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
@@ -226,6 +227,28 @@ fn sort_by_key_then_time(
         .collect())
 }
 
+/// The rows at `indices` (batch, row) of `batches`, in that order, as one batch.
+///
+/// Like arrow's `interleave_record_batch`, but a column that is null in every
+/// input (a field the logs never fill, or one their era lacks) becomes a null
+/// array at once instead of being gathered row by row.
+fn interleave_columns(batches: &[&RecordBatch], indices: &[(usize, usize)]) -> Result<RecordBatch> {
+    let Some(first) = batches.first() else {
+        return Err(Error::Lake("nothing to interleave".into()));
+    };
+    let schema = first.schema();
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            if arrays.iter().all(|a| a.null_count() == a.len()) {
+                return Ok(new_null_array(schema.field(i).data_type(), indices.len()));
+            }
+            interleave(&arrays, indices)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
 fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
@@ -271,7 +294,7 @@ fn merge_rows(
         });
     }
     let sorted_rows = sort_by_key_then_time(&batches, kept)?;
-    let sorted = interleave_record_batch(&batches, &sorted_rows)?;
+    let sorted = interleave_columns(&batches, &sorted_rows)?;
     drop(sorted_rows);
     drop(batches);
     drop(existing);
@@ -347,6 +370,41 @@ mod tests {
                 (0, 1), // keyless @1
             ]
         );
+    }
+
+    #[test]
+    fn interleaving_matches_arrow_and_makes_all_null_columns_at_once() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("never", DataType::Utf8, true),
+            Field::new("sometimes", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch =
+            |never: Vec<Option<&str>>, sometimes: Vec<Option<&str>>, n: Vec<Option<i64>>| {
+                let columns: Vec<Arc<dyn Array>> = vec![
+                    Arc::new(StringArray::from(never)),
+                    Arc::new(StringArray::from(sometimes)),
+                    Arc::new(Int64Array::from(n)),
+                ];
+                RecordBatch::try_new(schema.clone(), columns).unwrap()
+            };
+        // `sometimes` is all null in the first batch only; `never` in both.
+        let a = batch(vec![None, None], vec![None, None], vec![Some(1), None]);
+        let b = batch(
+            vec![None; 3],
+            vec![Some("x"), None, Some("y")],
+            vec![Some(3), Some(4), None],
+        );
+        let batches = [&a, &b];
+        let indices = [(1, 2), (0, 1), (1, 0), (0, 0), (1, 1)];
+        let got = interleave_columns(&batches, &indices).unwrap();
+        let want = datafusion::arrow::compute::interleave_record_batch(&batches, &indices).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.column(0).null_count(), 5);
+        let sometimes: Vec<Option<&str>> = got.column(1).as_string::<i32>().iter().collect();
+        assert_eq!(sometimes, vec![Some("y"), None, Some("x"), None, None]);
     }
 
     #[test]
