@@ -259,13 +259,14 @@ async fn ingest_locked(
         let mut in_flight = FuturesUnordered::new();
         let mut n = 0;
         let mut failed = None;
-        loop {
+        let mut receiving = true;
+        // Until the producer is done (or a commit failed) and every commit in
+        // flight has finished.
+        while !in_flight.is_empty() || (receiving && failed.is_none()) {
             tokio::select! {
-                received = parsed_rx.recv(), if failed.is_none() && in_flight.len() < COMMITS_IN_FLIGHT => {
+                received = parsed_rx.recv(), if receiving && failed.is_none() && in_flight.len() < COMMITS_IN_FLIGHT => {
                     let Some((outcomes, permit)) = received else {
-                        if in_flight.is_empty() {
-                            break;
-                        }
+                        receiving = false;
                         continue;
                     };
                     let count = outcomes.len() as u64;
@@ -279,7 +280,7 @@ async fn ingest_locked(
                 }
                 Some((merged, permit, count)) = in_flight.next() => {
                     drop(permit);
-                    match merged {
+                    let refreshed = match merged {
                         Ok(merges) => {
                             for merge in merges {
                                 summary.rows_written += merge.rows_added;
@@ -287,21 +288,19 @@ async fn ingest_locked(
                                 summary.partitions_touched.insert(merge.partition);
                             }
                             bar.inc(count);
-                            if failed.is_none()
-                                && let Err(e) = lock.refresh().await
-                            {
-                                failed = Some(e);
+                            match failed {
+                                None => lock.refresh().await,
+                                Some(_) => Ok(()),
                             }
                         }
-                        // The first error ends the run once the other commit in
-                        // flight has finished (so nothing is left writing after
-                        // the lock is released).
-                        Err(e) => {
-                            failed.get_or_insert(e);
-                        }
-                    }
-                    if failed.is_some() && in_flight.is_empty() {
-                        break;
+                        Err(e) => Err(e),
+                    };
+                    // The first error ends the run once the other commit in
+                    // flight has finished (so that nothing is left writing after
+                    // the lock is released); the producer stops at once.
+                    if let Err(e) = refreshed {
+                        failed.get_or_insert(e);
+                        parsed_rx.close();
                     }
                 }
             }

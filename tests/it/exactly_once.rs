@@ -205,6 +205,44 @@ async fn batches_committed_at_once_into_one_hour_lose_nothing() {
     assert_rollup_matches_rows(lake).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_ends_the_run_and_the_rerun_completes_it_exactly() {
+    // A day of objects that commit, then a day whose partitions cannot be
+    // written: a plain file sits where its `dt=` directory would go.
+    let logs = tempfile::tempdir().unwrap();
+    let mut distinct = Vec::new();
+    for (date, day) in [("2025-10-05", 5), ("2025-10-06", 6)] {
+        for i in 0..6u32 {
+            let reqs = crate::logs::requests_at(date, 8 + i, 300, &format!("d{day}o{i}"));
+            distinct.extend(reqs.iter().cloned());
+            let name = format!("E2FAIL.{date}-{:02}.{i:04}.gz", 8 + i);
+            std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+        }
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let blocker = lake_dir.path().join("requests/dt=2025-10-06");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, "not a directory").unwrap();
+
+    let run = edgemeter(&[], &ingest_args(source, lake)).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("dt=2025-10-06"), "{}", run.stderr);
+    // The first day was committed and counts exactly; nothing of the second.
+    let first_day: Vec<&Req> = distinct.iter().filter(|r| r.date == "2025-10-05").collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&first_day));
+
+    std::fs::remove_file(&blocker).unwrap();
+    let run = edgemeter(&[], &ingest_args(source, lake)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_skipped"], 6);
+    assert_eq!(s["rows_written"], 6 * 300);
+    assert_eq!(usage(&[], lake, &[]).await, expected(&distinct.iter().collect::<Vec<_>>()));
+    assert_no_visible_duplicates(lake).await;
+}
+
 /// Files named for `hours_ago` before now, with requests of that hour.
 fn recent_file(dir: &Path, hours_ago: i64, n: usize, tag: &str) -> Vec<Req> {
     let t = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
