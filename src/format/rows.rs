@@ -377,15 +377,13 @@ mod tests {
                 source_line: line as u64 + 1,
             });
         }
+        let sc_bytes = |batch: &RecordBatch| -> Vec<Option<i64>> {
+            let column = batch.column_by_name("sc_bytes").unwrap();
+            column.as_primitive::<Int64Type>().iter().collect()
+        };
         let batch = rows.finish();
         assert_eq!(batch.num_rows(), 8);
-        let got_bytes: Vec<Option<i64>> = batch
-            .column_by_name("sc_bytes")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .iter()
-            .collect();
-        assert_eq!(got_bytes, bytes);
+        assert_eq!(sc_bytes(&batch), bytes);
         let got_stems: Vec<Option<&str>> = batch
             .column_by_name("cs_uri_stem")
             .unwrap()
@@ -417,13 +415,7 @@ mod tests {
             source_line: 9,
         });
         let next = rows.finish();
-        let got: Vec<Option<i64>> = next
-            .column_by_name("sc_bytes")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .iter()
-            .collect();
-        assert_eq!(got, vec![Some(1)]);
+        assert_eq!(sc_bytes(&next), vec![Some(1)]);
         assert_eq!(next.column_by_name("cs_uri_stem").unwrap().null_count(), 1);
     }
 }

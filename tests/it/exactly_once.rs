@@ -239,7 +239,10 @@ async fn a_failed_commit_ends_the_run_and_the_rerun_completes_it_exactly() {
     let s = summary(&run);
     assert_eq!(s["objects_skipped"], 6);
     assert_eq!(s["rows_written"], 6 * 300);
-    assert_eq!(usage(&[], lake, &[]).await, expected(&distinct.iter().collect::<Vec<_>>()));
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&distinct.iter().collect::<Vec<_>>())
+    );
     assert_no_visible_duplicates(lake).await;
 }
 
