@@ -154,6 +154,8 @@ impl ColumnBuilder {
     }
 
     /// Appends a value that [`parse_value`] produced for this column's type.
+    /// [`Column`] appends nulls itself, in runs; a value of another type
+    /// (which `parse_value` never gives) would be stored as null.
     #[inline]
     fn append(&mut self, value: Value<'_>) {
         match (self, value) {
