@@ -17,6 +17,13 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 /// reader can skip by statistics.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// Rows the writer encodes at a time between its checks of page size and
+/// statistics. The default (1,024) spent a share of encoding in those checks:
+/// 8,192 made ingest 3% faster on the benchmark, and the lake's size did not
+/// change. Pages end at the first step past the writer's 20,000-row limit:
+/// 24,576 rows instead of 20,480.
+const WRITE_BATCH_ROWS: usize = 8 * 1024;
+
 /// Columns of `requests` whose values seldom repeat within an hour.
 const UNIQUE_ISH_COLUMNS: &[&str] = &[
     "timestamp",
@@ -64,6 +71,7 @@ pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterPropert
     }
     builder
         .set_compression(Compression::ZSTD(zstd))
+        .set_write_batch_size(WRITE_BATCH_ROWS)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(sorted_by)
