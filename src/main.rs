@@ -33,6 +33,29 @@ fn keep_freed_memory() {
     }
 }
 
+/// Keeps the C allocator's freed memory too. The zstd library allocates its
+/// contexts with `malloc`, not through Rust's allocator, and the Parquet writer
+/// makes a compressor and a decompressor for every column chunk. With glibc's
+/// defaults each thread's heap was trimmed back to the system on nearly every
+/// free, and the pages faulted in again (zero-filled) for the next column:
+/// 74,000 page faults in a benchmark ingest, 5,000 with these settings, and
+/// 2.5% less time. The contexts are a few MiB per thread, so peak RSS does not
+/// change.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_c_memory() {
+    const TRIM_THRESHOLD: libc::c_int = 256 << 20;
+    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+    // SAFETY: mallopt only sets glibc's tuning parameters, and it runs before
+    // any thread is started.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_c_memory() {}
+
 /// Threads for blocking work (parsing, merging, local file I/O): one per core.
 /// Tokio's default lets the pool grow to hundreds; each extra thread kept its
 /// own freed buffers, so ingest's peak RSS was a third higher on the benchmark
@@ -44,6 +67,7 @@ fn blocking_threads() -> usize {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    keep_freed_c_memory();
     let cli = Cli::parse();
     init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
