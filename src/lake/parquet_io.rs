@@ -1,17 +1,19 @@
 //! Encoding and decoding whole Parquet files held in memory, with the lake's
 //! writer settings in one place.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::schema::requests_schema;
 use bytes::Bytes;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_writer::compute_leaves;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::ops::Range;
 
 /// Rows per row group: large enough for good compression, small enough that a
 /// reader can skip by statistics.
@@ -89,6 +91,43 @@ pub fn encode(
     let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?;
     for batch in batches {
         writer.write(batch)?;
+    }
+    writer.close()?;
+    Ok(Bytes::from(out))
+}
+
+/// Encodes `rows` rows as one Parquet file, one column at a time:
+/// `column(i, rows)` gives column `i`'s values for a row group's range of rows.
+///
+/// Unlike [`encode`], the rows never exist as one batch. Each column is made,
+/// encoded while it is still in cache and dropped before the next is made, so
+/// a caller that reorders rows holds one reordered column at a time, not all.
+pub fn encode_by_column(
+    schema: &SchemaRef,
+    rows: usize,
+    properties: WriterProperties,
+    mut column: impl FnMut(usize, Range<usize>) -> Result<ArrayRef>,
+) -> Result<Bytes> {
+    let mut out = Vec::new();
+    let (mut writer, factory) = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?
+        .into_serialized_writer()?;
+    for (group, start) in (0..rows).step_by(ROW_GROUP_ROWS).enumerate() {
+        let range = start..rows.min(start + ROW_GROUP_ROWS);
+        let encoders = factory.create_column_writers(group)?;
+        if encoders.len() != schema.fields().len() {
+            return Err(Error::Lake(
+                "nested columns cannot be encoded one at a time".into(),
+            ));
+        }
+        let mut row_group = writer.next_row_group()?;
+        for ((i, field), mut encoder) in schema.fields().iter().enumerate().zip(encoders) {
+            let values = column(i, range.clone())?;
+            for leaf in compute_leaves(field, &values)? {
+                encoder.write(&leaf)?;
+            }
+            encoder.close()?.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
     }
     writer.close()?;
     Ok(Bytes::from(out))

@@ -13,14 +13,14 @@
 //! between the two writes) rebuilds it, even when no row is new.
 
 use super::Lake;
-use super::parquet_io::{decode, encode, writer_properties};
+use super::parquet_io::{decode, encode_by_column, writer_properties};
 use super::rollup::{self, ROLLUP_TABLE};
 use super::schema::requests_schema;
 use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::new_null_array;
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::interleave;
 use datafusion::common::{HashMap, HashSet};
@@ -28,6 +28,7 @@ use datafusion::parquet::file::metadata::SortingColumn;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
+use std::sync::Arc;
 
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
 pub fn partition_values(hour: i64) -> (String, String) {
@@ -227,26 +228,50 @@ fn sort_by_key_then_time(
         .collect())
 }
 
-/// The rows at `indices` (batch, row) of `batches`, in that order, as one batch.
+/// Column `column` of the rows at `indices` (batch, row) of `batches`, in
+/// that order.
 ///
-/// Like arrow's `interleave_record_batch`, but a column that is null in every
-/// input (a field the logs never fill, or one their era lacks) becomes a null
-/// array at once instead of being gathered row by row.
-fn interleave_columns(batches: &[&RecordBatch], indices: &[(usize, usize)]) -> Result<RecordBatch> {
+/// Like arrow's `interleave`, but a column that is null in every input (a
+/// field the logs never fill, or one their era lacks) becomes a null array at
+/// once instead of being gathered row by row.
+fn interleave_column(
+    batches: &[&RecordBatch],
+    column: usize,
+    indices: &[(usize, usize)],
+) -> Result<ArrayRef> {
+    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(column).as_ref()).collect();
+    match arrays.first() {
+        None => Err(Error::Lake("nothing to interleave".into())),
+        Some(first) if arrays.iter().all(|a| a.null_count() == a.len()) => {
+            Ok(new_null_array(first.data_type(), indices.len()))
+        }
+        Some(_) => Ok(interleave(&arrays, indices)?),
+    }
+}
+
+/// The named columns of the rows at `indices` (batch, row) of `batches`, in
+/// that order, as one batch.
+fn interleave_columns(
+    batches: &[&RecordBatch],
+    indices: &[(usize, usize)],
+    names: &[&str],
+) -> Result<RecordBatch> {
     let Some(first) = batches.first() else {
         return Err(Error::Lake("nothing to interleave".into()));
     };
     let schema = first.schema();
-    let columns = (0..schema.fields().len())
-        .map(|i| {
-            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
-            if arrays.iter().all(|a| a.null_count() == a.len()) {
-                return Ok(new_null_array(schema.field(i).data_type(), indices.len()));
-            }
-            interleave(&arrays, indices)
-        })
+    let projection = names
+        .iter()
+        .map(|name| schema.index_of(name))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
+    let columns = projection
+        .iter()
+        .map(|&i| interleave_column(batches, i, indices))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(
+        Arc::new(schema.project(&projection)?),
+        columns,
+    )?)
 }
 
 fn merge_rows(
@@ -294,19 +319,26 @@ fn merge_rows(
         });
     }
     let sorted_rows = sort_by_key_then_time(&batches, kept)?;
-    let sorted = interleave_columns(&batches, &sorted_rows)?;
-    drop(sorted_rows);
-    drop(batches);
-    drop(existing);
-    drop(new);
+    // The rollup's columns are gathered into the new order first; the file's
+    // other columns one at a time as they are encoded, so the hour's reordered
+    // rows are never all in memory at once.
+    let rollup_rows = interleave_columns(&batches, &sorted_rows, &rollup::REQUESTS_COLUMNS)?;
+    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&rollup_rows))?;
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
         nulls_first: false,
     };
     let sorting = vec![sorted_on(1), sorted_on(0)];
-    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&sorted))?;
-    let file = encode(&schema, &[sorted], writer_properties(Some(sorting)))?;
+    let file = encode_by_column(
+        &schema,
+        sorted_rows.len(),
+        writer_properties(Some(sorting)),
+        |column, rows| match rollup_rows.column_by_name(schema.field(column).name()) {
+            Some(gathered) => Ok(gathered.slice(rows.start, rows.len())),
+            None => interleave_column(&batches, column, &sorted_rows[rows]),
+        },
+    )?;
     Ok(Merged {
         file: Some(file),
         rollup: Some(rollup),
@@ -399,7 +431,7 @@ mod tests {
         );
         let batches = [&a, &b];
         let indices = [(1, 2), (0, 1), (1, 0), (0, 0), (1, 1)];
-        let got = interleave_columns(&batches, &indices).unwrap();
+        let got = interleave_columns(&batches, &indices, &["never", "sometimes", "n"]).unwrap();
         let want = datafusion::arrow::compute::interleave_record_batch(&batches, &indices).unwrap();
         assert_eq!(got, want);
         assert_eq!(got.column(0).null_count(), 5);
