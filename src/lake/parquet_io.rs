@@ -97,7 +97,8 @@ pub fn encode(
 }
 
 /// Encodes `rows` rows as one Parquet file, one column at a time:
-/// `column(i, rows)` gives column `i`'s values for a row group's range of rows.
+/// `column(i, rows)` gives column `i`'s values for a row group's range of rows
+/// (row groups as long as the properties' row count limit).
 ///
 /// Unlike [`encode`], the rows never exist as one batch. Each column is made,
 /// encoded while it is still in cache and dropped before the next is made, so
@@ -108,11 +109,15 @@ pub fn encode_by_column(
     properties: WriterProperties,
     mut column: impl FnMut(usize, Range<usize>) -> Result<ArrayRef>,
 ) -> Result<Bytes> {
+    let group_rows = properties
+        .max_row_group_row_count()
+        .unwrap_or(ROW_GROUP_ROWS)
+        .max(1);
     let mut out = Vec::new();
     let (mut writer, factory) = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?
         .into_serialized_writer()?;
-    for (group, start) in (0..rows).step_by(ROW_GROUP_ROWS).enumerate() {
-        let range = start..rows.min(start + ROW_GROUP_ROWS);
+    for (group, start) in (0..rows).step_by(group_rows).enumerate() {
+        let range = start..rows.min(start + group_rows);
         let encoders = factory.create_column_writers(group)?;
         if encoders.len() != schema.fields().len() {
             return Err(Error::Lake(
@@ -139,4 +144,60 @@ pub fn decode(data: Bytes) -> Result<Vec<RecordBatch>> {
         .with_batch_size(64 * 1024)
         .build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    use std::sync::Arc;
+
+    /// Column by column, in row groups of 3 rows, the file holds what one
+    /// batch written whole holds.
+    #[test]
+    fn encoding_by_column_splits_row_groups_and_keeps_every_value() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let s = StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("c"),
+            Some("d"),
+            None,
+            Some("f"),
+            Some("g"),
+        ]);
+        let n = Int64Array::from_iter_values(1..=7);
+        let whole = RecordBatch::try_new(schema.clone(), vec![Arc::new(s), Arc::new(n)]).unwrap();
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let mut asked = Vec::new();
+        let file = encode_by_column(&schema, whole.num_rows(), properties, |i, rows| {
+            asked.push((i, rows.clone()));
+            Ok(whole.column(i).slice(rows.start, rows.len()))
+        })
+        .unwrap();
+        assert_eq!(
+            asked,
+            vec![
+                (0, 0..3),
+                (1, 0..3),
+                (0, 3..6),
+                (1, 3..6),
+                (0, 6..7),
+                (1, 6..7)
+            ]
+        );
+        let reader = SerializedFileReader::new(file.clone()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 3);
+        let decoded = decode(file).unwrap();
+        let decoded = datafusion::arrow::compute::concat_batches(&schema, &decoded).unwrap();
+        assert_eq!(decoded, whole);
+        assert_eq!(decoded.column(0).null_count(), 2);
+    }
 }
