@@ -54,6 +54,25 @@ pub enum Command {
     Queries,
     /// Print the lake's tables and columns.
     Schema(LakeArgs),
+    /// Convert a lake written before Delta tables, in place (resumable).
+    Migrate(LakeArgs),
+    /// Checkpoint the tables' logs, compact the ingested record, vacuum old files.
+    Maintain(MaintainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Keep the files that table versions younger than this still need (time travel).
+    #[arg(long, env = "EDGEMETER_RETAIN_VERSIONS_HOURS", default_value_t = crate::lake::maintain::DEFAULT_RETAIN_VERSIONS_HOURS)]
+    pub retain_versions_hours: u32,
+    /// Also drop days of requests (and their rollups) older than N days (UTC dates).
+    #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
+    pub retain_days: Option<u32>,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -139,9 +158,6 @@ pub struct IngestFlags {
     /// Largest decompressed size accepted for one object [default: 8 GiB].
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES")]
     pub max_object_bytes: Option<u64>,
-    /// Seconds after which another run's lock on the lake counts as abandoned [default: 7200].
-    #[arg(long, env = "EDGEMETER_STALE_LOCK_SECS")]
-    pub stale_lock_secs: Option<u64>,
     /// Print the run summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -166,7 +182,6 @@ impl IngestFlags {
             concurrency: self.concurrency,
             batch_bytes: self.batch_bytes,
             max_object_bytes: self.max_object_bytes,
-            stale_lock_secs: self.stale_lock_secs,
             progress: !quiet && !self.json,
         }
     }
@@ -200,6 +215,10 @@ pub struct ExportArgs {
     /// Where to write: a path or s3://bucket/key (a manifest is written beside it).
     #[arg(long)]
     pub output: String,
+    /// Export the lake as of a `requests` table version (as a manifest names
+    /// it) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +295,9 @@ pub struct UsageArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +314,9 @@ pub struct QueryArgs {
     /// A named query's parameter, name=value (repeatable); values are bound, typed.
     #[arg(long = "param")]
     pub params: Vec<String>,
+    /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 /// Runs a parsed command line; returns the process exit status.
@@ -319,6 +344,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 plans: args.plans,
                 format: args.format,
                 output: args.output,
+                as_of: as_of(args.as_of.as_deref())?,
             };
             let report = crate::export::export(&options).await?;
             if !cli.quiet {
@@ -416,14 +442,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 group_by: args.group_by,
                 keys,
             };
-            let session = LakeSession::open(&lake).await?;
+            let session = LakeSession::open_as_of(&lake, as_of(args.as_of.as_deref())?).await?;
             let stream = query.run(&session).await?;
             write(stream, args.format, args.output.as_deref()).await?;
             Ok(0)
         }
         Command::Query(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-            let session = LakeSession::open(&lake).await?;
+            let session = LakeSession::open_as_of(&lake, as_of(args.as_of.as_deref())?).await?;
             let stream = if library::QUERIES.iter().any(|q| q.name == args.sql) {
                 let given = library::parse_params(&args.params)?;
                 session.named_from_text(&args.sql, &given).await?
@@ -474,7 +500,58 @@ pub async fn run(cli: Cli) -> Result<i32> {
             write(df.execute_stream().await?, OutputFormat::Table, None).await?;
             Ok(0)
         }
+        Command::Maintain(args) => {
+            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            let options = crate::lake::maintain::MaintainOptions {
+                retain_versions: chrono::Duration::hours(i64::from(args.retain_versions_hours)),
+                retain_days: args.retain_days,
+            };
+            let summary = crate::lake::maintain::maintain(&lake, &options).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else if !cli.quiet {
+                for (table, version) in &summary.checkpoints {
+                    println!("checkpointed {table} at version {version}");
+                }
+                for (table, n) in &summary.files_vacuumed {
+                    println!("vacuumed {n} files of {table}");
+                }
+                println!(
+                    "compacted {} ingested-record files",
+                    summary.record_files_compacted
+                );
+                for p in &summary.partitions_dropped {
+                    println!("dropped {p}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Migrate(args) => {
+            let lake = Lake::open(&args.lake, &args.s3.settings()).await?;
+            let summary = crate::lake::migrate::migrate(&lake).await?;
+            if !cli.quiet {
+                println!(
+                    "converted {}: {} hour files ({} rows) into requests, {} ingested objects, \
+                     {} rollups rebuilt, {} old files deleted",
+                    lake.display_location(),
+                    summary.requests_files,
+                    summary.requests_rows,
+                    summary.ingested_objects,
+                    summary.rollups_built,
+                    summary.files_deleted
+                );
+            }
+            Ok(0)
+        }
     }
+}
+
+/// `--as-of`, parsed; the newest version when absent.
+fn as_of(text: Option<&str>) -> Result<crate::lake::delta::AsOf> {
+    text.map_or(
+        Ok(crate::lake::delta::AsOf::Latest),
+        crate::lake::delta::AsOf::parse,
+    )
 }
 
 /// Ingests each source in turn, prints summaries, writes metrics; the exit

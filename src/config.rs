@@ -10,7 +10,6 @@ use crate::key::{KeySource, default_sources};
 use crate::query::parse_instant;
 use crate::source::{S3Settings, parse_duration};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The `edgemeter.toml` file of scheduled runs. Every key is optional here;
 /// flags and environment variables override it.
@@ -41,7 +40,6 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
-    pub stale_lock_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -75,7 +73,6 @@ pub struct Overrides {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
-    pub stale_lock_secs: Option<u64>,
     pub progress: bool,
 }
 
@@ -180,12 +177,6 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             .max_object_bytes
             .or(file.max_object_bytes)
             .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
-        stale_lock_after: Duration::from_secs(
-            given
-                .stale_lock_secs
-                .or(file.stale_lock_secs)
-                .unwrap_or(7200),
-        ),
         window,
         retain_days: given.retain_days.or(file.retain_days),
         progress: given.progress,
@@ -205,6 +196,7 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {

@@ -68,9 +68,15 @@ pub enum Error {
     #[error("lake is inconsistent: {0}")]
     Lake(String),
 
-    /// Another run holds the lake's lock.
-    #[error("the lake is locked by another run: {0}")]
-    LockHeld(String),
+    /// A Delta table operation failed.
+    #[error("delta table error: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    /// The lake was written by a version of edgemeter from before Delta tables.
+    #[error(
+        "{0} was written by an earlier edgemeter (before Delta tables); convert it with `edgemeter migrate --lake {0}`"
+    )]
+    Unconverted(String),
 
     /// An alert could not be delivered (it is retried by the next check).
     #[error("alert not delivered: {0}")]

@@ -1,16 +1,20 @@
 //! `edgemeter ingest`: list new log objects, fetch them concurrently, parse them
-//! on CPU threads, merge their rows into hour partitions, then commit the
-//! objects to the ingested record. See the design section of the README for why
-//! this order keeps every request counted exactly once.
+//! on CPU threads, merge their rows into hour partitions and commit each batch
+//! to the `requests` Delta table in one commit, then its rollups, then the
+//! objects to the ingested record. See the design section of the README for
+//! why this order keeps every request counted exactly once, with any number
+//! of runs writing the same lake at once.
 
 use crate::error::Result;
 use crate::format::w3c::{self, ParseOptions, ParseStats};
 use crate::format::{ObjectError, open_object, parquet_input};
 use crate::key::KeyHasher;
 use crate::lake::Lake;
-use crate::lake::ingested::{self, IngestedObject};
-use crate::lake::lock::LakeLock;
-use crate::lake::partition::{MergeOutcome, merge_hour};
+use crate::lake::delta::{self, Committed};
+use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
+use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
+use crate::lake::rollup::{self, HourRollup, ROLLUP_TABLE};
+use crate::lake::schema::REQUESTS_TABLE;
 use crate::source::{Listing, LogObject, S3Settings, Source};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
@@ -51,8 +55,6 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Cap on one object's decompressed size.
     pub max_object_bytes: u64,
-    /// Age after which another run's lock is taken over.
-    pub stale_lock_after: std::time::Duration,
     /// Which objects to list.
     pub window: Window,
     /// Drop `requests` partitions older than this many days (UTC dates).
@@ -136,6 +138,9 @@ pub struct IngestSummary {
     pub unreadable: Vec<UnreadableObject>,
     /// Partitions deleted by `--retain-days`.
     pub partitions_dropped: Vec<String>,
+    /// Hours whose `usage_hourly` rollup was missing or stale at the start of
+    /// the run (a writer stopped between an hour's two commits) and rebuilt.
+    pub rollups_rebuilt: u64,
     pub elapsed_ms: u64,
 }
 
@@ -158,29 +163,66 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let run_id = new_run_id();
     let lake = Lake::open(&options.lake, &options.s3).await?;
     let source = Source::open(&options.source, &options.s3).await?;
-    let lock = LakeLock::acquire(&lake, &run_id, options.stale_lock_after).await?;
-    let result = ingest_locked(options, &lake, &source, &lock, run_id, started).await;
-    let released = lock.release().await;
-    let summary = result?;
-    released?;
-    Ok(summary)
+    ingest_into(options, &lake, &source, run_id, started).await
 }
 
-async fn ingest_locked(
+/// The lake's tables as one run writes them, each handle at the version it
+/// last read or committed (batches committing at once take copies).
+struct Tables {
+    requests: tokio::sync::Mutex<deltalake::DeltaTable>,
+    rollups: tokio::sync::Mutex<deltalake::DeltaTable>,
+    ingested: tokio::sync::Mutex<deltalake::DeltaTable>,
+}
+
+impl Tables {
+    /// Opens (creating, on a new lake) the three tables, before any data
+    /// file is written, so that no reader ever finds files without a log.
+    async fn open(lake: &Lake) -> Result<Self> {
+        Ok(Self {
+            requests: delta::open_or_create(lake, &REQUESTS_TABLE).await?.into(),
+            rollups: delta::open_or_create(lake, &ROLLUP_TABLE).await?.into(),
+            ingested: delta::open_or_create(lake, &INGESTED_TABLE).await?.into(),
+        })
+    }
+
+    /// A copy of a table's handle brought to its newest version.
+    async fn newest(
+        table: &tokio::sync::Mutex<deltalake::DeltaTable>,
+    ) -> Result<deltalake::DeltaTable> {
+        let mut copy = table.lock().await.clone();
+        copy.update_incremental(None).await?;
+        Ok(copy)
+    }
+
+    /// Keeps a handle that has moved on, so the next batch reads less log.
+    async fn keep(table: &tokio::sync::Mutex<deltalake::DeltaTable>, newer: deltalake::DeltaTable) {
+        let mut held = table.lock().await;
+        if newer.version() > held.version() {
+            *held = newer;
+        }
+    }
+}
+
+async fn ingest_into(
     options: &IngestOptions,
     lake: &Lake,
     source: &Source,
-    lock: &LakeLock,
     run_id: String,
     started: Instant,
 ) -> Result<IngestSummary> {
-    let rolled_up = crate::lake::rollup::complete(lake).await?;
-    if rolled_up > 0 {
-        tracing::info!(
-            hours = rolled_up,
-            "built the usage_hourly rollup of earlier hours"
-        );
-    }
+    let tables = Tables::open(lake).await?;
+    let rollups_rebuilt = {
+        let mut requests = Tables::newest(&tables.requests).await?;
+        let mut rollups = Tables::newest(&tables.rollups).await?;
+        let rebuilt = rollup::repair(lake, &mut requests, &mut rollups).await?;
+        if rebuilt > 0 {
+            tracing::info!(
+                hours = rebuilt,
+                "rebuilt the usage_hourly rollup of hours whose rollup was missing"
+            );
+        }
+        rebuilt
+    };
     let now = Utc::now();
     let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
     let listing = options.window.listing(checkpoint);
@@ -194,6 +236,7 @@ async fn ingest_locked(
             Listing::Since(t) => format!("since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         },
         objects_listed: listed.len() as u64,
+        rollups_rebuilt,
         ..Default::default()
     };
     let pending: Vec<LogObject> = listed
@@ -208,9 +251,6 @@ async fn ingest_locked(
         "listed source objects"
     );
 
-    // The record's days these objects fall in, compacted at the end of the run.
-    let pending_sources: Vec<String> = pending.iter().map(|o| o.uri.clone()).collect();
-    let cpu = Arc::new(Semaphore::new(cpu_threads()));
     let hasher = KeyHasher::from_env();
     let bar = progress_bar(options.progress, pending.len() as u64);
     // Two stages overlap: while up to COMMITS_IN_FLIGHT batches are merged
@@ -226,7 +266,7 @@ async fn ingest_locked(
     let produce = async {
         let mut parsed = futures::stream::iter(batches(pending, options.batch_bytes))
             .map(|batch| {
-                let (in_memory, cpu, hasher, tx) = (in_memory.clone(), &cpu, &hasher, &parsed_tx);
+                let (in_memory, hasher, tx) = (in_memory.clone(), &hasher, &parsed_tx);
                 async move {
                     let permit = match in_memory.acquire_owned().await {
                         Ok(permit) => permit,
@@ -236,7 +276,7 @@ async fn ingest_locked(
                         return (Vec::new(), permit); // the committing stage stopped on an error
                     }
                     let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-                        .map(|object| fetch_and_parse(source, object, options, cpu, hasher.clone()))
+                        .map(|object| fetch_and_parse(source, object, options, hasher.clone()))
                         .buffered(options.concurrency.max(1))
                         .collect()
                         .await;
@@ -257,7 +297,6 @@ async fn ingest_locked(
         let mut parsed_rx = parsed_rx;
         let hour_locks = HourLocks::default();
         let mut in_flight = FuturesUnordered::new();
-        let mut n = 0;
         let mut failed = None;
         let mut receiving = true;
         // Until the producer is done (or a commit failed) and every commit in
@@ -271,16 +310,15 @@ async fn ingest_locked(
                     };
                     let count = outcomes.len() as u64;
                     let batch = tally_batch(&run_id, outcomes, &mut summary);
-                    let (run_id, hour_locks) = (&run_id, &hour_locks);
+                    let (run_id, hour_locks, tables) = (&run_id, &hour_locks, &tables);
                     in_flight.push(async move {
-                        let merged = commit_batch(lake, run_id, n, batch, hour_locks).await;
+                        let merged = commit_batch(lake, tables, run_id, batch, hour_locks).await;
                         (merged, permit, count)
                     });
-                    n += 1;
                 }
                 Some((merged, permit, count)) = in_flight.next() => {
                     drop(permit);
-                    let refreshed = match merged {
+                    let committed = match merged {
                         Ok(merges) => {
                             for merge in merges {
                                 summary.rows_written += merge.rows_added;
@@ -288,17 +326,14 @@ async fn ingest_locked(
                                 summary.partitions_touched.insert(merge.partition);
                             }
                             bar.inc(count);
-                            match failed {
-                                None => lock.refresh().await,
-                                Some(_) => Ok(()),
-                            }
+                            Ok(())
                         }
                         Err(e) => Err(e),
                     };
                     // The first error ends the run once the other commit in
-                    // flight has finished (so that nothing is left writing after
-                    // the lock is released); the producer stops at once.
-                    if let Err(e) = refreshed {
+                    // flight has finished (so that nothing is left writing
+                    // when the run exits); the producer stops at once.
+                    if let Err(e) = committed {
                         failed.get_or_insert(e);
                         parsed_rx.close();
                     }
@@ -317,7 +352,6 @@ async fn ingest_locked(
         summary.partitions_dropped =
             crate::lake::retention::drop_older_than(lake, days, now).await?;
     }
-    ingested::compact(lake, &run_id, pending_sources.iter().map(String::as_str)).await?;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     crate::lake::runs::write(lake, &run_id, &summary).await?;
@@ -380,6 +414,7 @@ fn tally_batch(
                     bad_lines: stats.bad_lines,
                     run_id: run_id.to_string(),
                     ingested_at_ms: now_ms,
+                    requests_version: 0,
                 });
             }
             Err(reason) => {
@@ -397,9 +432,10 @@ fn tally_batch(
     TalliedBatch { by_hour, objects }
 }
 
-/// One lock per hour partition, so that two batches committing at once never
-/// merge into the same hour together (each merge reads the hour's current
-/// generation and writes the next).
+/// One lock per hour partition, so that two batches of this run committing at
+/// once never merge into the same hour together. Only to save work: were they
+/// to, the second commit would conflict and merge again (as it does against
+/// other runs).
 #[derive(Default)]
 struct HourLocks(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
 
@@ -413,34 +449,139 @@ impl HourLocks {
     }
 }
 
-/// Merges a batch's rows into their hours, then records its objects as
-/// ingested: the commit, after which later runs skip them.
+/// Merges a batch's rows into their hours and commits them all to `requests`
+/// in one Delta commit, then their rollups, then records its objects as
+/// ingested (after which later runs skip them).
+///
+/// The merge is made against the hours' files at the version the commit goes
+/// on top of. When another writer commits first, the hours it changed are
+/// merged again at the new version (the files of the superseded merge are
+/// discarded) and the commit is tried again; hours it did not touch keep
+/// their merge.
 async fn commit_batch(
     lake: &Lake,
+    tables: &Tables,
     run_id: &str,
-    batch_no: usize,
-    batch: TalliedBatch,
+    mut batch: TalliedBatch,
     hour_locks: &HourLocks,
 ) -> Result<Vec<MergeOutcome>> {
-    let merges: Vec<Result<MergeOutcome>> = futures::stream::iter(batch.by_hour)
-        .map(|(hour, rows)| async move {
-            let lock = hour_locks.of(hour);
-            let _held = lock.lock().await;
-            merge_hour(lake, hour, rows).await
+    // In ascending order, so two batches never wait on each other in a cycle.
+    let locks: Vec<_> = batch
+        .by_hour
+        .keys()
+        .map(|&hour| hour_locks.of(hour))
+        .collect();
+    let mut held = Vec::with_capacity(locks.len());
+    for lock in &locks {
+        held.push(lock.lock().await);
+    }
+    let mut requests = Tables::newest(&tables.requests).await?;
+    let mut merges: BTreeMap<i64, HourMerge> = BTreeMap::new();
+    let mut version = None;
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        let files = delta::files_by_partition(&requests, &REQUESTS_TABLE)?;
+        let merged = remerge_changed(lake, &batch.by_hour, &files, &mut merges).await;
+        if let Err(e) = merged {
+            discard_all(lake, &merges).await;
+            return Err(e);
+        }
+        let actions: Vec<_> = merges.values().flat_map(|m| m.actions.clone()).collect();
+        if actions.is_empty() {
+            version = requests.version();
+            break;
+        }
+        let partitions: Vec<String> = merges
+            .values()
+            .filter(|m| !m.actions.is_empty())
+            .map(|m| {
+                let (dt, hour) = partition::partition_values(m.hour);
+                format!("(dt = '{dt}' AND hour = '{hour}')")
+            })
+            .collect();
+        let operation = delta::write_operation(
+            &REQUESTS_TABLE,
+            deltalake::protocol::SaveMode::Overwrite,
+            Some(partitions.join(" OR ")),
+        );
+        let metadata = HashMap::from([("edgemeter.run_id".to_string(), run_id.into())]);
+        match delta::commit(&mut requests, actions, operation, metadata).await {
+            Ok(Committed::At(v)) => {
+                version = Some(v);
+                break;
+            }
+            Ok(Committed::Conflict) => delta::backoff(attempt).await,
+            Err(e) => {
+                discard_all(lake, &merges).await;
+                return Err(e);
+            }
+        }
+    }
+    let Some(version) = version else {
+        discard_all(lake, &merges).await;
+        return Err(crate::error::Error::Lake(format!(
+            "requests: gave up committing after {} attempts, each beaten by another writer",
+            delta::MAX_ATTEMPTS
+        )));
+    };
+    drop(held);
+    let hours: Vec<HourRollup> = merges
+        .values()
+        .filter_map(|m| {
+            m.rollup.clone().map(|file| HourRollup {
+                hour: m.hour,
+                requests_files: m.files_after.clone(),
+                file,
+            })
         })
-        .buffer_unordered(2)
-        .collect()
-        .await;
-    let merges = merges.into_iter().collect::<Result<Vec<_>>>()?;
-    ingested::record(lake, &format!("{run_id}-{batch_no:05}"), &batch.objects).await?;
-    Ok(merges)
+        .collect();
+    let mut rollups = Tables::newest(&tables.rollups).await?;
+    rollup::commit(lake, &mut requests, &mut rollups, hours).await?;
+    for object in &mut batch.objects {
+        object.requests_version = version;
+    }
+    let mut record = Tables::newest(&tables.ingested).await?;
+    ingested::record(lake, &mut record, run_id, &batch.objects).await?;
+    Tables::keep(&tables.requests, requests).await;
+    Tables::keep(&tables.rollups, rollups).await;
+    Tables::keep(&tables.ingested, record).await;
+    Ok(merges.into_values().map(|m| m.outcome).collect())
+}
+
+/// Merges each hour of the batch whose files are not the ones its last merge
+/// read (all of them, the first time).
+async fn remerge_changed(
+    lake: &Lake,
+    by_hour: &BTreeMap<i64, Vec<RecordBatch>>,
+    files: &BTreeMap<Vec<String>, Vec<delta::DataFile>>,
+    merges: &mut BTreeMap<i64, HourMerge>,
+) -> Result<()> {
+    for (&hour, rows) in by_hour {
+        let current = files
+            .get(&partition::partition_key(hour))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if merges.get(&hour).is_some_and(|m| m.read == current) {
+            continue;
+        }
+        if let Some(stale) = merges.remove(&hour) {
+            partition::discard(lake, &stale.written).await;
+        }
+        let merge = merge_hour(lake, &REQUESTS_TABLE, hour, current, rows.clone(), true).await?;
+        merges.insert(hour, merge);
+    }
+    Ok(())
+}
+
+async fn discard_all(lake: &Lake, merges: &BTreeMap<i64, HourMerge>) {
+    for merge in merges.values() {
+        partition::discard(lake, &merge.written).await;
+    }
 }
 
 async fn fetch_and_parse(
     source: &Source,
     object: LogObject,
     options: &IngestOptions,
-    cpu: &Semaphore,
     mut hasher: KeyHasher,
 ) -> ObjectOutcome {
     let data = match source.fetch(&object).await {
@@ -452,15 +593,10 @@ async fn fetch_and_parse(
             };
         }
     };
-    let Ok(_permit) = cpu.acquire().await else {
-        unreachable!("the CPU semaphore is never closed");
-    };
     let uri = object.uri.clone();
     let parse = options.parse.clone();
     let max = options.max_object_bytes;
-    let span = tracing::Span::current();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
+    let parsed = crate::cpu::run(move || {
         if data.starts_with(parquet_input::MAGIC) {
             return parquet_input::parse(data, &uri, &parse, &mut hasher);
         }
@@ -515,10 +651,6 @@ fn progress_bar(enabled: bool, objects: u64) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-fn cpu_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A run id that sorts by start time.

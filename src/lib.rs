@@ -3,12 +3,14 @@
 //! A request line travels `source → format → key → lake → query`:
 //! [`source`] lists and fetches log objects (S3 or a directory), [`format`]
 //! decodes and parses them into Arrow rows, [`key`] finds, hashes and redacts
-//! API keys, [`lake`] merges rows into the Hive-partitioned Parquet lake exactly
-//! once, and [`query`] runs DataFusion SQL over it. [`ingest`] drives a run.
+//! API keys, [`lake`] merges rows into the lake's Delta tables exactly once,
+//! and [`query`] runs DataFusion SQL over it. [`ingest`] drives a run, its CPU
+//! work bounded by [`cpu`].
 
 pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod export;
 pub mod format;

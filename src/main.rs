@@ -56,13 +56,15 @@ fn keep_freed_c_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_c_memory() {}
 
-/// Threads for blocking work (parsing, merging, local file I/O): one per core.
-/// Tokio's default lets the pool grow to hundreds; each extra thread kept its
-/// own freed buffers, so ingest's peak RSS was a third higher on the benchmark
-/// (394 MiB against 263 MiB on 2 cores) for no gain in speed. No blocking task
-/// waits on another, so a small pool only queues work.
+/// Threads for blocking work: CPU work (parsing, merging; one per core at a
+/// time, see `edgemeter::cpu`), local file I/O, and delta-rs's snapshot
+/// builds, which block a thread until their own I/O on the same pool is done
+/// (with one thread per core, two snapshot builds at once deadlocked). Tokio's
+/// default lets the pool grow to hundreds; each extra thread kept its own
+/// freed buffers, so ingest's peak RSS was a third higher on the benchmark
+/// (394 MiB against 263 MiB on 2 cores), hence a bound.
 fn blocking_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+    edgemeter::cpu::cores().max(2) + 16
 }
 
 fn main() -> ExitCode {
@@ -87,7 +89,6 @@ fn main() -> ExitCode {
             eprintln!("edgemeter: {e}");
             ExitCode::from(match e {
                 Error::Config(_) | Error::ReadOnly(_) | Error::Query { .. } => 2,
-                Error::LockHeld(_) => 4,
                 _ => 1,
             })
         }

@@ -1,20 +1,12 @@
-# Athena/Glue over the same Parquet files, one table per lake table (raw
-# `requests` and the hourly `usage_hourly` rollup), columns read from
-# schemas/<table>.schema.json. Partitions are projected (no crawler).
+# Athena/Glue over the lake's Delta tables, one Glue table per lake table (raw
+# `requests` and the hourly `usage_hourly` rollup). Registered as Athena's
+# `CREATE EXTERNAL TABLE … TBLPROPERTIES ('table_type'='DELTA')` registers
+# them: a location and the table type, no columns and no partitions, since
+# Athena reads the schema, the partitions and the current files from each
+# table's `_delta_log` (schemas/<table>.athena.sql is the same in SQL).
 
 locals {
-  tables = {
-    for table in ["requests", "usage_hourly"] :
-    table => jsondecode(file("${path.module}/../../schemas/${table}.schema.json"))
-  }
-  glue_types = {
-    "Utf8"                        = "string"
-    "Int16"                       = "smallint"
-    "Int32"                       = "int"
-    "Int64"                       = "bigint"
-    "Float64"                     = "double"
-    "Timestamp(Millisecond, UTC)" = "timestamp"
-  }
+  tables = ["requests", "usage_hourly"]
 }
 
 resource "aws_glue_catalog_database" "edgemeter" {
@@ -22,43 +14,16 @@ resource "aws_glue_catalog_database" "edgemeter" {
 }
 
 resource "aws_glue_catalog_table" "lake" {
-  for_each      = local.tables
+  for_each      = toset(local.tables)
   name          = each.key
   database_name = aws_glue_catalog_database.edgemeter.name
   table_type    = "EXTERNAL_TABLE"
   parameters = {
-    "classification"            = "parquet"
-    "projection.enabled"        = "true"
-    "projection.dt.type"        = "date"
-    "projection.dt.format"      = "yyyy-MM-dd"
-    "projection.dt.range"       = "2008-01-01,NOW"
-    "projection.hour.type"      = "integer"
-    "projection.hour.range"     = "0,23"
-    "projection.hour.digits"    = "2"
-    "storage.location.template" = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/${each.key}/dt=$${dt}/hour=$${hour}/"
-  }
-  partition_keys {
-    name = "dt"
-    type = "string"
-  }
-  partition_keys {
-    name = "hour"
-    type = "string"
+    "table_type"     = "DELTA"
+    "classification" = "delta"
   }
   storage_descriptor {
-    location      = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/${each.key}/"
-    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-    ser_de_info {
-      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-    }
-    dynamic "columns" {
-      for_each = each.value.columns
-      content {
-        name = columns.value.name
-        type = local.glue_types[columns.value.type]
-      }
-    }
+    location = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/${each.key}/"
   }
 }
 

@@ -239,6 +239,8 @@ pub struct ExportOptions {
     pub plans: std::path::PathBuf,
     pub format: formats::Format,
     pub output: String,
+    /// The lake as of which to export (the newest version by default).
+    pub as_of: crate::lake::delta::AsOf,
 }
 
 /// What an export wrote.
@@ -265,15 +267,30 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
     let plans = Plans::load(&options.plans)?;
     let period = Period::month(&options.period, options.tz.as_deref())?;
     let lake = Lake::open(&options.lake, &options.s3).await?;
-    let session = LakeSession::open(&lake).await?;
+    let session = LakeSession::open_as_of(&lake, options.as_of).await?;
     let usage = usage_by_key(&session, &period.range(), &plans.billable).await?;
-    let now = Utc::now();
+    // An export of an older version is made as it would have been then, so
+    // exporting the versions a manifest names again gives the same bytes.
+    let historical = options.as_of != crate::lake::delta::AsOf::Latest;
+    let now = match historical {
+        true => session.read_at().unwrap_or_else(Utc::now),
+        false => Utc::now(),
+    };
     let lines = invoice_lines(&plans, &period, &usage, now);
     let customers: BTreeMap<&str, &plans::Customer> =
         plans.customers.iter().map(|c| (c.id.as_str(), c)).collect();
     let files = formats::render(options.format, &lines, &customers, &period, now)?;
-    let restatements = restate(&lake, &period, &lines).await?;
-    let manifest = manifest(&lake, &plans, &period, options, &files, &restatements).await?;
+    let restatements = restate(&lake, &period, &lines, !historical).await?;
+    let manifest = manifest(
+        &lake,
+        &session,
+        &plans,
+        &period,
+        options,
+        &files,
+        &restatements,
+    )
+    .await?;
     let mut written = Vec::new();
     for (suffix, bytes) in &files {
         let location = formats::with_suffix(&options.output, suffix);
@@ -294,8 +311,14 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
     })
 }
 
-/// Compares with the last export of the period (kept in the lake) and records this one.
-async fn restate(lake: &Lake, period: &Period, lines: &[InvoiceLine]) -> Result<Vec<Restatement>> {
+/// Compares with the last export of the period (kept in the lake) and, when
+/// `record`, records this one as the last.
+async fn restate(
+    lake: &Lake,
+    period: &Period,
+    lines: &[InvoiceLine],
+    record: bool,
+) -> Result<Vec<Restatement>> {
     use object_store::{ObjectStoreExt, PutPayload};
     let path = lake.path(&format!(
         "_edgemeter/exports/{}-{}.json",
@@ -337,15 +360,18 @@ async fn restate(lake: &Lake, period: &Period, lines: &[InvoiceLine]) -> Result<
             }
         }
     }
-    lake.store()
-        .put(&path, PutPayload::from(serde_json::to_vec(&now)?))
-        .await?;
+    if record {
+        lake.store()
+            .put(&path, PutPayload::from(serde_json::to_vec(&now)?))
+            .await?;
+    }
     Ok(changes)
 }
 
 /// The audit record written beside each export.
 async fn manifest(
     lake: &Lake,
+    session: &LakeSession,
     plans: &Plans,
     period: &Period,
     options: &ExportOptions,
@@ -353,7 +379,12 @@ async fn manifest(
     restatements: &[Restatement],
 ) -> Result<serde_json::Value> {
     use sha2::{Digest, Sha256};
-    let mut inputs: Vec<(String, String)> = crate::lake::ingested::load(lake)
+    let versions = session.versions();
+    let record_version = versions.ingested.map_or(
+        crate::lake::delta::AsOf::Latest,
+        crate::lake::delta::AsOf::Version,
+    );
+    let mut inputs: Vec<(String, String)> = crate::lake::ingested::load(lake, record_version)
         .await?
         .into_iter()
         .map(|(source, (etag, _))| (source, etag))
@@ -376,6 +407,8 @@ async fn manifest(
             "sha256": hex::encode(Sha256::digest(bytes)),
         })).collect::<Vec<_>>(),
         "restatements": restatements,
+        "lake_versions": versions,
+        "as_of": versions.requests.map(|v| format!("{v}")),
         "inputs": inputs.iter().map(|(s, e)| serde_json::json!({"source": s, "etag": e})).collect::<Vec<_>>(),
     }))
 }

@@ -1,32 +1,35 @@
-//! The record of committed source objects:
-//! `_edgemeter/ingested/day=YYYY-MM-DD/*.parquet`.
+//! The record of committed source objects: the Delta table
+//! `_edgemeter/ingested`, partitioned by `day`.
 //!
-//! Writing these rows is the last step of ingesting a batch of objects (the
-//! commit). An object whose location and ETag are recorded is skipped by later
-//! runs; one that is not (a crash before the commit) is merged again, which the
-//! partition de-duplication turns into a no-op.
+//! Appending these rows is the last step of ingesting a batch of objects,
+//! after the `requests` commit that holds their rows. An object whose location
+//! and ETag are recorded is skipped by later runs; one that is not (a crash
+//! before this commit) is merged again, which the partition de-duplication
+//! turns into a no-op. Appends never conflict: two writers recording the same
+//! object record the same fact.
 //!
 //! Rows are partitioned by the day an object's name carries (CloudFront names
 //! each file for the hour of its requests), so a run reads only the days it
 //! listed: an hourly run's cost does not grow with the lake's history. Objects
 //! whose names carry no date are recorded under `day=undated`, read by every run.
-//! Files directly under `_edgemeter/ingested/` (lakes written before the
-//! partitioning) are read by every run until the next run folds them into days.
 
 use super::Lake;
+use super::delta::{self, AsOf, TableDef};
 use super::parquet_io::{decode, encode, writer_properties};
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::TryStreamExt;
-use object_store::path::Path;
+use deltalake::DeltaTable;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
-/// The lake directory holding the records.
-pub const INGESTED_DIR: &str = "_edgemeter/ingested";
-
+/// The record's Delta table.
+pub const INGESTED_TABLE: TableDef = TableDef {
+    dir: "_edgemeter/ingested",
+    file_schema: ingested_schema,
+    partition_by: &["day"],
+};
 /// One committed source object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IngestedObject {
@@ -38,6 +41,8 @@ pub struct IngestedObject {
     pub bad_lines: u64,
     pub run_id: String,
     pub ingested_at_ms: i64,
+    /// The version of `requests` that holds the object's rows.
+    pub requests_version: u64,
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -50,6 +55,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("bad_lines", DataType::Int64, false),
         Field::new("run_id", DataType::Utf8, false),
         Field::new("ingested_at", crate::lake::schema::timestamp_type(), false),
+        Field::new("requests_version", DataType::Int64, false),
     ]))
 });
 
@@ -61,28 +67,37 @@ pub fn ingested_schema() -> SchemaRef {
 /// The partition of the record an object's row belongs to.
 fn day_partition(source: &str) -> String {
     match crate::source::name_hour(source) {
-        Some(hour) => format!("day={}", hour.format("%Y-%m-%d")),
+        Some(hour) => hour.format("%Y-%m-%d").to_string(),
         None => UNDATED.to_string(),
     }
 }
 
 /// The partition of objects whose names carry no date.
-const UNDATED: &str = "day=undated";
+const UNDATED: &str = "undated";
 
-/// Appends records for a batch of objects: one new file per day partition
-/// (each file is the commit point of its objects).
-pub async fn record(lake: &Lake, file_stem: &str, objects: &[IngestedObject]) -> Result<()> {
-    write_by_day(lake, file_stem, objects.iter()).await?;
-    Ok(())
+/// Records a batch of objects as ingested: one new file per day, all in one
+/// append to the record's table. Returns the table version that holds them.
+pub async fn record(
+    lake: &Lake,
+    table: &mut DeltaTable,
+    run_id: &str,
+    objects: &[IngestedObject],
+) -> Result<u64> {
+    let actions = write_files(lake, run_id, objects).await?;
+    if actions.is_empty() {
+        return Ok(table.version().unwrap_or_default());
+    }
+    let metadata = HashMap::from([("edgemeter.run_id".to_string(), run_id.into())]);
+    delta::commit_append(table, &INGESTED_TABLE, actions, metadata).await
 }
 
-/// Writes objects as one file per day partition, named `<file_stem>.parquet`;
-/// returns the paths written.
-async fn write_by_day<'a>(
+/// Writes objects as one new file per day; returns the Add actions that
+/// commit them.
+pub async fn write_files(
     lake: &Lake,
-    file_stem: &str,
-    objects: impl Iterator<Item = &'a IngestedObject>,
-) -> Result<Vec<Path>> {
+    run_id: &str,
+    objects: &[IngestedObject],
+) -> Result<Vec<deltalake::kernel::Action>> {
     let mut by_day: BTreeMap<String, Vec<&IngestedObject>> = BTreeMap::new();
     for object in objects {
         by_day
@@ -90,18 +105,26 @@ async fn write_by_day<'a>(
             .or_default()
             .push(object);
     }
-    let mut written = Vec::new();
+    let mut actions = Vec::new();
     for (day, objects) in by_day {
         let file = encode(
             &ingested_schema(),
             &[batch_of(&objects)?],
             writer_properties(None),
         )?;
-        let path = lake.path(&format!("{INGESTED_DIR}/{day}/{file_stem}.parquet"));
-        lake.store().put(&path, PutPayload::from(file)).await?;
-        written.push(path);
+        let path = format!("day={day}/{}", delta::new_file_name(run_id));
+        let location = delta::file_location(lake, &INGESTED_TABLE, &path);
+        let size = file.len();
+        lake.store().put(&location, PutPayload::from(file)).await?;
+        actions.push(delta::add_action(
+            &INGESTED_TABLE,
+            &[day],
+            path,
+            size,
+            Some(serde_json::json!({"numRecords": objects.len()}).to_string()),
+        ));
     }
-    Ok(written)
+    Ok(actions)
 }
 
 fn batch_of(objects: &[&IngestedObject]) -> Result<RecordBatch> {
@@ -129,12 +152,21 @@ fn batch_of(objects: &[&IngestedObject]) -> Result<RecordBatch> {
                 )
                 .with_timezone("UTC"),
             ),
+            i64s(|o| o.requests_version),
         ],
     )?)
 }
 
-/// The rows of one record file.
-async fn read_file(lake: &Lake, path: &Path) -> Result<Vec<IngestedObject>> {
+/// The rows of one record file of the table.
+async fn read_file(lake: &Lake, path: &str) -> Result<Vec<IngestedObject>> {
+    read_location(lake, &delta::file_location(lake, &INGESTED_TABLE, path)).await
+}
+
+/// The rows of a record file at a location in the lake.
+pub async fn read_location(
+    lake: &Lake,
+    path: &object_store::path::Path,
+) -> Result<Vec<IngestedObject>> {
     let data = lake.store().get(path).await?.bytes().await?;
     let mut out = Vec::new();
     let batches = decode(data).map_err(|e| Error::Lake(format!("{path}: {e}")))?;
@@ -163,6 +195,10 @@ async fn read_file(lake: &Lake, path: &Path) -> Result<Vec<IngestedObject>> {
             .column_by_name("ingested_at")
             .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
             .ok_or_else(|| lacks("ingested_at"))?;
+        // Records written before Delta tables have no version: 0.
+        let versions = batch
+            .column_by_name("requests_version")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
         for i in 0..batch.num_rows() {
             out.push(IngestedObject {
                 source: sources.value(i).to_string(),
@@ -173,114 +209,50 @@ async fn read_file(lake: &Lake, path: &Path) -> Result<Vec<IngestedObject>> {
                 bad_lines: bad.value(i) as u64,
                 run_id: run_ids.value(i).to_string(),
                 ingested_at_ms: at.value(i),
+                requests_version: versions.map_or(0, |v| v.value(i) as u64),
             });
         }
     }
     Ok(out)
 }
 
-/// Committed objects' ETags and sizes, by source location, from these files.
-async fn load_files(lake: &Lake, files: &[Path]) -> Result<HashMap<String, (String, u64)>> {
+/// Committed objects' ETags and sizes, by source location, from the record's
+/// files in these days (all days when `None`).
+async fn load_days(
+    lake: &Lake,
+    as_of: AsOf,
+    days: Option<&BTreeSet<String>>,
+) -> Result<HashMap<String, (String, u64)>> {
     let mut out = HashMap::new();
-    for path in files {
-        for o in read_file(lake, path).await? {
-            out.insert(o.source, (o.etag, o.size));
+    let Some(table) = delta::open(lake, &INGESTED_TABLE, as_of).await? else {
+        return Ok(out);
+    };
+    for (partition, files) in delta::files_by_partition(&table, &INGESTED_TABLE)? {
+        if days.is_some_and(|days| !partition.first().is_some_and(|d| days.contains(d))) {
+            continue;
+        }
+        for file in files {
+            for o in read_file(lake, &file.path).await? {
+                out.insert(o.source, (o.etag, o.size));
+            }
         }
     }
     Ok(out)
 }
 
-/// Record files (`*.parquet`) under a directory, at any depth.
-async fn files_under(lake: &Lake, dir: &Path) -> Result<Vec<Path>> {
-    let listed: Vec<_> = lake.store().list(Some(dir)).try_collect().await?;
-    Ok(listed
-        .into_iter()
-        .map(|m| m.location)
-        .filter(|p| p.as_ref().ends_with(".parquet"))
-        .collect())
+/// Every committed object's ETag and size, by source location, as of a
+/// version of the record.
+pub async fn load(lake: &Lake, as_of: AsOf) -> Result<HashMap<String, (String, u64)>> {
+    load_days(lake, as_of, None).await
 }
 
-/// Record files written before the record was partitioned by day.
-async fn unpartitioned_files(lake: &Lake) -> Result<Vec<Path>> {
-    let listed = lake
-        .store()
-        .list_with_delimiter(Some(&lake.path(INGESTED_DIR)))
-        .await?;
-    Ok(listed
-        .objects
-        .into_iter()
-        .map(|m| m.location)
-        .filter(|p| p.as_ref().ends_with(".parquet"))
-        .collect())
-}
-
-/// Every committed object's ETag and size, by source location.
-pub async fn load(lake: &Lake) -> Result<HashMap<String, (String, u64)>> {
-    let files = files_under(lake, &lake.path(INGESTED_DIR)).await?;
-    load_files(lake, &files).await
-}
-
-/// The record of the day partitions these sources fall in (and of undated
-/// and unpartitioned records): all a run needs to tell which of them are new.
+/// The record of the days these sources fall in (and of undated objects):
+/// all a run needs to tell which of them are new.
 pub async fn load_for<'a>(
     lake: &Lake,
     sources: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, (String, u64)>> {
     let mut days: BTreeSet<String> = sources.map(day_partition).collect();
     days.insert(UNDATED.to_string());
-    let mut files = unpartitioned_files(lake).await?;
-    for day in days {
-        files.extend(files_under(lake, &lake.path(&format!("{INGESTED_DIR}/{day}"))).await?);
-    }
-    load_files(lake, &files).await
-}
-
-/// Above this many record files, a run folds a day's files into one.
-const COMPACT_ABOVE: usize = 32;
-
-/// Keeps the record small to read: files written before the partitioning are
-/// moved into their days, and each day these sources fall in that holds more
-/// than [`COMPACT_ABOVE`] files is folded into one. New files are written
-/// first, then the files they replace are deleted (a crash in between only
-/// leaves duplicate records, which mean the same thing).
-pub async fn compact<'a>(
-    lake: &Lake,
-    run_id: &str,
-    sources: impl Iterator<Item = &'a str>,
-) -> Result<()> {
-    let unpartitioned = unpartitioned_files(lake).await?;
-    if !unpartitioned.is_empty() {
-        let mut objects = Vec::new();
-        for path in &unpartitioned {
-            objects.extend(read_file(lake, path).await?);
-        }
-        write_by_day(lake, &format!("{run_id}-moved"), objects.iter()).await?;
-        delete_all(lake, &unpartitioned).await?;
-    }
-    let days: BTreeSet<String> = sources.map(day_partition).collect();
-    for day in days {
-        let dir = lake.path(&format!("{INGESTED_DIR}/{day}"));
-        let files = files_under(lake, &dir).await?;
-        if files.len() <= COMPACT_ABOVE {
-            continue;
-        }
-        let mut objects = Vec::new();
-        for path in &files {
-            objects.extend(read_file(lake, path).await?);
-        }
-        let written = write_by_day(lake, &format!("{run_id}-compacted"), objects.iter()).await?;
-        let replaced: Vec<Path> = files.into_iter().filter(|f| !written.contains(f)).collect();
-        delete_all(lake, &replaced).await?;
-    }
-    Ok(())
-}
-
-async fn delete_all(lake: &Lake, paths: &[Path]) -> Result<()> {
-    for path in paths {
-        match lake.store().delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+    load_days(lake, AsOf::Latest, Some(&days)).await
 }

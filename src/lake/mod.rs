@@ -1,27 +1,32 @@
-//! The Parquet lake, on local disk or S3, behind one `object_store` interface.
+//! The lake, on local disk or S3, behind one `object_store` interface: three
+//! Delta Lake tables and a few small records of edgemeter's own.
 //!
 //! ```text
-//! requests/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet   raw rows, sorted by api_key_id, timestamp
-//! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<batch>.parquet one row per source object committed
-//! _edgemeter/runs/<run-id>.json                             one record per ingest run
-//! _edgemeter/sources/<id>.json                             when each source was last fully listed
-//! _edgemeter/lock                                           held by the running ingest
+//! requests/_delta_log/                                       Delta log of the raw rows
+//! requests/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet         raw rows, sorted by api_key_id, timestamp
+//! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet per-key sums of that hour's files
+//! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
+//! _edgemeter/runs/<run-id>.json                              one record per ingest run
+//! _edgemeter/sources/<id>.json                               when each source was last fully listed
 //! ```
 //!
-//! This module owns locations and storage; [`partition`] owns the merge of new
-//! rows into an hour, [`ingested`] the record of committed objects, [`view`] the
-//! reader's view that hides superseded generations.
+//! This module owns locations and storage; [`delta`] owns opening tables and
+//! committing to them, [`partition`] the merge of new rows into an hour,
+//! [`rollup`] the hourly sums, [`ingested`] the record of committed objects,
+//! [`maintain`] checkpoints, compaction and vacuum, [`migrate`] the
+//! conversion of lakes written before Delta.
 
 pub mod checkpoint;
+pub mod delta;
 pub mod ingested;
-pub mod lock;
+pub mod maintain;
+pub mod migrate;
 pub mod parquet_io;
 pub mod partition;
 pub mod retention;
 pub mod rollup;
 pub mod runs;
 pub mod schema;
-pub mod view;
 
 use crate::error::{Error, Result};
 use crate::source::S3Settings;
@@ -80,9 +85,33 @@ impl Lake {
         }
     }
 
-    /// The underlying store (all generations visible): for writers.
+    /// The underlying store, whose root is the file system's or the bucket's.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// The lake's location as a user gave it (a directory or `s3://…`).
+    pub fn display_location(&self) -> String {
+        match self.url.scheme() {
+            "file" => self
+                .url
+                .to_file_path()
+                .map_or_else(|()| self.url.to_string(), |p| p.display().to_string()),
+            _ => self.url.to_string(),
+        }
+    }
+
+    /// True when a directory below the root holds any file other than a
+    /// Delta log's.
+    pub async fn holds_files_under(&self, relative: &str) -> Result<bool> {
+        use futures::TryStreamExt;
+        let mut listed = self.store.list(Some(&self.path(relative)));
+        while let Some(meta) = listed.try_next().await? {
+            if !meta.location.as_ref().contains("/_delta_log/") {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The lake root URL, ending in `/`.

@@ -1,22 +1,27 @@
 //! Merging new rows into an hour's partition of `requests`, exactly once.
 //!
-//! The hour's current generation is read, new rows whose request id is already
-//! there (or repeated among the new rows) are dropped, the union is sorted by
-//! `api_key_id` then `timestamp` and written as the next generation; only then
-//! are older generations deleted. Re-merging the same rows is a no-op, so a crash
-//! at any point is repaired by running again.
+//! The hour's files at the table version a writer read are decoded, new rows
+//! whose request id is already there (or repeated among the new rows) are
+//! dropped, the union is sorted by `api_key_id` then `timestamp` and written
+//! as new files. The merge itself changes nothing visible: it returns the
+//! Delta actions (remove the hour's files, add the new ones) that the commit
+//! applies atomically, together with every other hour of the batch. Re-merging
+//! the same rows is a no-op, so a crash at any point is repaired by running
+//! again.
 //!
-//! Each new generation of an hour's requests is followed by the same generation
-//! of its `usage_hourly` rollup, computed from all of the hour's rows (never by
-//! adding deltas), so a rollup is exact whenever its generation matches. A merge
-//! that finds the rollup's newest generation behind the requests' (a crash
-//! between the two writes) rebuilds it, even when no row is new.
+//! An hour may hold several files: a merge writes at most [`MAX_FILE_ROWS`]
+//! rows or about [`MAX_FILE_BYTES`] of values per file, so that no column of
+//! one file passes Arrow's 2 GiB offset limit however long its values are.
+//!
+//! Each merge also encodes the hour's `usage_hourly` rollup, computed from all
+//! of the hour's rows (never by adding deltas) and named for the set of
+//! `requests` files it summarises (see [`super::rollup`]).
 
 use super::Lake;
+use super::delta::{self, DataFile, TableDef};
 use super::parquet_io::{decode, encode_by_column, writer_properties};
-use super::rollup::{self, ROLLUP_TABLE};
+use super::rollup;
 use super::schema::requests_schema;
-use super::view::{generation_of, part_file_name};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::new_null_array;
@@ -25,10 +30,18 @@ use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::interleave;
 use datafusion::common::{HashMap, HashSet};
 use datafusion::parquet::file::metadata::SortingColumn;
-use futures::TryStreamExt;
+use deltalake::kernel::Action;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
+use std::ops::Range;
 use std::sync::Arc;
+
+/// Rows per file of `requests`, at most.
+pub const MAX_FILE_ROWS: usize = 1_000_000;
+
+/// Bytes of string values per file of `requests`, about: a file ends at the
+/// first row past it. Far below the 2 GiB that one Arrow string array holds.
+pub const MAX_FILE_BYTES: usize = 128 << 20;
 
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
 pub fn partition_values(hour: i64) -> (String, String) {
@@ -36,10 +49,25 @@ pub fn partition_values(hour: i64) -> (String, String) {
     (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
 }
 
-/// The directory of an hour's partition of a table, relative to the lake root.
-pub fn partition_dir(table: &str, hour: i64) -> String {
+/// The partition of an hour, as [`delta::files_by_partition`] keys it.
+pub fn partition_key(hour: i64) -> Vec<String> {
     let (dt, hh) = partition_values(hour);
-    format!("{table}/dt={dt}/hour={hh}")
+    vec![dt, hh]
+}
+
+/// The hour number of a partition key `[dt, hour]`.
+pub fn hour_of_partition(key: &[String]) -> Option<i64> {
+    let [dt, hour] = key else { return None };
+    let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
+    let hour: i64 = hour.parse().ok()?;
+    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
+    (0..24).contains(&hour).then_some(day + hour)
+}
+
+/// The directory of an hour's partition of a table, relative to the table.
+pub fn partition_dir(hour: i64) -> String {
+    let (dt, hh) = partition_values(hour);
+    format!("dt={dt}/hour={hh}")
 }
 
 /// What merging into one hour did.
@@ -54,82 +82,100 @@ pub struct MergeOutcome {
     pub rows_total: u64,
 }
 
-/// Merges `new` rows (all of the same hour) into that hour's partition, then
-/// brings the hour's rollup to the same generation.
-pub async fn merge_hour(lake: &Lake, hour: i64, new: Vec<RecordBatch>) -> Result<MergeOutcome> {
-    let relative = partition_dir("requests", hour);
-    let dir = lake.path(&relative);
-    let rollup_dir = lake.path(&partition_dir(ROLLUP_TABLE, hour));
-    let (files, leftovers) = list_generations(lake, &dir).await?;
-    let (rollups, rollup_leftovers) = list_generations(lake, &rollup_dir).await?;
-    let current = files.iter().map(|(g, _)| *g).max();
-    let rollup_current = rollups.iter().map(|(g, _)| *g).max();
-    let mut existing = Vec::new();
-    for (_, path) in files.iter().filter(|(g, _)| Some(*g) == current) {
-        let data = lake.store().get(path).await?.bytes().await?;
-        existing.extend(decode(data)?);
-    }
-
-    let stale_rollup = current.is_some() && rollup_current != current;
-    let merged = tokio::task::spawn_blocking(move || merge_rows(existing, new, hour, stale_rollup))
-        .await??;
-    let mut outcome = MergeOutcome {
-        partition: relative,
-        rows_added: merged.added,
-        duplicates: merged.duplicates,
-        rows_total: merged.total,
-    };
-    // The generation the hour is at after this merge.
-    let generation = match merged.file {
-        Some(file) => {
-            let next = current.map_or(1, |g| g + 1);
-            let path = dir.clone().join(part_file_name(next).as_str());
-            lake.store().put(&path, PutPayload::from(file)).await?;
-            Some(next)
-        }
-        None => current,
-    };
-    if let (Some(generation), Some(file)) = (generation, merged.rollup) {
-        let path = rollup_dir.clone().join(part_file_name(generation).as_str());
-        lake.store().put(&path, PutPayload::from(file)).await?;
-    }
-    // Only now are older generations (and temporaries) of both deleted.
-    let stale = files
-        .iter()
-        .chain(&rollups)
-        .filter(|(g, _)| Some(*g) != generation)
-        .map(|(_, p)| p);
-    for path in stale.chain(&leftovers).chain(&rollup_leftovers) {
-        match lake.store().delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if outcome.rows_added == 0 {
-        outcome.rows_total = merged.total;
-    }
-    Ok(outcome)
+/// One hour merged at one table version, ready to commit.
+#[derive(Debug)]
+pub struct HourMerge {
+    pub hour: i64,
+    pub outcome: MergeOutcome,
+    /// The hour's files the merge read: what it replaces.
+    pub read: Vec<DataFile>,
+    /// Remove the read files, add the new ones; empty when no row was new.
+    pub actions: Vec<Action>,
+    /// Where the new files were written (deleted if they are never committed).
+    pub written: Vec<Path>,
+    /// The hour's files once the actions are committed.
+    pub files_after: Vec<String>,
+    /// The hour's rollup as of `files_after`, when it changed (or was missing).
+    pub rollup: Option<bytes::Bytes>,
 }
 
-/// Partition files in a directory with their generations, and anything else
-/// there (temporaries of an interrupted write), which the merge deletes.
-async fn list_generations(lake: &Lake, dir: &Path) -> Result<(Vec<(u64, Path)>, Vec<Path>)> {
-    let listed: Vec<_> = lake.store().list(Some(dir)).try_collect().await?;
-    let mut parts = Vec::new();
-    let mut leftovers = Vec::new();
-    for meta in listed {
-        match meta.location.filename().and_then(generation_of) {
-            Some(g) => parts.push((g, meta.location)),
-            None => leftovers.push(meta.location),
+/// Merges `new` rows (all of the same hour) into the hour as `current` holds
+/// it (the hour's files at the version the commit will be made on). Writes the
+/// new files; commits nothing.
+pub async fn merge_hour(
+    lake: &Lake,
+    table: &TableDef,
+    hour: i64,
+    current: &[DataFile],
+    new: Vec<RecordBatch>,
+    rollup_missing: bool,
+) -> Result<HourMerge> {
+    let mut existing = Vec::new();
+    for file in current {
+        let location = delta::file_location(lake, table, &file.path);
+        let data = lake.store().get(&location).await?.bytes().await?;
+        existing.extend(decode(data).map_err(|e| Error::Lake(format!("{location}: {e}")))?);
+    }
+    let merged = crate::cpu::run(move || merge_rows(existing, new, hour, rollup_missing)).await??;
+    let partition = partition_key(hour);
+    let dir = partition_dir(hour);
+    let mut merge = HourMerge {
+        hour,
+        outcome: MergeOutcome {
+            partition: format!("{}/{dir}", table.dir),
+            rows_added: merged.added,
+            duplicates: merged.duplicates,
+            rows_total: merged.total,
+        },
+        read: current.to_vec(),
+        actions: Vec::new(),
+        written: Vec::new(),
+        files_after: current.iter().map(|f| f.path.clone()).collect(),
+        rollup: merged.rollup,
+    };
+    if merged.files.is_empty() {
+        return Ok(merge);
+    }
+    merge.files_after.clear();
+    for file in current {
+        merge
+            .actions
+            .push(delta::remove_action(table, &partition, file));
+    }
+    for (bytes, stats) in merged.files {
+        let path = format!("{dir}/{}", delta::new_file_name("part"));
+        let location = delta::file_location(lake, table, &path);
+        let size = bytes.len();
+        lake.store().put(&location, PutPayload::from(bytes)).await?;
+        merge.written.push(location);
+        merge.files_after.push(path.clone());
+        merge.actions.push(delta::add_action(
+            table,
+            &partition,
+            path,
+            size,
+            Some(stats),
+        ));
+    }
+    merge.files_after.sort();
+    Ok(merge)
+}
+
+/// Deletes files that were written but will never be committed (a merge
+/// redone at a newer version). Best effort: a file left behind is in no
+/// table version, invisible to every reader, and `maintain` vacuums it.
+pub async fn discard(lake: &Lake, written: &[Path]) {
+    for location in written {
+        if let Err(e) = lake.store().delete(location).await {
+            tracing::debug!(%location, error = %e, "could not delete an uncommitted file");
         }
     }
-    Ok((parts, leftovers))
 }
 
 struct Merged {
-    /// The new generation's file, `None` when no row was added.
-    file: Option<bytes::Bytes>,
-    /// The hour's rollup file, when the hour changed or its rollup was stale.
+    /// The new files with their Delta statistics; empty when no row was added.
+    files: Vec<(bytes::Bytes, String)>,
+    /// The hour's rollup file, when the hour changed or its rollup was missing.
     rollup: Option<bytes::Bytes>,
     added: u64,
     duplicates: u64,
@@ -278,7 +324,7 @@ fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
     hour: i64,
-    stale_rollup: bool,
+    rollup_missing: bool,
 ) -> Result<Merged> {
     let schema = requests_schema();
     let existing_rows: usize = existing.iter().map(RecordBatch::num_rows).sum();
@@ -306,12 +352,12 @@ fn merge_rows(
     let total = existing_rows as u64 + added;
     let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
     if added == 0 {
-        let rollup = match stale_rollup {
+        let rollup = match rollup_missing && !existing.is_empty() {
             true => Some(rollup::encode_hour(hour, &existing)?),
             false => None,
         };
         return Ok(Merged {
-            file: None,
+            files: Vec::new(),
             rollup,
             added,
             duplicates,
@@ -319,33 +365,123 @@ fn merge_rows(
         });
     }
     let sorted_rows = sort_by_key_then_time(&batches, kept)?;
-    // The rollup's columns are gathered into the new order first; the file's
-    // other columns one at a time as they are encoded, so the hour's reordered
-    // rows are never all in memory at once.
-    let rollup_rows = interleave_columns(&batches, &sorted_rows, &rollup::REQUESTS_COLUMNS)?;
-    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&rollup_rows))?;
+    // The rollup's columns (and the timestamps, for the files' statistics)
+    // are gathered into the new order first; the files' other columns one at
+    // a time as they are encoded, so the hour's reordered rows are never all
+    // in memory at once.
+    let mut gathered_columns = rollup::REQUESTS_COLUMNS.to_vec();
+    gathered_columns.push("timestamp");
+    let gathered = interleave_columns(&batches, &sorted_rows, &gathered_columns)?;
+    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&gathered))?;
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
         nulls_first: false,
     };
-    let sorting = vec![sorted_on(1), sorted_on(0)];
-    let file = encode_by_column(
-        &schema,
-        sorted_rows.len(),
-        writer_properties(Some(sorting)),
-        |column, rows| match rollup_rows.column_by_name(schema.field(column).name()) {
-            Some(gathered) => Ok(gathered.slice(rows.start, rows.len())),
-            None => interleave_column(&batches, column, &sorted_rows[rows]),
-        },
-    )?;
+    let mut files = Vec::new();
+    for chunk in file_chunks(&batches, &sorted_rows) {
+        let file = encode_by_column(
+            &schema,
+            chunk.len(),
+            writer_properties(Some(vec![sorted_on(1), sorted_on(0)])),
+            |column, rows| {
+                let rows = chunk.start + rows.start..chunk.start + rows.end;
+                match gathered.column_by_name(schema.field(column).name()) {
+                    Some(gathered) => Ok(gathered.slice(rows.start, rows.len())),
+                    None => interleave_column(&batches, column, &sorted_rows[rows]),
+                }
+            },
+        )?;
+        files.push((file, file_stats(&gathered.slice(chunk.start, chunk.len()))?));
+    }
     Ok(Merged {
-        file: Some(file),
+        files,
         rollup: Some(rollup),
         added,
         duplicates,
         total,
     })
+}
+
+/// Splits the sorted rows into files of at most [`MAX_FILE_ROWS`] rows and
+/// about [`MAX_FILE_BYTES`] of string values each.
+fn file_chunks(batches: &[&RecordBatch], sorted_rows: &[(usize, usize)]) -> Vec<Range<usize>> {
+    let string_bytes = |b: &RecordBatch| -> usize {
+        b.columns()
+            .iter()
+            .filter_map(|c| c.as_string_opt::<i32>())
+            .map(|s| s.value_data().len())
+            .sum()
+    };
+    let total_bytes: usize = batches.iter().map(|b| string_bytes(b)).sum();
+    let n = sorted_rows.len();
+    if total_bytes <= MAX_FILE_BYTES {
+        return (0..n)
+            .step_by(MAX_FILE_ROWS)
+            .map(|start| start..n.min(start + MAX_FILE_ROWS))
+            .collect();
+    }
+    // Large values: each row's string bytes decide where files end.
+    let row_bytes: Vec<Vec<u32>> = batches
+        .iter()
+        .map(|b| {
+            let mut sizes = vec![0u32; b.num_rows()];
+            for strings in b.columns().iter().filter_map(|c| c.as_string_opt::<i32>()) {
+                for (row, window) in strings.value_offsets().windows(2).enumerate() {
+                    sizes[row] = sizes[row].saturating_add((window[1] - window[0]) as u32);
+                }
+            }
+            sizes
+        })
+        .collect();
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, &(b, row)) in sorted_rows.iter().enumerate() {
+        if i > start && (bytes >= MAX_FILE_BYTES || i - start >= MAX_FILE_ROWS) {
+            chunks.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += row_bytes[b][row] as usize;
+    }
+    chunks.push(start..n);
+    chunks
+}
+
+/// Delta statistics of a file from its gathered columns: row count, and the
+/// range and null count of `timestamp` and `api_key_id`, which readers skip
+/// files by.
+fn file_stats(gathered: &RecordBatch) -> Result<String> {
+    use datafusion::arrow::compute::{max, max_string, min, min_string};
+    let lacks = |name: &str| Error::Lake(format!("merged rows lack column {name}"));
+    let times = gathered
+        .column_by_name("timestamp")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .ok_or_else(|| lacks("timestamp"))?;
+    let keys = gathered
+        .column_by_name("api_key_id")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| lacks("api_key_id"))?;
+    let instant = |ms: Option<i64>| {
+        ms.and_then(DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let mut min_values = serde_json::Map::new();
+    let mut max_values = serde_json::Map::new();
+    if let (Some(lo), Some(hi)) = (instant(min(times)), instant(max(times))) {
+        min_values.insert("timestamp".into(), lo.into());
+        max_values.insert("timestamp".into(), hi.into());
+    }
+    if let (Some(lo), Some(hi)) = (min_string(keys), max_string(keys)) {
+        min_values.insert("api_key_id".into(), lo.into());
+        max_values.insert("api_key_id".into(), hi.into());
+    }
+    Ok(serde_json::json!({
+        "numRecords": gathered.num_rows(),
+        "minValues": min_values,
+        "maxValues": max_values,
+        "nullCount": {"timestamp": times.null_count(), "api_key_id": keys.null_count()},
+    })
+    .to_string())
 }
 
 #[cfg(test)]
@@ -446,9 +582,10 @@ mod tests {
             partition_values(1_575_493_200 / 3600),
             ("2019-12-04".to_string(), "21".to_string())
         );
+        assert_eq!(partition_dir(0), "dt=1970-01-01/hour=00");
         assert_eq!(
-            partition_dir("requests", 0),
-            "requests/dt=1970-01-01/hour=00"
+            hour_of_partition(&partition_key(1_575_493_200 / 3600)),
+            Some(1_575_493_200 / 3600)
         );
     }
 }

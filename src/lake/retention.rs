@@ -1,53 +1,68 @@
-//! Retention: dropping whole `requests` partitions (and their `usage_hourly`
-//! rollups) older than N days.
+//! Retention: dropping whole days of `requests` (and their `usage_hourly`
+//! rollups) older than N days, as one Delta commit per table.
 
 use super::Lake;
-use crate::error::Result;
+use super::delta::{self, Committed, TableDef};
+use super::rollup::ROLLUP_TABLE;
+use super::schema::REQUESTS_TABLE;
+use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
-use std::collections::BTreeSet;
+use deltalake::protocol::DeltaOperation;
+use std::collections::{BTreeSet, HashMap};
 
-/// Deletes every file of the `dt=` partitions dated before `now - days`
-/// (UTC dates); returns the partitions dropped.
+/// Removes every file of the `dt=` partitions dated before `now - days` (UTC
+/// dates) from both tables; returns the partitions dropped. The files stay on
+/// storage for readers of older versions until `maintain` vacuums them.
 pub async fn drop_older_than(lake: &Lake, days: u32, now: DateTime<Utc>) -> Result<Vec<String>> {
     let cutoff = (now - chrono::Duration::days(i64::from(days)))
         .format("%Y-%m-%d")
         .to_string();
     let mut dropped = BTreeSet::new();
     // Rollups first: a crash in between never leaves a rollup without its rows.
-    for table in [super::rollup::ROLLUP_TABLE, "requests"] {
-        drop_table_older_than(lake, table, &cutoff, &mut dropped).await?;
+    for table in [ROLLUP_TABLE, REQUESTS_TABLE] {
+        drop_table_older_than(lake, &table, &cutoff, &mut dropped).await?;
     }
     Ok(dropped.into_iter().collect())
 }
 
 async fn drop_table_older_than(
     lake: &Lake,
-    table: &str,
+    def: &TableDef,
     cutoff: &str,
     dropped: &mut BTreeSet<String>,
 ) -> Result<()> {
-    let listed: Vec<_> = lake
-        .store()
-        .list(Some(&lake.path(table)))
-        .try_collect()
-        .await?;
-    for meta in listed {
-        let location = meta.location.as_ref();
-        let Some(dt) = location
-            .split('/')
-            .find_map(|part| part.strip_prefix("dt="))
-        else {
-            continue;
-        };
-        if dt < cutoff {
-            match lake.store().delete(&meta.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+    let Some(mut table) = delta::open(lake, def, delta::AsOf::Latest).await? else {
+        return Ok(());
+    };
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        let mut actions = Vec::new();
+        let mut days = BTreeSet::new();
+        for (partition, files) in delta::files_by_partition(&table, def)? {
+            let Some(dt) = partition.first().filter(|dt| dt.as_str() < cutoff) else {
+                continue;
+            };
+            days.insert(format!("{}/dt={dt}", def.dir));
+            for file in &files {
+                actions.push(delta::remove_action(def, &partition, file));
             }
-            dropped.insert(format!("{table}/dt={dt}"));
+        }
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let operation = DeltaOperation::Delete {
+            predicate: Some(format!("dt < '{cutoff}'")),
+        };
+        match delta::commit(&mut table, actions, operation, HashMap::new()).await? {
+            Committed::At(_) => {
+                dropped.extend(days);
+                return Ok(());
+            }
+            Committed::Conflict => delta::backoff(attempt).await,
         }
     }
-    Ok(())
+    Err(Error::Lake(format!(
+        "{}: gave up dropping old days after {} attempts",
+        def.dir,
+        delta::MAX_ATTEMPTS
+    )))
 }

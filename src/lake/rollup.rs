@@ -2,14 +2,23 @@
 //! count and bytes of that hour's rows in `requests`.
 //!
 //! A rollup file is always computed from every row of its hour (see
-//! [`super::partition`]), so it is exact by construction and carries the same
-//! generation number as the `requests` file it summarises. Usage and billing
-//! read rollups for whole hours and raw rows only for the partial hours at the
-//! edges of a range.
+//! [`super::partition`]), so it is exact by construction, and it is named for
+//! the set of `requests` files it sums (`rollup-<digest>.parquet`, the digest
+//! of their paths). `requests` and `usage_hourly` are two Delta tables, so an
+//! hour's new files and its new rollup are two commits, the rollup second. A
+//! reader pairs the two snapshots: a rollup counts only while its hour in
+//! `requests` holds exactly the files it was computed from; an hour without
+//! such a rollup (a writer crashed between the two commits, or another writer
+//! changed the hour since) is summed from its raw rows instead. So edgemeter's
+//! usage is exact at every instant, and the next ingest repairs what is stale
+//! ([`repair`]). Usage and billing read rollups for whole hours and raw rows
+//! only for the partial hours at the edges of a range.
 
 use super::Lake;
+use super::delta::{self, Committed, DataFile, TableDef};
 use super::parquet_io::{decode, encode, writer_properties};
-use super::view::{newest_by_dir, part_file_name};
+use super::partition::{hour_of_partition, partition_dir, partition_key};
+use super::schema::REQUESTS_TABLE;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use datafusion::arrow::array::{
@@ -17,89 +26,181 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::file::metadata::SortingColumn;
-use futures::TryStreamExt;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
 use object_store::{ObjectStoreExt, PutPayload};
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
-/// The rollup's table directory in the lake.
-pub const ROLLUP_TABLE: &str = "usage_hourly";
+/// The rollup's Delta table.
+pub const ROLLUP_TABLE: TableDef = TableDef {
+    dir: "usage_hourly",
+    file_schema: rollup_schema,
+    partition_by: &["dt", "hour"],
+};
 
-/// Present once every hour of `requests` has its rollup. A lake written before
-/// rollups existed lacks it: readers then derive `usage_hourly` from the raw
-/// rows, and the next ingest builds the missing rollups and writes it.
-pub const COMPLETE_MARKER: &str = "_edgemeter/rollup-complete";
-
-/// True when every hour of the lake's `requests` has its rollup.
-pub async fn is_complete(lake: &Lake) -> Result<bool> {
-    match lake.store().head(&lake.path(COMPLETE_MARKER)).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+/// The name of the rollup file that sums exactly these `requests` files.
+pub fn file_name_for(requests_files: &[String]) -> String {
+    let mut sorted: Vec<&str> = requests_files.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let digest = Sha256::digest(sorted.join("\n").as_bytes());
+    format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
 
-/// Builds the rollup of every hour whose newest `requests` generation has none,
-/// then writes [`COMPLETE_MARKER`]; a no-op once the marker exists. Returns the
-/// number of hours rolled up.
-pub async fn complete(lake: &Lake) -> Result<u64> {
-    if is_complete(lake).await? {
-        return Ok(0);
-    }
-    let requests = newest_generations(lake, "requests").await?;
-    let rollups = newest_generations(lake, ROLLUP_TABLE).await?;
-    let mut built = 0;
-    for (dir, (generation, path)) in requests {
-        if rollups.get(&dir).map(|(g, _)| *g) == Some(generation) {
-            continue;
+/// The digest in a rollup file's name.
+fn digest_of_name(name: &str) -> Option<&str> {
+    name.strip_prefix("rollup-")?.strip_suffix(".parquet")
+}
+
+/// How a `requests` snapshot and a `usage_hourly` snapshot pair up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pairing {
+    /// Rollup files (relative to their table) that sum their hour exactly.
+    pub valid: Vec<String>,
+    /// `requests` partitions (`[dt, hour]`) with no exact rollup.
+    pub stale: Vec<Vec<String>>,
+    /// Rollup files of each partition, valid or not (what a new one replaces).
+    pub rollup_files: BTreeMap<Vec<String>, Vec<DataFile>>,
+}
+
+/// Pairs every `requests` hour with its rollup, if it has an exact one.
+pub fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairing> {
+    let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
+    let rollup_files = match rollups {
+        Some(table) => delta::files_by_partition(table, &ROLLUP_TABLE)?,
+        None => BTreeMap::new(),
+    };
+    let mut pairing = Pairing::default();
+    for (partition, files) in &hours {
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let wanted = file_name_for(&paths);
+        let exact = rollup_files.get(partition).and_then(|rollups| {
+            rollups.iter().find(|r| {
+                r.path.rsplit('/').next().and_then(digest_of_name) == digest_of_name(&wanted)
+            })
+        });
+        match exact {
+            Some(file) => pairing.valid.push(file.path.clone()),
+            None => pairing.stale.push(partition.clone()),
         }
-        let Some(hour) = hour_of_dir(&dir) else {
+    }
+    pairing.rollup_files = rollup_files;
+    Ok(pairing)
+}
+
+/// A new rollup of one hour, summing exactly `requests_files`.
+#[derive(Debug, Clone)]
+pub struct HourRollup {
+    pub hour: i64,
+    pub requests_files: Vec<String>,
+    pub file: Bytes,
+}
+
+/// Commits new rollups of some hours: each replaces its hour's rollup files
+/// in one `usage_hourly` commit. An hour whose `requests` files have changed
+/// since its rollup was computed is left out (the writer that changed it
+/// commits the newer rollup), so a slower writer never puts back an older sum.
+pub async fn commit(
+    lake: &Lake,
+    requests: &mut DeltaTable,
+    rollups: &mut DeltaTable,
+    hours: Vec<HourRollup>,
+) -> Result<()> {
+    let mut written = HashMap::new();
+    for rollup in &hours {
+        let path = format!(
+            "{}/{}",
+            partition_dir(rollup.hour),
+            file_name_for(&rollup.requests_files)
+        );
+        let location = delta::file_location(lake, &ROLLUP_TABLE, &path);
+        lake.store()
+            .put(&location, PutPayload::from(rollup.file.clone()))
+            .await?;
+        written.insert(rollup.hour, (path, rollup.file.len()));
+    }
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        requests.update_incremental(None).await?;
+        let current = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
+        let existing = delta::files_by_partition(rollups, &ROLLUP_TABLE)?;
+        let mut actions = Vec::new();
+        for rollup in &hours {
+            let partition = partition_key(rollup.hour);
+            let mut now: Vec<String> = current
+                .get(&partition)
+                .map(|files| files.iter().map(|f| f.path.clone()).collect())
+                .unwrap_or_default();
+            now.sort();
+            let mut summed = rollup.requests_files.clone();
+            summed.sort();
+            let Some((path, size)) = written.get(&rollup.hour).filter(|_| now == summed) else {
+                continue;
+            };
+            let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
+            if olds.iter().any(|f| &f.path == path) {
+                continue; // already committed (a retried run)
+            }
+            for old in olds {
+                actions.push(delta::remove_action(&ROLLUP_TABLE, &partition, old));
+            }
+            actions.push(delta::add_action(
+                &ROLLUP_TABLE,
+                &partition,
+                path.clone(),
+                *size,
+                None,
+            ));
+        }
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let operation = delta::write_operation(&ROLLUP_TABLE, SaveMode::Overwrite, None);
+        match delta::commit(rollups, actions, operation, HashMap::new()).await? {
+            Committed::At(_) => return Ok(()),
+            Committed::Conflict => delta::backoff(attempt).await,
+        }
+    }
+    Err(Error::Lake(format!(
+        "{}: gave up committing after {} attempts, each beaten by another writer",
+        ROLLUP_TABLE.dir,
+        delta::MAX_ATTEMPTS
+    )))
+}
+
+/// Rebuilds the rollup of every `requests` hour that has no exact one (a
+/// crash between an hour's two commits, or a migrated lake); returns the
+/// number of hours rolled up.
+pub async fn repair(
+    lake: &Lake,
+    requests: &mut DeltaTable,
+    rollups: &mut DeltaTable,
+) -> Result<u64> {
+    let pairing = pair(requests, Some(rollups))?;
+    let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
+    let mut built = Vec::new();
+    for partition in pairing.stale {
+        let (Some(hour), Some(files)) = (hour_of_partition(&partition), hours.get(&partition))
+        else {
             continue;
         };
-        let rows = decode(lake.store().get(&path).await?.bytes().await?)?;
-        let file = tokio::task::spawn_blocking(move || encode_hour(hour, &rows)).await??;
-        let target = lake.path(&format!(
-            "{ROLLUP_TABLE}/{dir}/{}",
-            part_file_name(generation)
-        ));
-        lake.store().put(&target, PutPayload::from(file)).await?;
-        built += 1;
+        let mut rows = Vec::new();
+        for file in files {
+            let location = delta::file_location(lake, &REQUESTS_TABLE, &file.path);
+            rows.extend(decode(lake.store().get(&location).await?.bytes().await?)?);
+        }
+        let file = crate::cpu::run(move || encode_hour(hour, &rows)).await??;
+        built.push(HourRollup {
+            hour,
+            requests_files: files.iter().map(|f| f.path.clone()).collect(),
+            file,
+        });
     }
-    let marker = serde_json::json!({"table": ROLLUP_TABLE, "version": 1}).to_string();
-    lake.store()
-        .put(&lake.path(COMPLETE_MARKER), PutPayload::from(marker))
-        .await?;
-    Ok(built)
-}
-
-/// The newest partition file of each `dt=…/hour=…` directory of a table, by
-/// that directory relative to the table.
-async fn newest_generations(
-    lake: &Lake,
-    table: &str,
-) -> Result<HashMap<String, (u64, object_store::path::Path)>> {
-    let root = lake.path(table).as_ref().to_string() + "/";
-    let listed: Vec<_> = lake
-        .store()
-        .list(Some(&lake.path(table)))
-        .try_collect()
-        .await?;
-    Ok(newest_by_dir(&listed)
-        .into_iter()
-        .filter_map(|(dir, (generation, path))| {
-            let dir = dir.strip_prefix(root.as_str())?;
-            Some((dir.to_string(), (generation, path.clone())))
-        })
-        .collect())
-}
-
-/// The hour number of a partition directory `dt=YYYY-MM-DD/hour=HH`.
-fn hour_of_dir(dir: &str) -> Option<i64> {
-    let (dt, hour) = dir.split_once('/')?;
-    let date = chrono::NaiveDate::parse_from_str(dt.strip_prefix("dt=")?, "%Y-%m-%d").ok()?;
-    let hour: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
-    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
-    (0..24).contains(&hour).then_some(day + hour)
+    let n = built.len() as u64;
+    for chunk in built.chunks(256) {
+        commit(lake, requests, rollups, chunk.to_vec()).await?;
+    }
+    Ok(n)
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -295,11 +396,17 @@ mod tests {
     }
 
     #[test]
-    fn partition_directories_name_their_hour() {
-        // 2019-12-04T21:00:00Z is hour 437637 since the epoch.
-        assert_eq!(hour_of_dir("dt=2019-12-04/hour=21"), Some(437_637));
-        assert_eq!(hour_of_dir("dt=2019-12-04/hour=24"), None);
-        assert_eq!(hour_of_dir("dt=2019-12-04"), None);
+    fn a_rollup_is_named_for_the_set_of_files_it_sums() {
+        let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let a = file_name_for(&files(&["dt=2019-12-04/hour=21/part-a.parquet"]));
+        let ab = file_name_for(&files(&[
+            "dt=2019-12-04/hour=21/part-a.parquet",
+            "dt=2019-12-04/hour=21/part-b.parquet",
+        ]));
+        assert!(a.starts_with("rollup-") && a.ends_with(".parquet"));
+        assert_ne!(a, ab);
+        assert_eq!(digest_of_name(&a), Some(&a[7..a.len() - 8]));
+        assert_eq!(digest_of_name("part-0000000001.parquet"), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Arrow schema of the lake's `requests` files, derived from the field
 //! catalogue so that parser, writer and `schemas/` cannot drift apart.
 //!
-//! Partition columns (`dt`, `hour`) live in the paths, not in the files.
+//! Partition columns (`dt`, `hour`) live in the Delta log and the paths, not
+//! in the files.
 
 use crate::format::fields::{ColumnType, FIELDS};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -50,6 +51,13 @@ static REQUESTS: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub fn requests_schema() -> SchemaRef {
     REQUESTS.clone()
 }
+
+/// The raw rows' Delta table.
+pub const REQUESTS_TABLE: crate::lake::delta::TableDef = crate::lake::delta::TableDef {
+    dir: "requests",
+    file_schema: requests_schema,
+    partition_by: &PARTITION_COLUMNS,
+};
 
 /// Index of the first log-field column in [`requests_schema`].
 pub const FIRST_FIELD_COLUMN: usize = LEAD_COLUMNS.len();

@@ -9,26 +9,25 @@ pub mod usage;
 
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::lake::ingested::{INGESTED_DIR, ingested_schema};
-use crate::lake::rollup::{ROLLUP_TABLE, rollup_schema};
-use crate::lake::schema::{PARTITION_COLUMNS, requests_schema};
-use crate::lake::view::LakeView;
+use crate::lake::delta::{self, AsOf, TableDef};
+use crate::lake::ingested::INGESTED_TABLE;
+use crate::lake::partition::hour_of_partition;
+use crate::lake::rollup::{self, ROLLUP_TABLE};
+use crate::lake::schema::REQUESTS_TABLE;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use deltalake::DeltaTable;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext, FileSelection};
 use std::sync::Arc;
 
-/// `usage_hourly` computed from `requests`, for lakes whose rollups are not
-/// complete yet (see [`crate::lake::rollup::COMPLETE_MARKER`]).
-const ROLLUP_FROM_RAW: &str = "CREATE VIEW usage_hourly AS
-SELECT
+/// The rollup of hours whose `usage_hourly` file is missing or stale, from
+/// their raw rows; `{hours}` is replaced by the list of those partitions.
+const ROLLUP_FROM_RAW: &str = "SELECT
     CAST(date_trunc('hour', \"timestamp\") AS TIMESTAMP(3) WITH TIME ZONE) AS hour_start,
     api_key_id,
     max(api_key_hint) AS api_key_hint,
@@ -39,65 +38,124 @@ SELECT
     dt,
     hour
 FROM requests
+WHERE concat(dt, '/', hour) IN ({hours})
 GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
 
-/// A DataFusion session over one lake, with `requests` and `ingested` registered.
+/// The versions of the lake's tables a session reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LakeVersions {
+    /// `requests`' version; `None` on a lake with no table yet.
+    pub requests: Option<u64>,
+    pub usage_hourly: Option<u64>,
+    pub ingested: Option<u64>,
+}
+
+/// A DataFusion session over one lake, with `requests`, `usage_hourly` and
+/// `ingested` registered read-only, each at one Delta version.
 pub struct LakeSession {
     ctx: SessionContext,
+    versions: LakeVersions,
+    /// When the `requests` version read was committed.
+    read_at: Option<DateTime<Utc>>,
 }
 
 impl LakeSession {
+    /// A session over the newest version of every table.
     pub async fn open(lake: &Lake) -> Result<Self> {
+        Self::open_as_of(lake, AsOf::Latest).await
+    }
+
+    /// A session over the lake as of a version of `requests` or a time: the
+    /// other tables are read as of the same instant.
+    pub async fn open_as_of(lake: &Lake, as_of: AsOf) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let ctx = SessionContext::new_with_config(config);
         udf::register(&ctx);
-        ctx.register_object_store(
-            &lake.store_url(),
-            Arc::new(LakeView::new(lake.store().clone())),
-        );
-        let partitioned: Vec<(String, DataType)> = PARTITION_COLUMNS
-            .iter()
-            .map(|c| (c.to_string(), DataType::Utf8))
-            .collect();
-        register(
-            &ctx,
-            lake,
-            "requests",
-            "requests",
-            requests_schema(),
-            partitioned,
-        )
-        .await?;
-        if crate::lake::rollup::is_complete(lake).await? {
-            register(
-                &ctx,
-                lake,
-                ROLLUP_TABLE,
-                ROLLUP_TABLE,
-                rollup_schema(),
-                PARTITION_COLUMNS
-                    .iter()
-                    .map(|c| (c.to_string(), DataType::Utf8))
-                    .collect(),
-            )
-            .await?;
-        } else {
-            // A lake from before rollups, not ingested since: the same figures,
-            // derived from the raw rows.
-            ctx.sql(ROLLUP_FROM_RAW).await?;
+        let requests = delta::open(lake, &REQUESTS_TABLE, as_of).await?;
+        // The instant the other tables are read at.
+        let instant = match (as_of, &requests) {
+            (AsOf::Version(v), Some(table)) => table
+                .snapshot()?
+                .version_timestamp(v)
+                .and_then(DateTime::from_timestamp_millis)
+                .map_or(AsOf::Latest, AsOf::Time),
+            (other, _) => other,
+        };
+        let rollups = match requests {
+            Some(_) => delta::open(lake, &ROLLUP_TABLE, instant)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let ingested = delta::open(lake, &INGESTED_TABLE, instant)
+            .await
+            .ok()
+            .flatten();
+        let read_at = requests.as_ref().and_then(|t| {
+            let snapshot = t.snapshot().ok()?;
+            snapshot
+                .version_timestamp(snapshot.version())
+                .and_then(DateTime::from_timestamp_millis)
+        });
+        let versions = LakeVersions {
+            requests: requests.as_ref().and_then(DeltaTable::version),
+            usage_hourly: rollups.as_ref().and_then(DeltaTable::version),
+            ingested: ingested.as_ref().and_then(DeltaTable::version),
+        };
+        register(&ctx, "requests", &REQUESTS_TABLE, requests.as_ref(), None).await?;
+        match &requests {
+            Some(requests) => {
+                let pairing = rollup::pair(requests, rollups.as_ref())?;
+                let files = FileSelection::from_file_paths(pairing.valid.clone());
+                let exact = rollups.as_ref().filter(|_| !pairing.valid.is_empty());
+                if pairing.stale.is_empty() {
+                    register(&ctx, "usage_hourly", &ROLLUP_TABLE, exact, Some(files)).await?;
+                } else {
+                    // Hours whose rollup is missing or stale are summed from
+                    // their raw rows, so usage is exact at every instant.
+                    register(
+                        &ctx,
+                        "usage_hourly_files",
+                        &ROLLUP_TABLE,
+                        exact,
+                        Some(files),
+                    )
+                    .await?;
+                    let hours = pairing
+                        .stale
+                        .iter()
+                        .filter(|p| hour_of_partition(p).is_some())
+                        .map(|p| format!("'{}/{}'", p[0], p[1]))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let view = format!(
+                        "CREATE VIEW usage_hourly AS SELECT * FROM usage_hourly_files UNION ALL {}",
+                        ROLLUP_FROM_RAW.replace("{hours}", &hours)
+                    );
+                    ctx.sql(&view).await?;
+                }
+            }
+            None => register(&ctx, "usage_hourly", &ROLLUP_TABLE, None, None).await?,
         }
-        register(
-            &ctx,
-            lake,
-            "ingested",
-            INGESTED_DIR,
-            ingested_schema(),
-            vec![],
-        )
-        .await?;
-        Ok(Self { ctx })
+        register(&ctx, "ingested", &INGESTED_TABLE, ingested.as_ref(), None).await?;
+        Ok(Self {
+            ctx,
+            versions,
+            read_at,
+        })
+    }
+
+    /// The table versions this session reads.
+    pub fn versions(&self) -> LakeVersions {
+        self.versions
+    }
+
+    /// When the version of `requests` this session reads was committed.
+    pub fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.read_at
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -153,27 +211,39 @@ impl LakeSession {
     }
 }
 
+/// Registers a Delta table (or, for a table not created yet, an empty one
+/// of its schema) under `name`, restricted to `files` when given.
 async fn register(
     ctx: &SessionContext,
-    lake: &Lake,
     name: &str,
-    dir: &str,
-    schema: SchemaRef,
-    partition_cols: Vec<(String, DataType)>,
+    def: &TableDef,
+    table: Option<&DeltaTable>,
+    files: Option<FileSelection>,
 ) -> Result<()> {
-    // A fresh local lake has no table directories yet; an empty one lists as empty.
-    if lake.url().scheme() == "file" {
-        let dir = std::path::PathBuf::from(lake.url().path()).join(dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let url = ListingTableUrl::parse(lake.table_url(dir))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    let provider: Arc<dyn TableProvider> = match table {
+        Some(table) => {
+            table.update_datafusion_session(&ctx.state())?;
+            // Read as edgemeter's own schema: strings as `Utf8` (not views),
+            // timestamps in milliseconds as the files hold them, partition
+            // values as plain strings; the same types a lake without a table
+            // yet has (below), and the ones the queries and exports expect.
+            let config = DeltaScanConfig::new()
+                .with_schema(def.schema())
+                .with_wrap_partition_values(false);
+            let config = DeltaScanConfig {
+                schema_force_view_types: false,
+                ..config
+            };
+            let snapshot = table.snapshot()?.snapshot().clone();
+            let mut scan = DeltaScanNext::new(snapshot, config)?;
+            if let Some(files) = files {
+                scan = scan.with_file_selection(files);
+            }
+            Arc::new(scan)
+        }
+        None => Arc::new(MemTable::try_new(def.schema(), vec![vec![]])?),
+    };
+    ctx.register_table(name, provider)?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 mod analytics;
 mod billing;
 mod cli;
+mod delta;
 mod exactly_once;
 mod formats;
 mod logs;

@@ -126,71 +126,36 @@ async fn usage_is_exact_to_the_second_at_any_range_edge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_rollup_is_rebuilt_by_the_next_run() {
+async fn hours_without_an_exact_rollup_read_raw_rows_until_the_next_run_rebuilds_them() {
     let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let all = write_hours(logs.path());
     let lake = lake_dir.path().to_str().unwrap();
     let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
     assert_eq!(edgemeter(&[], &ingest).await.code, 0);
-    let whole = ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z");
-    let want = expected_in(&all, whole.0, whole.1);
-
-    // A crash between an hour's requests file and its rollup leaves the rollup
-    // one generation behind (here: absent) and the batch uncommitted (here: the
-    // ingested record removed). Usage over whole hours reads the rollup, so it
-    // shows the gap...
-    let hour_dir = lake_dir.path().join("usage_hourly/dt=2025-10-05/hour=01");
-    let files: Vec<_> = std::fs::read_dir(&hour_dir).unwrap().collect();
-    assert_eq!(files.len(), 1);
-    std::fs::remove_file(files[0].as_ref().unwrap().path()).unwrap();
-    std::fs::remove_dir_all(lake_dir.path().join("_edgemeter/ingested")).unwrap();
-    let gap = usage(&[], lake, &["--from", whole.0, "--to", whole.1]).await;
-    let gap_requests: i64 = gap.values().map(|t| t.requests).sum();
-    let want_requests: i64 = want.values().map(|t| t.requests).sum();
-    assert_eq!(gap_requests, want_requests - 2400);
-
-    // ...and the next run, which merges the batch again and finds every
-    // request already there, rebuilds it.
-    let run = edgemeter(&[], &ingest).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(summary(&run)["rows_written"], 0);
-    assert_eq!(
-        usage(&[], lake, &["--from", whole.0, "--to", whole.1]).await,
-        want
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lake_from_before_rollups_reads_exactly_and_the_next_ingest_completes_it() {
-    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let all = write_hours(logs.path());
-    let lake = lake_dir.path().to_str().unwrap();
-    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
-    assert_eq!(edgemeter(&[], &ingest).await.code, 0);
-    // What a lake written before rollups existed looks like.
-    std::fs::remove_dir_all(lake_dir.path().join("usage_hourly")).unwrap();
-    std::fs::remove_file(lake_dir.path().join("_edgemeter/rollup-complete")).unwrap();
-
     let ranges = [
         ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
         ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
     ];
     let check = || assert_usage_exact(lake, &all, &ranges);
-    // Readers derive the rollup from the raw rows meanwhile.
     check().await;
-    assert!(!lake_dir.path().join("usage_hourly").exists());
 
-    // The next ingest, with nothing new, builds every hour's rollup.
+    // A writer that crashed after its `requests` commits and before their
+    // rollups, many times over: here the rollup table is gone altogether.
+    // Readers sum the hours from their raw rows meanwhile.
+    std::fs::remove_dir_all(lake_dir.path().join("usage_hourly")).unwrap();
+    check().await;
+    let rolled_sql =
+        "SELECT count(DISTINCT dt || hour) AS hours, sum(requests) AS n FROM usage_hourly";
+    let want_rolled = format!("hours,n\n5,{}\n", all.len());
+    assert_eq!(query_csv(&[], lake, rolled_sql).await, want_rolled);
+
+    // The next ingest, with nothing new, rebuilds every hour's rollup.
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(summary(&run)["rows_written"], 0);
-    assert!(lake_dir.path().join("_edgemeter/rollup-complete").exists());
-    let rolled = query_csv(
-        &[],
-        lake,
-        "SELECT count(DISTINCT dt || hour) AS hours, sum(requests) AS n FROM usage_hourly",
-    )
-    .await;
-    assert_eq!(rolled, format!("hours,n\n5,{}\n", all.len()));
+    assert_eq!(summary(&run)["rollups_rebuilt"], 5);
+    assert_eq!(query_csv(&[], lake, rolled_sql).await, want_rolled);
     check().await;
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(summary(&run)["rollups_rebuilt"], 0);
 }

@@ -60,6 +60,7 @@ impl TestS3 {
             inner: builder.build(),
             faulty_bucket,
             attempts: attempts.clone(),
+            conditional_puts: Arc::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -160,6 +161,10 @@ pub struct FaultyFront {
     inner: s3s::service::S3Service,
     faulty_bucket: Option<String>,
     attempts: Arc<Mutex<HashMap<String, u32>>>,
+    /// Held through every conditional PUT: s3s-fs checks `If-None-Match`
+    /// before it writes, so two creates racing for one key could both pass.
+    /// One at a time, its check is atomic, as S3's is.
+    conditional_puts: Arc<tokio::sync::Mutex<()>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -206,7 +211,15 @@ impl hyper::service::Service<Request<Incoming>> for FaultyFront {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let fault = self.fault_for(&req);
         let inner = self.inner.clone();
+        let conditional = req.method() == Method::PUT
+            && (req.headers().contains_key("if-none-match")
+                || req.headers().contains_key("if-match"));
+        let conditional_puts = self.conditional_puts.clone();
         Box::pin(async move {
+            let _one_at_a_time = match conditional {
+                true => Some(conditional_puts.lock_owned().await),
+                false => None,
+            };
             match fault {
                 Some(Fault::SlowDown) => {
                     let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";

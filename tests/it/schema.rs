@@ -23,18 +23,6 @@ fn arrow_name(ty: &DataType) -> &'static str {
     }
 }
 
-fn athena_name(ty: &DataType) -> &'static str {
-    match ty {
-        DataType::Utf8 => "string",
-        DataType::Int16 => "smallint",
-        DataType::Int32 => "int",
-        DataType::Int64 => "bigint",
-        DataType::Float64 => "double",
-        DataType::Timestamp(..) => "timestamp",
-        other => panic!("no Athena type for {other}"),
-    }
-}
-
 /// Checks (or with `EDGEMETER_BLESS`, rewrites) `schemas/<table>.schema.json`.
 fn check_published(table: &str, schema: &datafusion::arrow::datatypes::Schema) {
     let columns: Vec<serde_json::Value> = schema
@@ -44,7 +32,7 @@ fn check_published(table: &str, schema: &datafusion::arrow::datatypes::Schema) {
         .collect();
     let doc = serde_json::json!({
         "table": table,
-        "location": format!("{table}/dt=YYYY-MM-DD/hour=HH/part-<generation>.parquet"),
+        "location": format!("{table}/ (a Delta table: {table}/_delta_log/ lists its files, {table}/dt=YYYY-MM-DD/hour=HH/*.parquet)"),
         "partition_columns": PARTITION_COLUMNS.iter().map(|c| serde_json::json!({"name": c, "type": "Utf8"})).collect::<Vec<_>>(),
         "columns": columns,
     });
@@ -70,53 +58,35 @@ fn arrow_schema_file_matches_the_code() {
     check_published("requests", &requests_schema());
 }
 
-/// Checks `schemas/<table>.athena.sql`: its columns, types and partition
-/// columns are the code's, and its location template names the table.
-fn check_athena_ddl(table: &str, schema: &datafusion::arrow::datatypes::Schema) {
+/// Checks `schemas/<table>.athena.sql`: a Delta table at the table's
+/// location, its columns left to the Delta log (whose schema is the code's,
+/// as the independent reader of the delta tests sees).
+fn check_athena_ddl(table: &str) {
     let ddl = std::fs::read_to_string(schema_dir().join(format!("{table}.athena.sql"))).unwrap();
-    let body = |open: &str| -> Vec<(String, String)> {
-        let start = ddl.find(open).unwrap_or_else(|| panic!("DDL lacks {open}")) + open.len();
-        let end = start + ddl[start..].find("\n)").unwrap();
-        ddl[start..end]
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("--"))
-            .map(|l| {
-                let mut parts = l.trim_end_matches(',').split_whitespace();
-                let name = parts.next().unwrap().trim_matches('`').to_string();
-                (name, parts.next().unwrap().to_lowercase())
-            })
-            .collect()
-    };
-    let want: Vec<(String, String)> = schema
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), athena_name(f.data_type()).to_string()))
-        .collect();
-    assert_eq!(
-        body(&format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_{table} ("
-        )),
-        want
-    );
-    let parts: Vec<(String, String)> = PARTITION_COLUMNS
-        .iter()
-        .map(|c| (c.to_string(), "string".to_string()))
-        .collect();
-    assert_eq!(body("PARTITIONED BY ("), parts);
-    for location in [
+    for wanted in [
+        format!("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_{table}\n"),
         format!("LOCATION 's3://YOUR-LAKE-BUCKET/lake/{table}/'"),
-        format!("'s3://YOUR-LAKE-BUCKET/lake/{table}/dt=${{dt}}/hour=${{hour}}/'"),
+        "TBLPROPERTIES ('table_type' = 'DELTA');".to_string(),
     ] {
-        assert!(
-            ddl.contains(&location),
-            "{table}.athena.sql lacks {location}"
-        );
+        assert!(ddl.contains(&wanted), "{table}.athena.sql lacks {wanted}");
     }
 }
 
 #[test]
 fn athena_ddl_matches_the_code() {
-    check_athena_ddl("requests", &requests_schema());
-    check_athena_ddl("usage_hourly", &edgemeter::lake::rollup::rollup_schema());
+    check_athena_ddl("requests");
+    check_athena_ddl("usage_hourly");
+}
+
+#[test]
+fn terraform_registers_both_tables_as_delta() {
+    let tf = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/terraform/glue.tf"),
+    )
+    .unwrap();
+    assert!(
+        tf.contains(r#"tables = ["requests", "usage_hourly"]"#),
+        "{tf}"
+    );
+    assert!(tf.contains(r#""table_type"     = "DELTA""#), "{tf}");
 }

@@ -1,0 +1,393 @@
+//! The lake's tables as Delta Lake tables: opening them (at the newest
+//! version or as of an older one), creating them, listing their files by
+//! partition, and committing actions with optimistic concurrency.
+//!
+//! edgemeter writes each data file itself (its own sort order, statistics and
+//! encoding, see [`super::parquet_io`]) and commits it with delta-rs's
+//! transaction API. A commit is made on top of exactly the version its actions
+//! were computed from ([`commit`] never lets delta-rs retry on its own): when
+//! another writer committed first, the caller re-reads the partitions it
+//! touches at the new version and decides what to redo. Every engine that
+//! reads Delta then sees each commit whole or not at all.
+
+use super::Lake;
+use crate::error::{Error, Result};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, Add, Remove, StructType};
+use deltalake::logstore::{
+    LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use url::Url;
+
+/// One of the lake's Delta tables.
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    /// Directory below the lake root.
+    pub dir: &'static str,
+    /// The schema of its data files (partition columns excluded).
+    pub file_schema: fn() -> SchemaRef,
+    /// Its partition columns, all strings.
+    pub partition_by: &'static [&'static str],
+}
+
+impl TableDef {
+    /// The table's full schema: file columns, then partition columns.
+    pub fn schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = (self.file_schema)()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            self.partition_by
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, false)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// Which version of a table to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsOf {
+    /// The newest committed version.
+    #[default]
+    Latest,
+    /// A version number of the table.
+    Version(u64),
+    /// The newest version committed at or before this instant.
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl AsOf {
+    /// Parses `--as-of`: a version number, a date (midnight UTC) or RFC 3339.
+    pub fn parse(text: &str) -> Result<Self> {
+        if let Ok(version) = text.parse::<u64>() {
+            return Ok(AsOf::Version(version));
+        }
+        crate::query::parse_instant(text)
+            .map(AsOf::Time)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "--as-of {text:?} is neither a table version (42) nor a time (2025-03-01 or RFC 3339)"
+                ))
+            })
+    }
+}
+
+/// The URL of a table's directory, ending in `/`.
+fn table_url(lake: &Lake, def: &TableDef) -> Result<Url> {
+    Url::parse(&lake.table_url(def.dir))
+        .map_err(|e| Error::Config(format!("bad table location {}: {e}", def.dir)))
+}
+
+/// delta-rs's plain log store for `s3://` tables, whose commits are
+/// conditional creates of the next log entry (`If-None-Match: *`), as for
+/// local tables. delta-rs's own S3 support (the `s3` feature) brings a second
+/// AWS stack; the lake already has its S3 store, built from aws-config.
+#[derive(Debug, Default)]
+struct ConditionalPutLogStore;
+
+impl LogStoreFactory for ConditionalPutLogStore {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_s3_log_store() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for scheme in ["s3://", "s3a://"] {
+            if let Ok(url) = Url::parse(scheme) {
+                logstore_factories().insert(url, Arc::new(ConditionalPutLogStore));
+            }
+        }
+    });
+}
+
+/// A builder for a table of the lake, on the lake's own object store.
+pub fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> {
+    register_s3_log_store();
+    let url = table_url(lake, def)?;
+    Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(lake.store().clone(), url))
+}
+
+/// Opens a table at `as_of`; `None` when it has never been created.
+///
+/// A table directory that holds data files but no Delta log was written by an
+/// earlier version of edgemeter: that is an error naming `edgemeter migrate`.
+pub async fn open(lake: &Lake, def: &TableDef, as_of: AsOf) -> Result<Option<DeltaTable>> {
+    if !has_log(lake, def).await? {
+        if lake.holds_files_under(def.dir).await? {
+            return Err(Error::Unconverted(lake.display_location()));
+        }
+        return Ok(None);
+    }
+    let mut table = builder(lake, def)?.build()?;
+    let loaded = match as_of {
+        AsOf::Latest => table.load().await,
+        AsOf::Version(v) => table.load_version(v).await,
+        AsOf::Time(t) => table.load_with_datetime(t).await,
+    };
+    match loaded {
+        Ok(()) => Ok(Some(table)),
+        Err(e) => Err(as_of_error(def, as_of, e)),
+    }
+}
+
+/// True when the table's Delta log has an entry: the table exists.
+async fn has_log(lake: &Lake, def: &TableDef) -> Result<bool> {
+    use futures::TryStreamExt;
+    let log = lake.path(&format!("{}/_delta_log", def.dir));
+    Ok(lake.store().list(Some(&log)).try_next().await?.is_some())
+}
+
+fn as_of_error(def: &TableDef, as_of: AsOf, e: DeltaTableError) -> Error {
+    match (as_of, &e) {
+        (AsOf::Latest, _) => e.into(),
+        (AsOf::Version(v), _) => Error::Config(format!(
+            "--as-of {v}: table {} has no such version ({e})",
+            def.dir
+        )),
+        (AsOf::Time(t), _) => Error::Config(format!(
+            "--as-of {}: table {} has no version that old ({e})",
+            t.to_rfc3339(),
+            def.dir
+        )),
+    }
+}
+
+/// Opens a table at its newest version, creating it first if needed. Two
+/// writers creating it at once is fine: the one whose create loses loads the
+/// other's table.
+pub async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
+    if let Some(table) = open(lake, def, AsOf::Latest).await? {
+        return Ok(table);
+    }
+    let schema: StructType = def.schema().try_into_kernel()?;
+    let table = builder(lake, def)?.build()?;
+    let created = table
+        .create()
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns(def.partition_by.iter().copied())
+        .with_save_mode(SaveMode::Ignore)
+        .await;
+    match created {
+        Ok(table) => Ok(table),
+        Err(e) if is_conflict(&e) => open(lake, def, AsOf::Latest)
+            .await?
+            .ok_or_else(|| Error::Lake(format!("{}: created, then not found", def.dir))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// True for the errors that mean another writer committed this version first.
+fn is_conflict(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::CommitConflict(_)
+            }
+    )
+}
+
+/// What [`commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The actions are in this version of the table.
+    At(u64),
+    /// Another writer committed since the table was read; nothing was written.
+    Conflict,
+}
+
+/// The operation a commit is recorded as in the table's history.
+pub fn write_operation(
+    def: &TableDef,
+    mode: SaveMode,
+    predicate: Option<String>,
+) -> DeltaOperation {
+    DeltaOperation::Write {
+        mode,
+        partition_by: Some(def.partition_by.iter().map(|c| c.to_string()).collect()),
+        predicate,
+    }
+}
+
+/// Commits `actions` as the version right after the one `table` holds, or
+/// reports a conflict when another writer took that version. On success the
+/// table is brought up to the new version.
+pub async fn commit(
+    table: &mut DeltaTable,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    app_metadata: HashMap<String, serde_json::Value>,
+) -> Result<Committed> {
+    let snapshot = table.snapshot()?.clone();
+    // Checkpoints as delta-rs makes them (every `delta.checkpointInterval`
+    // commits, 100 by default), so opening a table reads one checkpoint and
+    // fewer than a hundred commits however long its history.
+    let properties = CommitProperties::default()
+        .with_metadata(app_metadata)
+        .with_max_retries(0)
+        .with_create_checkpoint(true);
+    let committed = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(&snapshot), table.log_store(), operation)
+        .await;
+    match committed {
+        Ok(done) => {
+            let version = done.version();
+            table.update_incremental(Some(version)).await?;
+            Ok(Committed::At(version))
+        }
+        Err(e) if is_conflict(&e) => {
+            table.update_incremental(None).await?;
+            Ok(Committed::Conflict)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Commits actions that stay right whatever else was committed meanwhile
+/// (appends of new files): on a conflict they are committed again on top.
+pub async fn commit_append(
+    table: &mut DeltaTable,
+    def: &TableDef,
+    actions: Vec<Action>,
+    app_metadata: HashMap<String, serde_json::Value>,
+) -> Result<u64> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let operation = write_operation(def, SaveMode::Append, None);
+        match commit(table, actions.clone(), operation, app_metadata.clone()).await? {
+            Committed::At(version) => return Ok(version),
+            Committed::Conflict => backoff(attempt).await,
+        }
+    }
+    Err(Error::Lake(format!(
+        "{}: gave up committing after {MAX_ATTEMPTS} attempts, each beaten by another writer",
+        def.dir
+    )))
+}
+
+/// How many times a writer tries to commit before giving up. Each failed
+/// attempt means another writer's commit succeeded, so the lake as a whole
+/// always moves on.
+pub const MAX_ATTEMPTS: u32 = 1_000;
+
+/// A short, growing, jittered pause before trying again after a conflict, so
+/// that racing writers spread out.
+pub async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_fields().0) % base.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
+
+/// One data file of a table, as its snapshot lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// Relative to the table root.
+    pub path: String,
+    pub size: i64,
+    pub rows: Option<usize>,
+}
+
+/// The files of a table's snapshot, by partition values (in the order of
+/// `def.partition_by`).
+pub fn files_by_partition(
+    table: &DeltaTable,
+    def: &TableDef,
+) -> Result<BTreeMap<Vec<String>, Vec<DataFile>>> {
+    let mut out: BTreeMap<Vec<String>, Vec<DataFile>> = BTreeMap::new();
+    let snapshot = table.snapshot()?;
+    for file in snapshot.log_data().iter() {
+        let values = file.partition_values_map();
+        let key = def
+            .partition_by
+            .iter()
+            .map(|c| values.get(*c).cloned().flatten().unwrap_or_default())
+            .collect();
+        out.entry(key).or_default().push(DataFile {
+            path: file.path().into_owned(),
+            size: file.size(),
+            rows: file.num_records(),
+        });
+    }
+    for files in out.values_mut() {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    Ok(out)
+}
+
+/// The object-store location of a table's data file.
+pub fn file_location(lake: &Lake, def: &TableDef, path: &str) -> object_store::path::Path {
+    lake.path(&format!("{}/{path}", def.dir))
+}
+
+/// An Add action for a file written to a partition.
+pub fn add_action(
+    def: &TableDef,
+    partition: &[String],
+    path: String,
+    size: usize,
+    stats: Option<String>,
+) -> Action {
+    let partition_values = def
+        .partition_by
+        .iter()
+        .zip(partition)
+        .map(|(c, v)| (c.to_string(), Some(v.clone())))
+        .collect();
+    Action::Add(Add {
+        path,
+        partition_values,
+        size: size as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        stats,
+        ..Default::default()
+    })
+}
+
+/// A Remove action for a file of a partition.
+pub fn remove_action(def: &TableDef, partition: &[String], file: &DataFile) -> Action {
+    let partition_values = def
+        .partition_by
+        .iter()
+        .zip(partition)
+        .map(|(c, v)| (c.to_string(), Some(v.clone())))
+        .collect();
+    Action::Remove(Remove {
+        path: file.path.clone(),
+        deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
+        data_change: true,
+        extended_file_metadata: Some(true),
+        partition_values: Some(partition_values),
+        size: Some(file.size),
+        ..Default::default()
+    })
+}
+
+/// A fresh, never-reused file name for a new data file.
+pub fn new_file_name(prefix: &str) -> String {
+    format!("{prefix}-{}.parquet", uuid::Uuid::new_v4().simple())
+}

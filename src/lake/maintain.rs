@@ -1,0 +1,122 @@
+//! `edgemeter maintain`: keeping the lake's tables cheap to open and to store.
+//!
+//! - **checkpoints** of each table's log, so a reader replays one Parquet
+//!   checkpoint and the few commits after it, however many commits there were;
+//! - **compaction** of the ingested-object record (one small file per batch
+//!   and day) into one file per day, as one Delta commit that removes exactly
+//!   the files it read (appends made meanwhile are kept: on a conflict it
+//!   starts again from the newer version);
+//! - **vacuum** of files no version younger than the retention needs: files
+//!   replaced by merges, and files of merges abandoned after a conflict;
+//! - optionally, **retention** of whole days ([`super::retention`]).
+//!
+//! `requests` hours are not compacted here: every merge already writes an
+//! hour as one file per million rows or 128 MiB of values.
+
+use super::Lake;
+use super::delta::{self, AsOf, Committed, TableDef};
+use super::ingested::{self, INGESTED_TABLE};
+use super::rollup::ROLLUP_TABLE;
+use super::schema::REQUESTS_TABLE;
+use crate::error::{Error, Result};
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::protocol::SaveMode;
+use std::collections::HashMap;
+
+/// What `maintain` does.
+#[derive(Debug, Clone)]
+pub struct MaintainOptions {
+    /// Files that versions younger than this still need are kept.
+    pub retain_versions: chrono::Duration,
+    /// Drop days of `requests` and `usage_hourly` older than this.
+    pub retain_days: Option<u32>,
+}
+
+/// The default for `--retain-versions-hours`: a week of time travel.
+pub const DEFAULT_RETAIN_VERSIONS_HOURS: u32 = 7 * 24;
+
+/// What a maintenance run did, per table.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MaintainSummary {
+    /// Table → the version checkpointed.
+    pub checkpoints: Vec<(String, u64)>,
+    /// Record files folded into one per day.
+    pub record_files_compacted: u64,
+    /// Table → files deleted by vacuum.
+    pub files_vacuumed: Vec<(String, u64)>,
+    /// Partitions dropped by `retain_days`.
+    pub partitions_dropped: Vec<String>,
+}
+
+/// Runs every maintenance step on the lake.
+pub async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<MaintainSummary> {
+    let mut summary = MaintainSummary::default();
+    if let Some(days) = options.retain_days {
+        summary.partitions_dropped =
+            super::retention::drop_older_than(lake, days, chrono::Utc::now()).await?;
+    }
+    summary.record_files_compacted = compact_record(lake).await?;
+    for def in [REQUESTS_TABLE, ROLLUP_TABLE, INGESTED_TABLE] {
+        let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
+            continue;
+        };
+        deltalake::checkpoints::create_checkpoint(&table, None).await?;
+        summary
+            .checkpoints
+            .push((def.dir.to_string(), table.version().unwrap_or_default()));
+        let (_, metrics) = table
+            .vacuum()
+            .with_mode(VacuumMode::Full)
+            .with_retention_period(options.retain_versions)
+            .with_enforce_retention_duration(false)
+            .await?;
+        summary
+            .files_vacuumed
+            .push((def.dir.to_string(), metrics.files_deleted.len() as u64));
+    }
+    Ok(summary)
+}
+
+/// Folds each day of the ingested-object record that has more than one file
+/// into one; returns the number of files replaced.
+async fn compact_record(lake: &Lake) -> Result<u64> {
+    let def: &TableDef = &INGESTED_TABLE;
+    let Some(mut table) = delta::open(lake, def, AsOf::Latest).await? else {
+        return Ok(0);
+    };
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        let mut actions = Vec::new();
+        let mut replaced = 0;
+        for (partition, files) in delta::files_by_partition(&table, def)? {
+            if files.len() < 2 {
+                continue;
+            }
+            let mut objects = Vec::new();
+            for file in &files {
+                let location = delta::file_location(lake, def, &file.path);
+                objects.extend(ingested::read_location(lake, &location).await?);
+            }
+            objects.sort_by(|a, b| a.source.cmp(&b.source).then(a.run_id.cmp(&b.run_id)));
+            for file in &files {
+                actions.push(delta::remove_action(def, &partition, file));
+            }
+            let adds = ingested::write_files(lake, "compacted", &objects).await?;
+            actions.extend(adds);
+            replaced += files.len() as u64;
+        }
+        if actions.is_empty() {
+            return Ok(0);
+        }
+        let operation = delta::write_operation(def, SaveMode::Overwrite, None);
+        let metadata = HashMap::from([("edgemeter.operation".to_string(), "compact".into())]);
+        match delta::commit(&mut table, actions, operation, metadata).await? {
+            Committed::At(_) => return Ok(replaced),
+            Committed::Conflict => delta::backoff(attempt).await,
+        }
+    }
+    Err(Error::Lake(format!(
+        "{}: gave up compacting after {} attempts",
+        def.dir,
+        delta::MAX_ATTEMPTS
+    )))
+}
