@@ -61,6 +61,7 @@ pub async fn check(
     at: DateTime<Utc>,
     tz: Option<&str>,
     webhook: Option<&str>,
+    as_of: crate::lake::delta::AsOf,
 ) -> Result<CheckReport> {
     let zone: chrono_tz::Tz = tz
         .unwrap_or("UTC")
@@ -83,7 +84,7 @@ pub async fn check(
         from: Some(day_start),
         to: Some(at),
     };
-    let session = LakeSession::open(lake).await?;
+    let session = LakeSession::open_as_of(lake, as_of).await?;
     let month_usage = usage_by_key(&session, &month, &plans.billable).await?;
     let day_usage = usage_by_key(&session, &day, &plans.billable).await?;
 

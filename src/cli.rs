@@ -158,6 +158,13 @@ pub struct IngestFlags {
     /// Largest decompressed size accepted for one object [default: 8 GiB].
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES")]
     pub max_object_bytes: Option<u64>,
+    /// Rows per data file of an hour, at most [default: 1000000].
+    #[arg(long, env = "EDGEMETER_MAX_FILE_ROWS")]
+    pub max_file_rows: Option<u64>,
+    /// Bytes of string values per data file of an hour, about; bounds the
+    /// memory of reading one file [default: 128 MiB].
+    #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES")]
+    pub max_file_bytes: Option<u64>,
     /// Print the run summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -182,6 +189,8 @@ impl IngestFlags {
             concurrency: self.concurrency,
             batch_bytes: self.batch_bytes,
             max_object_bytes: self.max_object_bytes,
+            max_file_rows: self.max_file_rows,
+            max_file_bytes: self.max_file_bytes,
             progress: !quiet && !self.json,
         }
     }
@@ -240,6 +249,9 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Check the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +264,9 @@ pub struct ReportArgs {
     /// The HTML file to write (or s3://bucket/key).
     #[arg(long)]
     pub output: String,
+    /// Report the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +397,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 at,
                 args.tz.as_deref(),
                 args.webhook.as_deref(),
+                as_of(args.as_of.as_deref())?,
             )
             .await?;
             if args.json {
@@ -411,7 +427,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let settings = args.lake.s3.settings();
             let lake = Lake::open(&args.lake.lake, &settings).await?;
             let period = crate::export::Period::month(&args.period, None)?;
-            let html = crate::report::report(&lake, &period).await?;
+            let html = crate::report::report(&lake, &period, as_of(args.as_of.as_deref())?).await?;
             crate::lake::write_output(&args.output, html.into(), &settings).await?;
             if !cli.quiet {
                 println!("wrote {}", args.output);

@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    pub max_file_rows: Option<u64>,
+    pub max_file_bytes: Option<u64>,
 }
 
 impl FileConfig {
@@ -73,6 +75,8 @@ pub struct Overrides {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    pub max_file_rows: Option<u64>,
+    pub max_file_bytes: Option<u64>,
     pub progress: bool,
 }
 
@@ -173,6 +177,18 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
         },
         concurrency,
         batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(8 << 20),
+        file_limits: crate::lake::partition::FileLimits {
+            rows: given
+                .max_file_rows
+                .or(file.max_file_rows)
+                .map_or(crate::lake::partition::MAX_FILE_ROWS, |n| n.max(1) as usize),
+            bytes: given
+                .max_file_bytes
+                .or(file.max_file_bytes)
+                .map_or(crate::lake::partition::MAX_FILE_BYTES, |n| {
+                    n.max(1) as usize
+                }),
+        },
         max_object_bytes: given
             .max_object_bytes
             .or(file.max_object_bytes)

@@ -55,6 +55,8 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Cap on one object's decompressed size.
     pub max_object_bytes: u64,
+    /// How large one data file of an hour may grow.
+    pub file_limits: crate::lake::partition::FileLimits,
     /// Which objects to list.
     pub window: Window,
     /// Drop `requests` partitions older than this many days (UTC dates).
@@ -312,7 +314,7 @@ async fn ingest_into(
                     let batch = tally_batch(&run_id, outcomes, &mut summary);
                     let (run_id, hour_locks, tables) = (&run_id, &hour_locks, &tables);
                     in_flight.push(async move {
-                        let merged = commit_batch(lake, tables, run_id, batch, hour_locks).await;
+                        let merged = commit_batch(lake, tables, run_id, batch, hour_locks, options.file_limits).await;
                         (merged, permit, count)
                     });
                 }
@@ -464,6 +466,7 @@ async fn commit_batch(
     run_id: &str,
     mut batch: TalliedBatch,
     hour_locks: &HourLocks,
+    limits: partition::FileLimits,
 ) -> Result<Vec<MergeOutcome>> {
     // In ascending order, so two batches never wait on each other in a cycle.
     let locks: Vec<_> = batch
@@ -480,7 +483,7 @@ async fn commit_batch(
     let mut version = None;
     for attempt in 0..delta::MAX_ATTEMPTS {
         let files = delta::files_by_partition(&requests, &REQUESTS_TABLE)?;
-        let merged = remerge_changed(lake, &batch.by_hour, &files, &mut merges).await;
+        let merged = remerge_changed(lake, &batch.by_hour, &files, &mut merges, limits).await;
         if let Err(e) = merged {
             discard_all(lake, &merges).await;
             return Err(e);
@@ -554,6 +557,7 @@ async fn remerge_changed(
     by_hour: &BTreeMap<i64, Vec<RecordBatch>>,
     files: &BTreeMap<Vec<String>, Vec<delta::DataFile>>,
     merges: &mut BTreeMap<i64, HourMerge>,
+    limits: partition::FileLimits,
 ) -> Result<()> {
     for (&hour, rows) in by_hour {
         let current = files
@@ -566,7 +570,7 @@ async fn remerge_changed(
         if let Some(stale) = merges.remove(&hour) {
             partition::discard(lake, &stale.written).await;
         }
-        let merge = merge_hour(lake, &REQUESTS_TABLE, hour, current, rows.clone(), true).await?;
+        let merge = merge_hour(lake, &REQUESTS_TABLE, hour, current, rows.clone(), limits).await?;
         merges.insert(hour, merge);
     }
     Ok(())

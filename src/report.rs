@@ -206,8 +206,12 @@ fn line_chart(title: &str, days: &[String], series: &[(String, BTreeMap<String, 
 }
 
 /// Builds the report of `period` (a `YYYY-MM` month, UTC).
-pub async fn report(lake: &Lake, period: &Period) -> Result<String> {
-    let session = LakeSession::open(lake).await?;
+pub async fn report(
+    lake: &Lake,
+    period: &Period,
+    as_of: crate::lake::delta::AsOf,
+) -> Result<String> {
+    let session = LakeSession::open_as_of(lake, as_of).await?;
     let range = period.range();
     let run = |name: &'static str, extra: Vec<(String, datafusion::common::ScalarValue)>| {
         let mut params = range.params();

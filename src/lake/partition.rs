@@ -43,6 +43,23 @@ pub const MAX_FILE_ROWS: usize = 1_000_000;
 /// first row past it. Far below the 2 GiB that one Arrow string array holds.
 pub const MAX_FILE_BYTES: usize = 128 << 20;
 
+/// How large one file of an hour may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    pub rows: usize,
+    /// Bytes of string values, about: a file ends at the first row past it.
+    pub bytes: usize,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self {
+            rows: MAX_FILE_ROWS,
+            bytes: MAX_FILE_BYTES,
+        }
+    }
+}
+
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
 pub fn partition_values(hour: i64) -> (String, String) {
     let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
@@ -108,7 +125,7 @@ pub async fn merge_hour(
     hour: i64,
     current: &[DataFile],
     new: Vec<RecordBatch>,
-    rollup_missing: bool,
+    limits: FileLimits,
 ) -> Result<HourMerge> {
     let mut existing = Vec::new();
     for file in current {
@@ -116,7 +133,7 @@ pub async fn merge_hour(
         let data = lake.store().get(&location).await?.bytes().await?;
         existing.extend(decode(data).map_err(|e| Error::Lake(format!("{location}: {e}")))?);
     }
-    let merged = crate::cpu::run(move || merge_rows(existing, new, hour, rollup_missing)).await??;
+    let merged = crate::cpu::run(move || merge_rows(existing, new, hour, limits)).await??;
     let partition = partition_key(hour);
     let dir = partition_dir(hour);
     let mut merge = HourMerge {
@@ -324,7 +341,7 @@ fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
     hour: i64,
-    rollup_missing: bool,
+    limits: FileLimits,
 ) -> Result<Merged> {
     let schema = requests_schema();
     let existing_rows: usize = existing.iter().map(RecordBatch::num_rows).sum();
@@ -352,9 +369,11 @@ fn merge_rows(
     let total = existing_rows as u64 + added;
     let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
     if added == 0 {
-        let rollup = match rollup_missing && !existing.is_empty() {
-            true => Some(rollup::encode_hour(hour, &existing)?),
-            false => None,
+        // Nothing new: the rollup is made again (the same bytes under the
+        // same name), in case a crash lost it; committing it is then a no-op.
+        let rollup = match existing.is_empty() {
+            false => Some(rollup::encode_hour(hour, &existing)?),
+            true => None,
         };
         return Ok(Merged {
             files: Vec::new(),
@@ -379,7 +398,7 @@ fn merge_rows(
         nulls_first: false,
     };
     let mut files = Vec::new();
-    for chunk in file_chunks(&batches, &sorted_rows) {
+    for chunk in file_chunks(&batches, &sorted_rows, limits) {
         let file = encode_by_column(
             &schema,
             chunk.len(),
@@ -403,9 +422,13 @@ fn merge_rows(
     })
 }
 
-/// Splits the sorted rows into files of at most [`MAX_FILE_ROWS`] rows and
-/// about [`MAX_FILE_BYTES`] of string values each.
-fn file_chunks(batches: &[&RecordBatch], sorted_rows: &[(usize, usize)]) -> Vec<Range<usize>> {
+/// Splits the sorted rows into files of at most `limits.rows` rows and about
+/// `limits.bytes` of string values each.
+fn file_chunks(
+    batches: &[&RecordBatch],
+    sorted_rows: &[(usize, usize)],
+    limits: FileLimits,
+) -> Vec<Range<usize>> {
     let string_bytes = |b: &RecordBatch| -> usize {
         b.columns()
             .iter()
@@ -415,10 +438,10 @@ fn file_chunks(batches: &[&RecordBatch], sorted_rows: &[(usize, usize)]) -> Vec<
     };
     let total_bytes: usize = batches.iter().map(|b| string_bytes(b)).sum();
     let n = sorted_rows.len();
-    if total_bytes <= MAX_FILE_BYTES {
+    if total_bytes <= limits.bytes {
         return (0..n)
-            .step_by(MAX_FILE_ROWS)
-            .map(|start| start..n.min(start + MAX_FILE_ROWS))
+            .step_by(limits.rows)
+            .map(|start| start..n.min(start + limits.rows))
             .collect();
     }
     // Large values: each row's string bytes decide where files end.
@@ -437,7 +460,7 @@ fn file_chunks(batches: &[&RecordBatch], sorted_rows: &[(usize, usize)]) -> Vec<
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, &(b, row)) in sorted_rows.iter().enumerate() {
-        if i > start && (bytes >= MAX_FILE_BYTES || i - start >= MAX_FILE_ROWS) {
+        if i > start && (bytes >= limits.bytes || i - start >= limits.rows) {
             chunks.push(start..i);
             (start, bytes) = (i, 0);
         }
