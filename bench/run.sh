@@ -4,7 +4,9 @@
 #     defaults: 48 files × 50,000 lines ≈ 0.85 GB of log text; SCALE (default 10)
 #     is the multiple of that set used for the peak-memory check.
 # Prints wall times (hyperfine: mean ± σ over 3 runs after a warm-up), throughput,
-# peak RSS and the ratios. Needs a Rust toolchain and python3; installs DuckDB
+# peak RSS and the ratios. With BASELINE=<git revision> (say, the last commit
+# before a change), that revision is built too and its ingest is timed and
+# measured beside this one's in the same run. Needs a Rust toolchain and python3; installs DuckDB
 # from PyPI into bench/venv and hyperfine from Debian's packages when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,18 @@ mkdir -p "$out"
 
 if ! command -v hyperfine >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq hyperfine >/dev/null; else sudo apt-get install -y -qq hyperfine >/dev/null; fi
+fi
+root=$(pwd)
+if [ -n "${BASELINE:-}" ]; then
+  # The baseline builds with this checkout's Cargo.toml and Cargo.lock, so the
+  # two share every compiled dependency and only edgemeter itself is rebuilt.
+  wt="$out/baseline-src"
+  rm -rf "$wt" && git worktree prune
+  git worktree add --force --detach "$wt" "$BASELINE" >/dev/null
+  cp Cargo.toml Cargo.lock "$wt/"
+  (cd "$wt" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet --bin edgemeter)
+  cp target/release/edgemeter "$out/edgemeter-baseline"
+  git worktree remove --force "$wt"
 fi
 cargo build --release --quiet --bin edgemeter
 [ -d "$data" ] || python3 bench/generate.py "$data" --files "$files" --lines "$lines"
@@ -47,6 +61,17 @@ peak() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
 read -r t1 rss1 < <(peak sh -c "rm -rf $out/lake && $em ingest --quiet --source $data --lake $out/lake")
 read -r tb rssb < <(peak sh -c "rm -rf $out/lake-big && $em ingest --quiet --source $big --lake $out/lake-big")
 read -r td rssd < <(peak sh -c "rm -rf $out/duck && $duck ingest $data $out/duck")
+# 3b. The baseline's ingest, same files, same run: time (hyperfine, alternating
+# with this build) and peak RSS.
+if [ -n "${BASELINE:-}" ]; then
+  base=$out/edgemeter-baseline
+  hyperfine --style basic --warmup 1 --runs 5 --export-json "$out/baseline.json" \
+    -n edgemeter "rm -rf $out/lake && $em ingest --quiet --source $data --lake $out/lake" \
+    -n baseline "rm -rf $out/lake-base && $base ingest --quiet --source $data --lake $out/lake-base"
+  read -r _ rss_base < <(peak sh -c "rm -rf $out/lake-base && $base ingest --quiet --source $data --lake $out/lake-base")
+  read -r _ rss_now < <(peak sh -c "rm -rf $out/lake && $em ingest --quiet --source $data --lake $out/lake")
+  echo "baseline $BASELINE: peak RSS $((rss_base / 1024)) MiB; this build: $((rss_now / 1024)) MiB"
+fi
 # 4. Incremental cost: one more hour into the big lake vs into a lake of one day.
 hour=$(ls "$data"/*.gz | tail -1)
 inc=$out/increment && rm -rf "$inc" && mkdir -p "$inc"
@@ -74,4 +99,9 @@ print(f"| peak RSS of that ingest | {mib(rss1)} | {mib(rssd)} | |")
 print(f"| ingest {big / 1e9:.1f} GB ({big // size}× the set): time, peak RSS | {float(tb):.1f} s ({big / float(tb) / 1e6:.0f} MB/s), {mib(rssb)} | | |")
 print(f"| usage for the month (mean of 5) | {ue:.3f} s | {ud:.3f} s | {ud / ue:.2f}× |")
 print(f"| one more hour into the {big // size}× lake / into a one-day lake | {float(ti_big):.2f} s / {float(ti_day):.2f} s | | |")
+import os
+if os.path.exists(f"{out}/baseline.json"):
+    r = {x["command"]: x for x in json.load(open(f"{out}/baseline.json"))["results"]}
+    now, base = r["edgemeter"]["mean"], r["baseline"]["mean"]
+    print(f"| ingest, this build / baseline (mean of 5, alternating) | {now:.2f} s | baseline {base:.2f} s | {now / base:.3f}× the baseline's time |")
 PY

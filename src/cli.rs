@@ -64,7 +64,8 @@ pub enum Command {
 pub struct MaintainArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
-    /// Keep the files that table versions younger than this still need (time travel).
+    /// Keep the files that table versions younger than this still need (time
+    /// travel), and every file younger than this (a running ingest's batch).
     #[arg(long, env = "EDGEMETER_RETAIN_VERSIONS_HOURS", default_value_t = crate::lake::maintain::DEFAULT_RETAIN_VERSIONS_HOURS)]
     pub retain_versions_hours: u32,
     /// Also drop days of requests (and their rollups) older than N days (UTC dates).
