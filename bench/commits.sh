@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 out=bench/out/commits
-em=target/release/edgemeter
+em=${CARGO_TARGET_DIR:-target}/release/edgemeter
 cargo build --release --quiet --bin edgemeter
 rm -rf "$out" && mkdir -p "$out/logs"
 python3 - "$out/logs" "$n" <<'PY'

@@ -22,6 +22,7 @@ if ! command -v hyperfine >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq hyperfine >/dev/null; else sudo apt-get install -y -qq hyperfine >/dev/null; fi
 fi
 root=$(pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 if [ -n "${BASELINE:-}" ]; then
   # The baseline builds with this checkout's Cargo.toml and Cargo.lock, so the
   # two share every compiled dependency and only edgemeter itself is rebuilt.
@@ -29,8 +30,8 @@ if [ -n "${BASELINE:-}" ]; then
   rm -rf "$wt" && git worktree prune
   git worktree add --force --detach "$wt" "$BASELINE" >/dev/null
   cp Cargo.toml Cargo.lock "$wt/"
-  (cd "$wt" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet --bin edgemeter)
-  cp target/release/edgemeter "$out/edgemeter-baseline"
+  (cd "$wt" && CARGO_TARGET_DIR="$target" cargo build --release --quiet --bin edgemeter)
+  cp "$target/release/edgemeter" "$out/edgemeter-baseline"
   git worktree remove --force "$wt"
 fi
 cargo build --release --quiet --bin edgemeter
@@ -39,7 +40,7 @@ if [ ! -x bench/venv/bin/python ]; then
   python3 -m venv bench/venv
   bench/venv/bin/pip install --quiet 'duckdb==2.0.0'
 fi
-em=target/release/edgemeter
+em=$target/release/edgemeter
 duck="bench/venv/bin/python bench/duckdb_ingest.py"
 text_bytes() { for f in "$1"/*.gz; do gzip -dc "$f"; done | wc -c; }
 bytes=$(text_bytes "$data")
