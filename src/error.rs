@@ -82,6 +82,10 @@ pub enum Error {
     #[error("alert not delivered: {0}")]
     Alert(String),
 
+    /// A CPU task panicked.
+    #[error(transparent)]
+    Cpu(#[from] crate::cpu::TaskFailed),
+
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

@@ -56,13 +56,12 @@ fn keep_freed_c_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_c_memory() {}
 
-/// Threads for blocking work: CPU work (parsing, merging; one per core at a
-/// time, see `edgemeter::cpu`), local file I/O, and delta-rs's snapshot
-/// builds, which block a thread until their own I/O on the same pool is done
-/// (with one thread per core, two snapshot builds at once deadlocked). Tokio's
-/// default lets the pool grow to hundreds; each extra thread kept its own
-/// freed buffers, so ingest's peak RSS was a third higher on the benchmark
-/// (394 MiB against 263 MiB on 2 cores), hence a bound.
+/// Threads for blocking work: local file I/O and delta-rs's snapshot builds,
+/// which block a thread until their own I/O on the same pool is done (with
+/// one thread per core, two snapshot builds at once deadlocked). CPU work has
+/// its own threads (`edgemeter::cpu`). Tokio's default lets the pool grow to
+/// hundreds; bounded, since each thread that ever ran keeps its own freed
+/// buffers.
 fn blocking_threads() -> usize {
     edgemeter::cpu::cores().max(2) + 16
 }
