@@ -343,6 +343,15 @@ pub fn file_location(lake: &Lake, def: &TableDef, path: &str) -> object_store::p
     lake.path(&format!("{}/{path}", def.dir))
 }
 
+/// A partition's values as Delta actions carry them, by column.
+fn partition_values(def: &TableDef, partition: &[String]) -> HashMap<String, Option<String>> {
+    def.partition_by
+        .iter()
+        .zip(partition)
+        .map(|(c, v)| (c.to_string(), Some(v.clone())))
+        .collect()
+}
+
 /// An Add action for a file written to a partition.
 pub fn add_action(
     def: &TableDef,
@@ -351,12 +360,7 @@ pub fn add_action(
     size: usize,
     stats: Option<String>,
 ) -> Action {
-    let partition_values = def
-        .partition_by
-        .iter()
-        .zip(partition)
-        .map(|(c, v)| (c.to_string(), Some(v.clone())))
-        .collect();
+    let partition_values = partition_values(def, partition);
     Action::Add(Add {
         path,
         partition_values,
@@ -370,12 +374,7 @@ pub fn add_action(
 
 /// A Remove action for a file of a partition.
 pub fn remove_action(def: &TableDef, partition: &[String], file: &DataFile) -> Action {
-    let partition_values = def
-        .partition_by
-        .iter()
-        .zip(partition)
-        .map(|(c, v)| (c.to_string(), Some(v.clone())))
-        .collect();
+    let partition_values = partition_values(def, partition);
     Action::Remove(Remove {
         path: file.path.clone(),
         deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),

@@ -67,12 +67,13 @@ struct ReaderView {
     error: Option<String>,
 }
 
-fn read_with_python(lake: &str) -> ReaderView {
-    let packages = ensure_python_reader();
+/// Runs the reader script over `lake` with `args`; parses its JSON output.
+fn run_reader<T: serde::de::DeserializeOwned>(lake: &str, args: &[&str]) -> T {
     let out = std::process::Command::new("python3")
         .arg(reader_script())
         .arg(lake)
-        .env("PYTHONPATH", packages)
+        .args(args)
+        .env("PYTHONPATH", ensure_python_reader())
         .output()
         .unwrap();
     assert!(
@@ -83,22 +84,14 @@ fn read_with_python(lake: &str) -> ReaderView {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+fn read_with_python(lake: &str) -> ReaderView {
+    run_reader(lake, &[])
+}
+
 /// The data files of `requests` in its newest version, as the independent
 /// reader lists them (relative to the table).
 pub fn current_files(lake: &str) -> Vec<String> {
-    let packages = ensure_python_reader();
-    let out = std::process::Command::new("python3")
-        .arg(reader_script())
-        .args([lake, "--files"])
-        .env("PYTHONPATH", packages)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    run_reader(lake, &["--files"])
 }
 
 /// The reader's figures of the expected totals.
