@@ -2,8 +2,11 @@
 //! sent once per period and threshold to a webhook (`EDGEMETER_ALERT_WEBHOOK`,
 //! a JSON body with a `text` field, which Slack and Discord accept).
 //!
-//! Sent alerts are remembered in the lake (`_edgemeter/alerts/<period>.json`);
-//! an alert whose delivery failed is not remembered, so the next check retries it.
+//! Each alert is claimed in the lake before it is sent
+//! (`_edgemeter/alerts/<period>/<id digest>.json`, created conditionally), so
+//! two checks running at once send it once; a failed delivery gives the claim
+//! back, so the next check retries it. The webhook's URL is a credential:
+//! it is never printed, and redirects are not followed.
 
 use crate::error::{Error, Result};
 use crate::export::plans::Plans;
@@ -13,7 +16,8 @@ use crate::query::{LakeSession, TimeRange, collect};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::ObjectStoreExt;
+use sha2::Digest;
 use std::collections::BTreeSet;
 
 /// The environment variable naming the webhook URL.
@@ -163,9 +167,10 @@ pub async fn check(
         }
     }
 
-    // Only alerts not sent before for this period and threshold.
+    // Only alerts not sent before for this period and threshold: the old
+    // record of sent ids, then one claim per alert.
     let state = lake.path(&format!("_edgemeter/alerts/{}.json", period.label));
-    let mut sent: BTreeSet<String> = match lake.store().get(&state).await {
+    let sent: BTreeSet<String> = match lake.store().get(&state).await {
         Ok(found) => serde_json::from_slice(&found.bytes().await?).unwrap_or_default(),
         Err(object_store::Error::NotFound { .. }) => BTreeSet::new(),
         Err(e) => return Err(e.into()),
@@ -173,24 +178,52 @@ pub async fn check(
     alerts.retain(|a| !sent.contains(&a.id));
     let delivered = match webhook {
         Some(url) if !alerts.is_empty() => {
-            let client = reqwest::Client::new();
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(|e| Error::Alert(format!("webhook client: {}", e.without_url())))?;
+            let mut claimed = Vec::new();
             for alert in &alerts {
+                let claim = lake.path(&format!(
+                    "_edgemeter/alerts/{}/{}.json",
+                    period.label,
+                    hex::encode(sha2::Sha256::digest(alert.id.as_bytes()))
+                ));
+                if !claims::take(lake, &claim).await? {
+                    continue; // sent, or being sent, by another check
+                }
                 let body = serde_json::to_vec(&serde_json::json!({ "text": alert.text }))?;
-                let response = client
+                // Neither the URL nor reqwest's message (which quotes it) is
+                // printed: a webhook URL is a credential.
+                let outcome = match client
                     .post(url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body)
-                    .timeout(std::time::Duration::from_secs(30))
                     .send()
                     .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| Error::Alert(format!("webhook {url}: {e}")))?;
-                drop(response);
-                sent.insert(alert.id.clone());
-                lake.store()
-                    .put(&state, PutPayload::from(serde_json::to_vec(&sent)?))
-                    .await?;
+                {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) if r.status().is_redirection() => Err(format!(
+                        "the webhook answered {} (redirects are not followed)",
+                        r.status()
+                    )),
+                    Ok(r) => Err(format!("the webhook answered {}", r.status())),
+                    Err(e) => Err(format!(
+                        "the webhook could not be reached: {}",
+                        e.without_url()
+                    )),
+                };
+                match outcome {
+                    Ok(()) => claims::delivered(lake, &claim).await?,
+                    Err(reason) => {
+                        claims::release(lake, &claim).await?;
+                        return Err(Error::Alert(reason));
+                    }
+                }
+                claimed.push(alert.clone());
             }
+            alerts = claimed;
             true
         }
         _ => false,
@@ -201,4 +234,79 @@ pub async fn check(
         alerts,
         delivered,
     })
+}
+
+/// One claim per alert, `_edgemeter/alerts/<period>/<id digest>.json`,
+/// created conditionally: of two checks running at once, only the one that
+/// creates the claim sends. A claim left undelivered by a check that died
+/// is taken over after [`claims::STALE_SECS`], again conditionally.
+mod claims {
+    use crate::error::Result;
+    use crate::lake::Lake;
+    use object_store::path::Path;
+    use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+
+    pub const STALE_SECS: i64 = 600;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Claim {
+        claimed_at_ms: i64,
+        delivered: bool,
+    }
+
+    fn body(delivered: bool) -> Result<PutPayload> {
+        let claim = Claim {
+            claimed_at_ms: chrono::Utc::now().timestamp_millis(),
+            delivered,
+        };
+        Ok(PutPayload::from(serde_json::to_vec(&claim)?))
+    }
+
+    /// Whether this check now holds the claim and must send.
+    pub async fn take(lake: &Lake, path: &Path) -> Result<bool> {
+        let create = PutOptions::from(PutMode::Create);
+        match lake.store().put_opts(path, body(false)?, create).await {
+            Ok(_) => return Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let found = match lake.store().get(path).await {
+            Ok(found) => found,
+            // Released in between: the next check sends it.
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let version = UpdateVersion {
+            e_tag: found.meta.e_tag.clone(),
+            version: found.meta.version.clone(),
+        };
+        let claim: Option<Claim> = serde_json::from_slice(&found.bytes().await?).ok();
+        let stale = claim.is_some_and(|c| {
+            !c.delivered
+                && chrono::Utc::now().timestamp_millis() - c.claimed_at_ms > STALE_SECS * 1000
+        });
+        if !stale {
+            return Ok(false);
+        }
+        let update = PutOptions::from(PutMode::Update(version));
+        match lake.store().put_opts(path, body(false)?, update).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotImplemented { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delivered(lake: &Lake, path: &Path) -> Result<()> {
+        lake.store().put(path, body(true)?).await?;
+        Ok(())
+    }
+
+    /// Gives a claim back after a failed delivery, so the next check retries.
+    pub async fn release(lake: &Lake, path: &Path) -> Result<()> {
+        match lake.store().delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

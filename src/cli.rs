@@ -2,7 +2,7 @@
 //! from an `EDGEMETER_*` environment variable, and the code that runs each.
 
 use crate::config::{self, FileConfig, Overrides, RunConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::{IngestSummary, ingest};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
@@ -10,6 +10,7 @@ use crate::query::{LakeSession, TimeRange, library};
 use crate::source::S3Settings;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The config file's text, for schedulers that hand over secrets as variables
 /// (ECS from SSM Parameter Store); `--config` takes precedence.
@@ -36,10 +37,14 @@ pub struct Cli {
 pub enum Command {
     /// Read CloudFront logs and merge them into the lake (skips objects already ingested).
     Ingest(IngestFlags),
+    /// Start a lake whose key ids are keyed by a new secret (stored where you choose, never in the lake).
+    Init(InitArgs),
     /// The scheduled entry point: ingest every source of the config file.
     Run(RunArgs),
     /// List the lake's run records.
     Runs(RunsArgs),
+    /// List the source objects no run could read (retried by every run), or acknowledge them.
+    Unreadable(UnreadableArgs),
     /// Priced invoice lines per customer for a month, or billing-system events.
     Export(ExportArgs),
     /// Quota use per customer and health per key; alerts to a webhook.
@@ -159,6 +164,9 @@ pub struct IngestFlags {
     /// Largest decompressed size accepted for one object [default: 8 GiB].
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES")]
     pub max_object_bytes: Option<u64>,
+    /// Longest line accepted; a longer one is a bad line, never held whole [default: 1 MiB].
+    #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES")]
+    pub max_line_bytes: Option<u64>,
     /// Rows per data file of an hour, at most [default: 1000000].
     #[arg(long, env = "EDGEMETER_MAX_FILE_ROWS")]
     pub max_file_rows: Option<u64>,
@@ -190,6 +198,7 @@ impl IngestFlags {
             concurrency: self.concurrency,
             batch_bytes: self.batch_bytes,
             max_object_bytes: self.max_object_bytes,
+            max_line_bytes: self.max_line_bytes,
             max_file_rows: self.max_file_rows,
             max_file_bytes: self.max_file_bytes,
             progress: !quiet && !self.json,
@@ -282,6 +291,32 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Write the new secret to this file (created, mode 0600; it must not
+    /// exist); runs read it through EDGEMETER_KEY_SECRET_FILE. Without it
+    /// the secret is printed once, for EDGEMETER_KEY_SECRET.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnreadableArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Accept that this object (its location as listed) will not be read:
+    /// runs stop retrying it and no longer exit 3 for it (repeatable).
+    #[arg(long)]
+    pub acknowledge: Vec<String>,
+    /// Acknowledge every object listed.
+    #[arg(long, conflicts_with = "acknowledge")]
+    pub acknowledge_all: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct UsageArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -333,6 +368,13 @@ pub struct QueryArgs {
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Memory the query's operators may hold, in MiB; sorts, aggregates and
+    /// joins spill to disk beyond it, other operators stop with an error.
+    #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB", default_value_t = crate::query::DEFAULT_QUERY_MEMORY_MIB)]
+    pub memory_mib: u64,
+    /// Stop the query after this many seconds.
+    #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS", default_value_t = crate::query::DEFAULT_QUERY_TIMEOUT_SECS)]
+    pub timeout_secs: u64,
 }
 
 /// Runs a parsed command line; returns the process exit status.
@@ -446,6 +488,78 @@ pub async fn run(cli: Cli) -> Result<i32> {
             write(Box::pin(stream), args.format, None).await?;
             Ok(0)
         }
+        Command::Init(args) => {
+            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            if let Some(recorded) = crate::lake::keying::load(&lake).await? {
+                return Err(Error::Config(format!(
+                    "{} already records how its keys are hashed ({}); init starts new lakes only",
+                    args.lake.lake, recorded.mode
+                )));
+            }
+            let secret = crate::key::generate_secret();
+            let hasher = crate::key::KeyHasher::new(Some(secret.clone().into_bytes()));
+            if let Some(path) = &args.secret_file {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| Error::io(path, e))?;
+                writeln!(file, "{secret}").map_err(|e| Error::io(path, e))?;
+            }
+            crate::lake::keying::check_or_record(&lake, &hasher).await?;
+            let fingerprint = hasher.fingerprint().unwrap_or_default();
+            match &args.secret_file {
+                Some(path) => println!(
+                    "initialised {} (secret fingerprint {fingerprint}); run with EDGEMETER_KEY_SECRET_FILE={}",
+                    args.lake.lake,
+                    path.display()
+                ),
+                None => println!(
+                    "initialised {} (secret fingerprint {fingerprint}); keep this secret (in a secret manager) and run with it set:\nEDGEMETER_KEY_SECRET={secret}",
+                    args.lake.lake
+                ),
+            }
+            Ok(0)
+        }
+        Command::Unreadable(args) => {
+            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            let now = chrono::Utc::now();
+            if args.acknowledge_all || !args.acknowledge.is_empty() {
+                let wanted = |r: &crate::lake::unreadable::Unreadable| {
+                    args.acknowledge_all || args.acknowledge.contains(&r.object)
+                };
+                let done = crate::lake::unreadable::acknowledge(&lake, wanted, now).await?;
+                let missing: Vec<&String> = args
+                    .acknowledge
+                    .iter()
+                    .filter(|a| !done.iter().any(|d| &d.object == *a))
+                    .collect();
+                if !cli.quiet {
+                    eprintln!("acknowledged {} objects", done.len());
+                }
+                if !missing.is_empty() {
+                    return Err(Error::Config(format!(
+                        "not in the retry record (or acknowledged already): {}",
+                        missing
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+            let records = crate::lake::unreadable::load(&lake).await?;
+            let batch = unreadable_table(&records)?;
+            let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                batch.schema(),
+                futures::stream::iter([Ok(batch)]),
+            );
+            write(Box::pin(stream), args.format, None).await?;
+            Ok(0)
+        }
         Command::Usage(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
             let range = TimeRange::parse(args.from.as_deref(), args.to.as_deref())?;
@@ -466,23 +580,33 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Query(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-            let session = LakeSession::open_as_of(&lake, as_of(args.as_of.as_deref())?).await?;
-            let stream = if library::QUERIES.iter().any(|q| q.name == args.sql) {
-                let given = library::parse_params(&args.params)?;
-                session.named_from_text(&args.sql, &given).await?
-            } else if !args.params.is_empty() {
+            let limits = crate::query::QueryLimits {
+                memory_mib: args.memory_mib,
+                timeout_secs: args.timeout_secs,
+            };
+            let session =
+                LakeSession::open_with(&lake, as_of(args.as_of.as_deref())?, &limits).await?;
+            if !library::QUERIES.iter().any(|q| q.name == args.sql) && !args.params.is_empty() {
                 return Err(crate::Error::Config(format!(
                     "--param applies to named queries; {:?} is not one (see `edgemeter queries`)",
                     args.sql
                 )));
-            } else {
-                session
-                    .read_only_sql(&args.sql)
-                    .await?
-                    .execute_stream()
-                    .await?
-            };
-            write(stream, args.format, args.output.as_deref()).await?;
+            }
+            limits
+                .timed(async {
+                    let stream = if library::QUERIES.iter().any(|q| q.name == args.sql) {
+                        let given = library::parse_params(&args.params)?;
+                        session.named_from_text(&args.sql, &given).await?
+                    } else {
+                        session
+                            .read_only_sql(&args.sql)
+                            .await?
+                            .execute_stream()
+                            .await?
+                    };
+                    write(stream, args.format, args.output.as_deref()).await
+                })
+                .await?;
             Ok(0)
         }
         Command::Queries => {
@@ -602,6 +726,35 @@ async fn run_ingests(run: RunConfig, json: bool, quiet: bool) -> Result<i32> {
     }
 }
 
+/// The retry record as a table, one row per object.
+fn unreadable_table(
+    records: &[crate::lake::unreadable::Unreadable],
+) -> Result<datafusion::arrow::array::RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+    let time =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let text = |f: &dyn Fn(&crate::lake::unreadable::Unreadable) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from_iter(records.iter().map(f)))
+    };
+    Ok(datafusion::arrow::array::RecordBatch::try_from_iter([
+        ("object", text(&|r| Some(r.object.clone()))),
+        ("reason", text(&|r| Some(r.reason.clone()))),
+        ("first_attempt", text(&|r| Some(time(&r.first_attempt)))),
+        ("last_attempt", text(&|r| Some(time(&r.last_attempt)))),
+        (
+            "attempts",
+            Arc::new(UInt64Array::from_iter_values(
+                records.iter().map(|r| r.attempts),
+            )) as ArrayRef,
+        ),
+        (
+            "acknowledged_at",
+            text(&|r| r.acknowledged_at.as_ref().map(time)),
+        ),
+        ("source", text(&|r| Some(r.source.clone()))),
+    ])?)
+}
+
 /// The human-readable run summary.
 pub fn render_summary(s: &IngestSummary) -> String {
     use std::fmt::Write;
@@ -626,8 +779,8 @@ pub fn render_summary(s: &IngestSummary) -> String {
     );
     let _ = writeln!(
         out,
-        "  lines:    {} ({} bad), {} requests, {} without an API key",
-        s.lines, s.bad_lines, s.requests, s.keyless_requests
+        "  lines:    {} ({} bad), {} requests ({} damaged values stored as null), {} without an API key",
+        s.lines, s.bad_lines, s.requests, s.field_errors, s.keyless_requests
     );
     let _ = writeln!(
         out,
@@ -636,17 +789,37 @@ pub fn render_summary(s: &IngestSummary) -> String {
         s.duplicates,
         s.partitions_touched.len()
     );
+    for (key, n) in &s.conflicting_keys {
+        let _ = writeln!(
+            out,
+            "  {n} requests billed to {key} also carried another key"
+        );
+    }
     for (object, n) in &s.bad_lines_by_object {
         let _ = writeln!(out, "  bad lines in {object}: {n}");
     }
     for b in &s.bad_line_samples {
         let _ = writeln!(out, "    {}:{}: {}", b.object, b.line, b.reason);
     }
+    for f in &s.field_error_samples {
+        let _ = writeln!(
+            out,
+            "    {}:{}: field {}: {}",
+            f.object, f.line, f.field, f.reason
+        );
+    }
     for p in &s.partitions_dropped {
         let _ = writeln!(out, "  retention dropped {p}");
     }
     for u in &s.unreadable {
         let _ = writeln!(out, "  unreadable {}: {}", u.object, u.reason);
+    }
+    if s.unreadable_outstanding > 0 {
+        let _ = writeln!(
+            out,
+            "  {} unreadable objects are retried by every run until read or acknowledged (edgemeter unreadable)",
+            s.unreadable_outstanding
+        );
     }
     out
 }

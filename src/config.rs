@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    pub max_line_bytes: Option<u64>,
     pub max_file_rows: Option<u64>,
     pub max_file_bytes: Option<u64>,
 }
@@ -75,6 +76,7 @@ pub struct Overrides {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    pub max_line_bytes: Option<u64>,
     pub max_file_rows: Option<u64>,
     pub max_file_bytes: Option<u64>,
     pub progress: bool,
@@ -174,6 +176,12 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
         parse: ParseOptions {
             key_sources,
             format,
+            max_line_bytes: given
+                .max_line_bytes
+                .or(file.max_line_bytes)
+                .map_or(crate::format::w3c::DEFAULT_MAX_LINE_BYTES, |n| {
+                    usize::try_from(n.max(64)).unwrap_or(usize::MAX)
+                }),
         },
         concurrency,
         batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(8 << 20),

@@ -52,6 +52,12 @@ pub enum Error {
     #[error("refused: {0}")]
     ReadOnly(String),
 
+    /// A query ran past its time limit.
+    #[error(
+        "query stopped after {0} s, its time limit (raise it with --timeout-secs or EDGEMETER_QUERY_TIMEOUT_SECS)"
+    )]
+    QueryTimeout(u64),
+
     /// A named query does not exist or its parameters are wrong.
     #[error("query {name}: {reason}")]
     Query { name: String, reason: String },

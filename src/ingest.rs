@@ -6,8 +6,8 @@
 //! of runs writing the same lake at once.
 
 use crate::error::Result;
-use crate::format::w3c::{self, ParseOptions, ParseStats};
-use crate::format::{ObjectError, open_object, parquet_input};
+use crate::format::ObjectError;
+use crate::format::w3c::{ParseOptions, ParseStats};
 use crate::key::KeyHasher;
 use crate::lake::Lake;
 use crate::lake::delta::{self, Committed};
@@ -15,6 +15,7 @@ use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
 use crate::lake::rollup::{self, HourRollup, ROLLUP_TABLE};
 use crate::lake::schema::REQUESTS_TABLE;
+use crate::lake::unreadable::Unreadable;
 use crate::source::{Listing, LogObject, S3Settings, Source};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
@@ -99,6 +100,15 @@ pub struct BadLineSample {
     pub reason: String,
 }
 
+/// A damaged value of a request that was still counted, located.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldErrorSample {
+    pub object: String,
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+}
+
 /// An object that could not be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnreadableObject {
@@ -126,7 +136,12 @@ pub struct IngestSummary {
     pub bytes_decompressed: u64,
     pub lines: u64,
     pub bad_lines: u64,
+    /// Damaged values in lines that were still requests (each stored as null).
+    pub field_errors: u64,
     pub keyless_requests: u64,
+    /// Requests that carried a second, different key besides the one they
+    /// were billed to (by the key of highest precedence), per billed `api_key_id`.
+    pub conflicting_keys: BTreeMap<String, u64>,
     /// Requests parsed from the objects (before de-duplication).
     pub requests: u64,
     /// Rows newly written to the lake.
@@ -137,7 +152,23 @@ pub struct IngestSummary {
     /// Bad lines per object, for objects that had any.
     pub bad_lines_by_object: BTreeMap<String, u64>,
     pub bad_line_samples: Vec<BadLineSample>,
+    pub field_error_samples: Vec<FieldErrorSample>,
     pub unreadable: Vec<UnreadableObject>,
+    /// Objects of the retry record (unreadable in an earlier run) outside
+    /// this run's listing, fetched again.
+    pub objects_retried: u64,
+    /// Objects of the retry record read by this run (or found read by another).
+    pub unreadable_resolved: u64,
+    /// Unreadable objects not acknowledged: while any remain, the exit status is 3.
+    pub unreadable_outstanding: u64,
+    /// Unreadable objects a user has acknowledged with `edgemeter unreadable --acknowledge`.
+    pub unreadable_acknowledged: u64,
+    /// Every unreadable object of the run (the summary keeps samples).
+    #[serde(skip)]
+    failed: Vec<UnreadableObject>,
+    /// Locations of the objects this run ingested.
+    #[serde(skip)]
+    ingested: std::collections::HashSet<String>,
     /// Partitions deleted by `--retain-days`.
     pub partitions_dropped: Vec<String>,
     /// Hours whose `usage_hourly` rollup was missing or stale at the start of
@@ -147,9 +178,139 @@ pub struct IngestSummary {
 }
 
 impl IngestSummary {
-    /// True when some object could not be read (the run's exit status says so).
+    /// True when some object could not be read and no user has acknowledged
+    /// it (the run's exit status says so).
     pub fn is_partial(&self) -> bool {
-        self.objects_unreadable > 0
+        self.unreadable_outstanding > 0
+    }
+
+    fn note_unreadable(&mut self, object: &str, reason: &str) {
+        tracing::error!(object = %object, %reason, "object could not be read");
+        self.objects_unreadable += 1;
+        let failed = UnreadableObject {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        };
+        if self.unreadable.len() < MAX_SAMPLES {
+            self.unreadable.push(failed.clone());
+        }
+        self.failed.push(failed);
+    }
+}
+
+/// The retry record as one run uses it.
+struct Retry {
+    /// Unacknowledged objects of this source, by location.
+    records: HashMap<String, Unreadable>,
+    /// Acknowledged objects of this source: their failures do not make a run partial.
+    acknowledged: HashMap<String, Unreadable>,
+    /// Recorded objects outside this run's listing, fetched again.
+    refetch: Vec<LogObject>,
+    /// Recorded or listed objects that could not even be reached.
+    failed: Vec<(String, String)>,
+}
+
+impl Retry {
+    /// The record's objects under `source` that this run must try again.
+    async fn load(
+        lake: &Lake,
+        source: &Source,
+        listed: &[LogObject],
+        problems: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let (acknowledged, records): (HashMap<_, _>, HashMap<_, _>) =
+            crate::lake::unreadable::load(lake)
+                .await?
+                .into_iter()
+                .filter(|r| source.holds(&r.object))
+                .map(|r| (r.object.clone(), r))
+                .partition(|(_, r)| r.acknowledged_at.is_some());
+        let listed: std::collections::HashSet<&str> =
+            listed.iter().map(|o| o.uri.as_str()).collect();
+        let unlisted: Vec<&str> = records
+            .keys()
+            .map(String::as_str)
+            .filter(|o| !listed.contains(o))
+            .filter(|o| !problems.iter().any(|(p, _)| p == o))
+            .collect();
+        let stats: Vec<(&str, std::result::Result<Option<LogObject>, String>)> =
+            futures::stream::iter(unlisted)
+                .map(|object| async move { (object, source.stat(object).await) })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+        let mut failed = problems;
+        let mut refetch = Vec::new();
+        for (object, stat) in stats {
+            match stat {
+                Ok(Some(found)) => refetch.push(found),
+                Ok(None) => {
+                    failed.push((object.to_string(), "no longer exists at the source".into()))
+                }
+                Err(reason) => failed.push((object.to_string(), reason)),
+            }
+        }
+        refetch.sort_by(|a, b| a.uri.cmp(&b.uri));
+        failed.sort();
+        Ok(Self {
+            records,
+            acknowledged,
+            refetch,
+            failed,
+        })
+    }
+
+    /// After the run: every failure is recorded, every recorded object now in
+    /// the ingested record (read by this run, or found already read) is
+    /// forgotten, and the summary says how many remain unacknowledged.
+    async fn settle(
+        &self,
+        lake: &Lake,
+        source_name: &str,
+        already_ingested: &[LogObject],
+        summary: &mut IngestSummary,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let failed: HashMap<&str, &str> = summary
+            .failed
+            .iter()
+            .map(|f| (f.object.as_str(), f.reason.as_str()))
+            .collect();
+        let mut outstanding = 0;
+        let mut acknowledged = 0;
+        for (object, reason) in &failed {
+            let previous = self.records.get(*object).or(self.acknowledged.get(*object));
+            let record = crate::lake::unreadable::record_failure(
+                lake,
+                previous,
+                source_name,
+                object,
+                reason,
+                now,
+            )
+            .await?;
+            if record.acknowledged_at.is_some() {
+                acknowledged += 1;
+            } else {
+                outstanding += 1;
+            }
+        }
+        let skipped: std::collections::HashSet<&str> =
+            already_ingested.iter().map(|o| o.uri.as_str()).collect();
+        for object in self.records.keys().chain(self.acknowledged.keys()) {
+            if failed.contains_key(object.as_str()) {
+                continue;
+            }
+            // Not failed this run: it was ingested by this run, or is in the
+            // ingested record already (a race with another run).
+            if skipped.contains(object.as_str()) || summary.ingested.contains(object) {
+                crate::lake::unreadable::clear(lake, object).await?;
+                summary.unreadable_resolved += 1;
+            }
+        }
+        summary.unreadable_outstanding = outstanding;
+        summary.unreadable_acknowledged = acknowledged;
+        Ok(())
     }
 }
 
@@ -225,10 +386,21 @@ async fn ingest_into(
         }
         rebuilt
     };
+    let hasher = KeyHasher::from_env();
+    if !hasher.is_keyed() {
+        tracing::warn!(
+            "api_key_ids are plain SHA-256: anyone with the lake can test guessed keys against them; \
+             create lakes with `edgemeter init` and set EDGEMETER_KEY_SECRET or EDGEMETER_KEY_SECRET_FILE"
+        );
+    }
+    crate::lake::keying::check_or_record(lake, &hasher).await?;
     let now = Utc::now();
     let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
     let listing = options.window.listing(checkpoint);
-    let listed = source.list(&listing).await?;
+    let (mut listed, problems) = source.list(&listing).await?;
+    let objects_listed = listed.len() as u64;
+    let retry = Retry::load(lake, source, &listed, problems).await?;
+    listed.extend(retry.refetch.iter().cloned());
     let committed = ingested::load_for(lake, listed.iter().map(|o| o.uri.as_str())).await?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
@@ -237,15 +409,18 @@ async fn ingest_into(
             Listing::Full => "full".into(),
             Listing::Since(t) => format!("since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         },
-        objects_listed: listed.len() as u64,
+        objects_listed,
+        objects_retried: retry.refetch.len() as u64,
         rollups_rebuilt,
         ..Default::default()
     };
-    let pending: Vec<LogObject> = listed
+    for (object, reason) in &retry.failed {
+        summary.note_unreadable(object, reason);
+    }
+    let (pending, done): (Vec<LogObject>, Vec<LogObject>) = listed
         .into_iter()
-        .filter(|o| committed.get(&o.uri) != Some(&(o.etag.clone(), o.size)))
-        .collect();
-    summary.objects_skipped = summary.objects_listed - pending.len() as u64;
+        .partition(|o| committed.get(&o.uri) != Some(&(o.etag.clone(), o.size)));
+    summary.objects_skipped = done.len() as u64;
     tracing::info!(
         run_id = %run_id,
         listed = summary.objects_listed,
@@ -253,7 +428,6 @@ async fn ingest_into(
         "listed source objects"
     );
 
-    let hasher = KeyHasher::from_env();
     let bar = progress_bar(options.progress, pending.len() as u64);
     // Two stages overlap: while up to COMMITS_IN_FLIGHT batches are merged
     // and committed, the next batches are fetched and parsed. A batch takes
@@ -354,6 +528,9 @@ async fn ingest_into(
         summary.partitions_dropped =
             crate::lake::retention::drop_older_than(lake, days, now).await?;
     }
+    retry
+        .settle(lake, &options.source, &done, &mut summary, now)
+        .await?;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     crate::lake::runs::write(lake, &run_id, &summary).await?;
@@ -391,6 +568,10 @@ fn tally_batch(
                 summary.lines += stats.lines;
                 summary.requests += stats.requests;
                 summary.bad_lines += stats.bad_lines;
+                summary.field_errors += stats.field_errors;
+                for (key, n) in stats.conflicting_keys {
+                    *summary.conflicting_keys.entry(key).or_default() += n;
+                }
                 summary.keyless_requests += stats.keyless;
                 if stats.bad_lines > 0 {
                     summary
@@ -407,6 +588,20 @@ fn tally_batch(
                         });
                     }
                 }
+                for damaged in stats.field_error_samples {
+                    if summary.field_error_samples.len() < MAX_SAMPLES {
+                        summary.field_error_samples.push(FieldErrorSample {
+                            object: object.uri.clone(),
+                            line: damaged.line,
+                            field: damaged.field,
+                            reason: damaged.reason,
+                        });
+                    }
+                }
+                if stats.field_errors > 0 {
+                    tracing::warn!(object = %object.uri, field_errors = stats.field_errors, "object has damaged values, stored as null");
+                }
+                summary.ingested.insert(object.uri.clone());
                 objects.push(IngestedObject {
                     source: object.uri,
                     etag: object.etag,
@@ -419,16 +614,7 @@ fn tally_batch(
                     requests_version: 0,
                 });
             }
-            Err(reason) => {
-                tracing::error!(object = %object.uri, %reason, "object could not be read");
-                summary.objects_unreadable += 1;
-                if summary.unreadable.len() < MAX_SAMPLES {
-                    summary.unreadable.push(UnreadableObject {
-                        object: object.uri,
-                        reason,
-                    });
-                }
-            }
+            Err(reason) => summary.note_unreadable(&object.uri, &reason),
         }
     }
     TalliedBatch { by_hour, objects }
@@ -600,24 +786,9 @@ async fn fetch_and_parse(
     let uri = object.uri.clone();
     let parse = options.parse.clone();
     let max = options.max_object_bytes;
-    let parsed = crate::cpu::run(move || {
-        if data.starts_with(parquet_input::MAGIC) {
-            return parquet_input::parse(data, &uri, &parse, &mut hasher);
-        }
-        // A gzip-compressed Parquet file is inflated whole (Parquet needs random access).
-        let mut head = [0u8; 4];
-        let gzipped_parquet = data.starts_with(&[0x1f, 0x8b])
-            && std::io::Read::read_exact(&mut open_object(&data, max), &mut head).is_ok()
-            && head == parquet_input::MAGIC;
-        if gzipped_parquet {
-            let mut inflated = Vec::new();
-            std::io::Read::read_to_end(&mut open_object(&data, max), &mut inflated)
-                .map_err(crate::format::object_error)?;
-            return parquet_input::parse(inflated.into(), &uri, &parse, &mut hasher);
-        }
-        w3c::parse(open_object(&data, max), &uri, &parse, &mut hasher)
-    })
-    .await;
+    let parsed =
+        crate::cpu::run(move || crate::format::parse_object(data, &uri, &parse, max, &mut hasher))
+            .await;
     let result = match parsed {
         Ok(Ok(parsed)) => Ok((parsed.hours, parsed.stats)),
         Ok(Err(e)) => Err(e.to_string()),

@@ -3,8 +3,9 @@
 //!
 //! The raw key lives only in memory between parsing and hashing: the lake holds
 //! `api_key_id` (hex SHA-256 of the key, or HMAC-SHA256 keyed by
-//! `EDGEMETER_KEY_SECRET`) and `api_key_hint` (its last 4 characters, only for keys
-//! long enough that the hint never reveals more than half of the key).
+//! `EDGEMETER_KEY_SECRET`) and `api_key_hint` (its last 4 characters, only for
+//! keys of at least 16 characters, so that the hint and a hash without a
+//! secret cannot be searched back to a short key).
 
 use datafusion::common::HashMap;
 use hmac::{Hmac, Mac};
@@ -16,13 +17,46 @@ pub const REDACTED: &str = "REDACTED";
 
 /// The environment variable holding the HMAC secret for key ids.
 pub const KEY_SECRET_ENV: &str = "EDGEMETER_KEY_SECRET";
+/// The environment variable naming a file that holds the secret.
+pub const KEY_SECRET_FILE_ENV: &str = "EDGEMETER_KEY_SECRET_FILE";
+
+/// Keys shorter than this get no `api_key_hint`: with a short key, 4 known
+/// characters leave too few unknown ones for the hash to protect.
+pub const MIN_HINTED_KEY_CHARS: usize = 16;
+
+fn secret_from_env() -> Option<Vec<u8>> {
+    if let Ok(secret) = std::env::var(KEY_SECRET_ENV) {
+        return Some(secret.into_bytes());
+    }
+    let path = std::env::var_os(KEY_SECRET_FILE_ENV)?;
+    match std::fs::read(&path) {
+        Ok(mut secret) => {
+            while secret.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                secret.pop();
+            }
+            Some(secret)
+        }
+        Err(e) => {
+            // Not fatal here: the lake's keying check refuses the run.
+            tracing::error!(path = %std::path::Path::new(&path).display(), error = %e, "cannot read the key secret file");
+            None
+        }
+    }
+}
+
+/// A new random secret: 32 bytes as 64 hex digits.
+pub fn generate_secret() -> String {
+    let a = uuid::Uuid::new_v4().into_bytes();
+    let b = uuid::Uuid::new_v4().into_bytes();
+    hex::encode([a, b].concat())
+}
 
 /// The stored identity of one API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyIdentity {
     /// Lowercase hex SHA-256 (or HMAC-SHA256) of the decoded key.
     pub id: String,
-    /// The key's last 4 characters, when the key has at least 8.
+    /// The key's last 4 characters, when the key has at least [`MIN_HINTED_KEY_CHARS`].
     pub hint: Option<String>,
 }
 
@@ -53,9 +87,27 @@ impl KeyHasher {
         }
     }
 
-    /// A hasher configured from `EDGEMETER_KEY_SECRET`.
+    /// A hasher configured from `EDGEMETER_KEY_SECRET`, or from the file
+    /// `EDGEMETER_KEY_SECRET_FILE` names (its trailing newline dropped).
     pub fn from_env() -> Self {
-        Self::new(std::env::var(KEY_SECRET_ENV).ok().map(String::into_bytes))
+        Self::new(secret_from_env())
+    }
+
+    /// Whether ids are HMACs (a secret is set).
+    pub fn is_keyed(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// A fingerprint of the secret that does not reveal it: the first 16 hex
+    /// digits of HMAC-SHA256 of a fixed text under it.
+    pub fn fingerprint(&self) -> Option<String> {
+        let secret = self.secret.as_deref()?;
+        let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+        };
+        mac.update(b"edgemeter secret fingerprint");
+        Some(hex::encode(&mac.finalize().into_bytes()[..8]))
     }
 
     /// The identity of a decoded raw key.
@@ -87,7 +139,8 @@ fn identity_of(secret: Option<&[u8]>, raw: &[u8]) -> KeyIdentity {
     };
     let text = String::from_utf8_lossy(raw);
     let chars: Vec<char> = text.chars().collect();
-    let hint = (chars.len() >= 8).then(|| chars[chars.len() - 4..].iter().collect());
+    let hint =
+        (chars.len() >= MIN_HINTED_KEY_CHARS).then(|| chars[chars.len() - 4..].iter().collect());
     KeyIdentity {
         id: hex::encode(digest),
         hint,
@@ -148,14 +201,26 @@ impl From<KeySource> for String {
     }
 }
 
-/// The default key sources, tried in order.
+/// The default key sources, in order of precedence: the header first, as the
+/// origin authenticates with it in the CloudFront Function setup of `infra/`;
+/// then the log data that function writes, a cookie, and the query last (a
+/// client can add any query parameter without it reaching the origin's check).
 pub fn default_sources() -> Vec<KeySource> {
     vec![
-        KeySource::Query("api_key".into()),
         KeySource::Header("x-api-key".into()),
         KeySource::LogData("api_key".into()),
+        KeySource::Cookie("api_key".into()),
+        KeySource::Query("api_key".into()),
     ]
 }
+
+/// Request headers whose whole value is redacted in `cs-headers`, whatever
+/// the configured sources: they carry credentials by convention.
+const SECRET_HEADERS: [&str; 3] = ["x-api-key", "authorization", "proxy-authorization"];
+
+/// Values shorter than this are redacted only where they are found by name:
+/// searching every field for a two-letter value would blank ordinary text.
+const MIN_VALUE_REDACTION: usize = 6;
 
 /// The fields of a request that can carry a key, as logged.
 #[derive(Debug, Default, Clone, Copy)]
@@ -165,19 +230,40 @@ pub struct KeyFields<'a> {
     pub headers: Option<&'a str>,
     pub cookie: Option<&'a str>,
     pub log_data: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
 }
 
-/// The key found, and the fields to store with every key source's value
-/// redacted (`None`: store the field unchanged).
+/// The key found, and the fields to store with every key redacted (`None`:
+/// store the field unchanged).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FoundKey<'a> {
     /// Decoded; borrowed from the field when it needed no decoding.
     pub key: Option<Cow<'a, [u8]>>,
+    /// The request carried another, different key through some source; it
+    /// was billed to `key`, the one of highest precedence.
+    pub conflicting: bool,
     pub query: Option<String>,
     pub stem: Option<String>,
     pub headers: Option<String>,
     pub cookie: Option<String>,
     pub log_data: Option<String>,
+    pub referer: Option<String>,
+    pub user_agent: Option<String>,
+    /// How each value found by name is logged (as-is, once and twice
+    /// encoded), for [`FoundKey::redact`].
+    pub forms: Vec<String>,
+}
+
+impl FoundKey<'_> {
+    /// `text` with every value found by name redacted, or `None` when it
+    /// holds none.
+    pub fn redact(&self, text: &str) -> Option<String> {
+        if self.forms.is_empty() {
+            return None;
+        }
+        replace_all(text, &self.forms)
+    }
 }
 
 /// Looks for a key through `sources` in order and redacts all of them.
@@ -194,6 +280,18 @@ pub struct KeyFinder<'s> {
     header: Vec<&'s str>,
     cookie: Vec<&'s str>,
     log_data: Vec<&'s str>,
+    /// Every configured name: a pair of any of these names is redacted in
+    /// every field that holds pairs, whichever source it was configured for.
+    any: Vec<&'s str>,
+}
+
+/// Where a candidate key was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Query,
+    Header,
+    Cookie,
+    LogData,
 }
 
 impl<'s> KeyFinder<'s> {
@@ -204,6 +302,7 @@ impl<'s> KeyFinder<'s> {
             header: Vec::new(),
             cookie: Vec::new(),
             log_data: Vec::new(),
+            any: Vec::new(),
         };
         for source in sources {
             let (names, name) = match source {
@@ -213,156 +312,301 @@ impl<'s> KeyFinder<'s> {
                 KeySource::LogData(n) => (&mut finder.log_data, n),
             };
             names.push(name.as_str());
+            finder.any.push(name.as_str());
         }
         finder
     }
 
-    /// The first key found through the sources in order, and every source redacted.
+    /// The key of highest precedence, whether another key conflicts with
+    /// it, and every field with every key redacted.
     pub fn find<'a>(&self, fields: KeyFields<'a>) -> FoundKey<'a> {
         fn present(f: Option<&str>) -> Option<&str> {
             f.filter(|v| !v.is_empty() && *v != "-")
         }
-        let (stem_path, stem_query) = match present(fields.stem).and_then(|s| s.split_once('?')) {
-            Some((path, q)) => (Some(path), Some(q)),
-            None => (None, None),
-        };
+        let mut found: Vec<(Place, &str, Cow<'a, [u8]>)> = Vec::new();
         let mut out = FoundKey::default();
-        let q = present(fields.query).map(|q| pairs(q, '&', &self.query, false));
-        let sq = stem_query.map(|q| pairs(q, '&', &self.query, false));
-        let h = present(fields.headers).map(|h| headers(h, &self.header));
-        let c = present(fields.cookie).map(|c| pairs(c, ';', &self.cookie, true));
-        let l = present(fields.log_data).map(|l| pairs(l, '&', &self.log_data, false));
+        let any = &self.any;
+        if let Some(q) = present(fields.query) {
+            out.query = pairs(q, &['&', ';'], any, false, &mut |n, v| {
+                found.push((Place::Query, n, v))
+            });
+        }
+        if let Some(stem) = present(fields.stem) {
+            out.stem = url(stem, any, &mut |n, v| found.push((Place::Query, n, v)));
+        }
+        if let Some(c) = present(fields.cookie) {
+            out.cookie = pairs(c, &[';'], any, true, &mut |n, v| {
+                found.push((Place::Cookie, n, v))
+            });
+        }
+        if let Some(l) = present(fields.log_data) {
+            out.log_data = pairs(l, &['&'], any, false, &mut |n, v| {
+                found.push((Place::LogData, n, v))
+            });
+        }
+        if let Some(r) = present(fields.referer) {
+            // A key in the referer's URL is a leak, never a key to bill.
+            out.referer = url(r, any, &mut |_, _| {});
+        }
+        if let Some(h) = present(fields.headers) {
+            out.headers = self.headers(h, &mut found);
+        }
         for source in self.sources {
-            let found = match source {
-                KeySource::Query(n) => q
-                    .as_ref()
-                    .and_then(|p| p.get(n))
-                    .or_else(|| sq.as_ref().and_then(|p| p.get(n))),
-                KeySource::Header(n) => h.as_ref().and_then(|p| p.get(n)),
-                KeySource::Cookie(n) => c.as_ref().and_then(|p| p.get(n)),
-                KeySource::LogData(n) => l.as_ref().and_then(|p| p.get(n)),
+            let (place, name) = match source {
+                KeySource::Query(n) => (Place::Query, n),
+                KeySource::Header(n) => (Place::Header, n),
+                KeySource::Cookie(n) => (Place::Cookie, n),
+                KeySource::LogData(n) => (Place::LogData, n),
             };
-            if let Some(key) = found {
+            let hit = found
+                .iter()
+                .find(|(p, n, v)| *p == place && n.eq_ignore_ascii_case(name) && !v.is_empty());
+            if let Some((_, _, key)) = hit {
                 out.key = Some(key.clone());
                 break;
             }
         }
-        out.query = q.and_then(|p| p.redacted);
-        out.stem = sq
-            .and_then(|p| p.redacted)
-            .map(|rq| format!("{}?{rq}", stem_path.unwrap_or_default()));
-        out.headers = h.and_then(|p| p.redacted);
-        out.cookie = c.and_then(|p| p.redacted);
-        out.log_data = l.and_then(|p| p.redacted);
+        if let Some(key) = &out.key {
+            out.conflicting = found.iter().any(|(place, name, v)| {
+                !v.is_empty() && v.as_ref() != key.as_ref() && self.configured(*place, name)
+            });
+        }
+        // Whatever was found by name is also removed wherever else its value
+        // appears: a user agent, a path, a truncated header.
+        let mut values: Vec<&[u8]> = found
+            .iter()
+            .map(|(_, _, v)| v.as_ref())
+            .filter(|v| v.len() >= MIN_VALUE_REDACTION)
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        if !values.is_empty() {
+            let forms: Vec<String> = values.iter().flat_map(|v| logged_forms(v)).collect();
+            for (field, original) in [
+                (&mut out.query, fields.query),
+                (&mut out.stem, fields.stem),
+                (&mut out.headers, fields.headers),
+                (&mut out.cookie, fields.cookie),
+                (&mut out.log_data, fields.log_data),
+                (&mut out.referer, fields.referer),
+                (&mut out.user_agent, fields.user_agent),
+            ] {
+                let current = field.as_deref().or(present(original));
+                if let Some(text) = current
+                    && let Some(replaced) = replace_all(text, &forms)
+                {
+                    *field = Some(replaced);
+                }
+            }
+            out.forms = forms;
+        }
         out
     }
-}
 
-/// Name/value pairs of one field, and the field with matching values redacted.
-struct Pairs<'n, 'a> {
-    /// (name as matched, decoded value) of the pairs whose name is wanted.
-    found: Vec<(&'n str, Cow<'a, [u8]>)>,
-    redacted: Option<String>,
-}
-
-impl<'a> Pairs<'_, 'a> {
-    fn get(&self, name: &str) -> Option<&Cow<'a, [u8]>> {
-        self.found
-            .iter()
-            .find(|(n, v)| *n == name && !v.is_empty())
-            .map(|(_, v)| v)
-    }
-}
-
-/// Splits on `sep` then `=`, decoding names and values twice (CloudFront's
-/// encoding, then the client's); cookies may have `%20` or spaces after `;`.
-fn pairs<'n, 'a>(raw: &'a str, sep: char, names: &[&'n str], cookie: bool) -> Pairs<'n, 'a> {
-    let mut found = Vec::new();
-    // The redacted copy, started only when a wanted pair turns up (most fields
-    // have none, and then nothing is allocated).
-    let mut out: Option<String> = None;
-    let mut offset = 0;
-    for (i, part) in raw.split(sep).enumerate() {
-        let start = offset;
-        offset += part.len() + sep.len_utf8();
-        let (lead, body) = if cookie {
-            let trimmed = part.trim_start_matches([' ']).trim_start_matches("%20");
-            part.split_at(part.len() - trimmed.len())
-        } else {
-            ("", part)
+    /// Whether a key source is configured for `name` at `place`.
+    fn configured(&self, place: Place, name: &str) -> bool {
+        let names = match place {
+            Place::Query => &self.query,
+            Place::Header => &self.header,
+            Place::Cookie => &self.cookie,
+            Place::LogData => &self.log_data,
         };
-        let (name, value) = body.split_once('=').unwrap_or((body, ""));
-        let decoded = decode_twice(name.as_bytes());
-        let wanted = names.iter().find(|n| n.as_bytes() == decoded.as_ref());
-        let out = match (&mut out, wanted) {
-            (None, None) => continue,
-            (None, Some(_)) => {
-                // Everything before this pair, its separator included, is kept as is.
-                let mut copy = String::with_capacity(raw.len() + REDACTED.len());
-                copy.push_str(&raw[..start]);
-                out.insert(copy)
-            }
-            (Some(out), _) => {
-                if i > 0 {
-                    out.push(sep);
-                }
-                out
-            }
-        };
-        match wanted {
-            Some(n) => {
-                found.push((*n, decode_twice(value.as_bytes())));
-                out.push_str(lead);
-                out.push_str(name);
-                out.push('=');
-                out.push_str(REDACTED);
-            }
-            None => out.push_str(part),
-        }
+        names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
-    Pairs {
-        found,
-        redacted: out,
-    }
-}
 
-/// `cs-headers`: `Name:Value` pairs separated by `%0A`, values percent-encoded
-/// once. CloudFront truncates the field at 800 bytes: a last pair without its
-/// `%0A` may be cut, so it never yields a key (but is still redacted).
-fn headers<'n, 'a>(raw: &'a str, names: &[&'n str]) -> Pairs<'n, 'a> {
-    let mut found = Vec::new();
-    let mut redact = false;
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let (segment, complete, next) = match find_newline(rest) {
-            Some(at) => (&rest[..at], true, &rest[at + 3..]),
-            None => (rest, false, ""),
-        };
-        let (name, value) = segment.split_once(':').unwrap_or((segment, ""));
-        let wanted = names.iter().find(|n| n.eq_ignore_ascii_case(name));
-        match wanted {
-            Some(n) => {
-                redact = true;
+    /// `cs-headers`: `Name:Value` entries separated by `%0A`, values
+    /// percent-encoded once. Configured and [`SECRET_HEADERS`] are redacted
+    /// whole; the `Cookie` and `Referer` entries have their key pairs
+    /// redacted. CloudFront truncates the field at 800 bytes: a last entry
+    /// without its `%0A` may be cut, so it never yields a key (but is still
+    /// redacted).
+    fn headers<'a: 'n, 'n>(
+        &'n self,
+        raw: &'a str,
+        found: &mut Vec<(Place, &'n str, Cow<'a, [u8]>)>,
+    ) -> Option<String> {
+        let mut changed = false;
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while !rest.is_empty() {
+            let (segment, complete, next) = match find_newline(rest) {
+                Some(at) => (&rest[..at], true, &rest[at + 3..]),
+                None => (rest, false, ""),
+            };
+            let (name, value) = segment.split_once(':').unwrap_or((segment, ""));
+            let configured = self.header.iter().any(|n| n.eq_ignore_ascii_case(name));
+            let secret = SECRET_HEADERS.iter().any(|n| n.eq_ignore_ascii_case(name));
+            if configured || secret {
+                changed = true;
                 if complete {
                     let value = Cow::from(percent_encoding::percent_decode(value.as_bytes()));
-                    found.push((*n, value));
+                    found.push((Place::Header, name, value));
                 }
                 out.push_str(name);
                 out.push(':');
                 out.push_str(REDACTED);
+            } else if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("referer") {
+                let decoded =
+                    percent_encoding::percent_decode(value.as_bytes()).decode_utf8_lossy();
+                let mut cookie_keys = Vec::new();
+                let redacted = if name.eq_ignore_ascii_case("cookie") {
+                    pairs(&decoded, &[';'], &self.any, true, &mut |n, v| {
+                        cookie_keys.push((n.to_string(), v.into_owned()))
+                    })
+                } else {
+                    url(&decoded, &self.any, &mut |_, _| {})
+                };
+                if complete {
+                    for (n, v) in cookie_keys {
+                        if let Some(name) = self.any.iter().find(|c| c.eq_ignore_ascii_case(&n)) {
+                            found.push((Place::Cookie, *name, Cow::Owned(v)));
+                        }
+                    }
+                }
+                match redacted {
+                    Some(r) => {
+                        changed = true;
+                        out.push_str(name);
+                        out.push(':');
+                        out.extend(percent_encoding::utf8_percent_encode(&r, HEADER_VALUE));
+                    }
+                    None => out.push_str(segment),
+                }
+            } else {
+                out.push_str(segment);
             }
-            None => out.push_str(segment),
+            if complete {
+                out.push_str(&rest[segment.len()..segment.len() + 3]);
+            }
+            rest = next;
         }
-        if complete {
-            out.push_str(&rest[segment.len()..segment.len() + 3]);
+        changed.then_some(out)
+    }
+}
+
+/// What a redacted `Cookie` or `Referer` entry of `cs-headers` is encoded
+/// with again: controls, space, `%` and the characters that delimit entries.
+const HEADER_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b'"')
+    .add(b'\\')
+    .add(b'\t');
+
+/// A URL or path: its path parameters (`/v1/x;api_key=…`) and its query
+/// (split on `&` and `;`) have their key pairs redacted.
+fn url<'a>(
+    raw: &'a str,
+    names: &[&str],
+    on_found: &mut dyn FnMut(&'a str, Cow<'a, [u8]>),
+) -> Option<String> {
+    let (path, query) = match raw.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (raw, None),
+    };
+    let new_path = if path.contains(';') {
+        pairs(path, &['/', ';'], names, false, on_found)
+    } else {
+        None
+    };
+    let new_query = query.and_then(|q| pairs(q, &['&', ';'], names, false, on_found));
+    if new_path.is_none() && new_query.is_none() {
+        return None;
+    }
+    let mut out = new_path.unwrap_or_else(|| path.to_string());
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(new_query.as_deref().unwrap_or(q));
+    }
+    Some(out)
+}
+
+/// Splits `raw` on any of `seps` then on `=`, decoding names and values twice
+/// (CloudFront's encoding, then the client's); names match case-insensitively.
+/// Reports each `name=value` pair with a wanted name to `on_found` and
+/// returns the field with their values redacted (`None` when there were
+/// none). Cookies may have `%20` or spaces after `;`.
+fn pairs<'a>(
+    raw: &'a str,
+    seps: &[char],
+    names: &[&str],
+    cookie: bool,
+    on_found: &mut dyn FnMut(&'a str, Cow<'a, [u8]>),
+) -> Option<String> {
+    // The redacted copy, started only when a wanted pair turns up (most fields
+    // have none, and then nothing is allocated).
+    let mut out: Option<String> = None;
+    let mut offset = 0;
+    for part in raw.split_inclusive(seps) {
+        let start = offset;
+        offset += part.len();
+        let (body, sep) = match part.char_indices().last() {
+            Some((at, c)) if seps.contains(&c) => part.split_at(at),
+            _ => (part, ""),
+        };
+        let (lead, body) = if cookie {
+            let trimmed = body.trim_start_matches([' ']).trim_start_matches("%20");
+            body.split_at(body.len() - trimmed.len())
+        } else {
+            ("", body)
+        };
+        let wanted = body.split_once('=').filter(|(name, _)| {
+            let decoded = decode_twice(name.as_bytes());
+            names
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(decoded.as_ref()))
+        });
+        match (wanted, &mut out) {
+            (None, None) => {}
+            (None, Some(out)) => out.push_str(part),
+            (Some((name, value)), _) => {
+                on_found(name, decode_twice(value.as_bytes()));
+                let out = out.get_or_insert_with(|| {
+                    // Everything before this pair is kept as is.
+                    let mut copy = String::with_capacity(raw.len() + REDACTED.len());
+                    copy.push_str(&raw[..start]);
+                    copy
+                });
+                out.push_str(lead);
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+                out.push_str(sep);
+            }
         }
-        rest = next;
     }
-    Pairs {
-        found,
-        redacted: redact.then_some(out),
+    out
+}
+
+/// The ways a decoded value can appear in a logged field: as is, and
+/// percent-encoded once or twice.
+fn logged_forms(value: &[u8]) -> Vec<String> {
+    let mut forms = Vec::with_capacity(3);
+    if let Ok(text) = std::str::from_utf8(value) {
+        forms.push(text.to_string());
     }
+    let once: String =
+        percent_encoding::percent_encode(value, percent_encoding::NON_ALPHANUMERIC).collect();
+    let twice = once.replace('%', "%25");
+    for form in [once, twice] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    forms
+}
+
+/// `text` with every occurrence of any of `forms` replaced by [`REDACTED`],
+/// or `None` when none occurs.
+fn replace_all(text: &str, forms: &[String]) -> Option<String> {
+    let mut current: Option<String> = None;
+    for form in forms {
+        let haystack = current.as_deref().unwrap_or(text);
+        if memchr::memmem::find(haystack.as_bytes(), form.as_bytes()).is_some() {
+            current = Some(haystack.replace(form.as_str(), REDACTED));
+        }
+    }
+    current
 }
 
 fn find_newline(s: &str) -> Option<usize> {
@@ -526,6 +770,96 @@ mod tests {
     }
 
     #[test]
+    fn names_match_in_any_case_and_queries_split_on_semicolons() {
+        let p = query(&["api_key"]);
+        let f = in_query("API_KEY=upper1&b=2", &p);
+        assert_eq!(f.key.as_deref(), Some(&b"upper1"[..]));
+        assert_eq!(f.query.as_deref(), Some("API_KEY=REDACTED&b=2"));
+        let f = in_query("a=1;Api_Key=mixed1;b=2", &p);
+        assert_eq!(f.key.as_deref(), Some(&b"mixed1"[..]));
+        assert_eq!(f.query.as_deref(), Some("a=1;Api_Key=REDACTED;b=2"));
+    }
+
+    /// Every place a key can leak to is redacted, by name or by value,
+    /// whether or not a source is configured for it.
+    #[test]
+    fn a_key_is_redacted_wherever_it_appears() {
+        let key = "sk_live_0123456789abcdef";
+        let headers = format!(
+            "Host:d.example%0ACookie:theme=dark;%20api_key={key}%0AReferer:https://app.example/p?API_KEY={key}%0AAuthorization:Bearer%20tok123456%0AX-Api-Key:{key}%0A"
+        );
+        let stem = format!("/v1/x;api_key={key}/y");
+        let referer = format!("https://app.example/page?x=1;api_key={key}");
+        let user_agent = format!("curl/8.0 (key {key})");
+        let f = find_key(
+            &default_sources(),
+            KeyFields {
+                stem: Some(&stem),
+                headers: Some(&headers),
+                referer: Some(&referer),
+                user_agent: Some(&user_agent),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.key.as_deref(), Some(key.as_bytes()));
+        assert!(!f.conflicting, "every source carries the same key");
+        assert_eq!(f.stem.as_deref(), Some("/v1/x;api_key=REDACTED/y"));
+        assert_eq!(
+            f.referer.as_deref(),
+            Some("https://app.example/page?x=1;api_key=REDACTED")
+        );
+        assert_eq!(f.user_agent.as_deref(), Some("curl/8.0 (key REDACTED)"));
+        assert_eq!(
+            f.headers.as_deref(),
+            Some(
+                "Host:d.example%0ACookie:theme=dark;%20api_key=REDACTED%0AReferer:https://app.example/p?API_KEY=REDACTED%0AAuthorization:REDACTED%0AX-Api-Key:REDACTED%0A"
+            )
+        );
+        for stored in [&f.stem, &f.referer, &f.user_agent, &f.headers] {
+            assert!(!stored.as_deref().unwrap().contains(key));
+        }
+    }
+
+    /// The header the origin authenticates with wins over a query parameter
+    /// a client added, and the request is marked as carrying two keys.
+    #[test]
+    fn precedence_is_header_then_log_data_then_cookie_then_query() {
+        let f = find_key(
+            &default_sources(),
+            KeyFields {
+                query: Some("api_key=junk_key_0000"),
+                headers: Some("X-Api-Key:real_key_1111%0A"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.key.as_deref(), Some(&b"real_key_1111"[..]));
+        assert!(f.conflicting);
+        assert_eq!(f.query.as_deref(), Some("api_key=REDACTED"));
+        let f = find_key(
+            &default_sources(),
+            KeyFields {
+                query: Some("api_key=q_key_22222"),
+                cookie: Some("api_key=c_key_33333"),
+                log_data: Some("api_key=ld_key_4444"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.key.as_deref(), Some(&b"ld_key_4444"[..]));
+        assert!(f.conflicting);
+        // An Authorization header is redacted but is not a second key.
+        let f = find_key(
+            &default_sources(),
+            KeyFields {
+                query: Some("api_key=q_key_22222"),
+                headers: Some("Authorization:Basic%20eDp5%0A"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.key.as_deref(), Some(&b"q_key_22222"[..]));
+        assert!(!f.conflicting);
+    }
+
+    #[test]
     fn ids_are_sha256_or_hmac() {
         let mut h = KeyHasher::new(None);
         // sha256("abc"), from FIPS 180-2.
@@ -534,6 +868,7 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(h.identify(b"abc").hint, None);
+        assert_eq!(h.identify(b"ak_live_1234567").hint, None, "15 characters");
         assert_eq!(
             h.identify(b"ak_live_12345678").hint.as_deref(),
             Some("5678")

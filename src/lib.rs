@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod fuzz;
 pub mod ingest;
 pub mod key;
 pub mod lake;

@@ -54,6 +54,11 @@ pub fn write(path: &Path, summaries: &[IngestSummary], success: bool) -> Result<
         sum(|s| s.bad_lines).to_string(),
     );
     metric(
+        "field_errors",
+        "Damaged values in requests of the last run, stored as null.",
+        sum(|s| s.field_errors).to_string(),
+    );
+    metric(
         "rows_written",
         "Rows written to the lake by the last run.",
         sum(|s| s.rows_written).to_string(),

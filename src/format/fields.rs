@@ -189,12 +189,35 @@ pub fn column_index(column: &str) -> Option<usize> {
 pub mod idx {
     pub const SC_BYTES: usize = 1;
     pub const SC_STATUS: usize = 6;
+    pub const CS_REFERER: usize = 7;
+    pub const CS_USER_AGENT: usize = 8;
     pub const CS_URI_QUERY: usize = 9;
     pub const CS_URI_STEM: usize = 5;
     pub const CS_COOKIE: usize = 10;
     pub const X_EDGE_REQUEST_ID: usize = 12;
     pub const VIEWER_REQUEST_LOG_DATA: usize = 36;
     pub const CS_HEADERS: usize = 41;
+}
+
+/// Text fields a client writes that hold no key source: a key found in the
+/// request is also redacted from them. (The key sources themselves, referer
+/// and user agent are redacted by [`crate::key`].)
+pub fn other_client_text_fields() -> &'static [usize] {
+    static FIELDS_BY_NAME: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(|| {
+        [
+            "cs-method",
+            "cs(Host)",
+            "x-host-header",
+            "x-forwarded-for",
+            "cs-accept-encoding",
+            "cs-accept",
+            "cs-header-names",
+        ]
+        .iter()
+        .map(|name| field_index(name).expect("a field of the table"))
+        .collect()
+    });
+    &FIELDS_BY_NAME
 }
 
 #[cfg(test)]
@@ -221,6 +244,8 @@ mod tests {
         assert_eq!(FIELDS[idx::SC_BYTES].column, "sc_bytes");
         assert_eq!(FIELDS[idx::SC_STATUS].column, "sc_status");
         assert_eq!(FIELDS[idx::CS_URI_QUERY].column, "cs_uri_query");
+        assert_eq!(FIELDS[idx::CS_REFERER].column, "cs_referer");
+        assert_eq!(FIELDS[idx::CS_USER_AGENT].column, "cs_user_agent");
         assert_eq!(FIELDS[idx::X_EDGE_REQUEST_ID].column, "x_edge_request_id");
         assert_eq!(FIELDS[idx::CS_URI_STEM].column, "cs_uri_stem");
         assert_eq!(FIELDS[idx::CS_COOKIE].column, "cs_cookie");

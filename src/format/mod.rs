@@ -39,6 +39,33 @@ pub fn open_object(data: &[u8], max_bytes: u64) -> Box<dyn BufRead + Send + '_> 
     }
 }
 
+/// Parses one whole object as ingest does: Parquet by its magic bytes (also
+/// when gzip-compressed, inflated whole since Parquet needs random access),
+/// text logs otherwise, reading at most `max_bytes` of decompressed data.
+pub fn parse_object(
+    data: bytes::Bytes,
+    object: &str,
+    options: &w3c::ParseOptions,
+    max_bytes: u64,
+    hasher: &mut crate::key::KeyHasher,
+) -> Result<w3c::Parsed, ObjectError> {
+    if data.starts_with(parquet_input::MAGIC) {
+        return parquet_input::parse(data, object, options, max_bytes, hasher);
+    }
+    let mut head = [0u8; 4];
+    let gzipped_parquet = data.starts_with(&[0x1f, 0x8b])
+        && open_object(&data, max_bytes).read_exact(&mut head).is_ok()
+        && head == parquet_input::MAGIC;
+    if gzipped_parquet {
+        let mut inflated = Vec::new();
+        open_object(&data, max_bytes)
+            .read_to_end(&mut inflated)
+            .map_err(object_error)?;
+        return parquet_input::parse(inflated.into(), object, options, max_bytes, hasher);
+    }
+    w3c::parse(open_object(&data, max_bytes), object, options, hasher)
+}
+
 /// A reader that fails once more than `limit` bytes have been read.
 struct Capped<R> {
     inner: R,

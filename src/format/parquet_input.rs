@@ -16,23 +16,38 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub const MAGIC: &[u8] = b"PAR1";
 
 /// Parses a whole Parquet log object; row numbers stand in for line numbers.
+///
+/// `max_bytes` caps the decoded size (the values' bytes, as a text log of
+/// the same rows would hold them), as it caps a text object's decompressed size.
 pub fn parse(
     data: Bytes,
     object: &str,
     options: &ParseOptions,
+    max_bytes: u64,
     hasher: &mut KeyHasher,
 ) -> Result<Parsed, ObjectError> {
     let unreadable =
         |e: &dyn std::fmt::Display| ObjectError::NotALog(format!("unreadable Parquet: {e}"));
     let size = data.len() as u64;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(data)
-        .map_err(|e| unreadable(&e))?
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| unreadable(&e))?;
+    // The footer tells the uncompressed size before anything is decoded.
+    let uncompressed: i64 = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.total_byte_size())
+        .sum();
+    if uncompressed.max(0) as u64 > max_bytes {
+        return Err(ObjectError::TooLarge(max_bytes));
+    }
+    let reader = builder
         .with_batch_size(8192)
         .build()
         .map_err(|e| unreadable(&e))?;
     let mut parser = LineParser::new(object, options, hasher)?;
     parser.stats.bytes = size;
     let mut row_no = 0u64;
+    let mut decoded = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| unreadable(&e))?;
         let names: Vec<String> = batch
@@ -47,6 +62,13 @@ pub fn parse(
             .map(|c| cast(c, &DataType::Utf8))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| unreadable(&e))?;
+        decoded += columns
+            .iter()
+            .map(|c| c.as_string::<i32>().values().len() as u64 + c.len() as u64)
+            .sum::<u64>();
+        if decoded > max_bytes {
+            return Err(ObjectError::TooLarge(max_bytes));
+        }
         let mut record: Vec<(String, Option<String>)> =
             names.iter().map(|n| (n.clone(), None)).collect();
         for row in 0..batch.num_rows() {

@@ -3,11 +3,15 @@
 //! line, keyed by field name), and real-time records (no header; the
 //! configured fields in AWS's canonical order).
 //!
-//! It owns line-level validation: a malformed line is counted with its line
-//! number and skipped; a whole object that is not such a log is an
-//! [`ObjectError`]. Key extraction and redaction are delegated to [`crate::key`].
+//! It owns line-level validation. A line is a request when its time (`date`
+//! and `time`, or `timestamp`) and `sc-status` are valid: a damaged value in
+//! any other field is stored as null and counted as a [`FieldError`], so the
+//! request is still billed. A line that is not a request is a [`BadLine`],
+//! counted with its line number and skipped; a whole object that is not such a
+//! log is an [`ObjectError`]. Reasons never quote a logged value (any of them
+//! may hold a key). Key extraction and redaction are delegated to [`crate::key`].
 
-use super::fields::{FIELDS, field_index, idx, realtime_order};
+use super::fields::{FIELDS, field_index, idx, other_client_text_fields, realtime_order};
 use super::rows::{HourlyRows, Row, Value, parse_value};
 use super::{ObjectError, object_error};
 use crate::key::{KeyFields, KeyFinder, KeyHasher, KeySource};
@@ -34,7 +38,14 @@ pub struct ParseOptions {
     /// Where API keys are looked for, in order of preference.
     pub key_sources: Vec<KeySource>,
     pub format: LogFormat,
+    /// Longest line accepted: a longer one is a bad line, skipped without
+    /// ever being held whole.
+    pub max_line_bytes: usize,
 }
+
+/// Default [`ParseOptions::max_line_bytes`]: CloudFront's own lines stay
+/// under a few KiB (`cs-headers` is cut at 800 bytes, user agents are short).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 /// A malformed line: where it is and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +53,21 @@ pub struct BadLine {
     pub line: u64,
     pub reason: String,
 }
+
+/// A damaged value in a line that is still a request: the field was stored
+/// as null.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub line: u64,
+    /// The field's W3C name, or `(beyond the header)`.
+    pub field: String,
+    pub reason: String,
+}
+
+/// The first and last instants a request may have: CloudFront started in
+/// 2008, and a year past 2099 is a damaged line, not a request.
+const FIRST_VALID_MS: i64 = 946_684_800_000; // 2000-01-01T00:00:00Z
+const END_VALID_MS: i64 = 4_102_444_800_000; // 2100-01-01T00:00:00Z
 
 /// Counts for one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -58,6 +84,13 @@ pub struct ParseStats {
     pub bad_lines: u64,
     /// The first few bad lines.
     pub bad_samples: Vec<BadLine>,
+    /// Damaged values of requests, each stored as null.
+    pub field_errors: u64,
+    /// The first few field errors.
+    pub field_error_samples: Vec<FieldError>,
+    /// Requests that carried another key besides the one billed, by the
+    /// billed key's `api_key_id`.
+    pub conflicting_keys: BTreeMap<String, u64>,
 }
 
 /// The rows of one object, routed by hour (hours since the epoch, UTC).
@@ -123,8 +156,8 @@ impl Header {
         let status = position(|s| matches!(s, Slot::Field(i) if *i == idx::SC_STATUS));
         let (Some(time_end), Some(status)) = (time_end, status) else {
             return Err(ObjectError::Unsupported(format!(
-                "fields lack a time (date and time, or timestamp) or sc-status: {}",
-                names.join(" ")
+                "the header's {} fields lack a time (date and time, or timestamp) or sc-status",
+                names.len()
             )));
         };
         Ok(Self {
@@ -156,6 +189,9 @@ pub fn parse(
     // straddles two reads is copied, into `carry`.
     let mut reader = reader;
     let mut carry: Vec<u8> = Vec::new();
+    let max_line = options.max_line_bytes;
+    // Bytes of an overlong line seen so far, while its end is skipped to.
+    let mut overlong: Option<u64> = None;
     loop {
         let chunk = reader.fill_buf().map_err(object_error)?;
         if chunk.is_empty() {
@@ -163,26 +199,57 @@ pub fn parse(
         }
         let read = chunk.len();
         let mut start = 0;
-        if !carry.is_empty() {
+        if let Some(seen) = overlong {
             let Some(end) = memchr::memchr(b'\n', chunk) else {
-                carry.extend_from_slice(chunk);
+                overlong = Some(seen + read as u64);
                 reader.consume(read);
                 continue;
             };
-            carry.extend_from_slice(&chunk[..=end]);
-            lines.line(&carry)?;
-            carry.clear();
+            lines.overlong(seen + end as u64 + 1, max_line);
+            overlong = None;
+            start = end + 1;
+        } else if !carry.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', chunk) else {
+                if carry.len() + read > max_line {
+                    overlong = Some((carry.len() + read) as u64);
+                    carry = Vec::new();
+                } else {
+                    carry.extend_from_slice(chunk);
+                }
+                reader.consume(read);
+                continue;
+            };
+            if carry.len() + end + 1 > max_line {
+                lines.overlong((carry.len() + end + 1) as u64, max_line);
+                carry = Vec::new();
+            } else {
+                carry.extend_from_slice(&chunk[..=end]);
+                lines.line(&carry)?;
+                carry.clear();
+            }
             start = end + 1;
         }
         let base = start;
         for end in memchr::memchr_iter(b'\n', &chunk[base..]) {
-            lines.line(&chunk[start..=base + end])?;
+            let line = &chunk[start..=base + end];
+            if line.len() > max_line {
+                lines.overlong(line.len() as u64, max_line);
+            } else {
+                lines.line(line)?;
+            }
             start = base + end + 1;
         }
-        carry.extend_from_slice(&chunk[start..]);
+        let rest = &chunk[start..];
+        if rest.len() > max_line {
+            overlong = Some(rest.len() as u64);
+        } else {
+            carry.extend_from_slice(rest);
+        }
         reader.consume(read);
     }
-    if !carry.is_empty() {
+    if let Some(seen) = overlong {
+        lines.overlong(seen, max_line);
+    } else if !carry.is_empty() {
         lines.line(&carry)?;
     }
     if !lines.saw_header && parser.stats.lines > 0 {
@@ -204,6 +271,15 @@ struct Lines<'p, 'a, 'h> {
 }
 
 impl Lines<'_, '_, '_> {
+    /// A line longer than the limit: a bad line, whose bytes were skipped.
+    fn overlong(&mut self, bytes: u64, limit: usize) {
+        self.line_no += 1;
+        self.parser.stats.bytes += bytes;
+        self.parser.stats.lines += 1;
+        let reason = format!("{bytes} bytes long, over the {limit}-byte line limit");
+        self.parser.count(Err(reason), self.line_no);
+    }
+
     /// One line, with its end of line if it has one.
     fn line(&mut self, raw: &[u8]) -> Result<(), ObjectError> {
         self.line_no += 1;
@@ -313,7 +389,15 @@ impl<'a, 'h> LineParser<'a, 'h> {
         let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(line)
         {
             Ok(object) => object,
-            Err(e) => return self.count(Err(format!("not a JSON object: {e}")), line_no),
+            // serde_json's message may quote the line's text: give only where.
+            Err(e) => {
+                let reason = format!(
+                    "not a JSON object ({:?} error at column {})",
+                    e.classify(),
+                    e.column()
+                );
+                return self.count(Err(reason), line_no);
+            }
         };
         let record: Vec<(String, Option<String>)> = object
             .into_iter()
@@ -352,7 +436,11 @@ impl<'a, 'h> LineParser<'a, 'h> {
         if !same {
             self.record_names = record.iter().map(|(k, _)| k.clone()).collect();
             let names: Vec<&str> = self.record_names.iter().map(String::as_str).collect();
-            self.header = Some(Header::from_names(&names).map_err(|e| e.to_string())?);
+            // Not `e`: a damaged record's names may be anything, keys included.
+            self.header = Some(Header::from_names(&names).map_err(|_| {
+                "the record's fields lack a time (date and time, or timestamp) or sc-status"
+                    .to_string()
+            })?);
         }
         let mut line = std::mem::take(&mut self.record_line);
         line.clear();
@@ -384,17 +472,22 @@ impl<'a, 'h> LineParser<'a, 'h> {
         {
             self.fields.pop();
         }
-        if self.fields.len() > header.slots.len() {
-            return Err(format!(
-                "{} fields, but the header names {}",
-                self.fields.len(),
-                header.slots.len()
-            ));
-        }
         if self.fields.len() < header.min_fields {
             return Err(format!(
                 "{} fields, too short to hold the time and sc-status",
                 self.fields.len()
+            ));
+        }
+        // Field errors are kept aside until the line turns out to be a request.
+        let mut damaged: Vec<(String, String)> = Vec::new();
+        if self.fields.len() > header.slots.len() {
+            damaged.push((
+                "(beyond the header)".into(),
+                format!(
+                    "{} fields, but the header names {}: the extra ones are ignored",
+                    self.fields.len(),
+                    header.slots.len()
+                ),
             ));
         }
 
@@ -407,20 +500,39 @@ impl<'a, 'h> LineParser<'a, 'h> {
                 Slot::Time => time = raw,
                 Slot::EpochSeconds => epoch = Some((raw, 1000)),
                 Slot::EpochMillis => epoch = Some((raw, 1)),
-                Slot::Field(i) => {
-                    values[i] = parse_value(FIELDS[i].ty, raw)
-                        .map_err(|why| format!("{} {why}: {raw:?}", FIELDS[i].names[0]))?;
-                }
+                Slot::Field(i) => match parse_value(FIELDS[i].ty, raw) {
+                    Ok(value) => values[i] = value,
+                    Err(why) if i == idx::SC_STATUS => {
+                        return Err(format!("sc-status {why}"));
+                    }
+                    Err(why) => damaged.push((
+                        FIELDS[i].names[0].to_string(),
+                        format!("{why} ({} bytes); stored as null", raw.len()),
+                    )),
+                },
                 Slot::Ignored => {}
             }
         }
         let timestamp_ms = match epoch {
             Some((raw, scale)) => {
-                parse_epoch(raw, scale).ok_or_else(|| format!("bad timestamp: {raw:?}"))?
+                parse_epoch(raw, scale).ok_or("timestamp is not epoch seconds (or milliseconds)")?
             }
             None => parse_timestamp(date, time)
-                .ok_or_else(|| format!("bad date/time: {date:?} {time:?}"))?,
+                .ok_or("date and time are not a valid YYYY-MM-DD HH:MM:SS")?,
         };
+        if !(FIRST_VALID_MS..END_VALID_MS).contains(&timestamp_ms) {
+            return Err("the request time is outside the years 2000 to 2099".into());
+        }
+        for (field, reason) in damaged {
+            self.stats.field_errors += 1;
+            if self.stats.field_error_samples.len() < MAX_BAD_LINE_SAMPLES {
+                self.stats.field_error_samples.push(FieldError {
+                    line: line_no,
+                    field,
+                    reason,
+                });
+            }
+        }
 
         let text = |i: usize| match values[i] {
             Value::Str(s) => Some(s),
@@ -432,6 +544,8 @@ impl<'a, 'h> LineParser<'a, 'h> {
             headers: text(idx::CS_HEADERS),
             cookie: text(idx::CS_COOKIE),
             log_data: text(idx::VIEWER_REQUEST_LOG_DATA),
+            referer: text(idx::CS_REFERER),
+            user_agent: text(idx::CS_USER_AGENT),
         });
         for (i, redacted) in [
             (idx::CS_URI_QUERY, &found.query),
@@ -439,13 +553,38 @@ impl<'a, 'h> LineParser<'a, 'h> {
             (idx::CS_HEADERS, &found.headers),
             (idx::CS_COOKIE, &found.cookie),
             (idx::VIEWER_REQUEST_LOG_DATA, &found.log_data),
+            (idx::CS_REFERER, &found.referer),
+            (idx::CS_USER_AGENT, &found.user_agent),
         ] {
             if let Some(r) = redacted {
                 values[i] = Value::Str(r);
             }
         }
+        let mut others: Vec<(usize, String)> = Vec::new();
+        if !found.forms.is_empty() {
+            for &i in other_client_text_fields() {
+                if let Value::Str(s) = values[i]
+                    && let Some(r) = found.redact(s)
+                {
+                    others.push((i, r));
+                }
+            }
+        }
+        for (i, r) in &others {
+            values[*i] = Value::Str(r);
+        }
         let key = match &found.key {
-            Some(raw) => Some(self.hasher.identify(raw)),
+            Some(raw) => {
+                let key = self.hasher.identify(raw);
+                if found.conflicting {
+                    *self
+                        .stats
+                        .conflicting_keys
+                        .entry(key.id.clone())
+                        .or_default() += 1;
+                }
+                Some(key)
+            }
             None => {
                 self.stats.keyless += 1;
                 None
@@ -579,6 +718,7 @@ mod tests {
         let options = ParseOptions {
             key_sources: crate::key::default_sources(),
             format: LogFormat::Auto,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         };
         parse(
             open_object(data, 1 << 30),
@@ -764,17 +904,106 @@ mod tests {
         let parsed = parse_bytes(text.as_bytes()).unwrap();
         assert_eq!(parsed.stats.lines, 7);
         assert_eq!(
-            parsed.stats.requests, 2,
-            "line 3 and the trailing-tab line 8"
+            parsed.stats.requests, 4,
+            "lines 3, 4 (a damaged sc-bytes), 5 (an extra field) and the trailing-tab line 8"
         );
-        assert_eq!(parsed.stats.bad_lines, 5);
+        assert_eq!(parsed.stats.bad_lines, 3);
         let lines: Vec<u64> = parsed.stats.bad_samples.iter().map(|b| b.line).collect();
-        assert_eq!(lines, vec![1, 4, 5, 6, 7]);
-        assert!(
-            parsed.stats.bad_samples[1].reason.contains("sc-bytes"),
-            "{:?}",
-            parsed.stats.bad_samples[1]
+        assert_eq!(lines, vec![1, 6, 7]);
+        assert_eq!(parsed.stats.field_errors, 2);
+        let damaged: Vec<(u64, &str)> = parsed
+            .stats
+            .field_error_samples
+            .iter()
+            .map(|f| (f.line, f.field.as_str()))
+            .collect();
+        assert_eq!(damaged, vec![(4, "sc-bytes"), (5, "(beyond the header)")]);
+        let rows = all_rows(&parsed);
+        assert_eq!(i64_sum(&rows, "sc_bytes"), 392 * 3);
+        assert_eq!(statuses(&rows), vec![Some(200); 4]);
+    }
+
+    /// Damaged values taken from real logs: each request still counts, the
+    /// damaged field is null, and no reason quotes a logged value.
+    #[test]
+    fn damaged_values_are_field_errors_not_lost_requests() {
+        let header = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end\n";
+        let line = |port: &str, len: &str, fle: &str| {
+            format!(
+                "2025-10-05\t01:06:21\tSFO53-P9\t1200\t1.2.3.4\tGET\th\t/v1\t200\t-\tcurl\tapi_key=secretkey0123456789\t-\tMiss\tid-{port}\th\thttps\t90\t0.1\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tMiss\tHTTP/2.0\t-\t{fle}\t{port}\t0.1\tMiss\tapplication/json\t{len}\t-\t-\n"
+            )
+        };
+        let text = format!(
+            "{header}{}{}{}{}",
+            line("443", "570129", "-"),
+            line("0.049", "570129", "-"),
+            line("443", "570129.76", "-"),
+            line("443", "12", " -"),
         );
+        let parsed = parse_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.stats.requests, 4);
+        assert_eq!(parsed.stats.bad_lines, 0);
+        assert_eq!(parsed.stats.field_errors, 3);
+        let damaged: Vec<(u64, &str)> = parsed
+            .stats
+            .field_error_samples
+            .iter()
+            .map(|f| (f.line, f.field.as_str()))
+            .collect();
+        assert_eq!(
+            damaged,
+            vec![
+                (3, "c-port"),
+                (4, "sc-content-len"),
+                (5, "fle-encrypted-fields")
+            ]
+        );
+        for f in &parsed.stats.field_error_samples {
+            assert!(
+                !f.reason.contains("0.049") && !f.reason.contains("570129"),
+                "{f:?}"
+            );
+        }
+        let rows = all_rows(&parsed);
+        assert_eq!(i64_sum(&rows, "sc_bytes"), 4 * 1200);
+        assert_eq!(i64_sum(&rows, "sc_content_len"), 570129 + 570129 + 12);
+        assert_eq!(rows.column_by_name("c_port").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn out_of_range_times_are_bad_lines() {
+        let text = "\
+#Fields: date time x-edge-location sc-bytes sc-status\n\
+0000-01-01\t00:00:00\tLAX1\t1\t200\n\
+9999-12-31\t23:59:59\tLAX1\t2\t200\n\
+1999-12-31\t23:59:59\tLAX1\t4\t200\n\
+2025-10-05\t01:00:00\tLAX1\t8\t200\n\
+2025-10-05\t01:00:00\tLAX1\t16\tOK\n\
+2025-10-05\t1:00:00\tLAX1\t32\t200\n";
+        let parsed = parse_bytes(text.as_bytes()).unwrap();
+        assert_eq!(parsed.stats.requests, 1);
+        assert_eq!(parsed.stats.bad_lines, 5);
+        let reasons: Vec<(u64, &str)> = parsed
+            .stats
+            .bad_samples
+            .iter()
+            .map(|b| (b.line, b.reason.as_str()))
+            .collect();
+        let range = "the request time is outside the years 2000 to 2099";
+        assert_eq!(
+            reasons,
+            vec![
+                (2, range),
+                (3, range),
+                (4, range),
+                (6, "sc-status is not a 16-bit integer"),
+                (7, "date and time are not a valid YYYY-MM-DD HH:MM:SS"),
+            ]
+        );
+        // Only the good line's hour, 2025-10-05T01.
+        let hours: Vec<i64> = parsed.hours.keys().copied().collect();
+        assert_eq!(hours, vec![1_759_626_000 / 3600]);
+        assert_eq!(i64_sum(&all_rows(&parsed), "sc_bytes"), 8);
     }
 
     /// Lines are split where the decompressor's reads end, so a line may start
@@ -792,6 +1021,7 @@ mod tests {
         let options = ParseOptions {
             key_sources: crate::key::default_sources(),
             format: LogFormat::Auto,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         };
         let parse_in_reads_of = |size: usize| {
             let reader = std::io::BufReader::with_capacity(size, text.as_bytes());
@@ -801,24 +1031,72 @@ mod tests {
             let parsed = parse_in_reads_of(size);
             assert_eq!(parsed.stats.bytes, text.len() as u64, "reads of {size}");
             assert_eq!(parsed.stats.lines, 4, "reads of {size}");
-            assert_eq!(parsed.stats.requests, 3, "reads of {size}");
-            let bad: Vec<u64> = parsed.stats.bad_samples.iter().map(|b| b.line).collect();
-            assert_eq!(bad, vec![3], "reads of {size}");
+            assert_eq!(parsed.stats.requests, 4, "reads of {size}");
+            assert_eq!(parsed.stats.bad_lines, 0, "reads of {size}");
+            let damaged: Vec<u64> = parsed
+                .stats
+                .field_error_samples
+                .iter()
+                .map(|f| f.line)
+                .collect();
+            assert_eq!(damaged, vec![3], "reads of {size}");
             let rows = all_rows(&parsed);
             assert_eq!(
                 i64_sum(&rows, "sc_bytes"),
                 392 + 17 + 1000,
                 "reads of {size}"
             );
-            assert_eq!(statuses(&rows), vec![Some(200), Some(404), Some(200)]);
+            assert_eq!(
+                statuses(&rows),
+                vec![Some(200), Some(200), Some(404), Some(200)]
+            );
             let hasher = KeyHasher::new(None);
             assert_eq!(
                 strings(&rows, "api_key_id"),
                 vec![
                     Some(hasher.id_of("a")),
+                    None,
                     Some(hasher.id_of("b")),
                     Some(hasher.id_of("a"))
                 ],
+                "reads of {size}"
+            );
+        }
+    }
+
+    /// A line over the limit is one bad line however the reads cut it, and
+    /// its bytes are never gathered: the lines around it parse as usual.
+    #[test]
+    fn overlong_lines_are_bad_lines_without_being_held() {
+        let long_agent = "A".repeat(5000);
+        let text = format!(
+            "#Fields: date time x-edge-location sc-bytes sc-status cs(User-Agent)\n\
+2019-12-04\t21:02:31\tLAX1\t1\t200\tshort\n\
+2019-12-04\t21:02:32\tLAX1\t2\t200\t{long_agent}\n\
+2019-12-04\t21:02:33\tLAX1\t4\t200\tshort\n\
+2019-12-04\t21:02:34\tLAX1\t8\t200\t{long_agent}"
+        );
+        let options = ParseOptions {
+            key_sources: crate::key::default_sources(),
+            format: LogFormat::Auto,
+            max_line_bytes: 1000,
+        };
+        for size in [1, 7, 999, 1000, 1001, 4096, 1 << 16] {
+            let reader = std::io::BufReader::with_capacity(size, text.as_bytes());
+            let parsed = parse(reader, "o", &options, &mut KeyHasher::new(None)).unwrap();
+            assert_eq!(parsed.stats.bytes, text.len() as u64, "reads of {size}");
+            assert_eq!(parsed.stats.lines, 4, "reads of {size}");
+            assert_eq!(parsed.stats.requests, 2, "reads of {size}");
+            let bad: Vec<u64> = parsed.stats.bad_samples.iter().map(|b| b.line).collect();
+            assert_eq!(bad, vec![3, 5], "reads of {size}");
+            assert!(
+                parsed.stats.bad_samples[0]
+                    .reason
+                    .contains("1000-byte line limit")
+            );
+            assert_eq!(
+                i64_sum(&all_rows(&parsed), "sc_bytes"),
+                1 + 4,
                 "reads of {size}"
             );
         }

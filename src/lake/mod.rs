@@ -19,6 +19,7 @@
 pub mod checkpoint;
 pub mod delta;
 pub mod ingested;
+pub mod keying;
 pub mod maintain;
 pub mod migrate;
 pub mod parquet_io;
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod rollup;
 pub mod runs;
 pub mod schema;
+pub mod unreadable;
 
 use crate::error::{Error, Result};
 use crate::source::S3Settings;

@@ -50,6 +50,44 @@ pub struct LakeVersions {
     pub ingested: Option<u64>,
 }
 
+/// What one query may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Memory of the query's operators, in MiB.
+    pub memory_mib: u64,
+    /// Wall time, in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            memory_mib: DEFAULT_QUERY_MEMORY_MIB,
+            timeout_secs: DEFAULT_QUERY_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// Default memory pool of a query: a quarter of the smallest machine the
+/// benchmark runs on leaves room for ingest beside it.
+pub const DEFAULT_QUERY_MEMORY_MIB: u64 = 4096;
+/// Default time limit of a query.
+pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 600;
+
+impl QueryLimits {
+    fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// Runs `work` under the time limit.
+    pub async fn timed<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(std::time::Duration::from_secs(self.timeout_secs), work).await {
+            Ok(done) => done,
+            Err(_) => Err(crate::Error::QueryTimeout(self.timeout_secs)),
+        }
+    }
+}
+
 /// A DataFusion session over one lake, with `requests`, `usage_hourly` and
 /// `ingested` registered read-only, each at one Delta version.
 pub struct LakeSession {
@@ -68,10 +106,23 @@ impl LakeSession {
     /// A session over the lake as of a version of `requests` or a time: the
     /// other tables are read as of the same instant.
     pub async fn open_as_of(lake: &Lake, as_of: AsOf) -> Result<Self> {
+        Self::open_with(lake, as_of, &QueryLimits::default()).await
+    }
+
+    /// [`LakeSession::open_as_of`] under a memory pool of `limits`.
+    pub async fn open_with(lake: &Lake, as_of: AsOf, limits: &QueryLimits) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let ctx = SessionContext::new_with_config(config);
+        // Operators that can spill (sorts, hash aggregates, joins) share the
+        // pool fairly and spill to the OS temp directory; the others fail
+        // with DataFusion's "Resources exhausted" naming the pool's size.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes()),
+            ))
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         udf::register(&ctx);
         let requests = delta::open(lake, &REQUESTS_TABLE, as_of).await?;
         // The instant the other tables are read at.

@@ -1,5 +1,10 @@
 //! Writing query results: an aligned table, CSV (RFC 4180 with a header) or
 //! JSON lines, to stdout or a file. CSV and JSON stream batch by batch.
+//!
+//! CSV is opened by spreadsheets: a text cell that would run as a formula
+//! (`=`, `+`, `-`, `@`, tab or CR first, and not a number) gets a leading
+//! `'`, as in the billing exports. A path or user agent a client chose is
+//! text, never a formula.
 
 use crate::error::{Error, Result};
 use datafusion::arrow::array::RecordBatch;
@@ -64,7 +69,7 @@ pub async fn write_to(
             let mut writer = WriterBuilder::new().with_header(true).build(&mut sink);
             let mut wrote = false;
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = spreadsheet_safe(&batch?)?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
                 wrote = true;
@@ -99,4 +104,49 @@ pub async fn write_to(
     }
     sink.flush().map_err(io)?;
     Ok(rows)
+}
+
+/// A batch whose text columns are [`crate::export::formats::spreadsheet_safe`].
+fn spreadsheet_safe(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_text(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !is_text(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let text = cast(column, &DataType::Utf8)?;
+        let strings = text.as_string::<i32>();
+        let safe: StringArray = (0..strings.len())
+            .map(|i| {
+                strings
+                    .is_valid(i)
+                    .then(|| crate::export::formats::spreadsheet_safe(strings.value(i)))
+            })
+            .collect();
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(std::sync::Arc::new(safe));
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }

@@ -97,13 +97,17 @@ impl UsageQuery {
         }
         let mut filter = String::new();
         if !self.keys.is_empty() {
-            if let Some(bad) = self
+            // The value is not echoed: a raw key given to --key by mistake
+            // must not land in a terminal's scrollback or a job's log.
+            if let Some(at) = self
                 .keys
                 .iter()
-                .find(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
+                .position(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 return Err(Error::Config(format!(
-                    "--key {bad:?} is not an api_key_id (64 hex digits); use --key-raw for a raw key"
+                    "--key number {} ({} characters) is not an api_key_id (64 hex digits); use --key-raw for a raw key",
+                    at + 1,
+                    self.keys[at].chars().count()
                 )));
             }
             filter = "\n  AND array_has(string_to_array($keys, ','), api_key_id)".into();

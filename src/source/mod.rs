@@ -52,17 +52,38 @@ impl Source {
     /// hourly run does not scan years of logs. Objects named for an hour before
     /// `since` are left out; objects whose names carry no date are listed by
     /// [`Listing::Full`] only on S3, and always in local directories.
-    pub async fn list(&self, listing: &Listing) -> Result<Vec<LogObject>> {
-        let mut objects = match (self, listing) {
+    ///
+    /// Entries that could not be listed (a local link that dangles, loops or
+    /// leaves the source) come back beside the objects, each with its reason.
+    pub async fn list(&self, listing: &Listing) -> Result<(Vec<LogObject>, Vec<(String, String)>)> {
+        let (mut objects, problems) = match (self, listing) {
             (Source::Local(s), _) => s.list().await?,
-            (Source::S3(s), Listing::Full) => s.list().await?,
-            (Source::S3(s), Listing::Since(since)) => s.list_since(*since).await?,
+            (Source::S3(s), Listing::Full) => (s.list().await?, Vec::new()),
+            (Source::S3(s), Listing::Since(since)) => (s.list_since(*since).await?, Vec::new()),
         };
         if let Listing::Since(since) = listing {
             objects.retain(|o| name_hour(&o.uri).is_none_or(|hour| hour >= *since));
         }
         objects.sort_by(|a, b| a.uri.cmp(&b.uri));
-        Ok(objects)
+        Ok((objects, problems))
+    }
+
+    /// One object as a listing would give it now (for objects outside this
+    /// run's listing that an earlier run could not read): `Ok(None)` when
+    /// it is gone, `Err` with the reason when it cannot be reached.
+    pub async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+        match self {
+            Source::Local(s) => s.stat(uri).await,
+            Source::S3(s) => s.stat(uri).await,
+        }
+    }
+
+    /// Whether `uri` lies under this source.
+    pub fn holds(&self, uri: &str) -> bool {
+        match self {
+            Source::Local(s) => s.holds(uri),
+            Source::S3(s) => s.holds(uri),
+        }
     }
 
     /// The whole content of one object; a body shorter than announced is an error.

@@ -168,6 +168,45 @@ impl S3Source {
         Ok((out, prefixes))
     }
 
+    pub fn holds(&self, uri: &str) -> bool {
+        uri.strip_prefix("s3://")
+            .and_then(|rest| rest.strip_prefix(self.bucket.as_str()))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|key| key.starts_with(&self.prefix))
+    }
+
+    /// The object at `uri` now (HeadObject): `Ok(None)` when it is gone.
+    pub async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+        let Some(key) = uri.strip_prefix(&format!("s3://{}/", self.bucket)) else {
+            return Err(format!("not in bucket {}", self.bucket));
+        };
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(LogObject {
+                uri: uri.to_string(),
+                etag: head
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string(),
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+            })),
+            Err(e) => {
+                let text = error_chain(&e);
+                match e.into_service_error() {
+                    err if err.is_not_found() => Ok(None),
+                    _ => Err(text),
+                }
+            }
+        }
+    }
+
     /// Reads one object whole, retrying cut-short bodies with backoff and jitter.
     pub async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
         let key = object

@@ -462,17 +462,41 @@ async fn quota_error_and_latency_alerts_fire_once_per_threshold() {
         }
     };
 
-    // A webhook that is down: the run fails and nothing is remembered as sent.
-    let run = check("2025-10-31T12:00:00Z", "http://127.0.0.1:1/hook".into()).await;
+    // A webhook that is down: the run fails and nothing is remembered as
+    // sent; the URL's token is never printed.
+    let run = check(
+        "2025-10-31T12:00:00Z",
+        "http://127.0.0.1:1/hook?token=hunter2-webhook-token".into(),
+    )
+    .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("alert not delivered"), "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2") && !run.stdout.contains("hunter2"));
+
+    // A webhook that redirects is not followed (the redirect would be sent
+    // to its own address again): one request reaches it, and it fails.
+    let redirecting = Webhook::start_with_status(302).await;
+    let run = check("2025-10-31T12:00:00Z", redirecting.url()).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("redirects are not followed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(redirecting.texts().len(), 1);
 
     let hook = Webhook::start().await;
     // By Oct 31 12:00 Acme made 59 of its 60 monthly requests (98.3%: the 95%
-    // threshold); key E had 20% 5xx and 4 s on average.
-    let run = check("2025-10-31T12:00:00Z", hook.url()).await;
+    // threshold); key E had 20% 5xx and 4 s on average. Two checks run at
+    // once: each alert is sent once.
+    let (run, other) = tokio::join!(
+        check("2025-10-31T12:00:00Z", hook.url()),
+        check("2025-10-31T12:00:00Z", hook.url())
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let texts = hook.texts();
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    let mut texts = hook.texts();
+    texts.sort_by_key(|t| (!t.contains("cus_acme"), !t.contains("5xx")));
     assert_eq!(texts.len(), 3, "{texts:?}");
     assert!(
         texts[0].contains("cus_acme")
@@ -484,6 +508,12 @@ async fn quota_error_and_latency_alerts_fire_once_per_threshold() {
     assert!(texts[2].contains("4.00 s"), "{texts:?}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["quotas"][0]["month_requests"], 59);
+    let other: serde_json::Value = serde_json::from_str(&other.stdout).unwrap();
+    assert_eq!(
+        report["alerts"].as_array().unwrap().len() + other["alerts"].as_array().unwrap().len(),
+        3,
+        "each alert is reported by the check that sent it"
+    );
 
     // Checking again sends nothing new.
     let run = check("2025-10-31T12:00:00Z", hook.url()).await;

@@ -63,7 +63,7 @@ pub async fn usage(env: &[(&str, String)], lake: &str, range: &[&str]) -> BTreeM
             (
                 r[0].to_string(),
                 Totals {
-                    hint: r[1].to_string(),
+                    hint: from_spreadsheet_safe(&r[1]),
                     requests: n(2),
                     billable: n(3),
                     client_errors: n(4),
@@ -74,6 +74,15 @@ pub async fn usage(env: &[(&str, String)], lake: &str, range: &[&str]) -> BTreeM
             )
         })
         .collect()
+}
+
+/// A CSV text cell as written: one that starts with `= + - @`, tab or CR
+/// (and is not a plain number) carries a leading `'` (README, Billing).
+fn from_spreadsheet_safe(cell: &str) -> String {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_string(),
+        _ => cell.to_string(),
+    }
 }
 
 pub fn summary(run: &Run) -> serde_json::Value {

@@ -484,7 +484,10 @@ async fn migrate_converts_a_lake_of_the_previous_layout_exactly() {
     );
     let run = edgemeter(&[], &["migrate", "--lake", lake]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let want = expected(&old_lake_requests().iter().collect::<Vec<_>>());
+    // The fixture was written when keys of 8 or more characters got a hint;
+    // migration keeps stored values as they were written.
+    let want =
+        crate::logs::expected_with_hints_from(&old_lake_requests().iter().collect::<Vec<_>>(), 8);
     assert_eq!(usage(&[], lake, &[]).await, want);
     let seen = read_with_python(lake);
     assert_eq!(seen.keys, reader_figures(&want));

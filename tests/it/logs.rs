@@ -66,13 +66,23 @@ pub fn sha256_hex(raw: &str) -> String {
 
 /// Totals by api_key_id (`""` for requests without a key).
 pub fn expected(requests: &[&Req]) -> BTreeMap<String, Totals> {
+    // The hint is kept only for keys of 16 characters or more.
+    expected_with_hints_from(requests, 16)
+}
+
+/// [`expected`], for a lake written when keys of `min_hint_chars` or more
+/// got a hint.
+pub fn expected_with_hints_from(
+    requests: &[&Req],
+    min_hint_chars: usize,
+) -> BTreeMap<String, Totals> {
     let mut out: BTreeMap<String, Totals> = BTreeMap::new();
     for r in requests {
         let id = r.key.as_deref().map(sha256_hex).unwrap_or_default();
         let t = out.entry(id).or_default();
         if let Some(k) = &r.key {
             let chars: Vec<char> = k.chars().collect();
-            if chars.len() >= 8 {
+            if chars.len() >= min_hint_chars {
                 t.hint = chars[chars.len() - 4..].iter().collect();
             }
         }

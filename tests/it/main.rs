@@ -7,6 +7,7 @@ mod cli;
 mod delta;
 mod exactly_once;
 mod formats;
+mod hardening;
 mod logs;
 mod pipeline;
 mod report;

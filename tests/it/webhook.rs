@@ -20,6 +20,12 @@ impl Drop for Webhook {
 
 impl Webhook {
     pub async fn start() -> Self {
+        Self::start_with_status(200).await
+    }
+
+    /// A receiver that answers every request with `status` (a 3xx points
+    /// back at itself).
+    pub async fn start_with_status(status: u16) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -30,9 +36,11 @@ impl Webhook {
                     continue;
                 };
                 let store = store.clone();
+                let location = format!("http://{addr}/hook");
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let store = store.clone();
+                        let location = location.clone();
                         async move {
                             let body = req.into_body().collect().await?.to_bytes();
                             let json: serde_json::Value =
@@ -41,9 +49,14 @@ impl Webhook {
                                 .lock()
                                 .unwrap()
                                 .push(json["text"].as_str().unwrap_or_default().to_string());
-                            Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from_static(
-                                b"ok",
-                            ))))
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            if (300..400).contains(&status) {
+                                response
+                                    .headers_mut()
+                                    .insert(hyper::header::LOCATION, location.parse().unwrap());
+                            }
+                            Ok::<_, hyper::Error>(response)
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
