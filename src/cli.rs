@@ -320,17 +320,19 @@ pub struct UnreadableArgs {
 pub struct UsageArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
-    /// Start of the range (inclusive): a date (UTC midnight) or RFC 3339.
+    /// Start of the range (inclusive): a month (2025-11), a date (its
+    /// midnight) or a time (2025-11-01T09:30) in --tz (UTC without), or RFC 3339.
     #[arg(long)]
     pub from: Option<String>,
-    /// End of the range (exclusive): a date (UTC midnight) or RFC 3339.
+    /// End of the range (exclusive), read as --from is.
     #[arg(long)]
     pub to: Option<String>,
     /// One row per key per window, with a `window_start` column.
     #[arg(long, value_enum)]
     pub by: Option<crate::query::usage::WindowUnit>,
-    /// Windows in this IANA zone (e.g. Europe/Berlin); window_start carries its offset.
-    #[arg(long, env = "EDGEMETER_TZ", requires = "by")]
+    /// IANA zone (e.g. Europe/Berlin) of --from/--to and of the windows;
+    /// window_start carries its offset.
+    #[arg(long, env = "EDGEMETER_TZ")]
     pub tz: Option<String>,
     /// Also group by these dimensions (repeatable).
     #[arg(long = "group-by", value_enum)]
@@ -562,7 +564,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Usage(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-            let range = TimeRange::parse(args.from.as_deref(), args.to.as_deref())?;
+            let range =
+                TimeRange::parse_in(args.from.as_deref(), args.to.as_deref(), args.tz.as_deref())?;
             let hasher = crate::key::KeyHasher::from_env();
             let mut keys = args.keys;
             keys.extend(args.raw_keys.iter().map(|raw| hasher.id_of(raw)));

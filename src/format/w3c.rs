@@ -651,7 +651,9 @@ fn parse_epoch(raw: &str, scale: i64) -> Option<i64> {
     for (i, b) in fraction.bytes().take(3).enumerate() {
         ms += i64::from(b - b'0') * 10i64.pow(2 - i as u32);
     }
-    Some(whole * scale + ms)
+    // A number too large for milliseconds is no time (found by fuzzing:
+    // unchecked, it wrapped into a plausible instant in release builds).
+    whole.checked_mul(scale)?.checked_add(ms)
 }
 
 /// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the epoch.
@@ -968,6 +970,16 @@ mod tests {
         assert_eq!(i64_sum(&rows, "sc_bytes"), 4 * 1200);
         assert_eq!(i64_sum(&rows, "sc_content_len"), 570129 + 570129 + 12);
         assert_eq!(rows.column_by_name("c_port").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn epoch_times_too_large_for_milliseconds_are_no_times() {
+        assert_eq!(parse_epoch("1759687234.191", 1000), Some(1_759_687_234_191));
+        assert_eq!(parse_epoch("1759687234191", 1), Some(1_759_687_234_191));
+        // 17596872375968723 s is more milliseconds than an i64 holds.
+        assert_eq!(parse_epoch("17596872375968723.191", 1000), None);
+        assert_eq!(parse_epoch("9223372036854775807.999", 1000), None);
+        assert_eq!(parse_epoch("99999999999999999999", 1), None);
     }
 
     #[test]

@@ -306,11 +306,18 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// Parses optional bounds, each a date (`2025-03-01`, midnight UTC) or RFC 3339.
+    /// Parses optional bounds in UTC (see [`TimeRange::parse_in`]).
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
+        Self::parse_in(from, to, None)
+    }
+
+    /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
+    /// as [`parse_instant_in`] reads it.
+    pub fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
+        let zone = tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC);
         let range = Self {
-            from: from.map(parse_instant).transpose()?,
-            to: to.map(parse_instant).transpose()?,
+            from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
+            to: to.map(|t| parse_instant_in(t, zone)).transpose()?,
         };
         if let (Some(f), Some(t)) = (range.from, range.to)
             && f > t
@@ -379,18 +386,51 @@ fn epoch_ceiling() -> DateTime<Utc> {
     DateTime::from_timestamp(253_402_214_400, 0).unwrap_or_default()
 }
 
-/// A date (midnight UTC) or an RFC 3339 instant.
+/// A date (midnight UTC), a time without a zone (UTC) or an RFC 3339 instant.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_time(Default::default()).and_utc());
+    parse_instant_in(text, chrono_tz::UTC)
+}
+
+/// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
+pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
+    tz.parse().map_err(|_| {
+        Error::Config(format!(
+            "--tz {tz:?} is not an IANA time zone (like Europe/Berlin or America/New_York)"
+        ))
+    })
+}
+
+/// An instant given in `zone`: a month (`2025-11`, its first midnight), a
+/// date (`2025-11-01`, its midnight), a time without a zone
+/// (`2025-11-01T09`, `…T09:30`, `…T09:30:00`) as the wall clock there, or an
+/// RFC 3339 instant, whose own offset wins. A wall-clock time the zone skips
+/// (spring forward) means the first instant after the gap; one it repeats
+/// (fall back) means the earlier.
+pub fn parse_instant_in(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    use chrono::{NaiveDateTime, TimeZone};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
     }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            Error::Config(format!(
-                "{text:?} is neither a date (2025-03-01) nor RFC 3339 (2025-03-01T12:00:00Z)"
-            ))
-        })
+    let naive = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
+        .map(|d| d.and_time(Default::default()))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDateTime::parse_from_str(&format!("{text}:00"), "%Y-%m-%dT%H:%M"));
+    let Ok(naive) = naive else {
+        return Err(Error::Config(format!(
+            "{text:?} is not a month (2025-03), a date (2025-03-01), a time (2025-03-01T12:00) \
+             or RFC 3339 (2025-03-01T12:00:00Z)"
+        )));
+    };
+    // Gaps last at most a few hours; step through one a minute at a time.
+    for minutes in 0..=24 * 60 {
+        let wall = naive + chrono::Duration::minutes(minutes);
+        if let Some(t) = zone.from_local_datetime(&wall).earliest() {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    Err(Error::Config(format!("{text:?} does not exist in {zone}")))
 }
 
 /// Per-key usage over a time range (`queries/usage_by_key.sql`).
@@ -402,4 +442,74 @@ pub async fn usage(lake: &Lake, range: &TimeRange) -> Result<SendableRecordBatch
 /// Collects a stream (for tests and small results).
 pub async fn collect(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
     Ok(datafusion::physical_plan::common::collect(stream).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn bounds_are_wall_clock_times_in_the_zone() {
+        let ny = zone("America/New_York").unwrap();
+        // EDT (UTC-4) until 2025-11-02 02:00 local, then EST (UTC-5).
+        assert_eq!(
+            parse_instant_in("2025-11", ny).unwrap(),
+            utc("2025-11-01T04:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-01", ny).unwrap(),
+            utc("2025-11-01T04:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-12-01", ny).unwrap(),
+            utc("2025-12-01T05:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-03T09", ny).unwrap(),
+            utc("2025-11-03T14:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-03T09:30", ny).unwrap(),
+            utc("2025-11-03T14:30:00Z")
+        );
+        // The repeated hour of fall back is its first pass.
+        assert_eq!(
+            parse_instant_in("2025-11-02T01:30:00", ny).unwrap(),
+            utc("2025-11-02T05:30:00Z")
+        );
+        // The skipped hour of spring forward is the instant after the gap.
+        assert_eq!(
+            parse_instant_in("2025-03-09T02:30", ny).unwrap(),
+            utc("2025-03-09T07:00:00Z")
+        );
+        // An explicit offset wins over the zone.
+        assert_eq!(
+            parse_instant_in("2025-11-01T00:00:00Z", ny).unwrap(),
+            utc("2025-11-01T00:00:00Z")
+        );
+        // Without a zone, UTC.
+        assert_eq!(
+            parse_instant("2025-10-05T09").unwrap(),
+            utc("2025-10-05T09:00:00Z")
+        );
+        assert!(parse_instant("2025-13-01").is_err());
+        assert!(parse_instant("yesterday").is_err());
+        let err = zone("Berlin").unwrap_err().to_string();
+        assert!(err.contains("\"Berlin\" is not an IANA time zone"), "{err}");
+    }
+
+    #[test]
+    fn a_range_in_a_zone_is_its_local_midnights() {
+        let range =
+            TimeRange::parse_in(Some("2025-10"), Some("2025-11"), Some("Europe/Berlin")).unwrap();
+        // CEST (UTC+2) on 1 October, CET (UTC+1) on 1 November.
+        assert_eq!(range.from, Some(utc("2025-09-30T22:00:00Z")));
+        assert_eq!(range.to, Some(utc("2025-10-31T23:00:00Z")));
+    }
 }

@@ -69,8 +69,7 @@ impl UsageQuery {
         let mut group = Vec::new();
         if let Some(unit) = self.by {
             let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
-            tz.parse::<chrono_tz::Tz>()
-                .map_err(|_| Error::Config(format!("--tz {tz:?} is not an IANA time zone")))?;
+            super::zone(&tz)?;
             let unit = match unit {
                 WindowUnit::Hour => "hour",
                 WindowUnit::Day => "day",

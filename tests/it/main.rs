@@ -6,6 +6,7 @@ mod billing;
 mod cli;
 mod delta;
 mod exactly_once;
+mod first_use;
 mod formats;
 mod hardening;
 mod logs;

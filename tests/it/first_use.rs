@@ -1,0 +1,64 @@
+//! What a new user meets first: ranges in their time zone.
+
+use crate::cli::{edgemeter, ingest, usage};
+use crate::logs::{Req, expected, gzip, log_text, requests_at};
+
+/// `--from`/`--to` dates with `--tz` are local midnights; EDGEMETER_TZ does
+/// the same without `--by`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_with_a_zone_are_its_midnights() {
+    let logs = tempfile::tempdir().unwrap();
+    // New York is UTC-4 on 2025-11-01: its 1 November starts at 04:00Z.
+    // Hours 03Z (31 October there), 04Z and 05Z (1 November); and 2025-11-02
+    // 03Z (still 1 November there) and 04Z (2 November).
+    let mut all: Vec<Req> = Vec::new();
+    for (date, hour, n) in [
+        ("2025-11-01", 3, 30),
+        ("2025-11-01", 4, 40),
+        ("2025-11-01", 5, 50),
+        ("2025-11-02", 3, 20),
+        ("2025-11-02", 4, 10),
+    ] {
+        let reqs = requests_at(date, hour, n, &format!("tz{date}{hour}"));
+        let name = format!("E2TZ.{date}-{hour:02}.a.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+        all.extend(reqs);
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let run = ingest(
+        &[],
+        logs.path().to_str().unwrap(),
+        lake,
+        &["--full-listing"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let local_first: Vec<&Req> = all
+        .iter()
+        .filter(|r| {
+            let at = format!("{}T{}", r.date, r.time);
+            ("2025-11-01T04:00:00".to_string().."2025-11-02T04:00:00".to_string()).contains(&at)
+        })
+        .collect();
+    assert_eq!(local_first.len(), 40 + 50 + 20);
+    let range = ["--from", "2025-11-01", "--to", "2025-11-02"];
+    let mut flags = range.to_vec();
+    flags.extend(["--tz", "America/New_York"]);
+    assert_eq!(usage(&[], lake, &flags).await, expected(&local_first));
+    // The zone from the environment, without --by.
+    let env = [("EDGEMETER_TZ", "America/New_York".to_string())];
+    assert_eq!(usage(&env, lake, &range).await, expected(&local_first));
+    // Without a zone the dates are UTC midnights.
+    let utc_first: Vec<&Req> = all.iter().filter(|r| r.date == "2025-11-01").collect();
+    assert_eq!(usage(&[], lake, &range).await, expected(&utc_first));
+    // A zone that is not one is named.
+    let bad = edgemeter(&[], &["usage", "--lake", lake, "--tz", "Berlin"]).await;
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("\"Berlin\" is not an IANA time zone"),
+        "{}",
+        bad.stderr
+    );
+}
