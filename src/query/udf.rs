@@ -96,8 +96,16 @@ fn endpoint_template_udf() -> ScalarUDF {
 /// The start of the window containing `t` in `zone`.
 pub fn window_start(t: DateTime<Utc>, unit: &str, zone: chrono_tz::Tz) -> Option<String> {
     let local = t.with_timezone(&zone);
+    if unit == "hour" {
+        // Back to the start of the local hour with the offset in force: the
+        // hour that fall back repeats is two windows, one per offset.
+        let into = chrono::Duration::minutes(i64::from(local.minute()))
+            + chrono::Duration::seconds(i64::from(local.second()))
+            + chrono::Duration::nanoseconds(i64::from(local.nanosecond()));
+        let start = (t - into).with_timezone(&zone);
+        return Some(start.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+    }
     let naive = match unit {
-        "hour" => local.date_naive().and_hms_opt(local.hour(), 0, 0)?,
         "day" => local.date_naive().and_hms_opt(0, 0, 0)?,
         "month" => local.date_naive().with_day(1)?.and_hms_opt(0, 0, 0)?,
         _ => return None,
@@ -202,6 +210,33 @@ mod tests {
         assert_eq!(
             window_start(t("2025-03-30T01:30:00Z"), "hour", berlin).unwrap(),
             "2025-03-30T03:00:00+02:00"
+        );
+        // Fall back: 02:00-03:00 happens twice, at +02:00 and then at +01:00.
+        assert_eq!(
+            window_start(t("2025-10-26T00:30:00Z"), "hour", berlin).unwrap(),
+            "2025-10-26T02:00:00+02:00"
+        );
+        assert_eq!(
+            window_start(t("2025-10-26T01:30:00Z"), "hour", berlin).unwrap(),
+            "2025-10-26T02:00:00+01:00"
+        );
+        let hours_of_day = |day: &str| {
+            let start = t(&format!("{day}T00:00:00Z")) - chrono::Duration::hours(3);
+            (0..30 * 4)
+                .map(|q| start + chrono::Duration::minutes(15 * q))
+                .filter(|at| window_start(*at, "day", berlin).unwrap().starts_with(day))
+                .map(|at| window_start(at, "hour", berlin).unwrap())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
+        // Every local hour is its own window: 23 in spring, 25 in autumn.
+        assert_eq!(hours_of_day("2025-03-30"), 23);
+        assert_eq!(hours_of_day("2025-10-26"), 25);
+        assert_eq!(hours_of_day("2025-10-27"), 24);
+        let kolkata: chrono_tz::Tz = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(
+            window_start(t("2025-10-26T04:45:00Z"), "hour", kolkata).unwrap(),
+            "2025-10-26T10:00:00+05:30"
         );
         assert_eq!(
             window_start(t("2025-10-31T23:30:00Z"), "month", berlin).unwrap(),

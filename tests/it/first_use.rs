@@ -62,3 +62,60 @@ async fn dates_with_a_zone_are_its_midnights() {
         bad.stderr
     );
 }
+
+/// The hour that fall back repeats is two windows, one per offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hourly_windows_on_the_day_clocks_go_back() {
+    let logs = tempfile::tempdir().unwrap();
+    for hour in 0..3 {
+        let reqs = requests_at("2025-10-26", hour, 100, &format!("dst{hour}"));
+        let name = format!("E2DST.2025-10-26-{hour:02}.a.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let run = ingest(
+        &[],
+        logs.path().to_str().unwrap(),
+        lake,
+        &["--full-listing"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = edgemeter(
+        &[],
+        &[
+            "usage",
+            "--lake",
+            lake,
+            "--by",
+            "hour",
+            "--tz",
+            "Europe/Berlin",
+            "--format",
+            "csv",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (window, requests) = (col("window_start"), col("requests"));
+    let mut per_window = std::collections::BTreeMap::<String, i64>::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        *per_window.entry(record[window].to_string()).or_default() +=
+            record[requests].parse::<i64>().unwrap();
+    }
+    // 00Z is 02:00 CEST, 01Z is 02:00 CET (the repeated hour), 02Z is 03:00 CET.
+    let want: std::collections::BTreeMap<String, i64> = [
+        ("2025-10-26T02:00:00+01:00", 100),
+        ("2025-10-26T02:00:00+02:00", 100),
+        ("2025-10-26T03:00:00+01:00", 100),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_string(), n))
+    .collect();
+    assert_eq!(per_window, want);
+}
