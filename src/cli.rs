@@ -130,7 +130,8 @@ pub struct IngestFlags {
     )]
     pub key_params: Vec<String>,
     /// Where the key is, tried in order (repeatable): query:NAME, header:NAME,
-    /// cookie:NAME, log-data:NAME [default: query:api_key, header:x-api-key, log-data:api_key].
+    /// cookie:NAME, log-data:NAME; with --key-param, its parameters come after
+    /// [default: header:x-api-key, log-data:api_key, cookie:api_key, query:api_key].
     #[arg(long = "key-from", env = "EDGEMETER_KEY_FROM", value_delimiter = ',')]
     pub key_from: Vec<String>,
     /// Log format: auto (standard W3C, v2 JSON lines or Parquet, per object) or realtime [default: auto].

@@ -113,19 +113,24 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     if key_params.iter().any(|p| p.is_empty()) {
         return Err(Error::Config("key parameter names cannot be empty".into()));
     }
-    let key_sources: Vec<KeySource> = if !key_from.is_empty() {
-        key_from
-            .iter()
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| Error::Config(format!("--key-from {e}")))
-            })
-            .collect::<Result<_>>()?
-    } else if !key_params.is_empty() {
-        key_params.into_iter().map(KeySource::Query).collect()
-    } else {
-        default_sources()
-    };
+    // Both given means both: --key-from's sources in their order, then
+    // --key-param's query parameters (a source named twice counts once).
+    let mut key_sources: Vec<KeySource> = key_from
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| Error::Config(format!("--key-from {e}")))
+        })
+        .collect::<Result<_>>()?;
+    for name in key_params {
+        let source = KeySource::Query(name);
+        if !key_sources.contains(&source) {
+            key_sources.push(source);
+        }
+    }
+    if key_sources.is_empty() {
+        key_sources = default_sources();
+    }
     let fields = pick(given.fields, file.fields);
     let format = match given.format.or(file.format).as_deref().unwrap_or("auto") {
         "auto" if fields.is_empty() => LogFormat::Auto,
@@ -250,6 +255,26 @@ mod tests {
         assert_eq!(only.window, Window::Lookback(Duration::from_secs(6 * 3600)));
         assert_eq!(only.retain_days, Some(400));
         assert_eq!(only.concurrency, 16);
+    }
+
+    #[test]
+    fn key_from_and_key_param_together_are_both_sources() {
+        let given = Overrides {
+            sources: vec!["/logs".into()],
+            lake: Some("/tmp/lake".into()),
+            key_from: vec!["header:x-api-key".into(), "query:token".into()],
+            key_params: vec!["api_key".into(), "token".into()],
+            ..Default::default()
+        };
+        let run = resolve(given, FileConfig::default()).unwrap();
+        assert_eq!(
+            run.ingests[0].parse.key_sources,
+            vec![
+                KeySource::Header("x-api-key".into()),
+                KeySource::Query("token".into()),
+                KeySource::Query("api_key".into()),
+            ]
+        );
     }
 
     #[test]
