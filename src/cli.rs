@@ -775,6 +775,15 @@ pub fn render_summary(s: &IngestSummary) -> String {
         s.elapsed_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "  listing:  {}", s.listing);
+    if s.objects_listed == 0 && s.objects_retried == 0 && s.listing == "full" {
+        let _ = writeln!(out, "  nothing found: no log objects under the source");
+    } else if s.objects_listed == 0 && s.objects_retried == 0 {
+        let _ = writeln!(
+            out,
+            "  nothing found: no log objects in this listing; \
+             older ones need --lookback, --since or --full-listing"
+        );
+    }
     let _ = writeln!(
         out,
         "  bytes:    {:.1} MB read, {:.1} MB of log text",

@@ -119,3 +119,44 @@ async fn hourly_windows_on_the_day_clocks_go_back() {
     .collect();
     assert_eq!(per_window, want);
 }
+
+/// An empty source says so, and how to look further back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_source_says_nothing_was_found() {
+    let logs = tempfile::tempdir().unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let run = ingest(&[], source, lake_dir.path().to_str().unwrap(), &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The test helper lists everything: nothing more to suggest.
+    assert!(
+        run.stdout
+            .contains("nothing found: no log objects under the source\n"),
+        "{}",
+        run.stdout
+    );
+    // Within a lookback (from the second run on), how to look further back.
+    let lake = lake_dir.path().to_str().unwrap();
+    let run = edgemeter(
+        &[],
+        &[
+            "ingest",
+            "--source",
+            source,
+            "--lake",
+            lake,
+            "--lookback",
+            "2h",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "nothing found: no log objects in this listing; \
+             older ones need --lookback, --since or --full-listing"
+        ),
+        "{}",
+        run.stdout
+    );
+}
