@@ -3,37 +3,46 @@
 use crate::cli::{edgemeter, ingest, usage};
 use crate::logs::{Req, expected, gzip, log_text, requests_at};
 
+/// Writes one log object per `(date, hour, requests)` and ingests them all
+/// into a new lake. Returns the requests and the lake.
+async fn ingested(hours: &[(&str, u32, usize)]) -> (Vec<Req>, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for &(date, hour, n) in hours {
+        let reqs = requests_at(date, hour, n, &format!("r{date}{hour}"));
+        let name = format!("E2FIRST.{date}-{hour:02}.a.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+        all.extend(reqs);
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let run = ingest(
+        &[],
+        source,
+        lake.path().to_str().unwrap(),
+        &["--full-listing"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (all, lake)
+}
+
 /// `--from`/`--to` dates with `--tz` are local midnights; EDGEMETER_TZ does
 /// the same without `--by`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dates_with_a_zone_are_its_midnights() {
-    let logs = tempfile::tempdir().unwrap();
     // New York is UTC-4 on 2025-11-01: its 1 November starts at 04:00Z.
     // Hours 03Z (31 October there), 04Z and 05Z (1 November); and 2025-11-02
     // 03Z (still 1 November there) and 04Z (2 November).
-    let mut all: Vec<Req> = Vec::new();
-    for (date, hour, n) in [
+    let (all, lake_dir) = ingested(&[
         ("2025-11-01", 3, 30),
         ("2025-11-01", 4, 40),
         ("2025-11-01", 5, 50),
         ("2025-11-02", 3, 20),
         ("2025-11-02", 4, 10),
-    ] {
-        let reqs = requests_at(date, hour, n, &format!("tz{date}{hour}"));
-        let name = format!("E2TZ.{date}-{hour:02}.a.gz");
-        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
-        all.extend(reqs);
-    }
-    let lake_dir = tempfile::tempdir().unwrap();
-    let lake = lake_dir.path().to_str().unwrap();
-    let run = ingest(
-        &[],
-        logs.path().to_str().unwrap(),
-        lake,
-        &["--full-listing"],
-    )
+    ])
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lake = lake_dir.path().to_str().unwrap();
 
     let local_first: Vec<&Req> = all
         .iter()
@@ -66,22 +75,13 @@ async fn dates_with_a_zone_are_its_midnights() {
 /// The hour that fall back repeats is two windows, one per offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hourly_windows_on_the_day_clocks_go_back() {
-    let logs = tempfile::tempdir().unwrap();
-    for hour in 0..3 {
-        let reqs = requests_at("2025-10-26", hour, 100, &format!("dst{hour}"));
-        let name = format!("E2DST.2025-10-26-{hour:02}.a.gz");
-        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
-    }
-    let lake_dir = tempfile::tempdir().unwrap();
-    let lake = lake_dir.path().to_str().unwrap();
-    let run = ingest(
-        &[],
-        logs.path().to_str().unwrap(),
-        lake,
-        &["--full-listing"],
-    )
+    let (_, lake_dir) = ingested(&[
+        ("2025-10-26", 0, 100),
+        ("2025-10-26", 1, 100),
+        ("2025-10-26", 2, 100),
+    ])
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lake = lake_dir.path().to_str().unwrap();
     let run = edgemeter(
         &[],
         &[
