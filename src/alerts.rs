@@ -67,10 +67,7 @@ pub async fn check(
     webhook: Option<&str>,
     as_of: crate::lake::delta::AsOf,
 ) -> Result<CheckReport> {
-    let zone: chrono_tz::Tz = tz
-        .unwrap_or("UTC")
-        .parse()
-        .map_err(|_| Error::Config(format!("bad time zone {tz:?}")))?;
+    let zone = crate::query::zone(tz.unwrap_or("UTC"))?;
     let local = at.with_timezone(&zone);
     let period = Period::month(&local.format("%Y-%m").to_string(), tz)?;
     let day_start = {

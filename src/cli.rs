@@ -28,8 +28,14 @@ pub const EXIT_PARTIAL: i32 = 3;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Print nothing but errors.
-    #[arg(long, short, global = true, env = "EDGEMETER_QUIET")]
+    /// Print nothing but errors (EDGEMETER_QUIET takes 1/0, true/false, yes/no, on/off).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "EDGEMETER_QUIET",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub quiet: bool,
 }
 
@@ -41,6 +47,9 @@ pub enum Command {
     Init(InitArgs),
     /// The scheduled entry point: ingest every source of the config file.
     Run(RunArgs),
+    /// Read the objects named for a range of hours again, with the settings
+    /// given now (a wrong key setting fixed), replacing their rows exactly.
+    Reingest(ReingestArgs),
     /// List the lake's run records.
     Runs(RunsArgs),
     /// List the source objects no run could read (retried by every run), or acknowledge them.
@@ -61,6 +70,13 @@ pub enum Command {
     Schema(LakeArgs),
     /// Convert a lake written before Delta tables, in place (resumable).
     Migrate(LakeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `edgemeter man > /usr/local/share/man/man1/edgemeter.1`.
+    Man,
     /// Checkpoint the tables' logs, compact the ingested record, vacuum old files.
     Maintain(MaintainArgs),
 }
@@ -147,37 +163,54 @@ pub struct IngestFlags {
     /// List objects named for this date (or RFC 3339 hour) and later: for backfills.
     #[arg(long, env = "EDGEMETER_SINCE", conflicts_with = "lookback")]
     pub since: Option<String>,
-    /// List everything under the source, whatever the file names say.
-    #[arg(long, env = "EDGEMETER_FULL_LISTING")]
-    pub full_listing: bool,
+    /// List everything under the source, whatever the file names say
+    /// (`--full-listing=false` or EDGEMETER_FULL_LISTING=0 turns a config
+    /// file's full listing off).
+    #[arg(
+        long,
+        env = "EDGEMETER_FULL_LISTING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub full_listing: Option<bool>,
     /// Drop lake partitions older than N days (UTC dates).
     #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
     pub retain_days: Option<u32>,
+    /// Warn, and exit 3, when more than this share of an object's requests
+    /// carry no API key (wrong key settings?); 1 never warns [default: 0.5].
+    #[arg(long, env = "EDGEMETER_MAX_KEYLESS_SHARE")]
+    pub max_keyless_share: Option<f64>,
     /// Write Prometheus text-format metrics of the run to this file.
     #[arg(long, env = "EDGEMETER_METRICS_FILE")]
     pub metrics_file: Option<PathBuf>,
     /// Objects downloaded at once [default: 16].
     #[arg(long, env = "EDGEMETER_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Compressed bytes of logs merged and committed per batch; bounds memory [default: 8 MiB].
-    #[arg(long, env = "EDGEMETER_BATCH_BYTES")]
+    /// Compressed bytes of logs merged and committed per batch (bytes, or 8MiB, 1GB…); bounds memory [default: 8MiB].
+    #[arg(long, env = "EDGEMETER_BATCH_BYTES", value_parser = crate::config::parse_size)]
     pub batch_bytes: Option<u64>,
     /// Largest decompressed size accepted for one object [default: 8 GiB].
-    #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES")]
+    #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", value_parser = crate::config::parse_size)]
     pub max_object_bytes: Option<u64>,
     /// Longest line accepted; a longer one is a bad line, never held whole [default: 1 MiB].
-    #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES")]
+    #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES", value_parser = crate::config::parse_size)]
     pub max_line_bytes: Option<u64>,
     /// Rows per data file of an hour, at most [default: 1000000].
     #[arg(long, env = "EDGEMETER_MAX_FILE_ROWS")]
     pub max_file_rows: Option<u64>,
     /// Bytes of string values per data file of an hour, about; bounds the
     /// memory of reading one file [default: 128 MiB].
-    #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES")]
+    #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES", value_parser = crate::config::parse_size)]
     pub max_file_bytes: Option<u64>,
     /// Print the run summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print the settings the run would use (flags over environment over
+    /// config file over defaults) as JSON, and exit without running.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 impl IngestFlags {
@@ -195,6 +228,7 @@ impl IngestFlags {
             since: self.since.clone(),
             full_listing: self.full_listing,
             retain_days: self.retain_days,
+            max_keyless_share: self.max_keyless_share,
             metrics_file: self.metrics_file.clone(),
             concurrency: self.concurrency,
             batch_bytes: self.batch_bytes,
@@ -213,6 +247,19 @@ pub struct RunArgs {
     /// text of EDGEMETER_CONFIG_TOML is used when set.
     #[arg(long, env = "EDGEMETER_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: IngestFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ReingestArgs {
+    /// The config file (TOML), as for `run`; flags override it.
+    #[arg(long, env = "EDGEMETER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// End of the range (exclusive): objects named for hours before it
+    /// (--since gives the start).
+    #[arg(long)]
+    pub until: String,
     #[command(flatten)]
     pub flags: IngestFlags,
 }
@@ -272,9 +319,12 @@ pub struct ReportArgs {
     /// The month, YYYY-MM (UTC).
     #[arg(long)]
     pub period: String,
-    /// The HTML file to write (or s3://bucket/key).
+    /// The HTML file to write (or s3://bucket/key; - is stdout).
     #[arg(long)]
     pub output: String,
+    /// The plans file: keys are named by their customers.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub plans: Option<PathBuf>,
     /// Report the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
     pub as_of: Option<String>,
@@ -363,8 +413,13 @@ pub struct QueryArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// A named query (see `edgemeter queries`) or read-only SQL over `requests` and `ingested`.
-    pub sql: String,
+    /// A named query (see `edgemeter queries`) or read-only SQL over
+    /// `requests` and `ingested`; `-` reads the SQL from stdin.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from this file.
+    #[arg(long, short = 'f')]
+    pub file: Option<PathBuf>,
     /// A named query's parameter, name=value (repeatable); values are bound, typed.
     #[arg(long = "param")]
     pub params: Vec<String>,
@@ -385,6 +440,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Ingest(flags) => {
             let run = config::resolve(flags.overrides(cli.quiet), FileConfig::default())?;
+            if flags.print_config {
+                println!("{}", serde_json::to_string_pretty(&run.describe())?);
+                return Ok(0);
+            }
             run_ingests(run, flags.json, cli.quiet).await
         }
         Command::Run(args) => {
@@ -394,6 +453,38 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 (None, Err(_)) => FileConfig::default(),
             };
             let run = config::resolve(args.flags.overrides(cli.quiet), file)?;
+            if args.flags.print_config {
+                println!("{}", serde_json::to_string_pretty(&run.describe())?);
+                return Ok(0);
+            }
+            run_ingests(run, args.flags.json, cli.quiet).await
+        }
+        Command::Reingest(args) => {
+            let Some(since) = args.flags.since.clone() else {
+                return Err(Error::Config(
+                    "reingest needs --since (and --until): the range of hours to read again".into(),
+                ));
+            };
+            let since = crate::query::parse_instant(&since).map_err(|e| e.in_setting("--since"))?;
+            let until =
+                crate::query::parse_instant(&args.until).map_err(|e| e.in_setting("--until"))?;
+            if until <= since {
+                return Err(Error::Config("--until must be after --since".into()));
+            }
+            let file = match &args.config {
+                Some(path) => FileConfig::load(path)?,
+                None => FileConfig::default(),
+            };
+            let mut run = config::resolve(args.flags.overrides(cli.quiet), file)?;
+            for options in &mut run.ingests {
+                options.window = crate::ingest::Window::Since(since);
+                options.reingest_until = Some(until);
+                options.retain_days = None;
+            }
+            if args.flags.print_config {
+                println!("{}", serde_json::to_string_pretty(&run.describe())?);
+                return Ok(0);
+            }
             run_ingests(run, args.flags.json, cli.quiet).await
         }
         Command::Export(args) => {
@@ -407,13 +498,40 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 output: args.output,
                 as_of: as_of(args.as_of.as_deref())?,
             };
+            let to_stdout = options.output == "-";
             let report = crate::export::export(&options).await?;
             if !cli.quiet {
                 for file in &report.files {
-                    println!("wrote {file} ({} invoice lines)", report.lines);
+                    let line = format!(
+                        "wrote {} ({}, {})",
+                        if to_stdout { "stdout" } else { file },
+                        match report.events {
+                            Some(n) => plural(n as u64, "event"),
+                            None => plural(report.lines as u64, "invoice line"),
+                        },
+                        report.status
+                    );
+                    match to_stdout {
+                        true => eprintln!("{line}"),
+                        false => println!("{line}"),
+                    }
+                }
+                for w in &report.warnings {
+                    eprintln!("warning: not final: {w}");
+                }
+                if !report.unassigned_keys.is_empty() {
+                    eprintln!(
+                        "warning: {} with usage belong to no customer of --plans{}: {}",
+                        plural(report.unassigned_keys.len() as u64, "key"),
+                        match report.events {
+                            Some(_) => " and are in no event",
+                            None => " (lines without a customer)",
+                        },
+                        report.unassigned_keys.join(", ")
+                    );
                 }
                 for r in &report.restatements {
-                    println!(
+                    let line = format!(
                         "restated {} [{}]: billable {} -> {}, total {} -> {}",
                         if r.customer_id.is_empty() {
                             "(no customer)"
@@ -426,6 +544,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         r.total_before,
                         r.total_after
                     );
+                    match to_stdout {
+                        true => eprintln!("{line}"),
+                        false => println!("{line}"),
+                    }
                 }
             }
             Ok(0)
@@ -473,9 +595,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let settings = args.lake.s3.settings();
             let lake = Lake::open(&args.lake.lake, &settings).await?;
             let period = crate::export::Period::month(&args.period, None)?;
-            let html = crate::report::report(&lake, &period, as_of(args.as_of.as_deref())?).await?;
+            let plans = match &args.plans {
+                Some(path) => Some(crate::export::plans::Plans::load(path)?),
+                None => None,
+            };
+            let html = crate::report::report(
+                &lake,
+                &period,
+                as_of(args.as_of.as_deref())?,
+                plans.as_ref(),
+            )
+            .await?;
             crate::lake::write_output(&args.output, html.into(), &settings).await?;
-            if !cli.quiet {
+            if !cli.quiet && args.output != "-" {
                 println!("wrote {}", args.output);
             }
             Ok(0)
@@ -492,7 +624,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Init(args) => {
-            let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+            let lake = Lake::open_or_create(&args.lake.lake, &args.lake.s3.settings()).await?;
             if let Some(recorded) = crate::lake::keying::load(&lake).await? {
                 return Err(Error::Config(format!(
                     "{} already records how its keys are hashed ({}); init starts new lakes only",
@@ -582,7 +714,29 @@ pub async fn run(cli: Cli) -> Result<i32> {
             write(stream, args.format, args.output.as_deref()).await?;
             Ok(0)
         }
-        Command::Query(args) => {
+        Command::Query(mut args) => {
+            let sql = match (args.sql.take(), &args.file) {
+                (_, Some(path)) => std::fs::read_to_string(path)
+                    .map_err(|e| Error::Config(format!("--file {}: {e}", path.display())))?,
+                (Some(dash), None) if dash == "-" => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .map_err(|e| Error::Config(format!("reading SQL from stdin: {e}")))?;
+                    text
+                }
+                (Some(sql), None) => sql,
+                (None, None) => unreachable!("clap requires the SQL or --file"),
+            };
+            let named = library::QUERIES.iter().any(|q| q.name == sql);
+            if !named && is_a_name(&sql) {
+                return Err(Error::Config(format!(
+                    "{sql:?} is not a named query{} (see `edgemeter queries`)",
+                    match library::nearest(&sql).as_slice() {
+                        [] => String::new(),
+                        names => format!("; did you mean {}?", names.join(" or ")),
+                    }
+                )));
+            }
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
             let limits = crate::query::QueryLimits {
                 memory_mib: args.memory_mib,
@@ -590,27 +744,42 @@ pub async fn run(cli: Cli) -> Result<i32> {
             };
             let session =
                 LakeSession::open_with(&lake, as_of(args.as_of.as_deref())?, &limits).await?;
-            if !library::QUERIES.iter().any(|q| q.name == args.sql) && !args.params.is_empty() {
-                return Err(crate::Error::Config(format!(
-                    "--param applies to named queries; {:?} is not one (see `edgemeter queries`)",
-                    args.sql
-                )));
+            if !named && !args.params.is_empty() {
+                return Err(crate::Error::Config(
+                    "--param applies to named queries; the SQL given is not one (see `edgemeter queries`)"
+                        .into(),
+                ));
             }
             limits
                 .timed(async {
-                    let stream = if library::QUERIES.iter().any(|q| q.name == args.sql) {
+                    let stream = if named {
                         let given = library::parse_params(&args.params)?;
-                        session.named_from_text(&args.sql, &given).await?
+                        session.named_from_text(&sql, &given).await?
                     } else {
-                        session
-                            .read_only_sql(&args.sql)
-                            .await?
-                            .execute_stream()
-                            .await?
+                        session.read_only_sql(&sql).await?.execute_stream().await?
                     };
                     write(stream, args.format, args.output.as_deref()).await
                 })
                 .await?;
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "edgemeter",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Error::io("<man page>", e))?;
+            crate::lake::write_output("-", page.into(), &S3Settings::default()).await?;
             Ok(0)
         }
         Command::Queries => {
@@ -691,6 +860,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// True for text that can only be meant as a query's name: one word of
+/// letters, digits, `_` and `-` (SQL has at least two words).
+fn is_a_name(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// `--as-of`, parsed; the newest version when absent.
 fn as_of(text: Option<&str>) -> Result<crate::lake::delta::AsOf> {
     text.map_or(
@@ -759,22 +938,69 @@ fn unreadable_table(
     ])?)
 }
 
+/// A byte count in the unit that suits it: `512 B`, `1.5 KiB`, `12.3 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// "1 object", "2 objects".
+pub fn plural(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// The human-readable run summary.
 pub fn render_summary(s: &IngestSummary) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mb = |b: u64| b as f64 / 1e6;
     let _ = writeln!(
         out,
-        "run {}: {} objects listed, {} ingested, {} already ingested, {} unreadable ({:.2} s)",
+        "run {}: {} listed, {} ingested, {} already ingested, {} unreadable ({:.2} s)",
         s.run_id,
-        s.objects_listed,
+        plural(s.objects_listed, "object"),
         s.objects_ingested,
         s.objects_skipped,
         s.objects_unreadable,
         s.elapsed_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "  listing:  {}", s.listing);
+    if s.objects_outside_window > 0 {
+        let _ = writeln!(
+            out,
+            "  left out: {} named for hours before the listing window; \
+             --since DATE, a longer --lookback or --full-listing takes them in",
+            plural(s.objects_outside_window, "object")
+        );
+    }
+    if s.objects_in_lake > 0 {
+        let _ = writeln!(
+            out,
+            "  left out: {} of the lake itself, which is inside the source",
+            plural(s.objects_in_lake, "file")
+        );
+    }
+    if s.objects_not_logs > 0 {
+        let _ = writeln!(
+            out,
+            "  skipped:  {} not CloudFront logs (skipped while unchanged; edgemeter unreadable lists them)",
+            plural(s.objects_not_logs, "object")
+        );
+    }
+    for n in &s.not_logs {
+        let _ = writeln!(out, "    {}: {}", n.object, n.reason);
+    }
     if s.objects_listed == 0 && s.objects_retried == 0 && s.listing == "full" {
         let _ = writeln!(out, "  nothing found: no log objects under the source");
     } else if s.objects_listed == 0 && s.objects_retried == 0 {
@@ -786,9 +1012,9 @@ pub fn render_summary(s: &IngestSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "  bytes:    {:.1} MB read, {:.1} MB of log text",
-        mb(s.bytes_read),
-        mb(s.bytes_decompressed)
+        "  bytes:    {} read, {} of log text",
+        size(s.bytes_read),
+        size(s.bytes_decompressed)
     );
     let _ = writeln!(
         out,
@@ -797,11 +1023,18 @@ pub fn render_summary(s: &IngestSummary) -> String {
     );
     let _ = writeln!(
         out,
-        "  rows:     {} written, {} duplicate requests skipped, {} partitions touched",
+        "  rows:     {} written, {} duplicate requests skipped, {} touched",
         s.rows_written,
         s.duplicates,
-        s.partitions_touched.len()
+        plural(s.partitions_touched.len() as u64, "partition")
     );
+    if s.rows_replaced > 0 {
+        let _ = writeln!(
+            out,
+            "  replaced: {} rows of the objects read again",
+            s.rows_replaced
+        );
+    }
     for (key, n) in &s.conflicting_keys {
         let _ = writeln!(
             out,
@@ -824,8 +1057,25 @@ pub fn render_summary(s: &IngestSummary) -> String {
     for p in &s.partitions_dropped {
         let _ = writeln!(out, "  retention dropped {p}");
     }
+    if !s.partitions_kept_from_retention.is_empty() {
+        let _ = writeln!(
+            out,
+            "  retention kept {} older than --retain-days that this run wrote ({}); \
+             the next run with the same retention drops them",
+            plural(s.partitions_kept_from_retention.len() as u64, "day"),
+            s.partitions_kept_from_retention.join(", ")
+        );
+    }
     for u in &s.unreadable {
         let _ = writeln!(out, "  unreadable {}: {}", u.object, u.reason);
+    }
+    for k in &s.mostly_keyless {
+        let _ = writeln!(
+            out,
+            "  WARNING {}: {} of {} requests have no API key; are --key-from / --key-param right? \
+             (fix them, then `edgemeter reingest` reads such objects again)",
+            k.object, k.keyless, k.requests
+        );
     }
     if s.unreadable_outstanding > 0 {
         let _ = writeln!(

@@ -36,18 +36,74 @@ pub struct FileConfig {
     pub since: Option<String>,
     pub full_listing: Option<bool>,
     pub retain_days: Option<u32>,
+    pub max_keyless_share: Option<f64>,
     pub metrics_file: Option<PathBuf>,
     pub concurrency: Option<usize>,
+    #[serde(default, deserialize_with = "size_setting")]
     pub batch_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "size_setting")]
     pub max_object_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "size_setting")]
     pub max_line_bytes: Option<u64>,
     pub max_file_rows: Option<u64>,
+    #[serde(default, deserialize_with = "size_setting")]
     pub max_file_bytes: Option<u64>,
+}
+
+/// A size: a number of bytes, or a number with a unit (`8MiB`, `512 KiB`,
+/// `1GB`; binary units are powers of 1024, decimal ones of 1000).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: give bytes or e.g. 8MiB, 512KiB, 1GB"))?;
+    let per_unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
+            ));
+        }
+    };
+    n.checked_mul(per_unit)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// A size in the config file: a number of bytes or a string with a unit.
+fn size_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match <Option<Size> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Size::Bytes(n)) => Ok(Some(n)),
+        Some(Size::Text(text)) => parse_size(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -70,8 +126,11 @@ pub struct Overrides {
     pub fields: Vec<String>,
     pub lookback: Option<String>,
     pub since: Option<String>,
-    pub full_listing: bool,
+    /// `Some(false)`: turned off explicitly (`--full-listing=false`,
+    /// `EDGEMETER_FULL_LISTING=0`), which overrides the file too.
+    pub full_listing: Option<bool>,
     pub retain_days: Option<u32>,
+    pub max_keyless_share: Option<f64>,
     pub metrics_file: Option<PathBuf>,
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
@@ -108,8 +167,13 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     let pick = |flags: Vec<String>, from_file: Vec<String>| {
         if flags.is_empty() { from_file } else { flags }
     };
-    let key_params = pick(given.key_params, file.key_params);
-    let key_from = pick(given.key_from, file.key_from);
+    // Where the key is, as one setting: a key source given as a flag or in
+    // the environment replaces the file's key sources of both kinds.
+    let (key_params, key_from) = if given.key_params.is_empty() && given.key_from.is_empty() {
+        (file.key_params, file.key_from)
+    } else {
+        (given.key_params, given.key_from)
+    };
     if key_params.iter().any(|p| p.is_empty()) {
         return Err(Error::Config("key parameter names cannot be empty".into()));
     }
@@ -155,18 +219,27 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             )));
         }
     };
-    let since = given.since.or(file.since);
-    let window = if given.full_listing || file.full_listing == Some(true) {
-        Window::Full
-    } else if let Some(since) = since {
-        Window::Since(parse_instant(&since)?)
-    } else {
-        let lookback = given
-            .lookback
-            .or(file.lookback)
-            .unwrap_or_else(|| "48h".into());
-        Window::Lookback(parse_duration(&lookback)?)
+    // The listing window, as one setting: whichever of full listing, since
+    // and lookback the flags (or environment) set wins over the file's.
+    let window = match window_of(
+        given.full_listing,
+        given.since,
+        given.lookback,
+        Layer::Flags,
+    )? {
+        Some(window) => window,
+        None => window_of(file.full_listing, file.since, file.lookback, Layer::File)?
+            .unwrap_or(Window::Lookback(std::time::Duration::from_secs(48 * 3600))),
     };
+    let max_keyless_share = given
+        .max_keyless_share
+        .or(file.max_keyless_share)
+        .unwrap_or(crate::ingest::DEFAULT_MAX_KEYLESS_SHARE);
+    if !(0.0..=1.0).contains(&max_keyless_share) {
+        return Err(Error::Config(format!(
+            "max_keyless_share {max_keyless_share}: give a share from 0 to 1 (1 never warns)"
+        )));
+    }
     let concurrency = given.concurrency.or(file.concurrency).unwrap_or(16);
     if concurrency == 0 {
         return Err(Error::Config("concurrency must be at least 1".into()));
@@ -208,7 +281,9 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
         window,
         retain_days: given.retain_days.or(file.retain_days),
+        max_keyless_share,
         progress: given.progress,
+        reingest_until: None,
     };
     Ok(RunConfig {
         ingests: sources
@@ -220,6 +295,96 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             .collect(),
         metrics_file: given.metrics_file.or(file.metrics_file),
     })
+}
+
+/// Where a setting came from, to name it in errors.
+#[derive(Debug, Clone, Copy)]
+enum Layer {
+    /// The command line or the environment (clap merges the two).
+    Flags,
+    File,
+}
+
+impl Layer {
+    fn name(self, key: &str) -> String {
+        match self {
+            Layer::Flags => format!(
+                "--{} (or EDGEMETER_{})",
+                key.replace('_', "-"),
+                key.to_uppercase()
+            ),
+            Layer::File => format!("`{key}` in the config file"),
+        }
+    }
+}
+
+/// The listing window one layer of settings sets, if any: a full listing,
+/// else `since`, else `lookback`.
+fn window_of(
+    full_listing: Option<bool>,
+    since: Option<String>,
+    lookback: Option<String>,
+    layer: Layer,
+) -> Result<Option<Window>> {
+    if full_listing == Some(true) {
+        return Ok(Some(Window::Full));
+    }
+    match (since, lookback) {
+        (Some(_), Some(_)) => Err(Error::Config(format!(
+            "{} and {} are both set: give one",
+            layer.name("since"),
+            layer.name("lookback")
+        ))),
+        (Some(since), None) => Ok(Some(Window::Since(
+            parse_instant(&since).map_err(|e| e.in_setting(&layer.name("since")))?,
+        ))),
+        (None, Some(lookback)) => Ok(Some(Window::Lookback(
+            parse_duration(&lookback).map_err(|e| e.in_setting(&layer.name("lookback")))?,
+        ))),
+        // `full_listing = false` alone turns a full listing off: the default window.
+        (None, None) if full_listing == Some(false) => Ok(Some(Window::Lookback(
+            std::time::Duration::from_secs(48 * 3600),
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl RunConfig {
+    /// The settings in effect, as `--print-config` shows them (no secrets:
+    /// the key secret is never part of them).
+    pub fn describe(&self) -> serde_json::Value {
+        let ingest = |o: &IngestOptions| {
+            serde_json::json!({
+                "source": o.source,
+                "lake": o.lake,
+                "endpoint_url": o.s3.endpoint_url,
+                "region": o.s3.region,
+                "key_sources": o.parse.key_sources.iter().cloned().map(String::from).collect::<Vec<_>>(),
+                "format": match &o.parse.format {
+                    LogFormat::Auto => serde_json::json!("auto"),
+                    LogFormat::Realtime(fields) => serde_json::json!({"realtime": fields}),
+                },
+                "window": match o.window {
+                    Window::Full => "full".to_string(),
+                    Window::Since(t) => format!("since {}", t.to_rfc3339()),
+                    Window::Lookback(d) => format!("lookback {}s", d.as_secs()),
+                },
+                "reingest_until": o.reingest_until.map(|t| t.to_rfc3339()),
+                "retain_days": o.retain_days,
+                "max_keyless_share": o.max_keyless_share,
+                "concurrency": o.concurrency,
+                "batch_bytes": o.batch_bytes,
+                "max_object_bytes": o.max_object_bytes,
+                "max_line_bytes": o.parse.max_line_bytes,
+                "max_file_rows": o.file_limits.rows,
+                "max_file_bytes": o.file_limits.bytes,
+            })
+        };
+        serde_json::json!({
+            "ingests": self.ingests.iter().map(ingest).collect::<Vec<_>>(),
+            "metrics_file": self.metrics_file,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +440,119 @@ mod tests {
                 KeySource::Query("api_key".into()),
             ]
         );
+    }
+
+    fn file(text: &str) -> FileConfig {
+        FileConfig::parse(
+            &format!("sources = [\"/logs\"]\nlake = \"/lake\"\n{text}"),
+            "test",
+        )
+        .unwrap()
+    }
+
+    fn window(given: Overrides, text: &str) -> Result<Window> {
+        resolve(given, file(text)).map(|run| run.ingests[0].window)
+    }
+
+    #[test]
+    fn the_listing_window_of_flags_or_env_wins_over_the_files_whatever_its_kind() {
+        let hours = |h: u64| Window::Lookback(Duration::from_secs(h * 3600));
+        let since = |t: &str| Window::Since(parse_instant(t).unwrap());
+        let lookback = |l: &str| Overrides {
+            lookback: Some(l.into()),
+            ..Default::default()
+        };
+        // A lookback given overrides the file's since (and its full listing).
+        assert_eq!(
+            window(lookback("6h"), "since = \"2025-01-01\"").unwrap(),
+            hours(6)
+        );
+        assert_eq!(
+            window(lookback("6h"), "full_listing = true").unwrap(),
+            hours(6)
+        );
+        // A since given overrides the file's full listing and lookback.
+        let given = Overrides {
+            since: Some("2025-10-05T09".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            window(given.clone(), "full_listing = true").unwrap(),
+            since("2025-10-05T09:00:00Z")
+        );
+        assert_eq!(
+            window(given, "lookback = \"2h\"").unwrap(),
+            since("2025-10-05T09:00:00Z")
+        );
+        // Full listing turned off explicitly: the default window, not the file's.
+        let off = Overrides {
+            full_listing: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(window(off, "full_listing = true").unwrap(), hours(48));
+        // Nothing given: the file's, then the default.
+        assert_eq!(
+            window(Overrides::default(), "lookback = \"3d\"").unwrap(),
+            hours(72)
+        );
+        assert_eq!(window(Overrides::default(), "").unwrap(), hours(48));
+        // One layer setting both is ambiguous.
+        let err = window(
+            Overrides::default(),
+            "lookback = \"3d\"\nsince = \"2025-01-01\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`since` in the config file and `lookback`"),
+            "{err}"
+        );
+        // Errors name the setting.
+        let err = window(lookback("48"), "").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid configuration: --lookback (or EDGEMETER_LOOKBACK): duration \"48\" has no unit: use e.g. 48h, 48d, 48m or 48s"
+        );
+    }
+
+    #[test]
+    fn key_sources_given_replace_the_files_of_both_kinds() {
+        let run = resolve(
+            Overrides {
+                key_params: vec!["token".into()],
+                ..Default::default()
+            },
+            file("key_from = [\"header:x-api-key\"]"),
+        )
+        .unwrap();
+        assert_eq!(
+            run.ingests[0].parse.key_sources,
+            vec![KeySource::Query("token".into())]
+        );
+    }
+
+    #[test]
+    fn sizes_take_units_in_flags_and_in_the_file() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(
+            parse_size("8 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+        let run = resolve(
+            Overrides::default(),
+            file("batch_bytes = \"16MiB\"\nmax_object_bytes = 1024"),
+        )
+        .unwrap();
+        assert_eq!(run.ingests[0].batch_bytes, 16 << 20);
+        assert_eq!(run.ingests[0].max_object_bytes, 1024);
+        assert!(FileConfig::parse("batch_bytes = \"16 bananas\"", "test").is_err());
     }
 
     #[test]

@@ -16,6 +16,18 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A command that reads or maintains a lake was pointed at a place that
+    /// holds none.
+    #[error(
+        "{location} is not an edgemeter lake ({reason}); check --lake or EDGEMETER_LAKE \
+         (only `ingest` and `init` start a lake)"
+    )]
+    NotALake { location: String, reason: String },
+
+    /// The reader of stdout went away (`edgemeter … | head`): not a failure.
+    #[error("output closed by its reader")]
+    OutputClosed,
+
     /// Listing a source (S3 prefix or local directory) failed after retries.
     #[error("cannot list {location}: {reason}")]
     List { location: String, reason: String },
@@ -98,6 +110,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Names the setting a configuration error is about (`--lookback (or
+    /// EDGEMETER_LOOKBACK): bad duration …`); other errors pass unchanged.
+    pub fn in_setting(self, name: &str) -> Self {
+        match self {
+            Error::Config(message) => Error::Config(format!("{name}: {message}")),
+            other => other,
+        }
+    }
+
     /// Wraps an `std::io::Error` with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -62,8 +62,13 @@ pub struct IngestOptions {
     pub window: Window,
     /// Drop `requests` partitions older than this many days (UTC dates).
     pub retain_days: Option<u32>,
+    /// Objects with a larger share of keyless requests make the run partial.
+    pub max_keyless_share: f64,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Read the objects named for hours up to this one (exclusive) again,
+    /// from `window`'s `Since`, replacing their rows (`edgemeter reingest`).
+    pub reingest_until: Option<DateTime<Utc>>,
 }
 
 /// Which source objects a run lists.
@@ -116,10 +121,29 @@ pub struct UnreadableObject {
     pub reason: String,
 }
 
+/// An object most of whose requests had no API key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MostlyKeyless {
+    pub object: String,
+    pub requests: u64,
+    pub keyless: u64,
+}
+
+/// An object found not to be a log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotALog {
+    pub object: String,
+    #[serde(skip)]
+    pub etag: String,
+    pub reason: String,
+}
+
 /// What one ingest run did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct IngestSummary {
     pub run_id: String,
+    /// The `--source` this run read.
+    pub source: String,
     /// RFC 3339 start and end of the run.
     pub started_at: String,
     pub finished_at: String,
@@ -146,6 +170,9 @@ pub struct IngestSummary {
     pub requests: u64,
     /// Rows newly written to the lake.
     pub rows_written: u64,
+    /// Rows of objects read again by `reingest`, taken out and replaced by
+    /// `rows_written` (those of the objects' new reading).
+    pub rows_replaced: u64,
     /// Requests already in the lake (same request id), not counted again.
     pub duplicates: u64,
     pub partitions_touched: BTreeSet<String>,
@@ -163,6 +190,25 @@ pub struct IngestSummary {
     pub unreadable_outstanding: u64,
     /// Unreadable objects a user has acknowledged with `edgemeter unreadable --acknowledge`.
     pub unreadable_acknowledged: u64,
+    /// Objects ingested by this run in which more than `--max-keyless-share`
+    /// of the requests had no API key: the key settings may be wrong. They
+    /// make the run partial (exit 3); `edgemeter reingest` reads objects
+    /// again with other settings.
+    pub mostly_keyless: Vec<MostlyKeyless>,
+    /// Objects under the source that are not logs and not named like logs
+    /// (found by this run, or remembered from an earlier one): skipped.
+    pub objects_not_logs: u64,
+    /// The ones this run found (later runs skip them while unchanged).
+    pub not_logs: Vec<NotALog>,
+    /// Objects under the source named for hours before the listing window,
+    /// left out (`--since`, a longer `--lookback` or `--full-listing` take them in).
+    pub objects_outside_window: u64,
+    /// The lake's own files under the source (a lake inside the source
+    /// directory), never read as logs.
+    pub objects_in_lake: u64,
+    /// Partitions older than `--retain-days` that this run wrote, kept
+    /// (the next run with the same retention drops them).
+    pub partitions_kept_from_retention: Vec<String>,
     /// Every unreadable object of the run (the summary keeps samples).
     #[serde(skip)]
     failed: Vec<UnreadableObject>,
@@ -181,7 +227,17 @@ impl IngestSummary {
     /// True when some object could not be read and no user has acknowledged
     /// it (the run's exit status says so).
     pub fn is_partial(&self) -> bool {
-        self.unreadable_outstanding > 0
+        self.unreadable_outstanding > 0 || !self.mostly_keyless.is_empty()
+    }
+
+    fn note_not_a_log(&mut self, object: &LogObject, reason: &str) {
+        tracing::warn!(object = %object.uri, %reason, "not a log: skipped, and by later runs while it is unchanged");
+        self.objects_not_logs += 1;
+        self.not_logs.push(NotALog {
+            object: object.uri.clone(),
+            etag: object.etag.clone(),
+            reason: reason.to_string(),
+        });
     }
 
     fn note_unreadable(&mut self, object: &str, reason: &str) {
@@ -211,6 +267,24 @@ struct Retry {
 }
 
 impl Retry {
+    /// No retry record (a reingest reads its range only); `problems` are
+    /// the entries the listing could not reach.
+    fn none(problems: Vec<(String, String)>) -> Self {
+        Self {
+            records: HashMap::new(),
+            acknowledged: HashMap::new(),
+            refetch: Vec::new(),
+            failed: problems,
+        }
+    }
+
+    /// True when an earlier run found this object, as it is now, not to be a log.
+    fn is_remembered_not_a_log(&self, object: &LogObject) -> bool {
+        self.acknowledged
+            .get(&object.uri)
+            .is_some_and(|r| r.not_a_log && r.etag.as_deref() == Some(object.etag.as_str()))
+    }
+
     /// The record's objects under `source` that this run must try again.
     async fn load(
         lake: &Lake,
@@ -276,6 +350,17 @@ impl Retry {
             .iter()
             .map(|f| (f.object.as_str(), f.reason.as_str()))
             .collect();
+        for found in &summary.not_logs {
+            crate::lake::unreadable::record_not_a_log(
+                lake,
+                source_name,
+                &found.object,
+                &found.etag,
+                &found.reason,
+                now,
+            )
+            .await?;
+        }
         let mut outstanding = 0;
         let mut acknowledged = 0;
         for (object, reason) in &failed {
@@ -317,14 +402,48 @@ impl Retry {
 /// The result of fetching and parsing one object.
 struct ObjectOutcome {
     object: LogObject,
-    result: std::result::Result<(BTreeMap<i64, Vec<RecordBatch>>, ParseStats), String>,
+    result: std::result::Result<(BTreeMap<i64, Vec<RecordBatch>>, ParseStats), Failure>,
 }
+
+/// Why an object gave no rows.
+struct Failure {
+    reason: String,
+    /// The object is not a log and is not named like one (a `README.md`
+    /// beside the logs): reported once and remembered, not retried.
+    not_a_log: bool,
+}
+
+impl Failure {
+    fn unreadable(reason: impl ToString) -> Self {
+        Self {
+            reason: reason.to_string(),
+            not_a_log: false,
+        }
+    }
+}
+
+/// True when a location is named as CloudFront (or Firehose) names log
+/// objects: for an hour, or with a log's extension.
+fn named_like_a_log(uri: &str) -> bool {
+    let name = uri.rsplit('/').next().unwrap_or(uri).to_ascii_lowercase();
+    crate::source::name_hour(uri).is_some()
+        || [".gz", ".log", ".parquet", ".json", ".jsonl", ".txt"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+}
+
+/// Source objects committed (rows and ingested record) by the runs of this
+/// process so far: what an interrupted run reports as done.
+pub static OBJECTS_COMMITTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The share of keyless requests in one object above which a run warns.
+pub const DEFAULT_MAX_KEYLESS_SHARE: f64 = 0.5;
 
 /// Ingests every object under `options.source` that the lake has not committed yet.
 pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
     let run_id = new_run_id();
-    let lake = Lake::open(&options.lake, &options.s3).await?;
+    let lake = Lake::open_or_create(&options.lake, &options.s3).await?;
     let source = Source::open(&options.source, &options.s3).await?;
     ingest_into(options, &lake, &source, run_id, started).await
 }
@@ -397,29 +516,68 @@ async fn ingest_into(
     let now = Utc::now();
     let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
     let listing = options.window.listing(checkpoint);
-    let (mut listed, problems) = source.list(&listing).await?;
+    let crate::source::Listed {
+        objects: mut listed,
+        problems,
+        outside_window,
+    } = source.list(&listing).await?;
+    // A lake inside the source directory: its own files are not logs.
+    let before = listed.len();
+    listed.retain(|o| !lake.holds_location(&o.uri));
+    let objects_in_lake = (before - listed.len()) as u64;
+    if let Some(until) = options.reingest_until {
+        // Only objects named for an hour of the range: a name is what ties
+        // an object to the hours its rows are in.
+        listed.retain(|o| crate::source::name_hour(&o.uri).is_some_and(|h| h < until));
+    }
     let objects_listed = listed.len() as u64;
-    let retry = Retry::load(lake, source, &listed, problems).await?;
+    let retry = match options.reingest_until {
+        Some(_) => Retry::none(problems),
+        None => Retry::load(lake, source, &listed, problems).await?,
+    };
+    // Objects found not to be logs by an earlier run, unchanged since.
+    let before = listed.len();
+    listed.retain(|o| !retry.is_remembered_not_a_log(o));
+    let remembered_not_logs = (before - listed.len()) as u64;
     listed.extend(retry.refetch.iter().cloned());
     let committed = ingested::load_for(lake, listed.iter().map(|o| o.uri.as_str())).await?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
+        source: options.source.clone(),
         started_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        listing: match listing {
-            Listing::Full => "full".into(),
-            Listing::Since(t) => format!("since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        listing: match (listing, options.reingest_until) {
+            (Listing::Since(t), Some(until)) => format!(
+                "reingest since {} until {}",
+                t.to_rfc3339_opts(SecondsFormat::Secs, true),
+                until.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            (Listing::Full, _) => "full".into(),
+            (Listing::Since(t), _) => {
+                format!("since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            }
         },
         objects_listed,
         objects_retried: retry.refetch.len() as u64,
+        objects_not_logs: remembered_not_logs,
+        objects_outside_window: outside_window,
+        objects_in_lake,
         rollups_rebuilt,
         ..Default::default()
     };
     for (object, reason) in &retry.failed {
         summary.note_unreadable(object, reason);
     }
-    let (pending, done): (Vec<LogObject>, Vec<LogObject>) = listed
-        .into_iter()
-        .partition(|o| committed.get(&o.uri) != Some(&(o.etag.clone(), o.size)));
+    let (pending, done): (Vec<LogObject>, Vec<LogObject>) = listed.into_iter().partition(|o| {
+        options.reingest_until.is_some() || committed.get(&o.uri) != Some(&(o.etag.clone(), o.size))
+    });
+    // When reingesting: the hours that hold rows of each object now.
+    let earlier_hours = match options.reingest_until {
+        Some(until) => {
+            let objects: Vec<&str> = pending.iter().map(|o| o.uri.as_str()).collect();
+            Arc::new(hours_holding(lake, &objects, &listing, until).await?)
+        }
+        None => Arc::default(),
+    };
     summary.objects_skipped = done.len() as u64;
     tracing::info!(
         run_id = %run_id,
@@ -485,7 +643,10 @@ async fn ingest_into(
                         continue;
                     };
                     let count = outcomes.len() as u64;
-                    let batch = tally_batch(&run_id, outcomes, &mut summary);
+                    let mut batch = tally_batch(&run_id, outcomes, options.max_keyless_share, &mut summary);
+                    if options.reingest_until.is_some() {
+                        batch.replace_earlier_rows(&earlier_hours);
+                    }
                     let (run_id, hour_locks, tables) = (&run_id, &hour_locks, &tables);
                     in_flight.push(async move {
                         let merged = commit_batch(lake, tables, run_id, batch, hour_locks, options.file_limits).await;
@@ -497,6 +658,7 @@ async fn ingest_into(
                     let committed = match merged {
                         Ok(merges) => {
                             for merge in merges {
+                                summary.rows_replaced += merge.rows_replaced;
                                 summary.rows_written += merge.rows_added;
                                 summary.duplicates += merge.duplicates;
                                 summary.partitions_touched.insert(merge.partition);
@@ -525,8 +687,17 @@ async fn ingest_into(
     committed?;
     bar.finish_and_clear();
     if let Some(days) = options.retain_days {
-        summary.partitions_dropped =
-            crate::lake::retention::drop_older_than(lake, days, now).await?;
+        // Never what this run has just written: its days are kept, and
+        // reported, until a later run.
+        let written: BTreeSet<String> = summary
+            .partitions_touched
+            .iter()
+            .filter_map(|p| p.split('/').find_map(|part| part.strip_prefix("dt=")))
+            .map(str::to_string)
+            .collect();
+        let retention = crate::lake::retention::drop_older_than(lake, days, now, &written).await?;
+        summary.partitions_dropped = retention.dropped;
+        summary.partitions_kept_from_retention = retention.kept;
     }
     retry
         .settle(lake, &options.source, &done, &mut summary, now)
@@ -534,23 +705,110 @@ async fn ingest_into(
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     crate::lake::runs::write(lake, &run_id, &summary).await?;
-    // The next lookback run lists from this run's start minus the lookback.
-    crate::lake::checkpoint::save(lake, &options.source, now).await?;
+    // The next lookback run lists from this run's start minus the lookback
+    // (a reingest lists a range of its own, and moves nothing).
+    if options.reingest_until.is_none() {
+        crate::lake::checkpoint::save(lake, &options.source, now).await?;
+    }
     Ok(summary)
 }
 
 /// A parsed batch, tallied into the run's summary and ready to commit.
 struct TalliedBatch {
-    /// New rows by hour.
+    /// New rows by hour (and, when reingesting, every hour that holds rows
+    /// of the objects read again, whether or not they have new rows there).
     by_hour: BTreeMap<i64, Vec<RecordBatch>>,
     /// The batch's readable objects, recorded as ingested by the commit.
     objects: Vec<IngestedObject>,
+    /// Objects read again whose earlier rows the commit takes out.
+    replacing: Arc<std::collections::HashSet<String>>,
+}
+
+impl TalliedBatch {
+    /// Makes the commit take out the earlier rows of the batch's objects,
+    /// in every hour that holds any.
+    fn replace_earlier_rows(&mut self, earlier_hours: &HashMap<String, BTreeSet<i64>>) {
+        let objects: std::collections::HashSet<String> =
+            self.objects.iter().map(|o| o.source.clone()).collect();
+        for object in &objects {
+            for hour in earlier_hours.get(object).into_iter().flatten() {
+                self.by_hour.entry(*hour).or_default();
+            }
+        }
+        self.replacing = Arc::new(objects);
+    }
+}
+
+/// The hours of `requests` that hold rows of each of `objects`. Rows are in
+/// the hours their requests happened, which CloudFront names its files for:
+/// the days of the range and two either side are searched.
+async fn hours_holding(
+    lake: &Lake,
+    objects: &[&str],
+    listing: &Listing,
+    until: DateTime<Utc>,
+) -> Result<HashMap<String, BTreeSet<i64>>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let mut out: HashMap<String, BTreeSet<i64>> = HashMap::new();
+    if objects.is_empty() {
+        return Ok(out);
+    }
+    let since = match listing {
+        Listing::Since(t) => *t,
+        Listing::Full => DateTime::<Utc>::MIN_UTC,
+    };
+    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let margin = chrono::Duration::days(2);
+    let session = crate::query::LakeSession::open(lake).await?;
+    let names = datafusion::arrow::array::StringArray::from_iter_values(objects.iter().copied());
+    let batch = RecordBatch::try_from_iter([(
+        "object",
+        Arc::new(names) as datafusion::arrow::array::ArrayRef,
+    )])?;
+    session
+        .context()
+        .register_batch("reingest_objects", batch)?;
+    let sql = format!(
+        "SELECT DISTINCT r.source_object, CAST(r.dt AS VARCHAR), CAST(r.hour AS VARCHAR) \
+         FROM requests r JOIN reingest_objects o ON r.source_object = o.object \
+         WHERE r.dt >= '{}' AND r.dt <= '{}'",
+        day(since.checked_sub_signed(margin).unwrap_or(since)),
+        day(until.checked_add_signed(margin).unwrap_or(until)),
+    );
+    let found = session.context().sql(&sql).await?.collect().await?;
+    for batch in found {
+        let cast = |i: usize| {
+            datafusion::arrow::compute::cast(
+                batch.column(i),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+        };
+        let (sources, dts, hours) = (cast(0)?, cast(1)?, cast(2)?);
+        let (sources, dts, hours) = (
+            sources.as_string::<i32>(),
+            dts.as_string::<i32>(),
+            hours.as_string::<i32>(),
+        );
+        for row in 0..batch.num_rows() {
+            if !(sources.is_valid(row) && dts.is_valid(row) && hours.is_valid(row)) {
+                continue;
+            }
+            let key = [dts.value(row).to_string(), hours.value(row).to_string()];
+            if let Some(hour) = partition::hour_of_partition(&key) {
+                out.entry(sources.value(row).to_string())
+                    .or_default()
+                    .insert(hour);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Adds a batch's parse results to the summary, and gathers its rows by hour.
 fn tally_batch(
     run_id: &str,
     outcomes: Vec<ObjectOutcome>,
+    max_keyless_share: f64,
     summary: &mut IngestSummary,
 ) -> TalliedBatch {
     let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
@@ -573,6 +831,16 @@ fn tally_batch(
                     *summary.conflicting_keys.entry(key).or_default() += n;
                 }
                 summary.keyless_requests += stats.keyless;
+                if stats.requests > 0
+                    && stats.keyless as f64 > max_keyless_share * stats.requests as f64
+                {
+                    tracing::warn!(object = %object.uri, requests = stats.requests, keyless = stats.keyless, "most requests of the object have no API key: check --key-from / --key-param");
+                    summary.mostly_keyless.push(MostlyKeyless {
+                        object: object.uri.clone(),
+                        requests: stats.requests,
+                        keyless: stats.keyless,
+                    });
+                }
                 if stats.bad_lines > 0 {
                     summary
                         .bad_lines_by_object
@@ -614,10 +882,18 @@ fn tally_batch(
                     requests_version: 0,
                 });
             }
-            Err(reason) => summary.note_unreadable(&object.uri, &reason),
+            Err(Failure {
+                reason,
+                not_a_log: true,
+            }) => summary.note_not_a_log(&object, &reason),
+            Err(Failure { reason, .. }) => summary.note_unreadable(&object.uri, &reason),
         }
     }
-    TalliedBatch { by_hour, objects }
+    TalliedBatch {
+        by_hour,
+        objects,
+        replacing: Arc::default(),
+    }
 }
 
 /// One lock per hour partition, so that two batches of this run committing at
@@ -669,7 +945,15 @@ async fn commit_batch(
     let mut version = None;
     for attempt in 0..delta::MAX_ATTEMPTS {
         let files = delta::files_by_partition(&requests, &REQUESTS_TABLE)?;
-        let merged = remerge_changed(lake, &batch.by_hour, &files, &mut merges, limits).await;
+        let merged = remerge_changed(
+            lake,
+            &batch.by_hour,
+            &batch.replacing,
+            &files,
+            &mut merges,
+            limits,
+        )
+        .await;
         if let Err(e) = merged {
             discard_all(lake, &merges).await;
             return Err(e);
@@ -730,6 +1014,10 @@ async fn commit_batch(
     }
     let mut record = Tables::newest(&tables.ingested).await?;
     ingested::record(lake, &mut record, run_id, &batch.objects).await?;
+    OBJECTS_COMMITTED.fetch_add(
+        batch.objects.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Tables::keep(&tables.requests, requests).await;
     Tables::keep(&tables.rollups, rollups).await;
     Tables::keep(&tables.ingested, record).await;
@@ -741,6 +1029,7 @@ async fn commit_batch(
 async fn remerge_changed(
     lake: &Lake,
     by_hour: &BTreeMap<i64, Vec<RecordBatch>>,
+    replacing: &Arc<std::collections::HashSet<String>>,
     files: &BTreeMap<Vec<String>, Vec<delta::DataFile>>,
     merges: &mut BTreeMap<i64, HourMerge>,
     limits: partition::FileLimits,
@@ -756,7 +1045,16 @@ async fn remerge_changed(
         if let Some(stale) = merges.remove(&hour) {
             partition::discard(lake, &stale.written).await;
         }
-        let merge = merge_hour(lake, &REQUESTS_TABLE, hour, current, rows.clone(), limits).await?;
+        let merge = merge_hour(
+            lake,
+            &REQUESTS_TABLE,
+            hour,
+            current,
+            rows.clone(),
+            replacing.clone(),
+            limits,
+        )
+        .await?;
         merges.insert(hour, merge);
     }
     Ok(())
@@ -779,7 +1077,7 @@ async fn fetch_and_parse(
         Err(e) => {
             return ObjectOutcome {
                 object,
-                result: Err(e.to_string()),
+                result: Err(Failure::unreadable(e)),
             };
         }
     };
@@ -791,8 +1089,14 @@ async fn fetch_and_parse(
             .await;
     let result = match parsed {
         Ok(Ok(parsed)) => Ok((parsed.hours, parsed.stats)),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(join) => Err(ObjectError::Decompress(format!("parser failed: {join}")).to_string()),
+        Ok(Err(e @ ObjectError::NotALog(_))) if !named_like_a_log(&object.uri) => Err(Failure {
+            reason: e.to_string(),
+            not_a_log: true,
+        }),
+        Ok(Err(e)) => Err(Failure::unreadable(e)),
+        Err(join) => Err(Failure::unreadable(ObjectError::Decompress(format!(
+            "parser failed: {join}"
+        )))),
     };
     ObjectOutcome { object, result }
 }

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use edgemeter::Error;
-use edgemeter::cli::{Cli, run};
+use edgemeter::cli::{Cli, Command, run};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -66,7 +66,26 @@ fn blocking_threads() -> usize {
     edgemeter::cpu::cores().max(2) + 16
 }
 
+/// True for the panic of `println!` into a pipe whose reader has gone.
+fn is_broken_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to stdout") && message.contains("os error 32")
+}
+
 fn main() -> ExitCode {
+    // `edgemeter … | head`: once head has what it wants, stop quietly.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_broken_pipe(message) {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     keep_freed_memory();
     keep_freed_c_memory();
     let cli = Cli::parse();
@@ -82,8 +101,24 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let ingesting = matches!(
+        cli.command,
+        Command::Ingest(_) | Command::Run(_) | Command::Reingest(_)
+    );
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run(cli) => Some(outcome),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        // Work still running is abandoned, not waited for.
+        runtime.shutdown_background();
+        return interrupted(ingesting);
+    };
+    match outcome {
         Ok(code) => ExitCode::from(code as u8),
+        Err(Error::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edgemeter: {e}");
             ExitCode::from(match e {
@@ -92,6 +127,26 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// Ctrl-C: every batch is one commit, so what was committed stays and the
+/// rest is read by the next run; nothing is left locked.
+fn interrupted(ingesting: bool) -> ExitCode {
+    use std::sync::atomic::Ordering;
+    if std::io::stderr().is_terminal() {
+        // Clear a progress bar's line.
+        eprint!("\r\x1b[2K");
+    }
+    if ingesting {
+        let committed = edgemeter::ingest::OBJECTS_COMMITTED.load(Ordering::Relaxed);
+        eprintln!(
+            "edgemeter: interrupted; {committed} source objects were committed before that \
+             (each batch is one commit) and the next run reads the rest; nothing is left locked"
+        );
+    } else {
+        eprintln!("edgemeter: interrupted");
+    }
+    ExitCode::from(130)
 }
 
 /// Human-readable logs on a terminal, JSON lines otherwise; `EDGEMETER_LOG`

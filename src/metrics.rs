@@ -39,6 +39,21 @@ pub fn write(path: &Path, summaries: &[IngestSummary], success: bool) -> Result<
         sum(|s| s.objects_unreadable).to_string(),
     );
     metric(
+        "objects_outside_window",
+        "Source objects named for hours before the last run's listing window, left out.",
+        sum(|s| s.objects_outside_window).to_string(),
+    );
+    metric(
+        "objects_not_logs",
+        "Source objects that are not logs (and not named like logs), skipped by the last run.",
+        sum(|s| s.objects_not_logs).to_string(),
+    );
+    metric(
+        "keyless_requests",
+        "Requests without an API key in the last run.",
+        sum(|s| s.keyless_requests).to_string(),
+    );
+    metric(
         "bytes_read",
         "Compressed bytes read by the last run.",
         sum(|s| s.bytes_read).to_string(),

@@ -53,6 +53,33 @@ pub const COLUMNS: [&str; 19] = [
     "status",
 ];
 
+impl Format {
+    /// True for the formats of billing systems, whose records are events.
+    pub fn is_events(self) -> bool {
+        matches!(self, Format::Stripe | Format::Openmeter | Format::Lago)
+    }
+}
+
+/// The records in rendered files: invoice lines, or events for billing systems.
+pub fn records(format: Format, files: &[(String, Bytes)]) -> Result<usize> {
+    let json = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b);
+    Ok(match format {
+        Format::Csv | Format::Jsonl | Format::Parquet => 0,
+        Format::Stripe => files
+            .iter()
+            .map(|(_, b)| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count())
+            .sum(),
+        Format::Openmeter => files
+            .iter()
+            .map(|(_, b)| Ok(json(b)?.as_array().map_or(0, Vec::len)))
+            .sum::<Result<usize>>()?,
+        Format::Lago => files
+            .iter()
+            .map(|(_, b)| Ok(json(b)?["events"].as_array().map_or(0, Vec::len)))
+            .sum::<Result<usize>>()?,
+    })
+}
+
 /// Renders `lines` as `(file suffix, bytes)` pairs (one pair unless Lago splits).
 pub fn render(
     format: Format,

@@ -44,12 +44,8 @@ impl Period {
             NaiveDate::from_ymd_opt(year, month + 1, 1)
         }
         .ok_or_else(bad)?;
-        let zone: chrono_tz::Tz = match tz {
-            Some(name) => name.parse().map_err(|_| {
-                Error::Config(format!(
-                    "--tz {name:?} is not an IANA time zone (e.g. Europe/Berlin)"
-                ))
-            })?,
+        let zone = match tz {
+            Some(name) => crate::query::zone(name)?,
             None => chrono_tz::UTC,
         };
         let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
@@ -159,17 +155,17 @@ pub struct InvoiceLine {
 
 /// The invoice lines of a period: one per customer (by id), then one per key
 /// with usage but no customer (by key id), then one for requests without a key.
+///
+/// Lines are `final` only when the period is [`Completeness::Complete`].
 pub fn invoice_lines(
     plans: &Plans,
     period: &Period,
     usage: &BTreeMap<Option<String>, KeyUsage>,
-    now: DateTime<Utc>,
+    completeness: &Completeness,
 ) -> Vec<InvoiceLine> {
-    let grace_end = period.end + chrono::Duration::hours(i64::from(plans.grace_hours));
-    let status = if now >= grace_end {
-        "final"
-    } else {
-        "provisional"
+    let status = match completeness {
+        Completeness::Complete => "final",
+        Completeness::Provisional(_) => "provisional",
     };
     let line =
         |customer_id: &str, name: &str, plan: &str, keys: Vec<String>, u: &KeyUsage| InvoiceLine {
@@ -229,6 +225,77 @@ pub fn invoice_lines(
     lines
 }
 
+/// Whether a period's figures can change any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completeness {
+    /// The grace period is over and the lake was ingested after it.
+    Complete,
+    /// Why the figures may still change (empty: only because the grace
+    /// period is not over yet, which is no cause for a warning).
+    Provisional(Vec<String>),
+}
+
+impl Completeness {
+    /// A period is complete when its grace period (for late log files) is
+    /// over, an ingest run started after that, no object the lake knows of
+    /// is unreadable, and the period holds requests at all. `now` is the
+    /// time the export is made as of.
+    pub async fn of(
+        lake: &Lake,
+        plans: &Plans,
+        period: &Period,
+        usage: &BTreeMap<Option<String>, KeyUsage>,
+        now: DateTime<Utc>,
+        unreadable_outstanding: usize,
+    ) -> Result<Self> {
+        let grace_end = period.end + chrono::Duration::hours(i64::from(plans.grace_hours));
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut reasons = Vec::new();
+        if usage.values().all(|u| u.requests == 0) {
+            reasons.push(format!(
+                "the lake holds no requests in {} ({}): is the period or --lake right, \
+                 and has it been ingested?",
+                period.label, period.tz
+            ));
+        }
+        if now >= grace_end {
+            match crate::lake::runs::newest_start(lake, now).await? {
+                Some(start) if start >= grace_end => {}
+                Some(start) => reasons.push(format!(
+                    "the newest ingest run started at {}, before the period's late log files \
+                     are all in ({} + {} grace hours = {}): run an ingest, then export again",
+                    time(start),
+                    time(period.end),
+                    plans.grace_hours,
+                    time(grace_end)
+                )),
+                None => reasons.push("the lake has no record of any ingest run".into()),
+            }
+        } else if reasons.is_empty() {
+            return Ok(Self::Provisional(Vec::new()));
+        }
+        if unreadable_outstanding > 0 {
+            reasons.push(format!(
+                "{unreadable_outstanding} source objects could not be read yet \
+                 (see `edgemeter unreadable`)"
+            ));
+        }
+        Ok(if reasons.is_empty() && now >= grace_end {
+            Self::Complete
+        } else {
+            Self::Provisional(reasons)
+        })
+    }
+
+    /// The warnings to show (none for a period still in its grace period).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Self::Complete => &[],
+            Self::Provisional(reasons) => reasons,
+        }
+    }
+}
+
 /// Everything `export` needs.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -248,7 +315,16 @@ pub struct ExportOptions {
 pub struct ExportReport {
     pub files: Vec<String>,
     pub lines: usize,
+    /// Events written, for the formats of billing systems.
+    pub events: Option<usize>,
+    /// Keys with usage that no customer of the plans owns: lines of their
+    /// own, and left out of billing-system events.
+    pub unassigned_keys: Vec<String>,
     pub restatements: Vec<Restatement>,
+    /// `final`, or `provisional` (with `warnings` when more than the grace
+    /// period is the reason).
+    pub status: String,
+    pub warnings: Vec<String>,
 }
 
 /// A customer whose figures changed since the period was last exported.
@@ -276,11 +352,22 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
         true => session.read_at().unwrap_or_else(Utc::now),
         false => Utc::now(),
     };
-    let lines = invoice_lines(&plans, &period, &usage, now);
+    // The retry record is not versioned: a historical export leaves it out.
+    let unreadable = match historical {
+        true => 0,
+        false => crate::lake::unreadable::load(&lake)
+            .await?
+            .iter()
+            .filter(|u| u.acknowledged_at.is_none())
+            .count(),
+    };
+    let completeness = Completeness::of(&lake, &plans, &period, &usage, now, unreadable).await?;
+    let lines = invoice_lines(&plans, &period, &usage, &completeness);
     let customers: BTreeMap<&str, &plans::Customer> =
         plans.customers.iter().map(|c| (c.id.as_str(), c)).collect();
     let files = formats::render(options.format, &lines, &customers, &period, now)?;
-    let restatements = restate(&lake, &period, &lines, !historical).await?;
+    let record = ExportRecord::new(&lake, &period, &lines);
+    let restatements = record.changes_since(&record.last(&lake).await?);
     let manifest = manifest(
         &lake,
         &session,
@@ -291,57 +378,109 @@ pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
         &restatements,
     )
     .await?;
+    let to_stdout = options.output == "-";
+    if to_stdout && files.len() > 1 {
+        return Err(Error::Config(format!(
+            "--format {:?} writes {} files: give --output a path, not -",
+            options.format,
+            files.len()
+        )));
+    }
     let mut written = Vec::new();
     for (suffix, bytes) in &files {
-        let location = formats::with_suffix(&options.output, suffix);
+        let location = match to_stdout {
+            true => "-".to_string(),
+            false => formats::with_suffix(&options.output, suffix),
+        };
         crate::lake::write_output(&location, bytes.clone(), &options.s3).await?;
         written.push(location);
     }
-    let manifest_location = format!("{}.manifest.json", options.output);
-    crate::lake::write_output(
-        &manifest_location,
-        serde_json::to_vec_pretty(&manifest)?.into(),
-        &options.s3,
-    )
-    .await?;
+    // Stdout has no "beside": the manifest is left out there.
+    if !to_stdout {
+        let manifest_location = format!("{}.manifest.json", options.output);
+        crate::lake::write_output(
+            &manifest_location,
+            serde_json::to_vec_pretty(&manifest)?.into(),
+            &options.s3,
+        )
+        .await?;
+    }
+    // Only once every output is written: a failed export leaves the record
+    // of the last good one, so the next export still reports what changed.
+    if !historical {
+        record.save(&lake).await?;
+    }
+    let events = match options.format.is_events() {
+        true => Some(formats::records(options.format, &files)?),
+        false => None,
+    };
     Ok(ExportReport {
         files: written,
         lines: lines.len(),
+        events,
+        unassigned_keys: lines
+            .iter()
+            .filter(|l| l.customer_id.is_empty() && l.requests > 0)
+            .map(|l| match l.api_key_ids.first() {
+                Some(id) => id.clone(),
+                None => "(no key)".to_string(),
+            })
+            .collect(),
         restatements,
+        status: match completeness {
+            Completeness::Complete => "final".into(),
+            Completeness::Provisional(_) => "provisional".into(),
+        },
+        warnings: completeness.warnings().to_vec(),
     })
 }
 
-/// Compares with the last export of the period (kept in the lake) and, when
-/// `record`, records this one as the last.
-async fn restate(
-    lake: &Lake,
-    period: &Period,
-    lines: &[InvoiceLine],
-    record: bool,
-) -> Result<Vec<Restatement>> {
-    use object_store::{ObjectStoreExt, PutPayload};
-    let path = lake.path(&format!(
-        "_edgemeter/exports/{}-{}.json",
-        period.label,
-        period.tz.replace('/', "_")
-    ));
-    let key = |l: &InvoiceLine| format!("{}|{}", l.customer_id, l.api_key_ids.join(";"));
-    let now: BTreeMap<String, (u64, Decimal)> = lines
-        .iter()
-        .map(|l| (key(l), (l.billable_requests, l.total)))
-        .collect();
-    let before: BTreeMap<String, (u64, Decimal)> = match lake.store().get(&path).await {
-        Ok(found) => serde_json::from_slice(&found.bytes().await?).unwrap_or_default(),
-        Err(object_store::Error::NotFound { .. }) => BTreeMap::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let mut changes = Vec::new();
-    if !before.is_empty() {
-        let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+/// The figures of a period's last export, kept in the lake
+/// (`_edgemeter/exports/<period>-<zone>.json`): billable requests and total
+/// per invoice line.
+struct ExportRecord {
+    path: object_store::path::Path,
+    figures: BTreeMap<String, (u64, Decimal)>,
+}
+
+impl ExportRecord {
+    fn new(lake: &Lake, period: &Period, lines: &[InvoiceLine]) -> Self {
+        let key = |l: &InvoiceLine| format!("{}|{}", l.customer_id, l.api_key_ids.join(";"));
+        Self {
+            path: lake.path(&format!(
+                "_edgemeter/exports/{}-{}.json",
+                period.label,
+                period.tz.replace('/', "_")
+            )),
+            figures: lines
+                .iter()
+                .map(|l| (key(l), (l.billable_requests, l.total)))
+                .collect(),
+        }
+    }
+
+    /// The figures of the last export (empty when there was none).
+    async fn last(&self, lake: &Lake) -> Result<BTreeMap<String, (u64, Decimal)>> {
+        use object_store::ObjectStoreExt;
+        match lake.store().get(&self.path).await {
+            Ok(found) => Ok(serde_json::from_slice(&found.bytes().await?).unwrap_or_default()),
+            Err(object_store::Error::NotFound { .. }) => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lines whose figures differ from `before` (none after a first export).
+    fn changes_since(&self, before: &BTreeMap<String, (u64, Decimal)>) -> Vec<Restatement> {
+        let mut changes = Vec::new();
+        if before.is_empty() {
+            return changes;
+        }
+        let keys: std::collections::BTreeSet<&String> =
+            before.keys().chain(self.figures.keys()).collect();
         for k in keys {
             let (b, a) = (
                 before.get(k).copied().unwrap_or_default(),
-                now.get(k).copied().unwrap_or_default(),
+                self.figures.get(k).copied().unwrap_or_default(),
             );
             if a != b {
                 let (customer, ids) = k.split_once('|').unwrap_or((k, ""));
@@ -359,13 +498,19 @@ async fn restate(
                 });
             }
         }
+        changes
     }
-    if record {
+
+    async fn save(&self, lake: &Lake) -> Result<()> {
+        use object_store::{ObjectStoreExt, PutPayload};
         lake.store()
-            .put(&path, PutPayload::from(serde_json::to_vec(&now)?))
+            .put(
+                &self.path,
+                PutPayload::from(serde_json::to_vec(&self.figures)?),
+            )
             .await?;
+        Ok(())
     }
-    Ok(changes)
 }
 
 /// The audit record written beside each export.

@@ -194,11 +194,12 @@ fn money(context: &str, text: &str) -> Result<Decimal> {
 
 impl Plans {
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("--plans {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| Error::Config(format!("{} is not UTF-8", path.display())))?;
         let mut plans = Self::parse(&text, &KeyHasher::from_env())
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| e.in_setting(&path.display().to_string()))?;
         plans.hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         Ok(plans)
     }

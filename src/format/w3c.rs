@@ -182,6 +182,7 @@ pub fn parse(
         parser: &mut parser,
         line_no: 0,
         saw_header: realtime,
+        comments: 0,
         json: None,
         realtime,
     };
@@ -252,7 +253,8 @@ pub fn parse(
     } else if !carry.is_empty() {
         lines.line(&carry)?;
     }
-    if !lines.saw_header && parser.stats.lines > 0 {
+    let (saw_header, comments) = (lines.saw_header, lines.comments);
+    if !saw_header && (parser.stats.lines > 0 || comments > 0) {
         return Err(ObjectError::NotALog(
             "no #Fields header line (real-time logs need --format realtime)".into(),
         ));
@@ -268,6 +270,8 @@ struct Lines<'p, 'a, 'h> {
     /// Decided by the first record: a JSON object per line, or tab-separated fields.
     json: Option<bool>,
     realtime: bool,
+    /// `#` lines other than `#Fields:` (a text file of them is no log).
+    comments: u64,
 }
 
 impl Lines<'_, '_, '_> {
@@ -296,6 +300,8 @@ impl Lines<'_, '_, '_> {
                 let text = String::from_utf8_lossy(line);
                 self.parser.header = Some(Header::parse(&text)?);
                 self.saw_header = true;
+            } else {
+                self.comments += 1;
             }
             return Ok(());
         }
@@ -1122,6 +1128,11 @@ mod tests {
         ));
         assert!(matches!(
             parse_bytes(&fixture("realtime-2025-44.log")),
+            Err(ObjectError::NotALog(_))
+        ));
+        // Markdown headings are `#` lines, but no `#Fields:` header.
+        assert!(matches!(
+            parse_bytes(b"# Our logs\n\n## Retention\n"),
             Err(ObjectError::NotALog(_))
         ));
         assert!(matches!(

@@ -53,7 +53,9 @@ pub async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<Maintain
     let mut summary = MaintainSummary::default();
     if let Some(days) = options.retain_days {
         summary.partitions_dropped =
-            super::retention::drop_older_than(lake, days, chrono::Utc::now()).await?;
+            super::retention::drop_older_than(lake, days, chrono::Utc::now(), &Default::default())
+                .await?
+                .dropped;
     }
     summary.record_files_compacted = compact_record(lake).await?;
     for def in [REQUESTS_TABLE, ROLLUP_TABLE, INGESTED_TABLE] {

@@ -50,8 +50,49 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Opens (and for a local lake, creates) the lake at a directory or `s3://bucket/prefix/`.
+    /// Opens the lake at a directory or `s3://bucket/prefix/`, which must
+    /// already be one: every command but `ingest` and `init` reads or
+    /// maintains a lake, and a mistyped `--lake` is an error naming the path,
+    /// never a new empty lake.
     pub async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+        if !location.starts_with("s3://") && !std::path::Path::new(location).is_dir() {
+            return Err(Error::NotALake {
+                location: location.to_string(),
+                reason: "no such directory".into(),
+            });
+        }
+        let lake = Self::locate(location, s3, false).await?;
+        if !lake.is_lake().await? {
+            return Err(Error::NotALake {
+                location: location.to_string(),
+                reason: "it holds no requests table and no edgemeter records".into(),
+            });
+        }
+        Ok(lake)
+    }
+
+    /// Opens the lake at a location, starting a new one there when there is
+    /// none (`ingest` and `init`).
+    pub async fn open_or_create(location: &str, s3: &S3Settings) -> Result<Self> {
+        Self::locate(location, s3, true).await
+    }
+
+    /// True when the location holds a lake: a `requests` table (or the files
+    /// of a lake written before Delta) or edgemeter's own records.
+    async fn is_lake(&self) -> Result<bool> {
+        use futures::StreamExt;
+        for dir in ["requests", "_edgemeter"] {
+            let mut listed = self.store.list(Some(&self.path(dir)));
+            match listed.next().await {
+                Some(Ok(_)) => return Ok(true),
+                Some(Err(object_store::Error::NotFound { .. })) | None => {}
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+
+    async fn locate(location: &str, s3: &S3Settings, create: bool) -> Result<Self> {
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let prefix = prefix.trim_end_matches('/');
@@ -73,7 +114,9 @@ impl Lake {
             })
         } else {
             let dir = std::path::Path::new(location);
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            if create {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
             let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
             let url = Url::from_directory_path(&dir)
                 .map_err(|()| Error::Config(format!("bad lake directory {location}")))?;
@@ -116,6 +159,18 @@ impl Lake {
         Ok(false)
     }
 
+    /// True when a source location (`s3://bucket/key` or an absolute local
+    /// path) is one of the lake's own files.
+    pub fn holds_location(&self, location: &str) -> bool {
+        match self.url.scheme() {
+            "file" => self
+                .url
+                .to_file_path()
+                .is_ok_and(|root| std::path::Path::new(location).starts_with(&root)),
+            _ => location.starts_with(self.url.as_str()),
+        }
+    }
+
     /// The lake root URL, ending in `/`.
     pub fn url(&self) -> &Url {
         &self.url
@@ -152,7 +207,19 @@ async fn s3_store(bucket: &str, settings: &S3Settings) -> Result<object_store::a
                 .region()
                 .map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
         )
-        .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+        .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
+        // As the source's SDK client: a few attempts with backoff, then the
+        // error, instead of object_store's ten over three minutes (an
+        // unreachable lake fails as fast as an unreachable source).
+        .with_retry(object_store::RetryConfig {
+            backoff: Default::default(),
+            max_retries: 5,
+            retry_timeout: std::time::Duration::from_secs(30),
+        })
+        .with_client_options(
+            object_store::ClientOptions::new()
+                .with_connect_timeout(std::time::Duration::from_secs(10)),
+        );
     let endpoint = settings
         .endpoint_url
         .clone()
@@ -197,9 +264,20 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
 }
 
 /// Writes a whole file to a local path or an `s3://bucket/key` location
-/// (exports and their manifests), atomically either way.
+/// (exports and their manifests), atomically either way; `-` is stdout.
 pub async fn write_output(location: &str, bytes: bytes::Bytes, s3: &S3Settings) -> Result<()> {
     use object_store::{ObjectStoreExt, PutPayload};
+    if location == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(&bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::BrokenPipe => Error::OutputClosed,
+                _ => Error::io("<stdout>", e),
+            });
+    }
     if let Some(rest) = location.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')

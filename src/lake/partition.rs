@@ -97,6 +97,8 @@ pub struct MergeOutcome {
     pub duplicates: u64,
     /// Rows in the partition after the merge.
     pub rows_total: u64,
+    /// Rows of objects read again (`reingest`) taken out before the merge.
+    pub rows_replaced: u64,
 }
 
 /// One hour merged at one table version, ready to commit.
@@ -117,14 +119,16 @@ pub struct HourMerge {
 }
 
 /// Merges `new` rows (all of the same hour) into the hour as `current` holds
-/// it (the hour's files at the version the commit will be made on). Writes the
-/// new files; commits nothing.
+/// it (the hour's files at the version the commit will be made on), first
+/// taking out the rows of the source objects in `replacing` (objects read
+/// again). Writes the new files; commits nothing.
 pub async fn merge_hour(
     lake: &Lake,
     table: &TableDef,
     hour: i64,
     current: &[DataFile],
     new: Vec<RecordBatch>,
+    replacing: Arc<std::collections::HashSet<String>>,
     limits: FileLimits,
 ) -> Result<HourMerge> {
     let mut existing = Vec::new();
@@ -133,7 +137,8 @@ pub async fn merge_hour(
         let data = lake.store().get(&location).await?.bytes().await?;
         existing.extend(decode(data).map_err(|e| Error::Lake(format!("{location}: {e}")))?);
     }
-    let merged = crate::cpu::run(move || merge_rows(existing, new, hour, limits)).await??;
+    let merged =
+        crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits)).await??;
     let partition = partition_key(hour);
     let dir = partition_dir(hour);
     let mut merge = HourMerge {
@@ -143,6 +148,7 @@ pub async fn merge_hour(
             rows_added: merged.added,
             duplicates: merged.duplicates,
             rows_total: merged.total,
+            rows_replaced: merged.replaced,
         },
         read: current.to_vec(),
         actions: Vec::new(),
@@ -150,7 +156,7 @@ pub async fn merge_hour(
         files_after: current.iter().map(|f| f.path.clone()).collect(),
         rollup: merged.rollup,
     };
-    if merged.files.is_empty() {
+    if !merged.rewrite {
         return Ok(merge);
     }
     merge.files_after.clear();
@@ -194,9 +200,13 @@ struct Merged {
     files: Vec<(bytes::Bytes, String)>,
     /// The hour's rollup file, when the hour changed or its rollup was missing.
     rollup: Option<bytes::Bytes>,
+    /// True when the hour's files are replaced: rows were added or taken
+    /// out (all of them, when `files` is empty).
+    rewrite: bool,
     added: u64,
     duplicates: u64,
     total: u64,
+    replaced: u64,
 }
 
 /// The identity of a request for de-duplication: its `x_edge_request_id`, or
@@ -340,10 +350,12 @@ fn interleave_columns(
 fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
+    replacing: &std::collections::HashSet<String>,
     hour: i64,
     limits: FileLimits,
 ) -> Result<Merged> {
     let schema = requests_schema();
+    let (existing, replaced) = without_objects(existing, replacing)?;
     let existing_rows: usize = existing.iter().map(RecordBatch::num_rows).sum();
     let new_rows: usize = new.iter().map(RecordBatch::num_rows).sum();
     // Rows kept, as (batch, row) into `existing` followed by `new`; sized for
@@ -368,7 +380,7 @@ fn merge_rows(
     drop(seen);
     let total = existing_rows as u64 + added;
     let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
-    if added == 0 {
+    if added == 0 && replaced == 0 {
         // Nothing new: the rollup is made again (the same bytes under the
         // same name), in case a crash lost it; committing it is then a no-op.
         let rollup = match existing.is_empty() {
@@ -378,9 +390,23 @@ fn merge_rows(
         return Ok(Merged {
             files: Vec::new(),
             rollup,
+            rewrite: false,
             added,
             duplicates,
             total,
+            replaced,
+        });
+    }
+    if total == 0 {
+        // Every row was taken out: no files, and a rollup of nothing.
+        return Ok(Merged {
+            files: Vec::new(),
+            rollup: Some(rollup::encode_hour(hour, &[])?),
+            rewrite: true,
+            added,
+            duplicates,
+            total,
+            replaced,
         });
     }
     let sorted_rows = sort_by_key_then_time(&batches, kept)?;
@@ -416,10 +442,46 @@ fn merge_rows(
     Ok(Merged {
         files,
         rollup: Some(rollup),
+        rewrite: true,
         added,
         duplicates,
         total,
+        replaced,
     })
+}
+
+/// The batches without the rows of the source objects in `objects`, and how
+/// many rows were taken out.
+fn without_objects(
+    batches: Vec<RecordBatch>,
+    objects: &std::collections::HashSet<String>,
+) -> Result<(Vec<RecordBatch>, u64)> {
+    if objects.is_empty() {
+        return Ok((batches, 0));
+    }
+    let mut kept = Vec::with_capacity(batches.len());
+    let mut removed = 0u64;
+    for batch in batches {
+        let sources = batch
+            .column_by_name("source_object")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| Error::Lake("requests file lacks a source_object column".into()))?;
+        let keep: datafusion::arrow::array::BooleanArray = sources
+            .iter()
+            .map(|s| Some(!s.is_some_and(|s| objects.contains(s))))
+            .collect();
+        let dropped = keep.false_count() as u64;
+        if dropped == 0 {
+            kept.push(batch);
+            continue;
+        }
+        removed += dropped;
+        let filtered = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+        if filtered.num_rows() > 0 {
+            kept.push(filtered);
+        }
+    }
+    Ok((kept, removed))
 }
 
 /// Splits the sorted rows into files of at most `limits.rows` rows and about

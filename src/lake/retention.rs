@@ -10,25 +10,48 @@ use chrono::{DateTime, Utc};
 use deltalake::protocol::DeltaOperation;
 use std::collections::{BTreeSet, HashMap};
 
+/// What a retention pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// `requests/dt=…` and `usage_hourly/dt=…` partitions dropped.
+    pub dropped: Vec<String>,
+    /// Dates older than the cutoff kept because they were in `keep`.
+    pub kept: Vec<String>,
+}
+
 /// Removes every file of the `dt=` partitions dated before `now - days` (UTC
-/// dates) from both tables; returns the partitions dropped. The files stay on
+/// dates) from both tables, except the dates in `keep` (those an ingest run
+/// has just written); returns what it dropped and kept. The files stay on
 /// storage for readers of older versions until `maintain` vacuums them.
-pub async fn drop_older_than(lake: &Lake, days: u32, now: DateTime<Utc>) -> Result<Vec<String>> {
+pub async fn drop_older_than(
+    lake: &Lake,
+    days: u32,
+    now: DateTime<Utc>,
+    keep: &BTreeSet<String>,
+) -> Result<Retention> {
     let cutoff = (now - chrono::Duration::days(i64::from(days)))
         .format("%Y-%m-%d")
         .to_string();
     let mut dropped = BTreeSet::new();
     // Rollups first: a crash in between never leaves a rollup without its rows.
     for table in [ROLLUP_TABLE, REQUESTS_TABLE] {
-        drop_table_older_than(lake, &table, &cutoff, &mut dropped).await?;
+        drop_table_older_than(lake, &table, &cutoff, keep, &mut dropped).await?;
     }
-    Ok(dropped.into_iter().collect())
+    Ok(Retention {
+        dropped: dropped.into_iter().collect(),
+        kept: keep
+            .iter()
+            .filter(|dt| dt.as_str() < cutoff.as_str())
+            .cloned()
+            .collect(),
+    })
 }
 
 async fn drop_table_older_than(
     lake: &Lake,
     def: &TableDef,
     cutoff: &str,
+    keep: &BTreeSet<String>,
     dropped: &mut BTreeSet<String>,
 ) -> Result<()> {
     let Some(mut table) = delta::open(lake, def, delta::AsOf::Latest).await? else {
@@ -38,7 +61,10 @@ async fn drop_table_older_than(
         let mut actions = Vec::new();
         let mut days = BTreeSet::new();
         for (partition, files) in delta::files_by_partition(&table, def)? {
-            let Some(dt) = partition.first().filter(|dt| dt.as_str() < cutoff) else {
+            let Some(dt) = partition
+                .first()
+                .filter(|dt| dt.as_str() < cutoff && !keep.contains(*dt))
+            else {
                 continue;
             };
             days.insert(format!("{}/dt={dt}", def.dir));
@@ -50,7 +76,16 @@ async fn drop_table_older_than(
             return Ok(());
         }
         let operation = DeltaOperation::Delete {
-            predicate: Some(format!("dt < '{cutoff}'")),
+            predicate: Some(match keep.is_empty() {
+                true => format!("dt < '{cutoff}'"),
+                false => format!(
+                    "dt < '{cutoff}' AND dt NOT IN ({})",
+                    keep.iter()
+                        .map(|dt| format!("'{dt}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
         };
         match delta::commit(&mut table, actions, operation, HashMap::new()).await? {
             Committed::At(_) => {

@@ -20,8 +20,9 @@ pub async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) ->
     Ok(())
 }
 
-/// The newest `limit` run records as a table.
-pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
+/// The newest `limit` run records, newest first (run ids begin with their
+/// start time).
+pub async fn records(lake: &Lake, limit: usize) -> Result<Vec<serde_json::Value>> {
     let dir = lake.path(RUNS_DIR);
     let mut listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
     listed.sort_by(|a, b| b.location.cmp(&a.location));
@@ -34,6 +35,29 @@ pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
             Err(e) => tracing::warn!(record = %meta.location, error = %e, "unreadable run record"),
         }
     }
+    Ok(records)
+}
+
+/// The start of the newest finished run that began at or before `at`, read
+/// from the records' names (a run id begins with its start time).
+pub async fn newest_start(
+    lake: &Lake,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let dir = lake.path(RUNS_DIR);
+    let listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
+    Ok(listed
+        .iter()
+        .filter_map(|m| m.location.filename()?.get(..19))
+        .filter_map(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%S%.3f").ok())
+        .map(|t| t.and_utc())
+        .filter(|t| *t <= at)
+        .max())
+}
+
+/// The newest `limit` run records as a table.
+pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
+    let records = records(lake, limit).await?;
     let text = |key: &str| -> ArrayRef {
         Arc::new(StringArray::from_iter(records.iter().map(|r| {
             r.get(key).and_then(|v| v.as_str()).map(str::to_string)
@@ -55,6 +79,7 @@ pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
         ("run_id", text("run_id")),
         ("started_at", text("started_at")),
         ("finished_at", text("finished_at")),
+        ("source", text("source")),
         ("listing", text("listing")),
         ("objects_ingested", number("objects_ingested")),
         ("objects_skipped", number("objects_skipped")),

@@ -34,6 +34,12 @@ pub struct Unreadable {
     pub attempts: u64,
     /// When a user accepted that it will not be read; it is not retried after.
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Not a log and not named like one: skipped (acknowledged when found)
+    /// while its ETag stays `etag`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_a_log: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 fn path(lake: &Lake, object: &str) -> object_store::path::Path {
@@ -80,10 +86,43 @@ pub async fn record_failure(
         first_attempt: previous.map_or(at, |p| p.first_attempt),
         last_attempt: at,
         attempts: previous.map_or(0, |p| p.attempts) + 1,
-        acknowledged_at: previous.and_then(|p| p.acknowledged_at),
+        // A user's acknowledgement carries over; one given because the
+        // object was not a log does not, now that it fails as one.
+        acknowledged_at: previous
+            .filter(|p| !p.not_a_log)
+            .and_then(|p| p.acknowledged_at),
+        not_a_log: false,
+        etag: None,
     };
     put(lake, &record).await?;
     Ok(record)
+}
+
+/// Records an object that is not a log: acknowledged at once, so that it
+/// never makes a run partial, and skipped while its ETag is unchanged.
+pub async fn record_not_a_log(
+    lake: &Lake,
+    source: &str,
+    object: &str,
+    etag: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    put(
+        lake,
+        &Unreadable {
+            object: object.to_string(),
+            source: source.to_string(),
+            reason: reason.to_string(),
+            first_attempt: at,
+            last_attempt: at,
+            attempts: 1,
+            acknowledged_at: Some(at),
+            not_a_log: true,
+            etag: Some(etag.to_string()),
+        },
+    )
+    .await
 }
 
 async fn put(lake: &Lake, record: &Unreadable) -> Result<()> {

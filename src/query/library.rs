@@ -153,6 +153,19 @@ pub fn parse_params(flags: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The named queries whose names are nearest a misspelled one, best first
+/// (at most three; none when nothing is close).
+pub fn nearest(name: &str) -> Vec<&'static str> {
+    let wanted = name.to_ascii_lowercase();
+    let mut scored: Vec<(f64, &'static str)> = QUERIES
+        .iter()
+        .map(|q| (strsim::jaro_winkler(&wanted, q.name), q.name))
+        .filter(|(score, _)| *score >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(3).map(|(_, name)| name).collect()
+}
+
 pub fn get(name: &str) -> Result<&'static NamedQuery> {
     QUERIES
         .iter()

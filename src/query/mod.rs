@@ -394,8 +394,22 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
 /// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
 pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
     tz.parse().map_err(|_| {
+        // `Berlin`, `europe/berlin`: the zones whose name or city it is.
+        let wanted = tz.trim().to_ascii_lowercase().replace(' ', "_");
+        let near: Vec<&str> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| z.name())
+            .filter(|name| {
+                let name = name.to_ascii_lowercase();
+                name == wanted || name.rsplit('/').next() == Some(wanted.as_str())
+            })
+            .collect();
+        let hint = match near.as_slice() {
+            [] => "like Europe/Berlin or America/New_York".to_string(),
+            names => format!("did you mean {}?", names.join(" or ")),
+        };
         Error::Config(format!(
-            "--tz {tz:?} is not an IANA time zone (like Europe/Berlin or America/New_York)"
+            "--tz {tz:?}: unknown time zone; give an IANA name ({hint})"
         ))
     })
 }
@@ -501,7 +515,9 @@ mod tests {
         assert!(parse_instant("2025-13-01").is_err());
         assert!(parse_instant("yesterday").is_err());
         let err = zone("Berlin").unwrap_err().to_string();
-        assert!(err.contains("\"Berlin\" is not an IANA time zone"), "{err}");
+        assert!(err.contains("did you mean Europe/Berlin?"), "{err}");
+        let err = zone("Mars/Olympus").unwrap_err().to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Writing query results: an aligned table, CSV (RFC 4180 with a header) or
-//! JSON lines, to stdout or a file. CSV and JSON stream batch by batch.
+//! Writing query results: an aligned table, CSV (RFC 4180 with a header,
+//! CRLF line ends), JSON lines or Parquet, to stdout or a file. CSV, JSON and
+//! Parquet stream batch by batch.
 //!
 //! CSV is opened by spreadsheets: a text cell that would run as a formula
 //! (`=`, `+`, `-`, `@`, tab or CR first, and not a number) gets a leading
@@ -9,8 +10,8 @@
 use crate::error::{Error, Result};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::csv::writer::Terminator;
 use datafusion::arrow::json::LineDelimitedWriter;
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use std::io::Write;
@@ -29,23 +30,59 @@ pub enum OutputFormat {
     Parquet,
 }
 
-/// Writes a result stream in `format` to `output` (stdout when `None`).
+/// Writes a result stream in `format` to `output` (stdout when `None` or
+/// `-`), creating the file's missing parent directories. Parquet is not
+/// written to a terminal.
 pub async fn write(
     stream: SendableRecordBatchStream,
     format: OutputFormat,
     output: Option<&Path>,
 ) -> Result<u64> {
+    let output = output.filter(|p| p.as_os_str() != "-");
     let sink: Box<dyn Write + Send> = match output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| Error::io(path, e))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| Error::io(path, e))?,
+            ))
+        }
+        None => {
+            use std::io::IsTerminal;
+            if format == OutputFormat::Parquet && std::io::stdout().is_terminal() {
+                return Err(Error::Config(
+                    "Parquet is binary: give --output FILE, or send stdout to a file or pipe"
+                        .into(),
+                ));
+            }
+            Box::new(std::io::BufWriter::new(std::io::stdout()))
+        }
     };
     write_to(stream, format, sink).await
 }
 
-/// Writes a result stream to any writer; returns the number of rows.
+/// Writes a result stream to any writer; returns the number of rows. A
+/// reader that went away (`| head`) is [`Error::OutputClosed`].
 pub async fn write_to(
+    stream: SendableRecordBatchStream,
+    format: OutputFormat,
+    sink: Box<dyn Write + Send>,
+) -> Result<u64> {
+    write_rows(stream, format, sink).await.map_err(|e| {
+        let closed = match &e {
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::BrokenPipe,
+            Error::Arrow(datafusion::arrow::error::ArrowError::IoError(_, source)) => {
+                source.kind() == std::io::ErrorKind::BrokenPipe
+            }
+            Error::Arrow(_) | Error::Parquet(_) => e.to_string().contains("Broken pipe"),
+            _ => false,
+        };
+        if closed { Error::OutputClosed } else { e }
+    })
+}
+
+async fn write_rows(
     mut stream: SendableRecordBatchStream,
     format: OutputFormat,
     mut sink: Box<dyn Write + Send>,
@@ -63,10 +100,13 @@ pub async fn write_to(
             if batches.is_empty() {
                 batches.push(RecordBatch::new_empty(stream.schema()));
             }
-            writeln!(sink, "{}", pretty_format_batches(&batches)?).map_err(io)?;
+            sink.write_all(table(&batches)?.as_bytes()).map_err(io)?;
         }
         OutputFormat::Csv => {
-            let mut writer = WriterBuilder::new().with_header(true).build(&mut sink);
+            let mut writer = WriterBuilder::new()
+                .with_header(true)
+                .with_line_terminator(Terminator::CRLF)
+                .build(&mut sink);
             let mut wrote = false;
             while let Some(batch) = stream.next().await {
                 let batch = spreadsheet_safe(&batch?)?;
@@ -104,6 +144,100 @@ pub async fn write_to(
     }
     sink.flush().map_err(io)?;
     Ok(rows)
+}
+
+/// Batches as an aligned text table: numbers right-aligned, other values
+/// left-aligned, a null `api_key_id` (requests without a key) shown as
+/// `(no key)`, other nulls empty.
+fn table(batches: &[RecordBatch]) -> Result<String> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let Some(first) = batches.first() else {
+        return Ok(String::new());
+    };
+    let schema = first.schema();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let numeric: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric())
+        .collect();
+    let options = FormatOptions::default();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let cells = formatters
+                .iter()
+                .enumerate()
+                .map(|(i, f)| match batch.column(i).is_null(row) {
+                    true if header[i] == "api_key_id" => "(no key)".to_string(),
+                    true => String::new(),
+                    false => printable(&f.value(row).to_string()),
+                })
+                .collect();
+            rows.push(cells);
+        }
+    }
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let rule: String = widths.iter().fold(String::from("+"), |mut line, w| {
+        line.push_str(&"-".repeat(w + 2));
+        line.push('+');
+        line
+    });
+    let line = |cells: &[String], align_numbers: bool| {
+        let mut out = String::from("|");
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            let (left, right) = match align_numbers && numeric[i] {
+                true => (pad, 0),
+                false => (0, pad),
+            };
+            out.push(' ');
+            out.push_str(&" ".repeat(left));
+            out.push_str(cell);
+            out.push_str(&" ".repeat(right));
+            out.push_str(" |");
+        }
+        out
+    };
+    let mut out = String::new();
+    for text in [rule.clone(), line(&header, false), rule.clone()] {
+        out.push_str(&text);
+        out.push('\n');
+    }
+    for row in &rows {
+        out.push_str(&line(row, true));
+        out.push('\n');
+    }
+    out.push_str(&rule);
+    out.push('\n');
+    Ok(out)
+}
+
+/// A cell as it can be shown on a terminal: control characters (a client's
+/// escape sequences in a user agent) escaped, never sent raw.
+fn printable(text: &str) -> String {
+    match text.chars().any(char::is_control) {
+        false => text.to_string(),
+        true => text
+            .chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect(),
+    }
 }
 
 /// A batch whose text columns are [`crate::export::formats::spreadsheet_safe`].

@@ -55,17 +55,22 @@ impl Source {
     ///
     /// Entries that could not be listed (a local link that dangles, loops or
     /// leaves the source) come back beside the objects, each with its reason.
-    pub async fn list(&self, listing: &Listing) -> Result<(Vec<LogObject>, Vec<(String, String)>)> {
+    pub async fn list(&self, listing: &Listing) -> Result<Listed> {
         let (mut objects, problems) = match (self, listing) {
             (Source::Local(s), _) => s.list().await?,
             (Source::S3(s), Listing::Full) => (s.list().await?, Vec::new()),
             (Source::S3(s), Listing::Since(since)) => (s.list_since(*since).await?, Vec::new()),
         };
+        let seen = objects.len();
         if let Listing::Since(since) = listing {
             objects.retain(|o| name_hour(&o.uri).is_none_or(|hour| hour >= *since));
         }
         objects.sort_by(|a, b| a.uri.cmp(&b.uri));
-        Ok((objects, problems))
+        Ok(Listed {
+            outside_window: (seen - objects.len()) as u64,
+            objects,
+            problems,
+        })
     }
 
     /// One object as a listing would give it now (for objects outside this
@@ -93,6 +98,18 @@ impl Source {
             Source::S3(s) => s.fetch(object).await,
         }
     }
+}
+
+/// What a listing found.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// The objects to consider, sorted by location.
+    pub objects: Vec<LogObject>,
+    /// Entries that could not be listed, each with its reason.
+    pub problems: Vec<(String, String)>,
+    /// Objects seen but named for hours before the listing's start (all of
+    /// them in a local directory; on S3, those of the first day listed).
+    pub outside_window: u64,
 }
 
 /// Which objects a run lists.
@@ -158,17 +175,25 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
     let n: u64 = number
         .parse()
         .map_err(|_| Error::Config(format!("bad duration {text:?}: use e.g. 48h, 2d, 90m")))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86_400,
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "" => {
+            return Err(Error::Config(format!(
+                "duration {text:?} has no unit: use e.g. {n}h, {n}d, {n}m or {n}s"
+            )));
+        }
         _ => {
             return Err(Error::Config(format!(
                 "bad duration unit in {text:?}: use s, m, h or d"
             )));
         }
     };
+    let seconds = n
+        .checked_mul(per_unit)
+        .ok_or_else(|| Error::Config(format!("duration {text:?} is too long")))?;
     Ok(std::time::Duration::from_secs(seconds))
 }
 
@@ -207,5 +232,10 @@ mod tests {
         assert_eq!(parse_duration("90m").unwrap().as_secs(), 5_400);
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3w").is_err());
+        // A number alone is refused, not taken as hours.
+        let err = parse_duration("48").unwrap_err().to_string();
+        assert!(err.contains("no unit") && err.contains("48h"), "{err}");
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 }

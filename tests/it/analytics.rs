@@ -37,8 +37,15 @@ async fn every_named_query_matches_its_golden_output() {
         if q.name == "top_keys" {
             args.extend(["--param", "limit=2"]);
         }
-        let run = edgemeter(&[], &args).await;
+        let mut run = edgemeter(&[], &args).await;
         assert_eq!(run.code, 0, "{}: {}", q.name, run.stderr);
+        // CSV lines end in CRLF; the golden files are kept with LF.
+        assert!(
+            !run.stdout.replace("\r\n", "").contains('\n'),
+            "{}: a line without CRLF",
+            q.name
+        );
+        run.stdout = run.stdout.replace("\r\n", "\n");
         let path = golden.join(format!("{}.csv", q.name));
         if bless {
             std::fs::write(&path, &run.stdout).unwrap();

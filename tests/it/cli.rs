@@ -94,5 +94,11 @@ pub fn summary(run: &Run) -> serde_json::Value {
 pub async fn query_csv(env: &[(&str, String)], lake: &str, sql: &str) -> String {
     let run = edgemeter(env, &["query", "--lake", lake, "--format", "csv", sql]).await;
     assert_eq!(run.code, 0, "{sql}: {}", run.stderr);
-    run.stdout
+    // RFC 4180: every line ends in CRLF (given back with LF, to compare).
+    assert!(
+        !run.stdout.replace("\r\n", "").contains('\n'),
+        "{sql}: a CSV line without CRLF: {:?}",
+        run.stdout
+    );
+    run.stdout.replace("\r\n", "\n")
 }

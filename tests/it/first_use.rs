@@ -64,9 +64,10 @@ async fn dates_with_a_zone_are_its_midnights() {
     assert_eq!(usage(&[], lake, &range).await, expected(&utc_first));
     // A zone that is not one is named.
     let bad = edgemeter(&[], &["usage", "--lake", lake, "--tz", "Berlin"]).await;
-    assert_ne!(bad.code, 0);
+    assert_eq!(bad.code, 2);
     assert!(
-        bad.stderr.contains("\"Berlin\" is not an IANA time zone"),
+        bad.stderr.contains("\"Berlin\": unknown time zone")
+            && bad.stderr.contains("did you mean Europe/Berlin?"),
         "{}",
         bad.stderr
     );

@@ -164,7 +164,12 @@ async fn standard_v2_json_parquet_and_w3c_in_both_path_layouts() {
     // v2 w3c with an epoch `timestamp` and selected fields in the user's order.
     let w3c = "#Version: 1.0\n#Fields: sc-status timestamp cs-uri-query x-edge-request-id sc-bytes\n200\t1759633200.5\tapi_key=q_key_000003\tw1\t7\n";
     put(&logs, "w3c/E2V2.2025-10-05-03.w.gz", gzip(w3c));
-    // Not a log at all.
+    // Not a log at all: named like one (unreadable, retried), and not (skipped).
+    put(
+        &logs,
+        "E2V2.2025-10-05-04.junk.gz",
+        vec![0u8, 159, 146, 150, 7, 7, 7],
+    );
     put(&logs, "junk.bin", vec![0u8, 159, 146, 150, 7, 7, 7]);
 
     let lake = dir.path().join("lake");
@@ -187,9 +192,22 @@ async fn standard_v2_json_parquet_and_w3c_in_both_path_layouts() {
         ],
     )
     .await;
-    assert_eq!(run.code, 3, "junk.bin is unreadable: {}", run.stderr);
+    assert_eq!(run.code, 3, "the junk .gz is unreadable: {}", run.stderr);
     let s = summary(&run);
     assert_eq!(s["objects_unreadable"], 1);
+    assert!(
+        s["unreadable"][0]["object"]
+            .as_str()
+            .unwrap()
+            .ends_with("E2V2.2025-10-05-04.junk.gz")
+    );
+    assert_eq!(s["objects_not_logs"], 1);
+    assert!(
+        s["not_logs"][0]["object"]
+            .as_str()
+            .unwrap()
+            .ends_with("/junk.bin")
+    );
     assert_eq!(s["rows_written"], 3 + 2 + 1);
     assert_eq!(s["bad_lines"], 1);
     assert_eq!(s["bad_line_samples"][0]["line"], 4);

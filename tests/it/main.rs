@@ -17,4 +17,5 @@ mod s3;
 mod s3_faults;
 mod scheduled;
 mod schema;
+mod traps;
 mod webhook;

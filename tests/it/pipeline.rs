@@ -274,11 +274,19 @@ async fn local_directory_fixtures_read_back_through_sql() {
     let lake = lake_dir.path().to_str().unwrap();
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudfront");
     let run = ingest(&[], fixtures, lake, &["--json"]).await;
-    // PROVENANCE.md (not a log), realtime-2025-44.log (no header) and
-    // rtmp-17.log (retired format) are reported unreadable, not mis-parsed.
+    // realtime-2025-44.log (no header) and rtmp-17.log (retired format) are
+    // reported unreadable, not mis-parsed; PROVENANCE.md is no log (and not
+    // named like one): skipped, and remembered.
     assert_eq!(run.code, 3, "{}", run.stderr);
     let s = summary(&run);
-    assert_eq!(s["objects_unreadable"], 3);
+    assert_eq!(s["objects_unreadable"], 2);
+    assert_eq!(s["objects_not_logs"], 1);
+    assert!(
+        s["not_logs"][0]["object"]
+            .as_str()
+            .unwrap()
+            .ends_with("/PROVENANCE.md")
+    );
     let unreadable: Vec<String> = s["unreadable"]
         .as_array()
         .unwrap()
@@ -288,10 +296,7 @@ async fn local_directory_fixtures_read_back_through_sql() {
             object.rsplit('/').next().unwrap().to_string()
         })
         .collect();
-    assert_eq!(
-        unreadable,
-        ["PROVENANCE.md", "realtime-2025-44.log", "rtmp-17.log"]
-    );
+    assert_eq!(unreadable, ["realtime-2025-44.log", "rtmp-17.log"]);
     // Requests per fixture (counted with awk): 5+2+2+2+66+3+3+1+6+6 = 96. Real
     // request ids repeat across fixtures: the xff fixture repeats the docs'
     // 6 ids, the 2019 fixture 3 of them, 2016-23-then-33 one; the 2020 fixture
@@ -319,6 +324,9 @@ async fn local_directory_fixtures_read_back_through_sql() {
 async fn ad_hoc_sql_cannot_write() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let run = ingest(&[], empty.path().to_str().unwrap(), lake, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
     for sql in [
         "CREATE TABLE t AS SELECT 1",
         "DROP TABLE requests",

@@ -13,6 +13,15 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
     let run = ingest(&[], logs, lake, &["--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let html_path = dir.path().join("report.html");
+    // Two of the sample's three keys belong to customers (one hostile name).
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[billing]\ncurrency = \"USD\"\n[plans.p]\nbase_fee = \"1.00\"\n\
+         [[customers]]\nid = \"cus_acme\"\nname = \"Acme Corp\"\nplan = \"p\"\nkeys = [\"ak_live_acme_7f3k2\"]\n\
+         [[customers]]\nid = \"cus_globex\"\nname = \"<b>Globex</b>\"\nplan = \"p\"\nkeys = [\"ak_live_globex_99qz\"]\n",
+    )
+    .unwrap();
     let run = edgemeter(
         &[],
         &[
@@ -21,6 +30,8 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
             lake,
             "--period",
             "2025-10",
+            "--plans",
+            plans.to_str().unwrap(),
             "--output",
             html_path.to_str().unwrap(),
         ],
@@ -28,6 +39,80 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let html = std::fs::read_to_string(&html_path).unwrap();
+    // Customers' names where the plans know the key (escaped), a prefix of
+    // the id elsewhere; one colour per key in every chart.
+    assert!(html.contains("<td>Acme Corp</td>"), "a customer's name");
+    assert!(html.contains("&lt;b&gt;Globex&lt;/b&gt;") && !html.contains("<b>Globex"));
+    let initech = crate::logs::sha256_hex("ak_test_initech_0001");
+    assert!(
+        html.contains(&format!("<td>{}… (0001)</td>", &initech[..10])),
+        "an unnamed key: its id prefix and its hint"
+    );
+    // Each key has one colour: the same bars' colour in the error and the
+    // latency chart, and its line in the daily chart.
+    let charts: Vec<&str> = html.split("<svg").skip(1).collect();
+    let bar_colors = |chart: &str| -> std::collections::BTreeMap<String, String> {
+        chart
+            .split("<text x=\"0\" ")
+            .skip(1)
+            .map(|bar| {
+                let label = bar
+                    .split_once('>')
+                    .unwrap()
+                    .1
+                    .split_once("</text>")
+                    .unwrap()
+                    .0;
+                let color = bar
+                    .split_once("fill=\"")
+                    .unwrap()
+                    .1
+                    .split_once('"')
+                    .unwrap()
+                    .0;
+                (label.to_string(), color.to_string())
+            })
+            .collect()
+    };
+    let (errors, latency) = (bar_colors(charts[1]), bar_colors(charts[2]));
+    // The sample's three keys and its requests without a key.
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors.contains_key("(no key)"));
+    assert_eq!(errors, latency);
+    let distinct: std::collections::BTreeSet<&String> = errors.values().collect();
+    assert_eq!(distinct.len(), 4, "{errors:?}");
+    for (label, color) in errors.iter().filter(|(l, _)| *l != "(no key)") {
+        assert!(
+            charts[0].contains(&format!("stroke=\"{color}\" stroke-width=\"2\" points")),
+            "{label}: daily line in {color}"
+        );
+    }
+    // Ticks and gridlines on every chart; rates as rounded percentages.
+    for (i, chart) in html.split("<svg").skip(1).enumerate() {
+        let chart = &chart[..chart.find("</svg>").unwrap()];
+        assert!(
+            chart.matches("class=\"grid\"").count() >= 3,
+            "chart {i} gridlines"
+        );
+        assert!(
+            chart.matches("class=\"tick\"").count() >= 3,
+            "chart {i} ticks"
+        );
+    }
+    let percentages: Vec<&str> = html
+        .split("<td>")
+        .filter_map(|c| c.split_once("%</td>").map(|(v, _)| v))
+        .filter(|v| v.len() < 8)
+        .collect();
+    assert_eq!(
+        percentages.len(),
+        4,
+        "one error rate per key: {percentages:?}"
+    );
+    for p in &percentages {
+        let (_, decimals) = p.split_once('.').unwrap_or((p, ""));
+        assert!(decimals.len() <= 1, "{p}% has more than one decimal");
+    }
     for fetch in ["http://", "https://", "<script", "<link", "src=", "@import"] {
         assert!(
             !html.contains(fetch),
@@ -94,6 +179,28 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // An empty period says so instead of drawing empty charts.
+    let empty_path = dir.path().join("empty.html");
+    let run = edgemeter(
+        &[],
+        &[
+            "report",
+            "--lake",
+            lake,
+            "--period",
+            "2025-11",
+            "--output",
+            empty_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let empty = std::fs::read_to_string(&empty_path).unwrap();
+    assert!(empty.contains("No data: the lake holds no requests in 2025-11 (UTC)."));
+    assert_eq!(empty.matches("<svg").count(), 0);
+    if let Some(keep) = std::env::var_os("EDGEMETER_KEEP_REPORT_PNG") {
+        std::fs::copy(&png, keep).unwrap();
+    }
     let image = std::fs::read(&png).unwrap();
     assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
     // A blank 1200×2400 page compresses to a few KB; charts and tables do not.

@@ -64,15 +64,17 @@ async fn scheduled_run_from_a_config_file() {
             .filter(|r| r.key.is_none())
             .count()
     );
-    // Retention dropped the 2025 partition right after it was ingested.
+    // Retention keeps the 2025 day this run wrote (and says so); the next
+    // run drops it.
+    assert_eq!(s["partitions_dropped"], serde_json::json!([]));
     assert_eq!(
-        s["partitions_dropped"],
-        serde_json::json!(["requests/dt=2025-10-05", "usage_hourly/dt=2025-10-05"])
+        s["partitions_kept_from_retention"],
+        serde_json::json!(["2025-10-05"])
     );
     let lake = env_lake.to_str().unwrap();
     assert_eq!(
         usage(&[], lake, &[]).await,
-        expected(&recent.iter().collect::<Vec<_>>())
+        expected(&recent.iter().chain(&old).collect::<Vec<_>>())
     );
 
     let prom = std::fs::read_to_string(&metrics).unwrap();
@@ -86,7 +88,16 @@ async fn scheduled_run_from_a_config_file() {
     // A flag overrides the environment; a second run adds a record.
     let run = edgemeter(&env, &["run", "--config", config, "--lake", lake, "--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(summary(&run)["rows_written"], 0);
+    let s = summary(&run);
+    assert_eq!(s["rows_written"], 0);
+    assert_eq!(
+        s["partitions_dropped"],
+        serde_json::json!(["requests/dt=2025-10-05", "usage_hourly/dt=2025-10-05"])
+    );
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&recent.iter().collect::<Vec<_>>())
+    );
     let runs = edgemeter(&[], &["runs", "--lake", lake, "--format", "csv"]).await;
     assert_eq!(runs.code, 0, "{}", runs.stderr);
     let mut reader = csv::Reader::from_reader(runs.stdout.as_bytes());
