@@ -1198,3 +1198,56 @@ async fn ctrl_c_says_what_was_committed() {
         expected(&all.iter().collect::<Vec<_>>())
     );
 }
+
+/// Parquet is never written to a terminal (`script` gives the command one);
+/// an unreachable S3 lake fails within seconds, naming the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_parquet_on_a_terminal_and_an_unreachable_lake_fails_fast() {
+    let (_dir, lake, _) = small_lake().await;
+    let command = format!(
+        "{} usage --lake {lake} --format parquet",
+        env!("CARGO_BIN_EXE_edgemeter")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .await
+        .expect("util-linux script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("Parquet is binary: give --output FILE"),
+        "{text}"
+    );
+    assert!(!text.contains("PAR1"), "Parquet bytes reached the terminal");
+
+    // A closed port: refused at once, retried a few times, then the error.
+    let started = std::time::Instant::now();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    let run = edgemeter(
+        &env,
+        &[
+            "usage",
+            "--lake",
+            "s3://no-such-lake/edge/",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("list request") && run.stderr.contains("/no-such-lake"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+}
