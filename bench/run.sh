@@ -82,6 +82,21 @@ $em ingest --quiet --source "$out/day" --lake "$out/lake-day"
 read -r ti_big _ < <(peak sh -c "$em ingest --quiet --source $inc --lake $out/lake-big --since 2025-10-31")
 read -r ti_day _ < <(peak sh -c "$em ingest --quiet --source $inc --lake $out/lake-day --since 2025-10-31")
 
+# 5. Hostile single objects: one gzip of 3,000,000 lines, and one object
+# whose only line is 2 GiB (a bad line past --max-line-bytes, never held).
+one=bench/data/one-3000000
+[ -d "$one" ] || python3 bench/generate.py "$one" --files 1 --lines 3000000
+long=bench/data/longline
+if [ ! -f "$long/E2BENCH.2025-10-09-00.long.gz" ]; then
+  mkdir -p "$long"
+  { printf '#Version: 1.0\n#Fields: date time sc-status cs-uri-query\n'; head -c $((2 << 30)) /dev/zero | tr '\0' 'a'; printf '\n'; } \
+    | gzip -1 > "$long/E2BENCH.2025-10-09-00.long.gz"
+fi
+read -r t_one rss_one < <(peak sh -c "rm -rf $out/lake-one && $em ingest --quiet --source $one --lake $out/lake-one")
+read -r t_long rss_long < <(peak sh -c "rm -rf $out/lake-long && $em ingest --quiet --source $long --lake $out/lake-long")
+echo "one object of 3,000,000 lines ($(du -sb "$one" | cut -f1) bytes gzip): $t_one s, peak RSS $((rss_one / 1024)) MiB"
+echo "one object with a 2 GiB line: $t_long s, peak RSS $((rss_long / 1024)) MiB"
+
 python3 - "$out" "$bytes" "$big_bytes" "$rss1" "$rssb" "$rssd" "$tb" "$ti_big" "$ti_day" <<'PY'
 import json, sys
 out, size, big, rss1, rssb, rssd, tb, ti_big, ti_day = sys.argv[1:]

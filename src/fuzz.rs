@@ -328,4 +328,118 @@ mod tests {
         assert_eq!(per_key, [5, 1]);
         check(&parsed, &hasher);
     }
+
+    /// A v2 Parquet log (snake_case columns) with the keys in the query, a
+    /// cookie and `cs_headers`: the seed `fuzz/corpus/object/v2.parquet`.
+    fn parquet_seed() -> Vec<u8> {
+        use datafusion::arrow::array::{RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let [long, short] = KEYS;
+        let columns: [(&str, [Option<String>; 3]); 8] = [
+            (
+                "date",
+                ["2025-10-05", "2025-10-05", "2025-10-05"].map(|v| Some(v.into())),
+            ),
+            (
+                "time",
+                ["02:00:00", "02:00:01", "02:00:02"].map(|v| Some(v.into())),
+            ),
+            ("sc_status", ["200", "404", "503"].map(|v| Some(v.into()))),
+            ("sc_bytes", [Some("1000".into()), None, Some("-".into())]),
+            (
+                "cs_uri_query",
+                [
+                    Some(format!("api_key={long}&x=1")),
+                    None,
+                    Some("x=2".into()),
+                ],
+            ),
+            (
+                "cs_cookie",
+                [None, Some(format!("theme=dark;%20api_key={short}")), None],
+            ),
+            (
+                "cs_headers",
+                [
+                    None,
+                    None,
+                    Some(format!("Host:a.example%0AX-Api-Key:{long}%0A")),
+                ],
+            ),
+            (
+                "x_edge_request_id",
+                ["p1", "p2", "p3"].map(|v| Some(v.into())),
+            ),
+        ];
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(name, _)| Field::new(*name, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays = columns
+            .iter()
+            .map(|(_, values)| Arc::new(StringArray::from(values.to_vec())) as _)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+        let mut out = vec![0u8];
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    #[test]
+    fn the_parquet_seed_is_its_recipe_and_finds_its_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/object/v2.parquet");
+        let seed = parquet_seed();
+        // EDGEMETER_BLESS_SEEDS=1 writes it again (after a parquet upgrade).
+        if std::env::var_os("EDGEMETER_BLESS_SEEDS").is_some() {
+            std::fs::write(&path, &seed).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            seed,
+            "bless the Parquet seed again"
+        );
+        let options = ParseOptions {
+            key_sources: default_sources(),
+            format: LogFormat::Auto,
+            max_line_bytes: MAX_LINE_BYTES,
+        };
+        let mut hasher = KeyHasher::new(None);
+        let parsed = crate::format::parse_object(
+            bytes::Bytes::copy_from_slice(&seed[1..]),
+            "seed.parquet",
+            &options,
+            MAX_OBJECT_BYTES,
+            &mut hasher,
+        )
+        .unwrap();
+        assert_eq!(parsed.stats.requests, 3);
+        let mut ids: Vec<String> = parsed
+            .hours
+            .values()
+            .flatten()
+            .flat_map(|b| {
+                let ids = b.column_by_name("api_key_id").unwrap().as_string::<i32>();
+                ids.iter()
+                    .map(|id| id.unwrap_or("-").to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort();
+        // The query's long key, the cookie's short one, the header's long one.
+        let mut want = vec![
+            hasher.id_of(KEYS[0]),
+            hasher.id_of(KEYS[0]),
+            hasher.id_of(KEYS[1]),
+        ];
+        want.sort();
+        assert_eq!(ids, want);
+        check(&parsed, &hasher);
+        object(&seed);
+    }
 }

@@ -10,16 +10,58 @@ use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 
 /// The Parquet magic bytes at the start of a file.
 pub const MAGIC: &[u8] = b"PAR1";
+
+std::thread_local! {
+    /// True while this thread decodes Parquet inside [`parse`]'s guard.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while the current thread is decoding Parquet under the guard that
+/// turns a panic of the decoder into an unreadable object (for panic hooks
+/// that would otherwise abort, as a fuzzer's does).
+pub fn decoding() -> bool {
+    DECODING.with(std::cell::Cell::get)
+}
 
 /// Parses a whole Parquet log object; row numbers stand in for line numbers.
 ///
 /// `max_bytes` caps the decoded size (the values' bytes, as a text log of
 /// the same rows would hold them), as it caps a text object's decompressed size.
+///
+/// The `parquet` crate's decoder can panic on corrupt pages (a bit width
+/// beyond its type's, found by fuzzing); such a panic makes the object
+/// unreadable, with a reason, like any other damage.
 pub fn parse(
+    data: Bytes,
+    object: &str,
+    options: &ParseOptions,
+    max_bytes: u64,
+    hasher: &mut KeyHasher,
+) -> Result<Parsed, ObjectError> {
+    DECODING.with(|d| d.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parse_unguarded(data, object, options, max_bytes, hasher)
+    }));
+    DECODING.with(|d| d.set(false));
+    result.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(ObjectError::NotALog(format!(
+            "unreadable Parquet: the decoder failed ({reason})"
+        )))
+    })
+}
+
+fn parse_unguarded(
     data: Bytes,
     object: &str,
     options: &ParseOptions,
@@ -29,7 +71,12 @@ pub fn parse(
     let unreadable =
         |e: &dyn std::fmt::Display| ObjectError::NotALog(format!("unreadable Parquet: {e}"));
     let size = data.len() as u64;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| unreadable(&e))?;
+    // The Arrow schema a writer embeds (`ARROW:schema`, an IPC message) is
+    // not read: columns are mapped by name and read as text anyway, and a
+    // damaged one made arrow-ipc panic (found by fuzzing).
+    let skip_embedded_schema = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, skip_embedded_schema)
+        .map_err(|e| unreadable(&e))?;
     // The footer tells the uncompressed size before anything is decoded.
     let uncompressed: i64 = builder
         .metadata()
