@@ -571,7 +571,14 @@ async fn a_wrong_key_setting_warns_and_reingest_fixes_it() {
         }
     };
     let bin = env!("CARGO_BIN_EXE_edgemeter");
-    for kill_after_ms in [150u64, 400, 700, 1000, 1500] {
+    // SIGKILL after pseudo-random delays (a fixed seed, so a failure repeats).
+    let mut seed = 0x5eed_u64;
+    let total = (all.len() + outside.len()) as i64;
+    for _ in 0..10 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let kill_after_ms = 100 + (seed >> 33) % 1400;
         let mut child = tokio::process::Command::new(bin)
             .args([
                 "reingest",
@@ -595,6 +602,13 @@ async fn a_wrong_key_setting_warns_and_reingest_fixes_it() {
         tokio::time::sleep(std::time::Duration::from_millis(kill_after_ms)).await;
         let _ = child.start_kill();
         let _ = child.wait().await;
+        // Whatever was cut short: each request once (its old row or its new).
+        let now: i64 = usage(&[], &lake, &[])
+            .await
+            .values()
+            .map(|t| t.requests)
+            .sum();
+        assert_eq!(now, total, "killed after {kill_after_ms} ms");
     }
     let run = reingest(&[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
