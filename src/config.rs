@@ -54,10 +54,7 @@ pub struct FileConfig {
 /// `1GB`; binary units are powers of 1024, decimal ones of 1000).
 pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = crate::source::number_and_unit(text);
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a size: give bytes or e.g. 8MiB, 512KiB, 1GB"))?;

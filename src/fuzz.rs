@@ -281,6 +281,26 @@ mod tests {
         }
     }
 
+    /// An object seed (its first byte 0: detected format) parsed as the
+    /// target parses it, which must succeed; with the hasher that keyed it.
+    fn parse_seed(seed: &[u8]) -> (crate::format::w3c::Parsed, KeyHasher) {
+        let options = ParseOptions {
+            key_sources: default_sources(),
+            format: LogFormat::Auto,
+            max_line_bytes: MAX_LINE_BYTES,
+        };
+        let mut hasher = KeyHasher::new(None);
+        let parsed = crate::format::parse_object(
+            bytes::Bytes::copy_from_slice(&seed[1..]),
+            "seed",
+            &options,
+            MAX_OBJECT_BYTES,
+            &mut hasher,
+        )
+        .unwrap();
+        (parsed, hasher)
+    }
+
     #[test]
     fn the_seeds_hold_their_keys_where_they_are_found() {
         // The corpus only checks redaction where its keys are found: counted
@@ -289,20 +309,7 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/object/standard-keys.log"),
         )
         .unwrap();
-        let options = ParseOptions {
-            key_sources: default_sources(),
-            format: LogFormat::Auto,
-            max_line_bytes: MAX_LINE_BYTES,
-        };
-        let mut hasher = KeyHasher::new(None);
-        let parsed = crate::format::parse_object(
-            bytes::Bytes::copy_from_slice(&text[1..]),
-            "seed",
-            &options,
-            MAX_OBJECT_BYTES,
-            &mut hasher,
-        )
-        .unwrap();
+        let (parsed, hasher) = parse_seed(&text);
         // Ten lines; the years 0000 and 9999 make two bad lines.
         assert_eq!(parsed.stats.lines, 10);
         assert_eq!(parsed.stats.bad_lines, 2);
@@ -404,20 +411,7 @@ mod tests {
             seed,
             "bless the Parquet seed again"
         );
-        let options = ParseOptions {
-            key_sources: default_sources(),
-            format: LogFormat::Auto,
-            max_line_bytes: MAX_LINE_BYTES,
-        };
-        let mut hasher = KeyHasher::new(None);
-        let parsed = crate::format::parse_object(
-            bytes::Bytes::copy_from_slice(&seed[1..]),
-            "seed.parquet",
-            &options,
-            MAX_OBJECT_BYTES,
-            &mut hasher,
-        )
-        .unwrap();
+        let (parsed, hasher) = parse_seed(&seed);
         assert_eq!(parsed.stats.requests, 3);
         let mut ids: Vec<String> = parsed
             .hours

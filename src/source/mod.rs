@@ -165,13 +165,18 @@ fn legacy_name_hour(location: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// A duration like `48h`, `2d`, `90m` or `3600s`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
-    let text = text.trim();
+/// `48h` as (`48`, `h`): the leading digits and the rest.
+pub fn number_and_unit(text: &str) -> (&str, &str) {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    text.split_at(split)
+}
+
+/// A duration like `48h`, `2d`, `90m` or `3600s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = number_and_unit(text);
     let n: u64 = number
         .parse()
         .map_err(|_| Error::Config(format!("bad duration {text:?}: use e.g. 48h, 2d, 90m")))?;
