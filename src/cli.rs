@@ -194,6 +194,11 @@ pub struct IngestFlags {
     /// Largest decompressed size accepted for one object [default: 8 GiB].
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", value_parser = crate::config::parse_size)]
     pub max_object_bytes: Option<u64>,
+    /// Log text of one object parsed and committed at a time: a larger object
+    /// is committed in parts of this size, and recorded as ingested after its
+    /// last; bounds memory [default: 128 MiB].
+    #[arg(long, env = "EDGEMETER_PART_BYTES", value_parser = crate::config::parse_size)]
+    pub part_bytes: Option<u64>,
     /// Longest line accepted; a longer one is a bad line, never held whole [default: 1 MiB].
     #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES", value_parser = crate::config::parse_size)]
     pub max_line_bytes: Option<u64>,
@@ -233,6 +238,7 @@ impl IngestFlags {
             concurrency: self.concurrency,
             batch_bytes: self.batch_bytes,
             max_object_bytes: self.max_object_bytes,
+            part_bytes: self.part_bytes,
             max_line_bytes: self.max_line_bytes,
             max_file_rows: self.max_file_rows,
             max_file_bytes: self.max_file_bytes,

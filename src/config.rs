@@ -44,6 +44,8 @@ pub struct FileConfig {
     #[serde(default, deserialize_with = "size_setting")]
     pub max_object_bytes: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
+    pub part_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "size_setting")]
     pub max_line_bytes: Option<u64>,
     pub max_file_rows: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
@@ -132,6 +134,7 @@ pub struct Overrides {
     pub concurrency: Option<usize>,
     pub batch_bytes: Option<u64>,
     pub max_object_bytes: Option<u64>,
+    pub part_bytes: Option<u64>,
     pub max_line_bytes: Option<u64>,
     pub max_file_rows: Option<u64>,
     pub max_file_bytes: Option<u64>,
@@ -276,6 +279,11 @@ pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             .max_object_bytes
             .or(file.max_object_bytes)
             .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
+        part_bytes: given
+            .part_bytes
+            .or(file.part_bytes)
+            .unwrap_or(crate::ingest::DEFAULT_PART_BYTES)
+            .max(1),
         window,
         retain_days: given.retain_days.or(file.retain_days),
         max_keyless_share,
@@ -372,6 +380,7 @@ impl RunConfig {
                 "concurrency": o.concurrency,
                 "batch_bytes": o.batch_bytes,
                 "max_object_bytes": o.max_object_bytes,
+                "part_bytes": o.part_bytes,
                 "max_line_bytes": o.parse.max_line_bytes,
                 "max_file_rows": o.file_limits.rows,
                 "max_file_bytes": o.file_limits.bytes,

@@ -40,6 +40,11 @@ const BATCHES_IN_MEMORY: usize = 3;
 /// [`HourLocks`] keeps them out of the same hour.
 const COMMITS_IN_FLIGHT: usize = 2;
 
+/// Default [`IngestOptions::part_bytes`]: CloudFront's own objects stay far
+/// below it (a busy distribution writes many objects an hour rather than
+/// large ones), so nearly every object is one part.
+pub const DEFAULT_PART_BYTES: u64 = 128 << 20;
+
 /// How many bad-line and unreadable-object samples a summary keeps.
 const MAX_SAMPLES: usize = 20;
 
@@ -56,6 +61,8 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Cap on one object's decompressed size.
     pub max_object_bytes: u64,
+    /// Log text of one object parsed and committed at a time.
+    pub part_bytes: u64,
     /// How large one data file of an hour may grow.
     pub file_limits: crate::lake::partition::FileLimits,
     /// Which objects to list.
@@ -399,10 +406,50 @@ impl Retry {
     }
 }
 
-/// The result of fetching and parsing one object.
+/// The result of fetching and parsing one object, or one part of it.
 struct ObjectOutcome {
     object: LogObject,
     result: std::result::Result<(BTreeMap<i64, Vec<RecordBatch>>, ParseStats), Failure>,
+    /// Set for a part of an object read in parts.
+    part: Option<Part>,
+}
+
+/// One of the parts of an object larger than [`IngestOptions::part_bytes`].
+///
+/// Each part is merged and committed as a batch of its own, in order: a part
+/// waits until every earlier part of its object is committed (so that, when
+/// reingesting, the first part's taking out of the object's earlier rows
+/// comes before the later parts' rows). The last part records the object as
+/// ingested. A crash before then leaves the object unrecorded; the next run
+/// reads it whole again, and the parts already committed are duplicates.
+#[derive(Clone)]
+struct Part {
+    /// Earlier parts committed: one permit each.
+    committed: Arc<Semaphore>,
+    /// This part's place, from 0.
+    index: u32,
+    /// The last part, which records the object.
+    last: bool,
+    /// The counts of the earlier parts, for the object's record.
+    earlier: PartCounts,
+}
+
+/// Counts summed over an object's parts.
+#[derive(Debug, Default, Clone, Copy)]
+struct PartCounts {
+    lines: u64,
+    requests: u64,
+    bad_lines: u64,
+    keyless: u64,
+}
+
+impl PartCounts {
+    fn add(&mut self, stats: &ParseStats) {
+        self.lines += stats.lines;
+        self.requests += stats.requests;
+        self.bad_lines += stats.bad_lines;
+        self.keyless += stats.keyless;
+    }
 }
 
 /// Why an object gave no rows.
@@ -602,15 +649,21 @@ async fn ingest_into(
             .map(|batch| {
                 let (in_memory, hasher, tx) = (in_memory.clone(), &hasher, &parsed_tx);
                 async move {
-                    let permit = match in_memory.acquire_owned().await {
+                    let permit = match in_memory.clone().acquire_owned().await {
                         Ok(permit) => permit,
                         Err(_) => unreachable!("the batch semaphore is never closed"),
                     };
                     if tx.is_closed() {
                         return (Vec::new(), permit); // the committing stage stopped on an error
                     }
+                    let parts = Parts {
+                        in_memory: &in_memory,
+                        tx,
+                    };
                     let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-                        .map(|object| fetch_and_parse(source, object, options, hasher.clone()))
+                        .map(|object| {
+                            fetch_and_parse(source, object, options, hasher.clone(), parts)
+                        })
                         .buffered(options.concurrency.max(1))
                         .collect()
                         .await;
@@ -642,19 +695,29 @@ async fn ingest_into(
                         receiving = false;
                         continue;
                     };
-                    let count = outcomes.len() as u64;
+                    // Objects the batch records (not the earlier parts of one).
+                    let count = outcomes.iter().filter(|o| o.part.as_ref().is_none_or(|p| p.last)).count() as u64;
                     let mut batch = tally_batch(&run_id, outcomes, options.max_keyless_share, &mut summary);
                     if options.reingest_until.is_some() {
                         batch.replace_earlier_rows(&earlier_hours);
                     }
+                    let signals = batch.signals.clone();
                     let (run_id, hour_locks, tables) = (&run_id, &hour_locks, &tables);
                     in_flight.push(async move {
                         let merged = commit_batch(lake, tables, run_id, batch, hour_locks, options.file_limits).await;
-                        (merged, permit, count)
+                        (merged, permit, count, signals)
                     });
                 }
-                Some((merged, permit, count)) = in_flight.next() => {
+                Some((merged, permit, count, signals)) = in_flight.next() => {
                     drop(permit);
+                    // The later parts of an object read in parts go on (or,
+                    // when this part failed, fail too).
+                    for committed in &signals {
+                        match merged.is_ok() {
+                            true => committed.add_permits(1),
+                            false => committed.close(),
+                        }
+                    }
                     let committed = match merged {
                         Ok(merges) => {
                             for merge in merges {
@@ -718,8 +781,16 @@ struct TalliedBatch {
     /// New rows by hour (and, when reingesting, every hour that holds rows
     /// of the objects read again, whether or not they have new rows there).
     by_hour: BTreeMap<i64, Vec<RecordBatch>>,
-    /// The batch's readable objects, recorded as ingested by the commit.
+    /// The batch's readable objects, recorded as ingested by the commit
+    /// (an object read in parts, with its last part).
     objects: Vec<IngestedObject>,
+    /// Objects whose rows the batch starts (whole objects and first parts).
+    first_reads: Vec<String>,
+    /// Parts whose object's earlier parts must be committed first: the
+    /// earlier parts' semaphore and how many there are.
+    waits: Vec<(Arc<Semaphore>, u32)>,
+    /// Parts whose commit later parts wait for.
+    signals: Vec<Arc<Semaphore>>,
     /// Objects read again whose earlier rows the commit takes out.
     replacing: Arc<std::collections::HashSet<String>>,
 }
@@ -728,8 +799,9 @@ impl TalliedBatch {
     /// Makes the commit take out the earlier rows of the batch's objects,
     /// in every hour that holds any.
     fn replace_earlier_rows(&mut self, earlier_hours: &HashMap<String, BTreeSet<i64>>) {
-        let objects: std::collections::HashSet<String> =
-            self.objects.iter().map(|o| o.source.clone()).collect();
+        // Not for later parts: the first part took those rows out, and the
+        // earlier parts' rows are the new ones.
+        let objects: std::collections::HashSet<String> = self.first_reads.iter().cloned().collect();
         for object in &objects {
             for hour in earlier_hours.get(object).into_iter().flatten() {
                 self.by_hour.entry(*hour).or_default();
@@ -813,70 +885,99 @@ fn tally_batch(
 ) -> TalliedBatch {
     let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
     let mut objects = Vec::new();
+    let mut first_reads = Vec::new();
+    let mut waits = Vec::new();
+    let mut signals = Vec::new();
     let now_ms = chrono::Utc::now().timestamp_millis();
-    for ObjectOutcome { object, result } in outcomes {
-        summary.bytes_read += object.size;
+    for ObjectOutcome {
+        object,
+        result,
+        part,
+    } in outcomes
+    {
+        let last = part.as_ref().is_none_or(|p| p.last);
+        if last {
+            summary.bytes_read += object.size;
+        }
+        if let Some(part) = &part {
+            if part.index > 0 {
+                waits.push((part.committed.clone(), part.index));
+            }
+            if !part.last {
+                signals.push(part.committed.clone());
+            }
+        }
         match result {
             Ok((hours, stats)) => {
                 for (hour, rows) in hours {
                     by_hour.entry(hour).or_default().extend(rows);
                 }
-                summary.objects_ingested += 1;
+                if part.as_ref().is_none_or(|p| p.index == 0) {
+                    first_reads.push(object.uri.clone());
+                }
                 summary.bytes_decompressed += stats.bytes;
                 summary.lines += stats.lines;
                 summary.requests += stats.requests;
                 summary.bad_lines += stats.bad_lines;
                 summary.field_errors += stats.field_errors;
-                for (key, n) in stats.conflicting_keys {
-                    *summary.conflicting_keys.entry(key).or_default() += n;
+                for (key, n) in &stats.conflicting_keys {
+                    *summary.conflicting_keys.entry(key.clone()).or_default() += n;
                 }
                 summary.keyless_requests += stats.keyless;
-                if stats.requests > 0
-                    && stats.keyless as f64 > max_keyless_share * stats.requests as f64
-                {
-                    tracing::warn!(object = %object.uri, requests = stats.requests, keyless = stats.keyless, "most requests of the object have no API key: check --key-from / --key-param");
-                    summary.mostly_keyless.push(MostlyKeyless {
-                        object: object.uri.clone(),
-                        requests: stats.requests,
-                        keyless: stats.keyless,
-                    });
-                }
                 if stats.bad_lines > 0 {
-                    summary
+                    *summary
                         .bad_lines_by_object
-                        .insert(object.uri.clone(), stats.bad_lines);
+                        .entry(object.uri.clone())
+                        .or_default() += stats.bad_lines;
                     tracing::warn!(object = %object.uri, bad_lines = stats.bad_lines, "object has malformed lines");
                 }
-                for bad in stats.bad_samples {
+                for bad in &stats.bad_samples {
                     if summary.bad_line_samples.len() < MAX_SAMPLES {
                         summary.bad_line_samples.push(BadLineSample {
                             object: object.uri.clone(),
                             line: bad.line,
-                            reason: bad.reason,
+                            reason: bad.reason.clone(),
                         });
                     }
                 }
-                for damaged in stats.field_error_samples {
+                for damaged in &stats.field_error_samples {
                     if summary.field_error_samples.len() < MAX_SAMPLES {
                         summary.field_error_samples.push(FieldErrorSample {
                             object: object.uri.clone(),
                             line: damaged.line,
-                            field: damaged.field,
-                            reason: damaged.reason,
+                            field: damaged.field.clone(),
+                            reason: damaged.reason.clone(),
                         });
                     }
                 }
                 if stats.field_errors > 0 {
                     tracing::warn!(object = %object.uri, field_errors = stats.field_errors, "object has damaged values, stored as null");
                 }
+                if !last {
+                    continue;
+                }
+                // The whole object's counts, over all its parts.
+                let mut counts = part.map(|p| p.earlier).unwrap_or_default();
+                counts.add(&stats);
+                summary.objects_ingested += 1;
+                if counts.requests > 0
+                    && counts.keyless as f64 > max_keyless_share * counts.requests as f64
+                {
+                    tracing::warn!(object = %object.uri, requests = counts.requests, keyless = counts.keyless, "most requests of the object have no API key: check --key-from / --key-param");
+                    summary.mostly_keyless.push(MostlyKeyless {
+                        object: object.uri.clone(),
+                        requests: counts.requests,
+                        keyless: counts.keyless,
+                    });
+                }
                 summary.ingested.insert(object.uri.clone());
                 objects.push(IngestedObject {
                     source: object.uri,
                     etag: object.etag,
                     size: object.size,
-                    lines: stats.lines,
-                    rows: stats.requests,
-                    bad_lines: stats.bad_lines,
+                    lines: counts.lines,
+                    rows: counts.requests,
+                    bad_lines: counts.bad_lines,
                     run_id: run_id.to_string(),
                     ingested_at_ms: now_ms,
                     requests_version: 0,
@@ -892,6 +993,9 @@ fn tally_batch(
     TalliedBatch {
         by_hour,
         objects,
+        first_reads,
+        waits,
+        signals,
         replacing: Arc::default(),
     }
 }
@@ -930,6 +1034,13 @@ async fn commit_batch(
     hour_locks: &HourLocks,
     limits: partition::FileLimits,
 ) -> Result<Vec<MergeOutcome>> {
+    for (committed, earlier) in &batch.waits {
+        if committed.acquire_many(*earlier).await.is_err() {
+            return Err(crate::error::Error::Lake(
+                "an earlier part of an object read in parts was not committed".into(),
+            ));
+        }
+    }
     // In ascending order, so two batches never wait on each other in a cycle.
     let locks: Vec<_> = batch
         .by_hour
@@ -1066,11 +1177,23 @@ async fn discard_all(lake: &Lake, merges: &BTreeMap<i64, HourMerge>) {
     }
 }
 
+/// Where the parts of an object read in parts go: each takes a batch permit
+/// and goes to the committing stage as a batch of its own.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    in_memory: &'a Arc<Semaphore>,
+    tx: &'a tokio::sync::mpsc::Sender<(Vec<ObjectOutcome>, OwnedSemaphorePermit)>,
+}
+
+/// Fetches and parses an object. One of more than `part_bytes` of log text
+/// is parsed a part at a time: every part but the last is sent on to be
+/// committed as soon as it is parsed; the outcome returned is the last.
 async fn fetch_and_parse(
     source: &Source,
     object: LogObject,
     options: &IngestOptions,
-    mut hasher: KeyHasher,
+    hasher: KeyHasher,
+    parts: Parts<'_>,
 ) -> ObjectOutcome {
     let data = match source.fetch(&object).await {
         Ok(data) => data,
@@ -1078,27 +1201,120 @@ async fn fetch_and_parse(
             return ObjectOutcome {
                 object,
                 result: Err(Failure::unreadable(e)),
+                part: None,
             };
         }
     };
-    let uri = object.uri.clone();
-    let parse = options.parse.clone();
-    let max = options.max_object_bytes;
-    let parsed =
-        crate::cpu::run(move || crate::format::parse_object(data, &uri, &parse, max, &mut hasher))
-            .await;
-    let result = match parsed {
-        Ok(Ok(parsed)) => Ok((parsed.hours, parsed.stats)),
-        Ok(Err(e @ ObjectError::NotALog(_))) if !named_like_a_log(&object.uri) => Err(Failure {
-            reason: e.to_string(),
-            not_a_log: true,
-        }),
-        Ok(Err(e)) => Err(Failure::unreadable(e)),
-        Err(join) => Err(Failure::unreadable(ObjectError::Decompress(format!(
-            "parser failed: {join}"
-        )))),
+    let failed = |object: LogObject, e: ObjectError, part: Option<Part>| {
+        let result = match e {
+            e @ ObjectError::NotALog(_) if !named_like_a_log(&object.uri) => Err(Failure {
+                reason: e.to_string(),
+                not_a_log: true,
+            }),
+            e => Err(Failure::unreadable(e)),
+        };
+        ObjectOutcome {
+            object,
+            result,
+            part,
+        }
     };
-    ObjectOutcome { object, result }
+    let parse = Arc::new(options.parse.clone());
+    let opened = {
+        let parse = parse.clone();
+        let max = options.max_object_bytes;
+        crate::cpu::run(move || crate::format::ObjectParts::open(data, &parse, max)).await
+    };
+    let mut reading = match opened {
+        Ok(Ok(opened)) => (opened, hasher),
+        Ok(Err(e)) => return failed(object, e, None),
+        Err(e) => return failed(object, parser_failed(e), None),
+    };
+    let mut part: Option<Part> = None;
+    loop {
+        let (uri, parse, part_bytes) = (object.uri.clone(), parse.clone(), options.part_bytes);
+        let first = part.is_none();
+        let step = crate::cpu::run(move || {
+            let (mut opened, mut hasher) = reading;
+            let mut next = opened.next_part(&uri, &parse, &mut hasher, part_bytes);
+            // Before the first part is committed: the object must read to
+            // its end, or none of it is used.
+            if first
+                && matches!(next, Ok((_, true)))
+                && let Err(e) = opened.check_whole(&parse)
+            {
+                next = Err(e);
+            }
+            ((opened, hasher), next)
+        })
+        .await;
+        // A failure after parts were committed (which the check above makes
+        // all but impossible) leaves those parts in the lake; the object is
+        // read again, whole, and they are duplicates then.
+        let (state, next) = match step {
+            Ok(step) => step,
+            Err(e) => return failed(object, parser_failed(e), None),
+        };
+        reading = state;
+        let (parsed, more) = match next {
+            Ok(next) => next,
+            Err(e) => return failed(object, e, None),
+        };
+        let this = match &part {
+            None if !more => None,
+            None => Some(Part {
+                committed: Arc::new(Semaphore::new(0)),
+                index: 0,
+                last: false,
+                earlier: PartCounts::default(),
+            }),
+            Some(earlier) => Some(Part {
+                committed: earlier.committed.clone(),
+                index: earlier.index + 1,
+                last: !more,
+                earlier: earlier.earlier,
+            }),
+        };
+        if !more {
+            return ObjectOutcome {
+                object,
+                result: Ok((parsed.hours, parsed.stats)),
+                part: this,
+            };
+        }
+        let Some(mut this) = this else {
+            unreachable!("an object that goes on is read in parts")
+        };
+        let Ok(permit) = parts.in_memory.clone().acquire_owned().await else {
+            unreachable!("the batch semaphore is never closed")
+        };
+        let counts = {
+            let mut counts = this.earlier;
+            counts.add(&parsed.stats);
+            counts
+        };
+        let sent = ObjectOutcome {
+            object: object.clone(),
+            result: Ok((parsed.hours, parsed.stats)),
+            part: Some(this.clone()),
+        };
+        tracing::debug!(object = %object.uri, part = this.index, "committing a part of a large object");
+        if parts.tx.send((vec![sent], permit)).await.is_err() {
+            // The committing stage stopped on an error: this object is
+            // left unrecorded, to be read again by the next run.
+            return failed(
+                object,
+                ObjectError::Decompress("the run stopped before the object was committed".into()),
+                None,
+            );
+        }
+        this.earlier = counts;
+        part = Some(this);
+    }
+}
+
+fn parser_failed(e: crate::cpu::TaskFailed) -> ObjectError {
+    ObjectError::Decompress(format!("parser failed: {e}"))
 }
 
 /// Splits objects into consecutive batches of about `max_bytes` (compressed).

@@ -30,13 +30,36 @@ pub enum ObjectError {
 /// members) when it starts with the gzip magic, plain text otherwise; either way
 /// reading stops with an error past `max_bytes` of decompressed data.
 pub fn open_object(data: &[u8], max_bytes: u64) -> Box<dyn BufRead + Send + '_> {
+    open_reader(data, data.starts_with(&[0x1f, 0x8b]), max_bytes)
+}
+
+/// As [`open_object`], owning the bytes.
+fn open_owned(data: bytes::Bytes, max_bytes: u64) -> Box<dyn BufRead + Send> {
+    let gzipped = data.starts_with(&[0x1f, 0x8b]);
+    open_reader(bytes::Buf::reader(data), gzipped, max_bytes)
+}
+
+fn open_reader<'a>(
+    data: impl Read + Send + 'a,
+    gzipped: bool,
+    max_bytes: u64,
+) -> Box<dyn BufRead + Send + 'a> {
     const BUF: usize = 256 * 1024;
-    if data.starts_with(&[0x1f, 0x8b]) {
+    if gzipped {
         let gz = MultiGzDecoder::new(data);
         Box::new(BufReader::with_capacity(BUF, Capped::new(gz, max_bytes)))
     } else {
         Box::new(BufReader::with_capacity(BUF, Capped::new(data, max_bytes)))
     }
+}
+
+/// Whether an object is Parquet, also when gzip-compressed.
+fn is_parquet(data: &[u8], max_bytes: u64) -> bool {
+    let mut head = [0u8; 4];
+    data.starts_with(parquet_input::MAGIC)
+        || data.starts_with(&[0x1f, 0x8b])
+            && open_object(data, max_bytes).read_exact(&mut head).is_ok()
+            && head == parquet_input::MAGIC
 }
 
 /// Parses one whole object as ingest does: Parquet by its magic bytes (also
@@ -49,21 +72,83 @@ pub fn parse_object(
     max_bytes: u64,
     hasher: &mut crate::key::KeyHasher,
 ) -> Result<w3c::Parsed, ObjectError> {
-    if data.starts_with(parquet_input::MAGIC) {
-        return parquet_input::parse(data, object, options, max_bytes, hasher);
+    let mut parts = ObjectParts::open(data, options, max_bytes)?;
+    let (parsed, _) = parts.next_part(object, options, hasher, u64::MAX)?;
+    Ok(parsed)
+}
+
+/// An object opened to be parsed a part at a time (see [`w3c::TextParts`]).
+pub enum ObjectParts {
+    /// Parquet, decoded whole as one part (its decoded size is capped).
+    Parquet(Option<bytes::Bytes>, u64),
+    Text {
+        parts: Box<w3c::TextParts<Box<dyn BufRead + Send>>>,
+        data: bytes::Bytes,
+        max_bytes: u64,
+    },
+}
+
+impl ObjectParts {
+    pub fn open(
+        data: bytes::Bytes,
+        options: &w3c::ParseOptions,
+        max_bytes: u64,
+    ) -> Result<Self, ObjectError> {
+        if is_parquet(&data, max_bytes) {
+            return Ok(Self::Parquet(Some(data), max_bytes));
+        }
+        let parts = Box::new(w3c::TextParts::new(
+            open_owned(data.clone(), max_bytes),
+            options,
+        )?);
+        Ok(Self::Text {
+            parts,
+            data,
+            max_bytes,
+        })
     }
-    let mut head = [0u8; 4];
-    let gzipped_parquet = data.starts_with(&[0x1f, 0x8b])
-        && open_object(&data, max_bytes).read_exact(&mut head).is_ok()
-        && head == parquet_input::MAGIC;
-    if gzipped_parquet {
-        let mut inflated = Vec::new();
-        open_object(&data, max_bytes)
-            .read_to_end(&mut inflated)
-            .map_err(object_error)?;
-        return parquet_input::parse(inflated.into(), object, options, max_bytes, hasher);
+
+    /// The next part, of about `part_bytes` of log text (see
+    /// [`w3c::TextParts::next_part`]), and whether the object goes on.
+    pub fn next_part(
+        &mut self,
+        object: &str,
+        options: &w3c::ParseOptions,
+        hasher: &mut crate::key::KeyHasher,
+        part_bytes: u64,
+    ) -> Result<(w3c::Parsed, bool), ObjectError> {
+        match self {
+            Self::Parquet(data, max_bytes) => {
+                let Some(data) = data.take() else {
+                    return Ok((w3c::Parsed::default(), false));
+                };
+                let data = match data.starts_with(parquet_input::MAGIC) {
+                    true => data,
+                    false => {
+                        let mut inflated = Vec::new();
+                        open_object(&data, *max_bytes)
+                            .read_to_end(&mut inflated)
+                            .map_err(object_error)?;
+                        inflated.into()
+                    }
+                };
+                let parsed = parquet_input::parse(data, object, options, *max_bytes, hasher)?;
+                Ok((parsed, false))
+            }
+            Self::Text { parts, .. } => parts.next_part(object, options, hasher, part_bytes),
+        }
     }
-    w3c::parse(open_object(&data, max_bytes), object, options, hasher)
+
+    /// Checks that the rest of the object can be read whole (see
+    /// [`w3c::check_text`]).
+    pub fn check_whole(&self, options: &w3c::ParseOptions) -> Result<(), ObjectError> {
+        match self {
+            Self::Parquet(..) => Ok(()),
+            Self::Text {
+                data, max_bytes, ..
+            } => w3c::check_text(open_object(data, *max_bytes), options.max_line_bytes),
+        }
+    }
 }
 
 /// A reader that fails once more than `limit` bytes have been read.

@@ -1,21 +1,27 @@
 //! Merging new rows into an hour's partition of `requests`, exactly once.
 //!
-//! The hour's files at the table version a writer read are decoded, new rows
-//! whose request id is already there (or repeated among the new rows) are
-//! dropped, the union is sorted by `api_key_id` then `timestamp` and written
-//! as new files. The merge itself changes nothing visible: it returns the
-//! Delta actions (remove the hour's files, add the new ones) that the commit
-//! applies atomically, together with every other hour of the batch. Re-merging
-//! the same rows is a no-op, so a crash at any point is repaired by running
-//! again.
+//! The hour's open files at the table version a writer read are decoded, new
+//! rows whose request id is already in the hour (or repeated among the new
+//! rows) are dropped, the union is sorted by `api_key_id` then `timestamp`
+//! and written as new files. The merge itself changes nothing visible: it
+//! returns the Delta actions (remove the open files, add the new ones) that
+//! the commit applies atomically, together with every other hour of the
+//! batch. Re-merging the same rows is a no-op, so a crash at any point is
+//! repaired by running again.
 //!
-//! An hour may hold several files: a merge writes at most [`MAX_FILE_ROWS`]
-//! rows or about [`MAX_FILE_BYTES`] of values per file, so that no column of
-//! one file passes Arrow's 2 GiB offset limit however long its values are.
+//! A merge writes at most [`MAX_FILE_ROWS`] rows or about [`MAX_FILE_BYTES`]
+//! of values per file, so that no column of one file passes Arrow's 2 GiB
+//! offset limit however long its values are. A file that a limit closed is
+//! *full* and stays as it is: later merges read only its request ids and
+//! sums, a file at a time, and add files beside it. So a merge holds the new
+//! rows and at most one file's worth of the hour, however large the hour
+//! grows; each file is sorted, the hour as a whole is not. Only `reingest`,
+//! which takes rows out, rewrites full files.
 //!
 //! Each merge also encodes the hour's `usage_hourly` rollup, computed from all
-//! of the hour's rows (never by adding deltas) and named for the set of
-//! `requests` files it summarises (see [`super::rollup`]).
+//! of the hour's rows (never by adding deltas: full files by their own sums)
+//! and named for the set of `requests` files it summarises (see
+//! [`super::rollup`]).
 
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
@@ -131,14 +137,32 @@ pub async fn merge_hour(
     replacing: Arc<std::collections::HashSet<String>>,
     limits: FileLimits,
 ) -> Result<HourMerge> {
+    // Full files stay as they are (unless rows are taken out of the hour):
+    // each is read, a file at a time, only for its request ids and sums.
+    let (full, open): (Vec<&DataFile>, Vec<&DataFile>) = current
+        .iter()
+        .partition(|f| replacing.is_empty() && is_full(f));
+    let mut new = new;
+    let mut kept = FullFiles::default();
+    for file in &full {
+        let location = delta::file_location(lake, table, &file.path);
+        let data = lake.store().get(&location).await?.bytes().await?;
+        let scanned = crate::cpu::run(move || scan_full(data, new, hour))
+            .await?
+            .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+        new = scanned.new;
+        kept.rows += scanned.rows;
+        kept.duplicates += scanned.duplicates;
+        kept.sums.push(scanned.sums);
+    }
     let mut existing = Vec::new();
-    for file in current {
+    for file in &open {
         let location = delta::file_location(lake, table, &file.path);
         let data = lake.store().get(&location).await?.bytes().await?;
         existing.extend(decode(data).map_err(|e| Error::Lake(format!("{location}: {e}")))?);
     }
-    let merged =
-        crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits)).await??;
+    let merged = crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits, kept))
+        .await??;
     let partition = partition_key(hour);
     let dir = partition_dir(hour);
     let mut merge = HourMerge {
@@ -159,17 +183,20 @@ pub async fn merge_hour(
     if !merged.rewrite {
         return Ok(merge);
     }
-    merge.files_after.clear();
-    for file in current {
+    merge.files_after = full.iter().map(|f| f.path.clone()).collect();
+    for file in &open {
         merge
             .actions
             .push(delta::remove_action(table, &partition, file));
     }
-    for (bytes, stats) in merged.files {
-        let path = format!("{dir}/{}", delta::new_file_name("part"));
+    for file in merged.files {
+        let prefix = if file.full { FULL_FILE } else { "part" };
+        let path = format!("{dir}/{}", delta::new_file_name(prefix));
         let location = delta::file_location(lake, table, &path);
-        let size = bytes.len();
-        lake.store().put(&location, PutPayload::from(bytes)).await?;
+        let size = file.bytes.len();
+        lake.store()
+            .put(&location, PutPayload::from(file.bytes))
+            .await?;
         merge.written.push(location);
         merge.files_after.push(path.clone());
         merge.actions.push(delta::add_action(
@@ -177,11 +204,90 @@ pub async fn merge_hour(
             &partition,
             path,
             size,
-            Some(stats),
+            Some(file.stats),
         ));
     }
     merge.files_after.sort();
     Ok(merge)
+}
+
+/// The name prefix of a file that a limit closed ([`FileLimits`]): later
+/// merges into its hour add files beside it instead of rewriting it, so that
+/// a merge holds at most one file's rows of the hour however large the hour
+/// grows.
+const FULL_FILE: &str = "full";
+
+/// Whether a `requests` file was closed by a limit (see [`FULL_FILE`]).
+fn is_full(file: &DataFile) -> bool {
+    let name = file.path.rsplit('/').next().unwrap_or_default();
+    name.strip_prefix(FULL_FILE)
+        .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// What the full files of an hour hold, as far as a merge needs to know.
+#[derive(Default)]
+struct FullFiles {
+    rows: u64,
+    /// New rows dropped because a full file holds their request.
+    duplicates: u64,
+    /// Each file's sums by key and status ([`rollup::totals`]).
+    sums: Vec<RecordBatch>,
+}
+
+/// One full file, read for a merge.
+struct ScannedFull {
+    /// The new rows whose request the file does not hold.
+    new: Vec<RecordBatch>,
+    rows: u64,
+    duplicates: u64,
+    sums: RecordBatch,
+}
+
+/// The columns of a full file a merge reads: request identity and sums.
+const SCANNED_COLUMNS: [&str; 8] = [
+    "x_edge_request_id",
+    "source_object",
+    "source_line",
+    "api_key_id",
+    "api_key_hint",
+    "sc_status",
+    "sc_bytes",
+    "cs_bytes",
+];
+
+/// Reads a full file's request ids and sums, and drops the new rows whose
+/// request it already holds.
+fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: i64) -> Result<ScannedFull> {
+    let rows = super::parquet_io::decode_columns(data, &SCANNED_COLUMNS)?;
+    let mut held: HashSet<RequestKey<'_>> =
+        HashSet::with_capacity(rows.iter().map(RecordBatch::num_rows).sum());
+    for batch in &rows {
+        held.extend(request_keys(batch)?);
+    }
+    let mut duplicates = 0u64;
+    let mut kept = Vec::with_capacity(new.len());
+    for batch in new {
+        let keep: datafusion::arrow::array::BooleanArray = request_keys(&batch)?
+            .iter()
+            .map(|key| Some(!held.contains(key)))
+            .collect();
+        let dropped = keep.false_count();
+        if dropped == 0 {
+            kept.push(batch);
+            continue;
+        }
+        duplicates += dropped as u64;
+        let filtered = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+        if filtered.num_rows() > 0 {
+            kept.push(filtered);
+        }
+    }
+    Ok(ScannedFull {
+        new: kept,
+        rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
+        duplicates,
+        sums: rollup::totals(hour, &rows, &[])?,
+    })
 }
 
 /// Deletes files that were written but will never be committed (a merge
@@ -195,9 +301,18 @@ pub async fn discard(lake: &Lake, written: &[Path]) {
     }
 }
 
+/// A file a merge wrote.
+struct NewFile {
+    bytes: bytes::Bytes,
+    /// Its Delta statistics.
+    stats: String,
+    /// Closed by a limit (see [`FULL_FILE`]).
+    full: bool,
+}
+
 struct Merged {
-    /// The new files with their Delta statistics; empty when no row was added.
-    files: Vec<(bytes::Bytes, String)>,
+    /// The new files; empty when no row was added.
+    files: Vec<NewFile>,
     /// The hour's rollup file, when the hour changed or its rollup was missing.
     rollup: Option<bytes::Bytes>,
     /// True when the hour's files are replaced: rows were added or taken
@@ -353,6 +468,7 @@ fn merge_rows(
     replacing: &std::collections::HashSet<String>,
     hour: i64,
     limits: FileLimits,
+    full: FullFiles,
 ) -> Result<Merged> {
     let schema = requests_schema();
     let (existing, replaced) = without_objects(existing, replacing)?;
@@ -366,7 +482,7 @@ fn merge_rows(
         seen.extend(request_keys(batch)?);
         kept.extend((0..batch.num_rows()).map(|row| (b, row)));
     }
-    let (mut added, mut duplicates) = (0u64, 0u64);
+    let (mut added, mut duplicates) = (0u64, full.duplicates);
     for (b, batch) in new.iter().enumerate() {
         for (row, key) in request_keys(batch)?.into_iter().enumerate() {
             if seen.insert(key) {
@@ -378,13 +494,13 @@ fn merge_rows(
         }
     }
     drop(seen);
-    let total = existing_rows as u64 + added;
+    let total = existing_rows as u64 + full.rows + added;
     let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
     if added == 0 && replaced == 0 {
         // Nothing new: the rollup is made again (the same bytes under the
         // same name), in case a crash lost it; committing it is then a no-op.
-        let rollup = match existing.is_empty() {
-            false => Some(rollup::encode_hour(hour, &existing)?),
+        let rollup = match existing.is_empty() && full.sums.is_empty() {
+            false => Some(rollup::encode_hour_with(hour, &existing, &full.sums)?),
             true => None,
         };
         return Ok(Merged {
@@ -417,14 +533,15 @@ fn merge_rows(
     let mut gathered_columns = rollup::REQUESTS_COLUMNS.to_vec();
     gathered_columns.push("timestamp");
     let gathered = interleave_columns(&batches, &sorted_rows, &gathered_columns)?;
-    let rollup = rollup::encode_hour(hour, std::slice::from_ref(&gathered))?;
+    let rollup = rollup::encode_hour_with(hour, std::slice::from_ref(&gathered), &full.sums)?;
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
         nulls_first: false,
     };
-    let mut files = Vec::new();
-    for chunk in file_chunks(&batches, &sorted_rows, limits) {
+    let chunks = file_chunks(&batches, &sorted_rows, limits);
+    let mut files = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
         let file = encode_by_column(
             &schema,
             chunk.len(),
@@ -437,7 +554,12 @@ fn merge_rows(
                 }
             },
         )?;
-        files.push((file, file_stats(&gathered.slice(chunk.start, chunk.len()))?));
+        files.push(NewFile {
+            bytes: file,
+            stats: file_stats(&gathered.slice(chunk.start, chunk.len()))?,
+            // Every file but the last ends at a limit.
+            full: i + 1 < chunks.len(),
+        });
     }
     Ok(Merged {
         files,

@@ -16,7 +16,7 @@
 
 use super::Lake;
 use super::delta::{self, Committed, DataFile, TableDef};
-use super::parquet_io::{decode, encode, writer_properties};
+use super::parquet_io::{decode_columns, encode, writer_properties};
 use super::partition::{hour_of_partition, partition_dir, partition_key};
 use super::schema::REQUESTS_TABLE;
 use crate::error::{Error, Result};
@@ -168,6 +168,19 @@ pub async fn commit(
     )))
 }
 
+/// The sums of one `requests` file of an hour, by key and status (a batch of
+/// [`totals`]), read from the columns the rollup needs.
+pub async fn sum_file(lake: &Lake, file: &DataFile, hour: i64) -> Result<RecordBatch> {
+    let location = delta::file_location(lake, &REQUESTS_TABLE, &file.path);
+    let data = lake.store().get(&location).await?.bytes().await?;
+    crate::cpu::run(move || {
+        let rows = decode_columns(data, &REQUESTS_COLUMNS)
+            .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+        totals(hour, &rows, &[])
+    })
+    .await?
+}
+
 /// Rebuilds the rollup of every `requests` hour that has no exact one (a
 /// crash between an hour's two commits, or a migrated lake); returns the
 /// number of hours rolled up.
@@ -184,12 +197,13 @@ pub async fn repair(
         else {
             continue;
         };
-        let mut rows = Vec::new();
+        // A file at a time, so that an hour of any size is summed in the
+        // memory of one file's rollup columns.
+        let mut partial = Vec::with_capacity(files.len());
         for file in files {
-            let location = delta::file_location(lake, &REQUESTS_TABLE, &file.path);
-            rows.extend(decode(lake.store().get(&location).await?.bytes().await?)?);
+            partial.push(sum_file(lake, file, hour).await?);
         }
-        let file = crate::cpu::run(move || encode_hour(hour, &rows)).await??;
+        let file = crate::cpu::run(move || encode_hour_with(hour, &[], &partial)).await??;
         built.push(HourRollup {
             hour,
             requests_files: files.iter().map(|f| f.path.clone()).collect(),
@@ -252,7 +266,60 @@ pub const REQUESTS_COLUMNS: [&str; 5] = [
 /// Sums an hour's `requests` rows by key and status and encodes the result as
 /// one Parquet file, sorted by key then status.
 pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
+    encode_hour_with(hour, batches, &[])
+}
+
+/// As [`encode_hour`], adding `partial` sums (batches of [`totals`]) of rows
+/// that are not in `batches`.
+pub fn encode_hour_with(
+    hour: i64,
+    batches: &[RecordBatch],
+    partial: &[RecordBatch],
+) -> Result<Bytes> {
+    let batch = totals(hour, batches, partial)?;
+    let sorted_on = |column_idx| SortingColumn {
+        column_idx,
+        descending: false,
+        nulls_first: true,
+    };
+    encode(
+        &rollup_schema(),
+        &[batch],
+        writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
+    )
+}
+
+/// The sums of `batches` (`requests` rows, of which only
+/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by key and
+/// status: one row of the rollup's schema per group, sorted by key then
+/// status, keyless (null) first.
+///
+/// Sums of rows can be summed again: an hour too large to hold at once is
+/// summed a file at a time.
+pub fn totals(hour: i64, batches: &[RecordBatch], partial: &[RecordBatch]) -> Result<RecordBatch> {
     let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
+    for batch in partial {
+        if batch.schema() != rollup_schema() {
+            return Err(Error::Lake(
+                "partial sums have another schema than the rollup's".into(),
+            ));
+        }
+        let keys = batch.column(1).as_string::<i32>();
+        let hints = batch.column(2).as_string::<i32>();
+        let statuses = batch.column(3).as_primitive::<Int16Type>();
+        let [requests, bytes_out, bytes_in] =
+            [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
+        for row in 0..batch.num_rows() {
+            let key = keys.is_valid(row).then(|| keys.value(row));
+            let status = statuses.is_valid(row).then(|| statuses.value(row));
+            groups.entry((key, status)).or_default().add(&Totals {
+                hint: hints.is_valid(row).then(|| hints.value(row)),
+                requests: requests.value(row),
+                bytes_out: bytes_out.value(row),
+                bytes_in: bytes_in.value(row),
+            });
+        }
+    }
     for batch in batches {
         let column = |name: &str| {
             batch
@@ -309,17 +376,7 @@ pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_out))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_in))),
     ];
-    let batch = RecordBatch::try_new(rollup_schema(), columns)?;
-    let sorted_on = |column_idx| SortingColumn {
-        column_idx,
-        descending: false,
-        nulls_first: true,
-    };
-    encode(
-        &rollup_schema(),
-        &[batch],
-        writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
-    )
+    Ok(RecordBatch::try_new(rollup_schema(), columns)?)
 }
 
 #[cfg(test)]

@@ -58,11 +58,11 @@ fn reader_script() -> &'static str {
 
 /// What the independent reader sees of a lake.
 #[derive(Debug, serde::Deserialize)]
-struct ReaderView {
-    version: Option<i64>,
+pub struct ReaderView {
+    pub version: Option<i64>,
     /// api_key_id (`""` for keyless) → [requests, billable, bytes_out].
-    keys: BTreeMap<String, [i64; 3]>,
-    repeated_ids: i64,
+    pub keys: BTreeMap<String, [i64; 3]>,
+    pub repeated_ids: i64,
     #[serde(default)]
     error: Option<String>,
 }
@@ -84,7 +84,7 @@ fn run_reader<T: serde::de::DeserializeOwned>(lake: &str, args: &[&str]) -> T {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn read_with_python(lake: &str) -> ReaderView {
+pub fn read_with_python(lake: &str) -> ReaderView {
     run_reader(lake, &[])
 }
 
@@ -95,7 +95,7 @@ pub fn current_files(lake: &str) -> Vec<String> {
 }
 
 /// The reader's figures of the expected totals.
-fn reader_figures(want: &BTreeMap<String, Totals>) -> BTreeMap<String, [i64; 3]> {
+pub fn reader_figures(want: &BTreeMap<String, Totals>) -> BTreeMap<String, [i64; 3]> {
     want.iter()
         .map(|(k, t)| (k.clone(), [t.requests, t.billable, t.bytes_out]))
         .collect()
@@ -275,7 +275,7 @@ async fn a_writer_paused_past_any_timeout_loses_no_other_writers_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_an_external_reader_polls_never_shows_a_request_twice() {
     let logs = tempfile::tempdir().unwrap();
-    let distinct = write_objects(logs.path(), "k", &[6, 7, 8, 9], 24, 250);
+    let distinct = write_objects(logs.path(), "k", &[6, 7, 8, 9], 24, 900);
     let want = expected(&distinct.iter().collect::<Vec<_>>());
     let truth = reader_figures(&want);
     let lake_dir = tempfile::tempdir().unwrap();

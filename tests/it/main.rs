@@ -9,6 +9,7 @@ mod exactly_once;
 mod first_use;
 mod formats;
 mod hardening;
+mod large_objects;
 mod logs;
 mod pipeline;
 mod report;

@@ -1,0 +1,284 @@
+//! Objects with more log text than `--part-bytes` are parsed and committed a
+//! part at a time, and an hour's full files are never read whole again: so
+//! memory stays bounded however large an object or an hour is. Each test
+//! uses tiny parts and files, so that small fixtures make many of both, and
+//! checks the totals it computes itself from the requests it wrote.
+
+use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
+use crate::delta::{current_files, read_with_python, reader_figures};
+use crate::logs::{Req, expected, gzip, hour_of_requests, log_text};
+use std::path::Path;
+use std::time::Duration;
+
+/// About 50 of the fixtures' lines (330 bytes each) to a part.
+const PART: &str = "16KiB";
+
+/// `n` requests of one hour, then `bad` malformed lines spread among them and
+/// the first `repeats` requests again (the same request ids) at the end.
+fn object_text(reqs: &[Req], bad: usize, repeats: usize) -> String {
+    let mut text = crate::logs::HEADER.to_string();
+    for (i, r) in reqs.iter().enumerate() {
+        text.push_str(&r.line());
+        if bad > 0 && i % (reqs.len() / bad) == 7 {
+            text.push_str("a damaged line\n");
+        }
+    }
+    for r in &reqs[..repeats] {
+        text.push_str(&r.line());
+    }
+    text
+}
+
+fn files_in(lake: &str, hour: &str, prefix: &str) -> Vec<String> {
+    let dir = format!("dt=2025-10-05/hour={hour}/{prefix}-");
+    current_files(lake)
+        .into_iter()
+        .filter(|f| f.starts_with(&dir))
+        .collect()
+}
+
+/// The `usage_hourly` rollup agrees with the raw rows, hour by hour and key by key.
+async fn assert_rollup_matches_rows(lake: &str) {
+    let rows = query_csv(
+        &[],
+        lake,
+        "SELECT dt, hour, api_key_id, count(*) AS n, sum(sc_bytes) AS b FROM requests \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .await;
+    let rolled = query_csv(
+        &[],
+        lake,
+        "SELECT dt, hour, api_key_id, sum(requests) AS n, sum(bytes_out) AS b FROM usage_hourly \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .await;
+    assert_eq!(rows, rolled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_larger_than_a_part_is_committed_in_parts_exactly() {
+    let logs = tempfile::tempdir().unwrap();
+    let big = hour_of_requests(10, 3000, "big");
+    let small = hour_of_requests(11, 200, "small");
+    let text = object_text(&big, 3, 60);
+    // A part ends at the first line past 16 KiB.
+    let parts = text.len() / (16 << 10);
+    std::fs::write(logs.path().join("E2PARTS.2025-10-05-10.a.gz"), gzip(&text)).unwrap();
+    std::fs::write(
+        logs.path().join("E2PARTS.2025-10-05-11.a.gz"),
+        gzip(&log_text(&small)),
+    )
+    .unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let flags = [
+        "--full-listing",
+        "--part-bytes",
+        PART,
+        "--max-file-rows",
+        "500",
+        "--json",
+    ];
+    let run = ingest(&[], source, lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 2);
+    assert_eq!(s["requests"], 3000 + 60 + 200);
+    assert_eq!(s["bad_lines"], 3);
+    assert_eq!(s["duplicates"], 60, "the repeats, found in the full files");
+    assert_eq!(s["rows_written"], 3200);
+    let all: Vec<&Req> = big.iter().chain(&small).collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&all));
+    let reader = read_with_python(lake);
+    assert_eq!(reader.keys, reader_figures(&expected(&all)));
+    assert_eq!(reader.repeated_ids, 0);
+    // A commit of `requests` per part (and one for the small object, after
+    // the table's creation).
+    let commits = reader.version.unwrap() as usize;
+    assert!(
+        (parts + 1..=parts + 3).contains(&commits),
+        "{commits} versions, {parts} parts"
+    );
+    assert_rollup_matches_rows(lake).await;
+    // 3,000 rows in files of 500: every merge adds beside the full ones and
+    // rewrites only the open file, so five are full and one is open.
+    let full = files_in(lake, "10", "full");
+    assert_eq!(full.len(), 5, "{:?}", current_files(lake));
+    assert_eq!(files_in(lake, "10", "part").len(), 1);
+    // The object is recorded once, after its last part.
+    let again = ingest(&[], source, lake, &flags).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(summary(&again)["objects_skipped"], 2);
+    assert_eq!(summary(&again)["rows_written"], 0);
+
+    // A late object for the same hour, repeating 40 of the requests already
+    // in full files: the full files stay as they are.
+    let late = hour_of_requests(10, 700, "late");
+    let mut text = log_text(&late);
+    for r in &big[1000..1040] {
+        text.push_str(&r.line());
+    }
+    std::fs::write(logs.path().join("E2PARTS.2025-10-05-10.b.gz"), gzip(&text)).unwrap();
+    let run = ingest(&[], source, lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["duplicates"], 40);
+    assert_eq!(summary(&run)["rows_written"], 700);
+    let after = files_in(lake, "10", "full");
+    for file in &full {
+        assert!(after.contains(file), "{file} was rewritten: {after:?}");
+    }
+    let all: Vec<&Req> = big.iter().chain(&small).chain(&late).collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&all));
+    assert_rollup_matches_rows(lake).await;
+
+    // Reingest reads every object again, in parts, and replaces its rows.
+    let mut args = vec![
+        "reingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--since",
+        "2025-10-05",
+        "--until",
+        "2025-10-06",
+    ];
+    args.extend_from_slice(&flags[1..]);
+    let run = edgemeter(&[], &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_replaced"], 3900);
+    assert_eq!(summary(&run)["rows_written"], 3900);
+    assert_eq!(usage(&[], lake, &[]).await, expected(&all));
+    let reader = read_with_python(lake);
+    assert_eq!(reader.keys, reader_figures(&expected(&all)));
+    assert_eq!(reader.repeated_ids, 0);
+    assert_rollup_matches_rows(lake).await;
+}
+
+/// An object that cannot be read to its end gives no rows at all, even when
+/// it is larger than a part: it is checked whole before its first part is
+/// committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_object_larger_than_a_part_gives_no_rows() {
+    let logs = tempfile::tempdir().unwrap();
+    let big = hour_of_requests(10, 2000, "cut");
+    let data = gzip(&log_text(&big));
+    std::fs::write(
+        logs.path().join("E2CUT.2025-10-05-10.a.gz"),
+        &data[..data.len() - 300],
+    )
+    .unwrap();
+    let fine = hour_of_requests(11, 150, "fine");
+    std::fs::write(
+        logs.path().join("E2CUT.2025-10-05-11.a.gz"),
+        gzip(&log_text(&fine)),
+    )
+    .unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let flags = ["--full-listing", "--part-bytes", PART, "--json"];
+    let run = ingest(&[], logs.path().to_str().unwrap(), lake, &flags).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_unreadable"], 1);
+    assert_eq!(s["objects_ingested"], 1);
+    assert_eq!(s["rows_written"], 150);
+    assert_eq!(
+        usage(&[], lake, &[]).await,
+        expected(&fine.iter().collect::<Vec<_>>())
+    );
+}
+
+fn write_crash_logs(dir: &Path) -> Vec<Req> {
+    let big = hour_of_requests(12, 4000, "huge");
+    std::fs::write(
+        dir.join("E2KILL.2025-10-05-12.a.gz"),
+        gzip(&object_text(&big, 0, 100)),
+    )
+    .unwrap();
+    let mut all = big;
+    for hour in [11, 12] {
+        let reqs = hour_of_requests(hour, 300, &format!("s{hour}"));
+        std::fs::write(
+            dir.join(format!("E2KILL.2025-10-05-{hour}.b.gz")),
+            gzip(&log_text(&reqs)),
+        )
+        .unwrap();
+        all.extend(reqs);
+    }
+    all
+}
+
+/// `kill -9` at pseudo-random points while an object is committed part by
+/// part: no reader ever sees a request twice or more than the logs hold, and
+/// the run after the last kill counts everything exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_the_parts_of_an_object_loses_and_doubles_nothing() {
+    let logs = tempfile::tempdir().unwrap();
+    let all = write_crash_logs(logs.path());
+    let want = expected(&all.iter().collect::<Vec<_>>());
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let args = [
+        "ingest",
+        "--source",
+        source,
+        "--lake",
+        lake,
+        "--full-listing",
+        "--part-bytes",
+        "8KiB",
+        "--max-file-rows",
+        "700",
+        "--json",
+    ];
+    let mut seed: u64 = 0x9a27_5eed;
+    let mut interrupted = 0;
+    for round in 0..8 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = Duration::from_millis(200 + (seed >> 33) % 2500);
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgemeter"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(delay).await;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+        let dups = query_csv(
+            &[],
+            lake,
+            "SELECT count(*) - count(DISTINCT x_edge_request_id) AS dups FROM requests",
+        )
+        .await;
+        assert_eq!(dups.lines().nth(1), Some("0"), "round {round}: {dups}");
+        let partial = usage(&[], lake, &[]).await;
+        for (key, got) in &partial {
+            assert!(
+                got.requests <= want[key].requests && got.bytes_out <= want[key].bytes_out,
+                "round {round}: {key} over-counted"
+            );
+        }
+        interrupted += usize::from(partial != want);
+    }
+    assert!(
+        interrupted >= 2,
+        "only {interrupted} kills landed mid-run: the test lost its teeth"
+    );
+    let run = edgemeter(&[], &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(usage(&[], lake, &[]).await, want);
+    let reader = read_with_python(lake);
+    assert_eq!(reader.keys, reader_figures(&want));
+    assert_eq!(reader.repeated_ids, 0);
+    assert_rollup_matches_rows(lake).await;
+    let again = edgemeter(&[], &args).await;
+    assert_eq!(summary(&again)["objects_skipped"], 3);
+    assert_eq!(summary(&again)["rows_written"], 0);
+}
