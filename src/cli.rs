@@ -356,6 +356,10 @@ pub struct InitArgs {
     /// the secret is printed once, for EDGEMETER_KEY_SECRET.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// Store the new secret in AWS Secrets Manager under this name (never
+    /// replacing a secret); runs read it through EDGEMETER_KEY_SECRET_ID.
+    #[arg(long, value_name = "NAME", conflicts_with = "secret_file")]
+    pub secret_manager: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +447,7 @@ pub struct QueryArgs {
 
 /// Runs a parsed command line; returns the process exit status.
 pub async fn run(cli: Cli) -> Result<i32> {
+    crate::key::load_managed_secret().await?;
     match cli.command {
         Command::Ingest(flags) => {
             let run = config::resolve(flags.overrides(cli.quiet), FileConfig::default())?;
@@ -650,15 +655,24 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     .map_err(|e| Error::io(path, e))?;
                 writeln!(file, "{secret}").map_err(|e| Error::io(path, e))?;
             }
+            let stored = match &args.secret_manager {
+                Some(name) => Some(crate::key::create_managed_secret(name, &secret).await?),
+                None => None,
+            };
             crate::lake::keying::check_or_record(&lake, &hasher).await?;
             let fingerprint = hasher.fingerprint().unwrap_or_default();
-            match &args.secret_file {
-                Some(path) => println!(
+            match (&args.secret_file, &args.secret_manager) {
+                (Some(path), _) => println!(
                     "initialised {} (secret fingerprint {fingerprint}); run with EDGEMETER_KEY_SECRET_FILE={}",
                     args.lake.lake,
                     path.display()
                 ),
-                None => println!(
+                (None, Some(name)) => println!(
+                    "initialised {} (secret fingerprint {fingerprint}); the secret is in AWS Secrets Manager as {}; run with EDGEMETER_KEY_SECRET_ID={name}",
+                    args.lake.lake,
+                    stored.unwrap_or_default()
+                ),
+                (None, None) => println!(
                     "initialised {} (secret fingerprint {fingerprint}); keep this secret (in a secret manager) and run with it set:\nEDGEMETER_KEY_SECRET={secret}",
                     args.lake.lake
                 ),

@@ -24,9 +24,22 @@ pub const KEY_SECRET_FILE_ENV: &str = "EDGEMETER_KEY_SECRET_FILE";
 /// characters leave too few unknown ones for the hash to protect.
 pub const MIN_HINTED_KEY_CHARS: usize = 16;
 
+/// The environment variable naming a secret in AWS Secrets Manager (its name
+/// or ARN) whose value is the secret; read once at start
+/// ([`load_managed_secret`]).
+pub const KEY_SECRET_ID_ENV: &str = "EDGEMETER_KEY_SECRET_ID";
+
+/// The secret read from AWS Secrets Manager, once per process.
+static MANAGED_SECRET: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// The secret, from (in this order) [`KEY_SECRET_ENV`], the file named by
+/// [`KEY_SECRET_FILE_ENV`], or AWS Secrets Manager ([`KEY_SECRET_ID_ENV`]).
 fn secret_from_env() -> Option<Vec<u8>> {
     if let Ok(secret) = std::env::var(KEY_SECRET_ENV) {
         return Some(secret.into_bytes());
+    }
+    if std::env::var_os(KEY_SECRET_FILE_ENV).is_none() {
+        return MANAGED_SECRET.get().cloned();
     }
     let path = std::env::var_os(KEY_SECRET_FILE_ENV)?;
     match std::fs::read(&path) {
@@ -42,6 +55,85 @@ fn secret_from_env() -> Option<Vec<u8>> {
             None
         }
     }
+}
+
+/// A Secrets Manager client from aws-config's standard chain (credentials,
+/// region, and `AWS_ENDPOINT_URL_SECRETS_MANAGER` for other endpoints).
+async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
+    let region =
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&shared)
+}
+
+/// Reads the secret named by [`KEY_SECRET_ID_ENV`] from AWS Secrets Manager,
+/// when that is where it comes from (neither of the other variables is set).
+/// A secret that cannot be read stops the command: hashing without it would
+/// give every key another id.
+pub async fn load_managed_secret() -> crate::error::Result<()> {
+    if std::env::var_os(KEY_SECRET_ENV).is_some() || std::env::var_os(KEY_SECRET_FILE_ENV).is_some()
+    {
+        return Ok(());
+    }
+    let Ok(id) = std::env::var(KEY_SECRET_ID_ENV) else {
+        return Ok(());
+    };
+    let unreadable = |why: String| {
+        crate::error::Error::Config(format!(
+            "{KEY_SECRET_ID_ENV}={id}: cannot read the key secret from AWS Secrets Manager: {why}"
+        ))
+    };
+    let out = secrets_manager()
+        .await
+        .get_secret_value()
+        .secret_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+        })?;
+    let secret = match (out.secret_string(), out.secret_binary()) {
+        (Some(text), _) => text.trim().as_bytes().to_vec(),
+        (None, Some(binary)) => binary.as_ref().to_vec(),
+        (None, None) => Vec::new(),
+    };
+    if secret.is_empty() {
+        return Err(unreadable("the secret has no value".into()));
+    }
+    let _ = MANAGED_SECRET.set(secret);
+    Ok(())
+}
+
+/// Stores a new secret in AWS Secrets Manager under `name` (never replacing
+/// one); returns its ARN.
+pub async fn create_managed_secret(name: &str, secret: &str) -> crate::error::Result<String> {
+    let out = secrets_manager()
+        .await
+        .create_secret()
+        .name(name)
+        .description("edgemeter: HMAC secret of a lake's api_key_ids")
+        .secret_string(secret)
+        .send()
+        .await
+        .map_err(|e| {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception());
+            crate::error::Error::Config(match exists {
+                true => format!(
+                    "AWS Secrets Manager already holds a secret named {name}: init never replaces one; \
+                     choose another name, or run with {KEY_SECRET_ID_ENV}={name} if it is this lake's"
+                ),
+                false => format!(
+                    "cannot create the secret {name} in AWS Secrets Manager: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                ),
+            })
+        })?;
+    Ok(out.arn().unwrap_or(name).to_string())
 }
 
 /// A new random secret: 32 bytes as 64 hex digits.

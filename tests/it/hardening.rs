@@ -302,7 +302,7 @@ async fn keys_never_reach_the_lake_and_conflicts_bill_the_trusted_key() {
     assert!(!wrong.stderr.contains(secret), "{}", wrong.stderr);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

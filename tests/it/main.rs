@@ -18,5 +18,6 @@ mod s3;
 mod s3_faults;
 mod scheduled;
 mod schema;
+mod secrets;
 mod traps;
 mod webhook;
