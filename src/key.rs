@@ -253,6 +253,17 @@ pub enum KeySource {
     LogData(String),
 }
 
+impl KeySource {
+    fn place_and_name(&self) -> (Place, &str) {
+        match self {
+            KeySource::Query(n) => (Place::Query, n),
+            KeySource::Header(n) => (Place::Header, n),
+            KeySource::Cookie(n) => (Place::Cookie, n),
+            KeySource::LogData(n) => (Place::LogData, n),
+        }
+    }
+}
+
 impl std::str::FromStr for KeySource {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -332,9 +343,10 @@ pub struct KeyFields<'a> {
 pub struct FoundKey<'a> {
     /// Decoded; borrowed from the field when it needed no decoding.
     pub key: Option<Cow<'a, [u8]>>,
-    /// The request carried another, different key through some source; it
-    /// was billed to `key`, the one of highest precedence.
-    pub conflicting: bool,
+    /// Another, different key the request carried through some configured
+    /// source (the first in precedence after `key`'s); the request was
+    /// billed to `key`, the one of highest precedence.
+    pub conflicting: Option<Cow<'a, [u8]>>,
     pub query: Option<String>,
     pub stem: Option<String>,
     pub headers: Option<String>,
@@ -444,12 +456,7 @@ impl<'s> KeyFinder<'s> {
             out.headers = self.headers(h, &mut found);
         }
         for source in self.sources {
-            let (place, name) = match source {
-                KeySource::Query(n) => (Place::Query, n),
-                KeySource::Header(n) => (Place::Header, n),
-                KeySource::Cookie(n) => (Place::Cookie, n),
-                KeySource::LogData(n) => (Place::LogData, n),
-            };
+            let (place, name) = source.place_and_name();
             let hit = found
                 .iter()
                 .find(|(p, n, v)| *p == place && n.eq_ignore_ascii_case(name) && !v.is_empty());
@@ -459,8 +466,17 @@ impl<'s> KeyFinder<'s> {
             }
         }
         if let Some(key) = &out.key {
-            out.conflicting = found.iter().any(|(place, name, v)| {
-                !v.is_empty() && v.as_ref() != key.as_ref() && self.configured(*place, name)
+            out.conflicting = self.sources.iter().find_map(|source| {
+                let (place, name) = source.place_and_name();
+                found
+                    .iter()
+                    .find(|(p, n, v)| {
+                        *p == place
+                            && n.eq_ignore_ascii_case(name)
+                            && !v.is_empty()
+                            && v.as_ref() != key.as_ref()
+                    })
+                    .map(|(_, _, v)| v.clone())
             });
         }
         // Whatever was found by name is also removed wherever else its value
@@ -493,17 +509,6 @@ impl<'s> KeyFinder<'s> {
             out.forms = forms;
         }
         out
-    }
-
-    /// Whether a key source is configured for `name` at `place`.
-    fn configured(&self, place: Place, name: &str) -> bool {
-        let names = match place {
-            Place::Query => &self.query,
-            Place::Header => &self.header,
-            Place::Cookie => &self.cookie,
-            Place::LogData => &self.log_data,
-        };
-        names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// `cs-headers`: `Name:Value` entries separated by `%0A`, values
@@ -894,7 +899,7 @@ mod tests {
             },
         );
         assert_eq!(f.key.as_deref(), Some(key.as_bytes()));
-        assert!(!f.conflicting, "every source carries the same key");
+        assert!(f.conflicting.is_none(), "every source carries the same key");
         assert_eq!(f.stem.as_deref(), Some("/v1/x;api_key=REDACTED/y"));
         assert_eq!(
             f.referer.as_deref(),
@@ -925,7 +930,7 @@ mod tests {
             },
         );
         assert_eq!(f.key.as_deref(), Some(&b"real_key_1111"[..]));
-        assert!(f.conflicting);
+        assert!(f.conflicting.is_some());
         assert_eq!(f.query.as_deref(), Some("api_key=REDACTED"));
         let f = find_key(
             &default_sources(),
@@ -937,7 +942,7 @@ mod tests {
             },
         );
         assert_eq!(f.key.as_deref(), Some(&b"ld_key_4444"[..]));
-        assert!(f.conflicting);
+        assert!(f.conflicting.is_some());
         // An Authorization header is redacted but is not a second key.
         let f = find_key(
             &default_sources(),
@@ -948,7 +953,7 @@ mod tests {
             },
         );
         assert_eq!(f.key.as_deref(), Some(&b"q_key_22222"[..]));
-        assert!(!f.conflicting);
+        assert!(f.conflicting.is_none());
     }
 
     #[test]

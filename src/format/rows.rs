@@ -192,6 +192,7 @@ pub struct RowsBuilder {
     fields: Vec<Column>,
     source_object: StringBuilder,
     source_line: Int64Builder,
+    conflicting_key_id: StringBuilder,
     len: usize,
 }
 
@@ -209,6 +210,8 @@ pub struct Row<'a> {
     pub values: &'a [Value<'a>],
     pub source_object: &'a str,
     pub source_line: u64,
+    /// The `api_key_id` of another key the request carried.
+    pub conflicting_key_id: Option<&'a str>,
 }
 
 impl RowsBuilder {
@@ -226,6 +229,8 @@ impl RowsBuilder {
                 .collect(),
             source_object: string_builder(rows, &mut hint),
             source_line: Int64Builder::with_capacity(rows),
+            // Nearly always null: no capacity for values.
+            conflicting_key_id: StringBuilder::with_capacity(rows, 0),
             len: 0,
         }
     }
@@ -259,6 +264,8 @@ impl RowsBuilder {
         }
         self.source_object.append_value(row.source_object);
         self.source_line.append_value(row.source_line as i64);
+        self.conflicting_key_id
+            .append_option(row.conflicting_key_id);
         self.len += 1;
     }
 
@@ -279,6 +286,7 @@ impl RowsBuilder {
         columns.extend(self.fields.iter_mut().map(Column::finish));
         columns.push(Arc::new(self.source_object.finish()));
         columns.push(Arc::new(self.source_line.finish()));
+        columns.push(Arc::new(self.conflicting_key_id.finish()));
         self.len = 0;
         match RecordBatch::try_new(requests_schema(), columns) {
             Ok(batch) => batch,
@@ -377,6 +385,7 @@ mod tests {
                 values: &values,
                 source_object: "o",
                 source_line: line as u64 + 1,
+                conflicting_key_id: None,
             });
         }
         let sc_bytes = |batch: &RecordBatch| -> Vec<Option<i64>> {
@@ -415,6 +424,7 @@ mod tests {
             values: &values,
             source_object: "o",
             source_line: 9,
+            conflicting_key_id: None,
         });
         let next = rows.finish();
         assert_eq!(sc_bytes(&next), vec![Some(1)]);

@@ -785,10 +785,14 @@ impl<'a, 'h> LineParser<'a, 'h> {
         for (i, r) in &others {
             values[*i] = Value::Str(r);
         }
+        let conflicting_key_id = found
+            .conflicting
+            .as_ref()
+            .map(|raw| self.hasher.identify(raw).id.clone());
         let key = match &found.key {
             Some(raw) => {
                 let key = self.hasher.identify(raw);
-                if found.conflicting {
+                if conflicting_key_id.is_some() {
                     *self
                         .stats
                         .conflicting_keys
@@ -808,6 +812,7 @@ impl<'a, 'h> LineParser<'a, 'h> {
             values: &values,
             source_object: self.object,
             source_line: line_no,
+            conflicting_key_id: conflicting_key_id.as_deref(),
         });
         Ok(())
     }

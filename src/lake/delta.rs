@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake::kernel::{Action, Add, Remove, StructType};
+use deltalake::kernel::{Action, Add, Remove, StructField, StructType};
 use deltalake::logstore::{
     LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
 };
@@ -179,7 +179,7 @@ fn as_of_error(def: &TableDef, as_of: AsOf, e: DeltaTableError) -> Error {
 /// other's table.
 pub async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
     if let Some(table) = open(lake, def, AsOf::Latest).await? {
-        return Ok(table);
+        return add_missing_columns(lake, def, table).await;
     }
     let schema: StructType = def.schema().try_into_kernel()?;
     let table = builder(lake, def)?.build()?;
@@ -195,6 +195,45 @@ pub async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
             .await?
             .ok_or_else(|| Error::Lake(format!("{}: created, then not found", def.dir))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds to a table made by an earlier edgemeter the columns added since (they
+/// come last; its older files read them as null), so that the files written
+/// now match the table's schema. One commit, once per lake: when writers race
+/// to make it, the losers find the columns there.
+async fn add_missing_columns(lake: &Lake, def: &TableDef, table: DeltaTable) -> Result<DeltaTable> {
+    let wanted: StructType = def.schema().try_into_kernel()?;
+    let missing = |table: &DeltaTable| -> Result<Vec<StructField>> {
+        let schema = table.snapshot()?.schema();
+        Ok(wanted
+            .fields()
+            .filter(|f| schema.field(f.name()).is_none())
+            .cloned()
+            .collect())
+    };
+    let fields = missing(&table)?;
+    if fields.is_empty() {
+        return Ok(table);
+    }
+    let names: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
+    match table.add_columns().with_fields(fields).await {
+        Ok(table) => {
+            tracing::info!(table = def.dir, columns = ?names, "added columns to a table made by an earlier edgemeter");
+            Ok(table)
+        }
+        Err(e) => {
+            let table = open(lake, def, AsOf::Latest)
+                .await?
+                .ok_or_else(|| Error::Lake(format!("{}: not found", def.dir)))?;
+            match missing(&table)?.is_empty() {
+                true => Ok(table),
+                false => Err(Error::Lake(format!(
+                    "{}: cannot add the columns {names:?}: {e}",
+                    def.dir
+                ))),
+            }
+        }
     }
 }
 

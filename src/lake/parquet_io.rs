@@ -146,6 +146,33 @@ pub fn decode(data: Bytes) -> Result<Vec<RecordBatch>> {
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Decodes a whole Parquet file as batches of `schema`, taking its columns by
+/// name: a column the file lacks (written before the column was added) is
+/// all null.
+pub fn decode_as(data: Bytes, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    decode(data)?
+        .into_iter()
+        .map(|batch| {
+            if batch.schema() == *schema {
+                return Ok(batch);
+            }
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| match batch.column_by_name(f.name()) {
+                    Some(column) => Ok(column.clone()),
+                    None if f.is_nullable() => Ok(datafusion::arrow::array::new_null_array(
+                        f.data_type(),
+                        batch.num_rows(),
+                    )),
+                    None => Err(Error::Lake(format!("the file lacks column {}", f.name()))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
+
 /// Decodes the named columns of a Parquet file (those it has), in the
 /// file's order.
 pub fn decode_columns(data: Bytes, columns: &[&str]) -> Result<Vec<RecordBatch>> {

@@ -25,7 +25,7 @@
 
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
-use super::parquet_io::{decode, encode_by_column, writer_properties};
+use super::parquet_io::{decode_as, encode_by_column, writer_properties};
 use super::rollup;
 use super::schema::requests_schema;
 use crate::error::{Error, Result};
@@ -159,7 +159,8 @@ pub async fn merge_hour(
     for file in &open {
         let location = delta::file_location(lake, table, &file.path);
         let data = lake.store().get(&location).await?.bytes().await?;
-        existing.extend(decode(data).map_err(|e| Error::Lake(format!("{location}: {e}")))?);
+        let rows = decode_as(data, &requests_schema());
+        existing.extend(rows.map_err(|e| Error::Lake(format!("{location}: {e}")))?);
     }
     let merged = crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits, kept))
         .await??;
@@ -794,5 +795,129 @@ mod tests {
             hour_of_partition(&partition_key(1_575_493_200 / 3600)),
             Some(1_575_493_200 / 3600)
         );
+    }
+
+    /// The `requests` file schema before [`LATER_COLUMNS`] were added.
+    fn schema_before_later_columns() -> datafusion::arrow::datatypes::SchemaRef {
+        use super::super::schema::LATER_COLUMNS;
+        let schema = requests_schema();
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
+            .filter(|f| !LATER_COLUMNS.contains(&f.name().as_str()))
+            .cloned()
+            .collect();
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+    }
+
+    /// Requests of one hour with these ids, every other column null.
+    fn rows_with_ids(hour: i64, ids: &[&str]) -> RecordBatch {
+        let schema = requests_schema();
+        let n = ids.len();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "timestamp" => Arc::new(
+                        TimestampMillisecondArray::from_iter_values(
+                            (0..n as i64).map(|i| hour * 3_600_000 + i),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    "api_key_id" => Arc::new(StringArray::from(vec![Some("k"); n])),
+                    "x_edge_request_id" => Arc::new(StringArray::from(ids.to_vec())),
+                    "source_object" => Arc::new(StringArray::from(vec!["o"; n])),
+                    "source_line" => Arc::new(Int64Array::from_iter_values(0..n as i64)),
+                    _ => new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// A lake whose `requests` table was made before a column was added:
+    /// opening it for writing adds the column, and the hour's old files (which
+    /// lack it) merge with new rows exactly.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_made_before_a_column_was_added_gets_it_and_its_files_merge() {
+        use super::super::schema::{PARTITION_COLUMNS, REQUESTS_TABLE};
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
+            .await
+            .unwrap();
+        const BEFORE: TableDef = TableDef {
+            dir: "requests",
+            file_schema: schema_before_later_columns,
+            partition_by: &PARTITION_COLUMNS,
+        };
+        let hour = 480_000;
+        let mut table = delta::open_or_create(&lake, &BEFORE).await.unwrap();
+        let old_schema = schema_before_later_columns();
+        let old_rows = rows_with_ids(hour, &["a", "b", "c"]);
+        let indices: Vec<usize> = (0..old_schema.fields().len()).collect();
+        let file = super::super::parquet_io::encode(
+            &old_schema,
+            &[old_rows.project(&indices).unwrap()],
+            writer_properties(None),
+        )
+        .unwrap();
+        let path = format!("{}/part-before.parquet", partition_dir(hour));
+        let location = delta::file_location(&lake, &REQUESTS_TABLE, &path);
+        let size = file.len();
+        lake.store()
+            .put(&location, PutPayload::from(file))
+            .await
+            .unwrap();
+        let add = delta::add_action(&BEFORE, &partition_key(hour), path, size, None);
+        let operation =
+            delta::write_operation(&BEFORE, deltalake::protocol::SaveMode::Append, None);
+        let committed = delta::commit(&mut table, vec![add], operation, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(committed, delta::Committed::At(1));
+        assert!(
+            table
+                .snapshot()
+                .unwrap()
+                .schema()
+                .field("conflicting_key_id")
+                .is_none()
+        );
+
+        let table = delta::open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
+        assert!(
+            table
+                .snapshot()
+                .unwrap()
+                .schema()
+                .field("conflicting_key_id")
+                .is_some(),
+            "the column is added"
+        );
+        assert_eq!(table.version(), Some(2));
+        let files = delta::files_by_partition(&table, &REQUESTS_TABLE).unwrap();
+        let merged = merge_hour(
+            &lake,
+            &REQUESTS_TABLE,
+            hour,
+            &files[&partition_key(hour)],
+            vec![rows_with_ids(hour, &["c", "d"])],
+            Arc::default(),
+            FileLimits::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (
+                merged.outcome.rows_added,
+                merged.outcome.duplicates,
+                merged.outcome.rows_total
+            ),
+            (1, 1, 4)
+        );
+        // Opened again, nothing more is added.
+        let again = delta::open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
+        assert_eq!(again.version(), Some(2));
     }
 }

@@ -12,6 +12,10 @@ use std::sync::{Arc, LazyLock};
 pub const LEAD_COLUMNS: [&str; 3] = ["timestamp", "api_key_id", "api_key_hint"];
 /// Lineage columns that follow the log fields: where each row came from.
 pub const LINEAGE_COLUMNS: [&str; 2] = ["source_object", "source_line"];
+/// Columns added after the lineage columns, in the order they were added
+/// (tables made before are given them by [`crate::lake::delta::open_or_create`];
+/// their older files read them as null).
+pub const LATER_COLUMNS: [&str; 1] = ["conflicting_key_id"];
 /// The Hive partition columns of `requests` and `usage_hourly`.
 pub const PARTITION_COLUMNS: [&str; 2] = ["dt", "hour"];
 
@@ -44,6 +48,9 @@ static REQUESTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     );
     fields.push(Field::new("source_object", DataType::Utf8, false));
     fields.push(Field::new("source_line", DataType::Int64, false));
+    // The `api_key_id` of another key the request carried (it was billed to
+    // the one of highest precedence).
+    fields.push(Field::new("conflicting_key_id", DataType::Utf8, true));
     Arc::new(Schema::new(fields))
 });
 
@@ -69,13 +76,17 @@ mod tests {
     #[test]
     fn lead_and_lineage_columns_frame_the_fields() {
         let schema = requests_schema();
-        assert_eq!(schema.fields().len(), 3 + FIELDS.len() + 2);
+        let later = LATER_COLUMNS.len();
+        assert_eq!(schema.fields().len(), 3 + FIELDS.len() + 2 + later);
         for (i, name) in LEAD_COLUMNS.iter().enumerate() {
             assert_eq!(schema.field(i).name(), name);
         }
         assert_eq!(schema.field(FIRST_FIELD_COLUMN).name(), FIELDS[0].column);
-        let n = schema.fields().len();
+        let n = schema.fields().len() - later;
         assert_eq!(schema.field(n - 2).name(), LINEAGE_COLUMNS[0]);
         assert_eq!(schema.field(n - 1).name(), LINEAGE_COLUMNS[1]);
+        for (i, name) in LATER_COLUMNS.iter().enumerate() {
+            assert_eq!(schema.field(n + i).name(), name);
+        }
     }
 }

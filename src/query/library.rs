@@ -138,6 +138,7 @@ pub const QUERIES: &[NamedQuery] = queries![
     "daily_series",
     "usage_by_key_status",
     "key_health",
+    "conflicting_keys",
 ];
 
 /// A named query, or an error listing the known names.

@@ -267,6 +267,33 @@ async fn keys_never_reach_the_lake_and_conflicts_bill_the_trusted_key() {
     // Two header lines, then the fourth request.
     assert_eq!(s["field_error_samples"][0]["line"], 2 + 4);
     assert_eq!(s["conflicting_keys"][sha256_hex(secret)], 1);
+    // The named query lists the conflict: billed to the cookie's key, the
+    // query's kept as its id.
+    let conflicts = edgemeter(
+        &[],
+        &[
+            "query",
+            "--lake",
+            lake,
+            "--format",
+            "csv",
+            "conflicting_keys",
+            "--param",
+            "from=2025-10-05",
+        ],
+    )
+    .await;
+    assert_eq!(conflicts.code, 0, "{}", conflicts.stderr);
+    let time = format!("2025-10-05T{}Z", base[2].time);
+    assert_eq!(
+        conflicts.stdout.replace("\r\n", "\n"),
+        format!(
+            "api_key_id,api_key_hint,conflicting_key_id,requests,first_seen,last_seen\n\
+             {},EFGH,{},1,{time},{time}\n",
+            sha256_hex(secret),
+            sha256_hex(junk)
+        )
+    );
     assert_eq!(
         usage(&[], lake, &[]).await,
         expected(&billed.iter().collect::<Vec<_>>())
