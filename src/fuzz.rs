@@ -55,10 +55,83 @@ pub fn object(data: &[u8]) {
         MAX_OBJECT_BYTES,
         &mut hasher,
     );
-    match parsed {
-        Ok(parsed) => check(&parsed, &hasher),
+    match &parsed {
+        Ok(parsed) => check(parsed, &hasher),
         Err(e) => assert_no_key(&e.to_string(), "object error"),
     }
+    parts_match_whole(rest, &options, &parsed);
+}
+
+/// Log text per part when fuzzing: small, so that objects come in parts.
+const PART_BYTES: u64 = 300;
+
+/// Read in parts as ingest reads a large object, the object gives what it
+/// gives read whole; and once it was checked whole, no later part fails (an
+/// object is either committed whole or not at all).
+fn parts_match_whole(
+    data: &[u8],
+    options: &ParseOptions,
+    whole: &Result<Parsed, crate::format::ObjectError>,
+) {
+    let data = bytes::Bytes::copy_from_slice(data);
+    let mut parts = match crate::format::ObjectParts::open(data, options, MAX_OBJECT_BYTES) {
+        Ok(parts) => parts,
+        Err(e) => {
+            assert_eq!(whole.as_ref().err(), Some(&e), "opened in parts");
+            return;
+        }
+    };
+    let mut hasher = KeyHasher::new(None);
+    let (mut lines, mut requests, mut bad_lines, mut rows) = (0u64, 0u64, 0u64, 0usize);
+    let mut checked = false;
+    loop {
+        let (part, more) =
+            match parts.next_part("s3://fuzz/object.gz", options, &mut hasher, PART_BYTES) {
+                Ok(next) => next,
+                Err(e) => {
+                    assert!(
+                        !checked,
+                        "a part failed after the object was checked whole: {e}"
+                    );
+                    assert_eq!(whole.as_ref().err(), Some(&e), "read in parts");
+                    return;
+                }
+            };
+        if more && !checked {
+            if let Err(e) = parts.check_whole(options) {
+                assert!(
+                    whole.is_err(),
+                    "the check refused an object that reads whole: {e}"
+                );
+                return;
+            }
+            checked = true;
+        }
+        lines += part.stats.lines;
+        requests += part.stats.requests;
+        bad_lines += part.stats.bad_lines;
+        rows += part
+            .hours
+            .values()
+            .flatten()
+            .map(|b| b.num_rows())
+            .sum::<usize>();
+        if !more {
+            break;
+        }
+    }
+    let whole = match whole {
+        Ok(whole) => whole,
+        Err(e) => panic!("read in parts, but not whole: {e}"),
+    };
+    let stats = &whole.stats;
+    assert_eq!(
+        (lines, requests, bad_lines),
+        (stats.lines, stats.requests, stats.bad_lines),
+        "parts add up to the whole"
+    );
+    let whole_rows: usize = whole.hours.values().flatten().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, whole_rows);
 }
 
 /// Parses `data` as a plans file: errors are fine, panics are not.
