@@ -295,8 +295,11 @@ pub async fn commit(
         .await;
     match committed {
         Ok(done) => {
+            // The commit's post-commit step has already brought a copy of
+            // the snapshot to the new version: taken as it is, rather than
+            // reading the log again.
             let version = done.version();
-            table.update_incremental(Some(version)).await?;
+            table.state = Some(done.snapshot);
             Ok(Committed::At(version))
         }
         Err(e) if is_conflict(&e) => {
