@@ -850,6 +850,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 for (table, n) in &summary.files_vacuumed {
                     println!("vacuumed {n} files of {table}");
                 }
+                for (table, n) in &summary.log_files_removed {
+                    println!("removed {n} expired log files of {table}");
+                }
                 println!(
                     "compacted {} ingested-record files",
                     summary.record_files_compacted

@@ -285,10 +285,14 @@ pub async fn commit(
     // Checkpoints as delta-rs makes them (every `delta.checkpointInterval`
     // commits, 100 by default), so opening a table reads one checkpoint and
     // fewer than a hundred commits however long its history.
+    // Expired log files are not cleaned up here: that lists the whole log on
+    // every commit (tens of thousands of files on a month-old lake); `maintain`
+    // does it.
     let properties = CommitProperties::default()
         .with_metadata(app_metadata)
         .with_max_retries(0)
-        .with_create_checkpoint(true);
+        .with_create_checkpoint(true)
+        .with_cleanup_expired_logs(Some(false));
     let committed = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(&snapshot), table.log_store(), operation)

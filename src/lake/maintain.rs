@@ -1,7 +1,9 @@
 //! `edgemeter maintain`: keeping the lake's tables cheap to open and to store.
 //!
 //! - **checkpoints** of each table's log, so a reader replays one Parquet
-//!   checkpoint and the few commits after it, however many commits there were;
+//!   checkpoint and the few commits after it, however many commits there were,
+//!   and removal of the commit files older than the log's retention (30 days)
+//!   that a checkpoint stands for (commits leave this to `maintain`);
 //! - **compaction** of the ingested-object record (one small file per batch
 //!   and day) into one file per day, as one Delta commit that removes exactly
 //!   the files it read (appends made meanwhile are kept: on a conflict it
@@ -44,6 +46,8 @@ pub struct MaintainSummary {
     pub record_files_compacted: u64,
     /// Table → files deleted by vacuum.
     pub files_vacuumed: Vec<(String, u64)>,
+    /// Table → expired commit files removed from its log.
+    pub log_files_removed: Vec<(String, u64)>,
     /// Partitions dropped by `retain_days`.
     pub partitions_dropped: Vec<String>,
 }
@@ -75,6 +79,17 @@ pub async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<Maintain
         summary
             .files_vacuumed
             .push((def.dir.to_string(), metrics.files_deleted.len() as u64));
+        // Last, with the table opened again from its new checkpoint (the
+        // snapshot above still reads the commits it loaded from): the commit
+        // files older than the log's retention (30 days) that the checkpoint
+        // stands for. Commits do not clean up themselves.
+        let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
+            continue;
+        };
+        let removed = deltalake::checkpoints::cleanup_metadata(&table, None).await?;
+        summary
+            .log_files_removed
+            .push((def.dir.to_string(), removed as u64));
     }
     Ok(summary)
 }

@@ -613,6 +613,22 @@ async fn maintain_checkpoints_compacts_the_record_and_vacuums_replaced_files() {
         "one record file per run"
     );
 
+    // The requests table's commits, made to look 40 days old: past the log's
+    // retention (30 days), so the checkpoint lets maintain remove them.
+    let log_dir = requests_dir.join("_delta_log");
+    let commits = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&log_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    };
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    for commit in commits() {
+        let file = std::fs::File::options().append(true).open(&commit).unwrap();
+        file.set_modified(long_ago).unwrap();
+    }
+    let versions = commits().len() as u64;
     let run = edgemeter(
         &[],
         &[
@@ -628,6 +644,18 @@ async fn maintain_checkpoints_compacts_the_record_and_vacuums_replaced_files() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = summary(&run);
     assert_eq!(s["record_files_compacted"], 3, "{s}");
+    // Every aged commit before the checkpoint's is removed (by vacuum's own
+    // commit here, or by maintain when vacuum had nothing to do); the
+    // checkpoint's commit and those made since stay.
+    let checkpoint = s["checkpoints"][0][1].as_u64().unwrap();
+    assert_eq!(s["checkpoints"][0][0], "requests");
+    let mut left: Vec<u64> = commits()
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left.first(), Some(&checkpoint), "{left:?}");
+    assert!(versions > checkpoint, "{versions} commits were aged");
     let vacuumed: BTreeMap<String, u64> = s["files_vacuumed"]
         .as_array()
         .unwrap()
