@@ -514,13 +514,14 @@ impl Tables {
         })
     }
 
-    /// A copy of a table's handle brought to its newest version.
+    /// A copy of a table's handle at the newest version this run knows of:
+    /// its own last commit (or the version it opened). Not read again from
+    /// the log first: another writer's commit since then makes this run's
+    /// commit conflict, and the commit reads the newer versions then.
     async fn newest(
         table: &tokio::sync::Mutex<deltalake::DeltaTable>,
     ) -> Result<deltalake::DeltaTable> {
-        let mut copy = table.lock().await.clone();
-        copy.update_incremental(None).await?;
-        Ok(copy)
+        Ok(table.lock().await.clone())
     }
 
     /// Keeps a handle that has moved on, so the next batch reads less log.
