@@ -56,7 +56,7 @@ async fn assert_no_visible_duplicates(lake: &str) {
 }
 
 /// The `usage_hourly` rollup agrees with the raw rows, hour by hour and key by key.
-async fn assert_rollup_matches_rows(lake: &str) {
+pub async fn assert_rollup_matches_rows(lake: &str) {
     let rows = query_csv(
         &[],
         lake,

@@ -6,6 +6,7 @@
 
 use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
 use crate::delta::{current_files, read_with_python, reader_figures};
+use crate::exactly_once::assert_rollup_matches_rows;
 use crate::logs::{Req, expected, gzip, hour_of_requests, log_text};
 use std::path::Path;
 use std::time::Duration;
@@ -35,25 +36,6 @@ fn files_in(lake: &str, hour: &str, prefix: &str) -> Vec<String> {
         .into_iter()
         .filter(|f| f.starts_with(&dir))
         .collect()
-}
-
-/// The `usage_hourly` rollup agrees with the raw rows, hour by hour and key by key.
-async fn assert_rollup_matches_rows(lake: &str) {
-    let rows = query_csv(
-        &[],
-        lake,
-        "SELECT dt, hour, api_key_id, count(*) AS n, sum(sc_bytes) AS b FROM requests \
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
-    .await;
-    let rolled = query_csv(
-        &[],
-        lake,
-        "SELECT dt, hour, api_key_id, sum(requests) AS n, sum(bytes_out) AS b FROM usage_hourly \
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
-    .await;
-    assert_eq!(rows, rolled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
