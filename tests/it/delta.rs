@@ -11,44 +11,49 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Where the tests install the Python reader's packages.
-fn python_packages() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("pydeps")
+/// Installs `packages` from PyPI into `<CARGO_TARGET_TMPDIR>/<dir>` unless
+/// Python, with that directory on its path, already imports `modules` (a
+/// later test run finds them there); returns the directory.
+pub fn ensure_python_packages(dir: &str, modules: &str, packages: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let importable = |dir: &Path| {
+        std::process::Command::new("python3")
+            .args(["-c", &format!("import {modules}")])
+            .env("PYTHONPATH", dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable(&dir) {
+        let status = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--target", dir.to_str().unwrap()])
+            .args(packages)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "installing {packages:?} failed");
+        assert!(
+            importable(&dir),
+            "{modules} does not import after installing"
+        );
+    }
+    dir
 }
 
-/// Installs the `deltalake` and `pyarrow` packages from PyPI into
-/// [`python_packages`] once (a later test run finds them there).
+/// The `deltalake` and `pyarrow` packages of the independent reader.
 fn ensure_python_reader() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
-        let dir = python_packages();
-        let importable = |dir: &Path| {
-            std::process::Command::new("python3")
-                .args(["-c", "import deltalake, pyarrow"])
-                .env("PYTHONPATH", dir)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !importable(&dir) {
-            let status = std::process::Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["--target", dir.to_str().unwrap()])
-                .args(["deltalake==1.6.6", "pyarrow==26.0.1"])
-                .status()
-                .expect("python3 runs");
-            assert!(
-                status.success(),
-                "installing the Python Delta reader failed"
-            );
-            assert!(importable(&dir), "the Python Delta reader does not import");
-        }
-        dir
+        ensure_python_packages(
+            "pydeps",
+            "deltalake, pyarrow",
+            &["deltalake==1.6.6", "pyarrow==26.0.1"],
+        )
     })
 }
 

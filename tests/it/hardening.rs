@@ -4,7 +4,9 @@
 //! checks; queries stop at their limits; CSV cells never run as formulas.
 
 use crate::cli::{edgemeter, ingest, query_csv, summary, usage};
-use crate::logs::{Req, expected, gzip, hour_of_requests, log_text, sha256_hex};
+use crate::logs::{
+    Req, expected, expected_under_secret, gzip, hour_of_requests, log_text, sha256_hex,
+};
 
 /// An object named for an hour far outside any lookback, unreadable at
 /// first, is fetched by every later run (whose listing no longer reaches
@@ -406,7 +408,6 @@ async fn queries_stop_at_their_limits_and_csv_cells_are_not_formulas() {
 /// none) is refused instead of splitting a customer's usage in two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_refuses_runs_that_hash_keys_differently() {
-    use hmac::{Hmac, Mac};
     let logs = tempfile::tempdir().unwrap();
     let lakes = tempfile::tempdir().unwrap();
     let source = logs.path().to_str().unwrap();
@@ -472,22 +473,7 @@ async fn a_lake_refuses_runs_that_hash_keys_differently() {
     let run = ingest(&with_file, source, keyed, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     // Ids are HMAC-SHA256 under the secret, computed here independently.
-    let hmac_hex = |raw: &str| {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(raw.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    };
-    let plain = expected(&reqs.iter().collect::<Vec<_>>());
-    let want: std::collections::BTreeMap<String, crate::logs::Totals> = reqs
-        .iter()
-        .map(|r| r.key.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .map(|k| match k {
-            Some(k) => (hmac_hex(&k), plain[&sha256_hex(&k)].clone()),
-            None => (String::new(), plain[""].clone()),
-        })
-        .collect();
+    let want = expected_under_secret(&reqs.iter().collect::<Vec<_>>(), &secret);
     assert_eq!(usage(&with_file, keyed, &[]).await, want);
 
     // A lake first written without a secret refuses a run with one.

@@ -97,6 +97,28 @@ pub fn expected_with_hints_from(
     out
 }
 
+/// [`expected`] for a lake whose ids are HMAC-SHA256 under `secret`,
+/// computed here independently.
+pub fn expected_under_secret(requests: &[&Req], secret: &str) -> BTreeMap<String, Totals> {
+    use hmac::{Hmac, Mac};
+    let hmac_hex = |raw: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(raw.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let plain = expected(requests);
+    requests
+        .iter()
+        .map(|r| r.key.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|k| match k {
+            Some(k) => (hmac_hex(&k), plain[&sha256_hex(&k)].clone()),
+            None => (String::new(), plain[""].clone()),
+        })
+        .collect()
+}
+
 pub fn log_text(requests: &[Req]) -> String {
     let mut text = HEADER.to_string();
     for r in requests {

@@ -5,41 +5,21 @@
 
 use crate::cli::{edgemeter, ingest, usage};
 use crate::hardening::walk;
-use crate::logs::{expected, gzip, hour_of_requests, log_text, sha256_hex};
+use crate::logs::{expected_under_secret, gzip, hour_of_requests, log_text};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Installs moto's server (and boto3, which it depends on) from PyPI into the
-/// tests' directory once, unless Python already has them.
+/// moto's server (and boto3, which it depends on), from PyPI unless Python
+/// already has them.
 fn ensure_moto() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pydeps-moto");
-        let importable = |dir: &Path| {
-            std::process::Command::new("python3")
-                .args(["-c", "import moto.server, boto3"])
-                .env("PYTHONPATH", dir)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !importable(&dir) {
-            let status = std::process::Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["--target", dir.to_str().unwrap()])
-                .arg("moto[server]==5.2.1")
-                .status()
-                .expect("python3 runs");
-            assert!(status.success(), "installing moto's server failed");
-            assert!(importable(&dir), "moto's server does not import");
-        }
-        dir
+        crate::delta::ensure_python_packages(
+            "pydeps-moto",
+            "moto.server, boto3",
+            &["moto[server]==5.2.1"],
+        )
     })
 }
 
@@ -131,7 +111,6 @@ impl Drop for Moto {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_stores_the_secret_in_secrets_manager_and_runs_read_it_there() {
-    use hmac::{Hmac, Mac};
     let moto = Moto::start().await;
     let aws = moto.env();
     let logs = tempfile::tempdir().unwrap();
@@ -182,22 +161,7 @@ async fn init_stores_the_secret_in_secrets_manager_and_runs_read_it_there() {
     with_id.push(("EDGEMETER_KEY_SECRET_ID", "edgemeter/lake-a".into()));
     let run = ingest(&with_id, source, lake, &["--full-listing"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let hmac_hex = |raw: &str| {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(raw.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    };
-    let plain = expected(&reqs.iter().collect::<Vec<_>>());
-    let want: std::collections::BTreeMap<String, crate::logs::Totals> = reqs
-        .iter()
-        .map(|r| r.key.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .map(|k| match k {
-            Some(k) => (hmac_hex(&k), plain[&sha256_hex(&k)].clone()),
-            None => (String::new(), plain[""].clone()),
-        })
-        .collect();
+    let want = expected_under_secret(&reqs.iter().collect::<Vec<_>>(), &secret);
     assert_eq!(usage(&with_id, lake, &[]).await, want);
 
     // A secret that is not there stops the command before it reads anything.
