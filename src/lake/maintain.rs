@@ -13,7 +13,8 @@
 //! - optionally, **retention** of whole days ([`super::retention`]).
 //!
 //! `requests` hours are not compacted here: every merge already writes an
-//! hour as one file per million rows or 128 MiB of values.
+//! hour's open rows as files of a million rows or 128 MiB of values, and
+//! leaves its full files as they are.
 
 use super::Lake;
 use super::delta::{self, AsOf, Committed, TableDef};
