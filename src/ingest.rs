@@ -657,7 +657,7 @@ async fn ingest_into(
                     if tx.is_closed() {
                         return (Vec::new(), permit); // the committing stage stopped on an error
                     }
-                    let parts = Parts {
+                    let parts = PartSink {
                         in_memory: &in_memory,
                         tx,
                     };
@@ -1181,7 +1181,7 @@ async fn discard_all(lake: &Lake, merges: &BTreeMap<i64, HourMerge>) {
 /// Where the parts of an object read in parts go: each takes a batch permit
 /// and goes to the committing stage as a batch of its own.
 #[derive(Clone, Copy)]
-struct Parts<'a> {
+struct PartSink<'a> {
     in_memory: &'a Arc<Semaphore>,
     tx: &'a tokio::sync::mpsc::Sender<(Vec<ObjectOutcome>, OwnedSemaphorePermit)>,
 }
@@ -1194,7 +1194,7 @@ async fn fetch_and_parse(
     object: LogObject,
     options: &IngestOptions,
     hasher: KeyHasher,
-    parts: Parts<'_>,
+    parts: PartSink<'_>,
 ) -> ObjectOutcome {
     let data = match source.fetch(&object).await {
         Ok(data) => data,
@@ -1206,7 +1206,7 @@ async fn fetch_and_parse(
             };
         }
     };
-    let failed = |object: LogObject, e: ObjectError, part: Option<Part>| {
+    let failed = |object: LogObject, e: ObjectError| {
         let result = match e {
             e @ ObjectError::NotALog(_) if !named_like_a_log(&object.uri) => Err(Failure {
                 reason: e.to_string(),
@@ -1217,7 +1217,7 @@ async fn fetch_and_parse(
         ObjectOutcome {
             object,
             result,
-            part,
+            part: None,
         }
     };
     let parse = Arc::new(options.parse.clone());
@@ -1228,8 +1228,8 @@ async fn fetch_and_parse(
     };
     let mut reading = match opened {
         Ok(Ok(opened)) => (opened, hasher),
-        Ok(Err(e)) => return failed(object, e, None),
-        Err(e) => return failed(object, parser_failed(e), None),
+        Ok(Err(e)) => return failed(object, e),
+        Err(e) => return failed(object, parser_failed(e)),
     };
     let mut part: Option<Part> = None;
     loop {
@@ -1254,12 +1254,12 @@ async fn fetch_and_parse(
         // read again, whole, and they are duplicates then.
         let (state, next) = match step {
             Ok(step) => step,
-            Err(e) => return failed(object, parser_failed(e), None),
+            Err(e) => return failed(object, parser_failed(e)),
         };
         reading = state;
         let (parsed, more) = match next {
             Ok(next) => next,
-            Err(e) => return failed(object, e, None),
+            Err(e) => return failed(object, e),
         };
         let this = match &part {
             None if !more => None,
@@ -1306,7 +1306,6 @@ async fn fetch_and_parse(
             return failed(
                 object,
                 ObjectError::Decompress("the run stopped before the object was committed".into()),
-                None,
             );
         }
         this.earlier = counts;
