@@ -354,19 +354,22 @@ pub struct FoundKey<'a> {
     pub log_data: Option<String>,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
-    /// How each value found by name is logged (as-is, once and twice
-    /// encoded), for [`FoundKey::redact`].
-    pub forms: Vec<String>,
+    /// The values found by name that are redacted wherever they appear
+    /// (decoded, sorted, each at least [`MIN_VALUE_REDACTION`] bytes), for
+    /// [`FoundKey::redact`].
+    pub values: Vec<Cow<'a, [u8]>>,
 }
 
 impl FoundKey<'_> {
+    /// True when some value found by name is redacted from other fields too.
+    pub fn redacts_elsewhere(&self) -> bool {
+        !self.values.is_empty()
+    }
+
     /// `text` with every value found by name redacted, or `None` when it
     /// holds none.
     pub fn redact(&self, text: &str) -> Option<String> {
-        if self.forms.is_empty() {
-            return None;
-        }
-        replace_all(text, &self.forms)
+        redact_values(text, &self.values)
     }
 }
 
@@ -481,15 +484,14 @@ impl<'s> KeyFinder<'s> {
         }
         // Whatever was found by name is also removed wherever else its value
         // appears: a user agent, a path, a truncated header.
-        let mut values: Vec<&[u8]> = found
-            .iter()
-            .map(|(_, _, v)| v.as_ref())
+        let mut values: Vec<Cow<'a, [u8]>> = found
+            .into_iter()
+            .map(|(_, _, v)| v)
             .filter(|v| v.len() >= MIN_VALUE_REDACTION)
             .collect();
         values.sort_unstable();
         values.dedup();
         if !values.is_empty() {
-            let forms: Vec<String> = values.iter().flat_map(|v| logged_forms(v)).collect();
             for (field, original) in [
                 (&mut out.query, fields.query),
                 (&mut out.stem, fields.stem),
@@ -501,12 +503,12 @@ impl<'s> KeyFinder<'s> {
             ] {
                 let current = field.as_deref().or(present(original));
                 if let Some(text) = current
-                    && let Some(replaced) = replace_all(text, &forms)
+                    && let Some(replaced) = redact_values(text, &values)
                 {
                     *field = Some(replaced);
                 }
             }
-            out.forms = forms;
+            out.values = values;
         }
         out
     }
@@ -693,17 +695,57 @@ fn logged_forms(value: &[u8]) -> Vec<String> {
     forms
 }
 
-/// `text` with every occurrence of any of `forms` replaced by [`REDACTED`],
-/// or `None` when none occurs.
-fn replace_all(text: &str, forms: &[String]) -> Option<String> {
+/// `text` with every form (see [`logged_forms`]) of each of `values`
+/// replaced by [`REDACTED`], or `None` when none occurs.
+///
+/// Every form of a value holds its longest run of ASCII letters and digits
+/// verbatim (percent-encoding changes only other bytes), so a text without
+/// that run holds no form of the value, and its forms are not even made:
+/// most fields of most lines hold none.
+fn redact_values(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
     let mut current: Option<String> = None;
-    for form in forms {
-        let haystack = current.as_deref().unwrap_or(text);
-        if memchr::memmem::find(haystack.as_bytes(), form.as_bytes()).is_some() {
-            current = Some(haystack.replace(form.as_str(), REDACTED));
+    for value in values {
+        let haystack = current.as_deref().unwrap_or(text).as_bytes();
+        let anchor = longest_alphanumeric_run(value);
+        if !anchor.is_empty() && !contains(haystack, anchor) {
+            continue;
+        }
+        for form in logged_forms(value) {
+            let haystack = current.as_deref().unwrap_or(text);
+            if memchr::memmem::find(haystack.as_bytes(), form.as_bytes()).is_some() {
+                current = Some(haystack.replace(form.as_str(), REDACTED));
+            }
         }
     }
     current
+}
+
+/// True when `needle` (not empty) occurs in `haystack`. Most fields are
+/// shorter than a substring searcher takes to set up: those are scanned for
+/// the needle's first byte and compared where it occurs.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    const SHORT: usize = 256;
+    if needle.len() > haystack.len() {
+        return false;
+    }
+    if haystack.len() > SHORT {
+        return memchr::memmem::find(haystack, needle).is_some();
+    }
+    let last_start = haystack.len() - needle.len();
+    memchr::memchr_iter(needle[0], &haystack[..=last_start])
+        .any(|at| haystack[at..at + needle.len()] == *needle)
+}
+
+/// The longest run of ASCII letters and digits in `value` (the first of
+/// equal length; empty when it has none).
+fn longest_alphanumeric_run(value: &[u8]) -> &[u8] {
+    let mut best = &value[..0];
+    for run in value.split(|b| !b.is_ascii_alphanumeric()) {
+        if run.len() > best.len() {
+            best = run;
+        }
+    }
+    best
 }
 
 fn find_newline(s: &str) -> Option<usize> {
@@ -743,6 +785,94 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    /// The plain way: every form of every value, replaced in turn.
+    fn replace_every_form(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
+        let mut current: Option<String> = None;
+        for form in values.iter().flat_map(|v| logged_forms(v)) {
+            let haystack = current.as_deref().unwrap_or(text);
+            if haystack.contains(form.as_str()) {
+                current = Some(haystack.replace(form.as_str(), REDACTED));
+            }
+        }
+        current
+    }
+
+    #[test]
+    fn redaction_skips_only_texts_without_any_form() {
+        // Values and texts drawn from a small alphabet of letters, digits,
+        // encoded and plain punctuation, so that forms overlap, repeat and
+        // straddle each other often.
+        let pieces = [
+            "ak", "_", "%5F", "%255F", "7", "x", "-", "%2D", "é", "==", "%", "25",
+        ];
+        fn next(state: &mut u64, n: usize) -> usize {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state % n as u64) as usize
+        }
+        let draw = |state: &mut u64, len: usize| -> String {
+            (0..len)
+                .map(|_| pieces[next(state, pieces.len())])
+                .collect()
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let st = &mut state;
+        let mut redacted = 0;
+        for _ in 0..20_000 {
+            let (la, lb) = (3 + next(st, 4), 2 + next(st, 5));
+            let (a, b) = (draw(st, la), draw(st, lb));
+            let mut values: Vec<Cow<'_, [u8]>> =
+                vec![Cow::Owned(a.into_bytes()), Cow::Owned(b.into_bytes())];
+            values.sort_unstable();
+            values.dedup();
+            let forms: Vec<String> = values.iter().flat_map(|v| logged_forms(v)).collect();
+            let lead = next(st, 6);
+            let mut text = draw(st, lead);
+            for _ in 0..next(st, 3) {
+                text.push_str(&forms[next(st, forms.len())]);
+                let gap = next(st, 3);
+                text.push_str(&draw(st, gap));
+            }
+            let expected = replace_every_form(&text, &values);
+            redacted += usize::from(expected.is_some());
+            assert_eq!(
+                redact_values(&text, &values),
+                expected,
+                "{text:?} {values:?}"
+            );
+        }
+        // Both outcomes were exercised many times.
+        assert!(redacted > 5_000 && redacted < 19_000, "{redacted}");
+    }
+
+    #[test]
+    fn contains_finds_needles_in_short_and_long_texts() {
+        for pad in [0, 10, 300] {
+            let filler = "c9".repeat(pad);
+            let text = format!("{filler}xc9b8ef6709e9y{filler}");
+            assert!(contains(text.as_bytes(), b"c9b8ef6709e9"));
+            assert!(contains(text.as_bytes(), b"9y"));
+            assert!(!contains(text.as_bytes(), b"c9b8ef6709e8"));
+            // A needle that starts at every other byte and matches nowhere.
+            let near = format!("{}cz", "c9".repeat(20));
+            assert!(!contains(text.as_bytes(), near.as_bytes()));
+        }
+        assert!(contains(b"ab", b"ab"));
+        assert!(!contains(b"a", b"ab"));
+    }
+
+    #[test]
+    fn longest_alphanumeric_run_is_the_first_longest() {
+        assert_eq!(
+            longest_alphanumeric_run(b"ak_live_000701_c9b8ef6709e9"),
+            b"c9b8ef6709e9"
+        );
+        assert_eq!(longest_alphanumeric_run(b"ab-cd"), b"ab");
+        assert_eq!(longest_alphanumeric_run(b"--"), b"");
+        assert_eq!(longest_alphanumeric_run("é1é".as_bytes()), b"1");
     }
 
     #[test]

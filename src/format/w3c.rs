@@ -773,7 +773,7 @@ impl<'a, 'h> LineParser<'a, 'h> {
             }
         }
         let mut others: Vec<(usize, String)> = Vec::new();
-        if !found.forms.is_empty() {
+        if found.redacts_elsewhere() {
             for &i in other_client_text_fields() {
                 if let Value::Str(s) = values[i]
                     && let Some(r) = found.redact(s)
