@@ -496,7 +496,9 @@ pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
 }
 
 /// The lake's tables as one run writes them, each handle at the version it
-/// last read or committed (batches committing at once take copies).
+/// last read or committed. A batch merges against a copy, and holds the
+/// lock while it commits, so that the run's batches commit to a table one
+/// at a time, each on top of the last.
 struct Tables {
     requests: tokio::sync::Mutex<deltalake::DeltaTable>,
     rollups: tokio::sync::Mutex<deltalake::DeltaTable>,
@@ -545,6 +547,8 @@ async fn ingest_into(
         let mut requests = Tables::newest(&tables.requests).await?;
         let mut rollups = Tables::newest(&tables.rollups).await?;
         let rebuilt = rollup::repair(lake, &mut requests, &mut rollups).await?;
+        Tables::keep(&tables.requests, requests).await;
+        Tables::keep(&tables.rollups, rollups).await;
         if rebuilt > 0 {
             tracing::info!(
                 hours = rebuilt,
@@ -1089,7 +1093,23 @@ async fn commit_batch(
             Some(partitions.join(" OR ")),
         );
         let metadata = HashMap::from([("edgemeter.run_id".to_string(), run_id.into())]);
-        match delta::commit(&mut requests, actions, operation, metadata).await {
+        // The run's other batches commit to the table one at a time, each on
+        // top of the version the last one made: they never conflict with
+        // each other (their hours differ), only with other writers.
+        let mut newest = tables.requests.lock().await;
+        if newest.version() > requests.version() {
+            // A batch of this run committed since this merge began: its
+            // hours are not this batch's, so the merge is checked against
+            // the newer files (and kept) before committing on top of them.
+            requests = newest.clone();
+            continue;
+        }
+        let committed = delta::commit(&mut requests, actions, operation, metadata).await;
+        if committed.is_ok() {
+            *newest = requests.clone();
+        }
+        drop(newest);
+        match committed {
             Ok(Committed::At(v)) => {
                 version = Some(v);
                 break;
@@ -1119,20 +1139,30 @@ async fn commit_batch(
             })
         })
         .collect();
-    let mut rollups = Tables::newest(&tables.rollups).await?;
-    rollup::commit(lake, &mut requests, &mut rollups, hours).await?;
+    // The rollups and the record are small: each is committed with the
+    // run's other batches waiting, so that they never conflict either.
+    rollup::commit(
+        lake,
+        &mut requests,
+        &mut *tables.rollups.lock().await,
+        hours,
+    )
+    .await?;
     for object in &mut batch.objects {
         object.requests_version = version;
     }
-    let mut record = Tables::newest(&tables.ingested).await?;
-    ingested::record(lake, &mut record, run_id, &batch.objects).await?;
+    ingested::record(
+        lake,
+        &mut *tables.ingested.lock().await,
+        run_id,
+        &batch.objects,
+    )
+    .await?;
     OBJECTS_COMMITTED.fetch_add(
         batch.objects.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
     Tables::keep(&tables.requests, requests).await;
-    Tables::keep(&tables.rollups, rollups).await;
-    Tables::keep(&tables.ingested, record).await;
     Ok(merges.into_values().map(|m| m.outcome).collect())
 }
 

@@ -358,6 +358,10 @@ pub struct FoundKey<'a> {
     /// (decoded, sorted, each at least [`MIN_VALUE_REDACTION`] bytes), for
     /// [`FoundKey::redact`].
     pub values: Vec<Cow<'a, [u8]>>,
+    /// Where each of `values` holds its longest run of ASCII letters and
+    /// digits (see [`redact_anchored`]), found once per line rather than once
+    /// per field searched.
+    anchors: Vec<std::ops::Range<usize>>,
 }
 
 impl FoundKey<'_> {
@@ -369,7 +373,7 @@ impl FoundKey<'_> {
     /// `text` with every value found by name redacted, or `None` when it
     /// holds none.
     pub fn redact(&self, text: &str) -> Option<String> {
-        redact_values(text, &self.values)
+        redact_anchored(text, &self.values, &self.anchors)
     }
 }
 
@@ -434,7 +438,7 @@ impl<'s> KeyFinder<'s> {
         let mut out = FoundKey::default();
         let any = &self.any;
         if let Some(q) = present(fields.query) {
-            out.query = pairs(q, &['&', ';'], any, false, &mut |n, v| {
+            out.query = pairs(q, b"&;", any, false, &mut |n, v| {
                 found.push((Place::Query, n, v))
             });
         }
@@ -442,12 +446,12 @@ impl<'s> KeyFinder<'s> {
             out.stem = url(stem, any, &mut |n, v| found.push((Place::Query, n, v)));
         }
         if let Some(c) = present(fields.cookie) {
-            out.cookie = pairs(c, &[';'], any, true, &mut |n, v| {
+            out.cookie = pairs(c, b";", any, true, &mut |n, v| {
                 found.push((Place::Cookie, n, v))
             });
         }
         if let Some(l) = present(fields.log_data) {
-            out.log_data = pairs(l, &['&'], any, false, &mut |n, v| {
+            out.log_data = pairs(l, b"&", any, false, &mut |n, v| {
                 found.push((Place::LogData, n, v))
             });
         }
@@ -492,6 +496,7 @@ impl<'s> KeyFinder<'s> {
         values.sort_unstable();
         values.dedup();
         if !values.is_empty() {
+            let anchors: Vec<_> = values.iter().map(|v| longest_alphanumeric_run(v)).collect();
             for (field, original) in [
                 (&mut out.query, fields.query),
                 (&mut out.stem, fields.stem),
@@ -503,12 +508,13 @@ impl<'s> KeyFinder<'s> {
             ] {
                 let current = field.as_deref().or(present(original));
                 if let Some(text) = current
-                    && let Some(replaced) = redact_values(text, &values)
+                    && let Some(replaced) = redact_anchored(text, &values, &anchors)
                 {
                     *field = Some(replaced);
                 }
             }
             out.values = values;
+            out.anchors = anchors;
         }
         out
     }
@@ -549,7 +555,7 @@ impl<'s> KeyFinder<'s> {
                     percent_encoding::percent_decode(value.as_bytes()).decode_utf8_lossy();
                 let mut cookie_keys = Vec::new();
                 let redacted = if name.eq_ignore_ascii_case("cookie") {
-                    pairs(&decoded, &[';'], &self.any, true, &mut |n, v| {
+                    pairs(&decoded, b";", &self.any, true, &mut |n, v| {
                         cookie_keys.push((n.to_string(), v.into_owned()))
                     })
                 } else {
@@ -604,11 +610,11 @@ fn url<'a>(
         None => (raw, None),
     };
     let new_path = if path.contains(';') {
-        pairs(path, &['/', ';'], names, false, on_found)
+        pairs(path, b"/;", names, false, on_found)
     } else {
         None
     };
-    let new_query = query.and_then(|q| pairs(q, &['&', ';'], names, false, on_found));
+    let new_query = query.and_then(|q| pairs(q, b"&;", names, false, on_found));
     if new_path.is_none() && new_query.is_none() {
         return None;
     }
@@ -627,7 +633,7 @@ fn url<'a>(
 /// none). Cookies may have `%20` or spaces after `;`.
 fn pairs<'a>(
     raw: &'a str,
-    seps: &[char],
+    seps: &[u8],
     names: &[&str],
     cookie: bool,
     on_found: &mut dyn FnMut(&'a str, Cow<'a, [u8]>),
@@ -635,14 +641,16 @@ fn pairs<'a>(
     // The redacted copy, started only when a wanted pair turns up (most fields
     // have none, and then nothing is allocated).
     let mut out: Option<String> = None;
-    let mut offset = 0;
-    for part in raw.split_inclusive(seps) {
-        let start = offset;
-        offset += part.len();
-        let (body, sep) = match part.char_indices().last() {
-            Some((at, c)) if seps.contains(&c) => part.split_at(at),
-            _ => (part, ""),
+    let mut start = 0;
+    while start < raw.len() {
+        // The separators are ASCII, so every cut falls between characters.
+        let (body_end, end) = match find_any(&raw.as_bytes()[start..], seps) {
+            Some(at) => (start + at, start + at + 1),
+            None => (raw.len(), raw.len()),
         };
+        let (part, body, sep) = (&raw[start..end], &raw[start..body_end], &raw[body_end..end]);
+        let at = start;
+        start = end;
         let (lead, body) = if cookie {
             let trimmed = body.trim_start_matches([' ']).trim_start_matches("%20");
             body.split_at(body.len() - trimmed.len())
@@ -663,7 +671,7 @@ fn pairs<'a>(
                 let out = out.get_or_insert_with(|| {
                     // Everything before this pair is kept as is.
                     let mut copy = String::with_capacity(raw.len() + REDACTED.len());
-                    copy.push_str(&raw[..start]);
+                    copy.push_str(&raw[..at]);
                     copy
                 });
                 out.push_str(lead);
@@ -675,6 +683,15 @@ fn pairs<'a>(
         }
     }
     out
+}
+
+/// The first position in `haystack` of any of `seps` (one or two bytes).
+fn find_any(haystack: &[u8], seps: &[u8]) -> Option<usize> {
+    match *seps {
+        [a] => memchr::memchr(a, haystack),
+        [a, b] => memchr::memchr2(a, b, haystack),
+        _ => haystack.iter().position(|c| seps.contains(c)),
+    }
 }
 
 /// The ways a decoded value can appear in a logged field: as is, and
@@ -696,17 +713,23 @@ fn logged_forms(value: &[u8]) -> Vec<String> {
 }
 
 /// `text` with every form (see [`logged_forms`]) of each of `values`
-/// replaced by [`REDACTED`], or `None` when none occurs.
+/// replaced by [`REDACTED`], or `None` when none occurs. `anchors` holds,
+/// for each value, where its longest run of ASCII letters and digits is
+/// ([`longest_alphanumeric_run`]), found once per line, not once per field.
 ///
-/// Every form of a value holds its longest run of ASCII letters and digits
-/// verbatim (percent-encoding changes only other bytes), so a text without
-/// that run holds no form of the value, and its forms are not even made:
-/// most fields of most lines hold none.
-fn redact_values(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
+/// Every form of a value holds that run verbatim (percent-encoding changes
+/// only other bytes), so a text without it holds no form of the value, and
+/// its forms are not even made: most fields of most lines hold none.
+fn redact_anchored(
+    text: &str,
+    values: &[Cow<'_, [u8]>],
+    anchors: &[std::ops::Range<usize>],
+) -> Option<String> {
+    debug_assert_eq!(values.len(), anchors.len());
     let mut current: Option<String> = None;
-    for value in values {
+    for (value, anchor) in values.iter().zip(anchors) {
         let haystack = current.as_deref().unwrap_or(text).as_bytes();
-        let anchor = longest_alphanumeric_run(value);
+        let anchor = &value[anchor.clone()];
         if !anchor.is_empty() && !contains(haystack, anchor) {
             continue;
         }
@@ -736,13 +759,16 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|at| haystack[at..at + needle.len()] == *needle)
 }
 
-/// The longest run of ASCII letters and digits in `value` (the first of
-/// equal length; empty when it has none).
-fn longest_alphanumeric_run(value: &[u8]) -> &[u8] {
-    let mut best = &value[..0];
-    for run in value.split(|b| !b.is_ascii_alphanumeric()) {
-        if run.len() > best.len() {
-            best = run;
+/// Where the longest run of ASCII letters and digits in `value` is (the
+/// first of equal length; empty when it has none).
+fn longest_alphanumeric_run(value: &[u8]) -> std::ops::Range<usize> {
+    let mut best = 0..0;
+    let mut start = 0;
+    for (at, byte) in value.iter().enumerate() {
+        if !byte.is_ascii_alphanumeric() {
+            start = at + 1;
+        } else if at + 1 - start > best.len() {
+            best = start..at + 1;
         }
     }
     best
@@ -785,6 +811,12 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    /// What [`FoundKey::redact`] does for `values`.
+    fn redact_values(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
+        let anchors: Vec<_> = values.iter().map(|v| longest_alphanumeric_run(v)).collect();
+        redact_anchored(text, values, &anchors)
     }
 
     /// The plain way: every form of every value, replaced in turn.
@@ -866,13 +898,13 @@ mod tests {
 
     #[test]
     fn longest_alphanumeric_run_is_the_first_longest() {
-        assert_eq!(
-            longest_alphanumeric_run(b"ak_live_000701_c9b8ef6709e9"),
-            b"c9b8ef6709e9"
-        );
-        assert_eq!(longest_alphanumeric_run(b"ab-cd"), b"ab");
-        assert_eq!(longest_alphanumeric_run(b"--"), b"");
-        assert_eq!(longest_alphanumeric_run("é1é".as_bytes()), b"1");
+        let run = |v: &'static [u8]| &v[longest_alphanumeric_run(v)];
+        assert_eq!(run(b"ak_live_000701_c9b8ef6709e9"), b"c9b8ef6709e9");
+        assert_eq!(run(b"ab-cd"), b"ab");
+        assert_eq!(run(b"--"), b"");
+        assert_eq!(run("é1é".as_bytes()), b"1");
+        assert_eq!(run(b"x-abc1"), b"abc1");
+        assert_eq!(run(b"abc1"), b"abc1");
     }
 
     #[test]
