@@ -357,11 +357,25 @@ pub struct FoundKey<'a> {
     /// The values found by name that are redacted wherever they appear
     /// (decoded, sorted, each at least [`MIN_VALUE_REDACTION`] bytes), for
     /// [`FoundKey::redact`].
-    pub values: Vec<Cow<'a, [u8]>>,
-    /// Where each of `values` holds its longest run of ASCII letters and
-    /// digits (see [`redact_anchored`]), found once per line rather than once
-    /// per field searched.
-    anchors: Vec<std::ops::Range<usize>>,
+    values: Vec<FoundValue<'a>>,
+}
+
+/// A value found by name, to redact wherever else it appears.
+#[derive(Debug, PartialEq, Eq)]
+struct FoundValue<'a> {
+    /// Decoded.
+    bytes: Cow<'a, [u8]>,
+    /// Where `bytes` holds its longest run of ASCII letters and digits, which
+    /// [`redact_values`] searches a text for first: found once per line
+    /// rather than once per field searched.
+    anchor: std::ops::Range<usize>,
+}
+
+impl<'a> FoundValue<'a> {
+    fn new(bytes: Cow<'a, [u8]>) -> Self {
+        let anchor = longest_alphanumeric_run(&bytes);
+        Self { bytes, anchor }
+    }
 }
 
 impl FoundKey<'_> {
@@ -373,7 +387,7 @@ impl FoundKey<'_> {
     /// `text` with every value found by name redacted, or `None` when it
     /// holds none.
     pub fn redact(&self, text: &str) -> Option<String> {
-        redact_anchored(text, &self.values, &self.anchors)
+        redact_values(text, &self.values)
     }
 }
 
@@ -496,7 +510,7 @@ impl<'s> KeyFinder<'s> {
         values.sort_unstable();
         values.dedup();
         if !values.is_empty() {
-            let anchors: Vec<_> = values.iter().map(|v| longest_alphanumeric_run(v)).collect();
+            let values: Vec<FoundValue<'a>> = values.into_iter().map(FoundValue::new).collect();
             for (field, original) in [
                 (&mut out.query, fields.query),
                 (&mut out.stem, fields.stem),
@@ -508,13 +522,12 @@ impl<'s> KeyFinder<'s> {
             ] {
                 let current = field.as_deref().or(present(original));
                 if let Some(text) = current
-                    && let Some(replaced) = redact_anchored(text, &values, &anchors)
+                    && let Some(replaced) = redact_values(text, &values)
                 {
                     *field = Some(replaced);
                 }
             }
             out.values = values;
-            out.anchors = anchors;
         }
         out
     }
@@ -713,27 +726,21 @@ fn logged_forms(value: &[u8]) -> Vec<String> {
 }
 
 /// `text` with every form (see [`logged_forms`]) of each of `values`
-/// replaced by [`REDACTED`], or `None` when none occurs. `anchors` holds,
-/// for each value, where its longest run of ASCII letters and digits is
-/// ([`longest_alphanumeric_run`]), found once per line, not once per field.
+/// replaced by [`REDACTED`], or `None` when none occurs.
 ///
-/// Every form of a value holds that run verbatim (percent-encoding changes
-/// only other bytes), so a text without it holds no form of the value, and
-/// its forms are not even made: most fields of most lines hold none.
-fn redact_anchored(
-    text: &str,
-    values: &[Cow<'_, [u8]>],
-    anchors: &[std::ops::Range<usize>],
-) -> Option<String> {
-    debug_assert_eq!(values.len(), anchors.len());
+/// Every form of a value holds its longest run of ASCII letters and digits
+/// verbatim (percent-encoding changes only other bytes), so a text without
+/// that run holds no form of the value, and its forms are not even made:
+/// most fields of most lines hold none.
+fn redact_values(text: &str, values: &[FoundValue<'_>]) -> Option<String> {
     let mut current: Option<String> = None;
-    for (value, anchor) in values.iter().zip(anchors) {
+    for value in values {
         let haystack = current.as_deref().unwrap_or(text).as_bytes();
-        let anchor = &value[anchor.clone()];
+        let anchor = &value.bytes[value.anchor.clone()];
         if !anchor.is_empty() && !contains(haystack, anchor) {
             continue;
         }
-        for form in logged_forms(value) {
+        for form in logged_forms(&value.bytes) {
             let haystack = current.as_deref().unwrap_or(text);
             if memchr::memmem::find(haystack.as_bytes(), form.as_bytes()).is_some() {
                 current = Some(haystack.replace(form.as_str(), REDACTED));
@@ -813,12 +820,6 @@ mod tests {
         )
     }
 
-    /// What [`FoundKey::redact`] does for `values`.
-    fn redact_values(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
-        let anchors: Vec<_> = values.iter().map(|v| longest_alphanumeric_run(v)).collect();
-        redact_anchored(text, values, &anchors)
-    }
-
     /// The plain way: every form of every value, replaced in turn.
     fn replace_every_form(text: &str, values: &[Cow<'_, [u8]>]) -> Option<String> {
         let mut current: Option<String> = None;
@@ -869,9 +870,10 @@ mod tests {
                 text.push_str(&draw(st, gap));
             }
             let expected = replace_every_form(&text, &values);
+            let found: Vec<_> = values.iter().cloned().map(FoundValue::new).collect();
             redacted += usize::from(expected.is_some());
             assert_eq!(
-                redact_values(&text, &values),
+                redact_values(&text, &found),
                 expected,
                 "{text:?} {values:?}"
             );

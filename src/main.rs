@@ -151,9 +151,18 @@ fn interrupted(ingesting: bool) -> ExitCode {
 
 /// Human-readable logs on a terminal, JSON lines otherwise; `EDGEMETER_LOG`
 /// (an `EnvFilter` directive) sets the level, `warn` by default.
+///
+/// delta-rs logs a commit that another writer beat as an error; edgemeter
+/// expects those with several writers and commits again (`lake::delta`), and
+/// a commit that fails for good is reported as edgemeter's own error, so that
+/// module of delta-rs is silent unless `EDGEMETER_LOG` asks for it.
 fn init_tracing(quiet: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if quiet { "error" } else { "warn" };
+    let default = if quiet {
+        "error,deltalake_core::kernel::transaction=off"
+    } else {
+        "warn,deltalake_core::kernel::transaction=off"
+    };
     let filter =
         EnvFilter::try_from_env("EDGEMETER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

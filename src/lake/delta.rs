@@ -307,6 +307,10 @@ pub async fn commit(
             Ok(Committed::At(version))
         }
         Err(e) if is_conflict(&e) => {
+            tracing::debug!(
+                base_version = snapshot.version(),
+                "another writer committed first; reading its commits"
+            );
             table.update_incremental(None).await?;
             Ok(Committed::Conflict)
         }
