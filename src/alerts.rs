@@ -8,11 +8,12 @@
 //! back, so the next check retries it. The webhook's URL is a credential:
 //! it is never printed, and redirects are not followed.
 
+use crate::billing::plans::Plans;
+use crate::billing::{KeyUsage, usage_by_key};
 use crate::error::{Error, Result};
-use crate::export::plans::Plans;
-use crate::export::{Period, usage_by_key};
-use crate::lake::Lake;
-use crate::query::{LakeSession, TimeRange, collect};
+use crate::lake::{Lake, layout};
+use crate::query::{LakeSession, collect};
+use crate::time::{Period, TimeRange};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
@@ -67,7 +68,7 @@ pub async fn check(
     webhook: Option<&str>,
     as_of: crate::lake::delta::AsOf,
 ) -> Result<CheckReport> {
-    let zone = crate::query::zone(tz.unwrap_or("UTC"))?;
+    let zone = crate::time::zone(tz.unwrap_or("UTC"))?;
     let local = at.with_timezone(&zone);
     let period = Period::month(&local.format("%Y-%m").to_string(), tz)?;
     let day_start = {
@@ -92,7 +93,7 @@ pub async fn check(
     let mut quotas = Vec::new();
     let mut alerts = Vec::new();
     for c in &plans.customers {
-        let sum = |usage: &std::collections::BTreeMap<Option<String>, crate::export::KeyUsage>| {
+        let sum = |usage: &std::collections::BTreeMap<Option<String>, KeyUsage>| {
             c.key_ids
                 .iter()
                 .filter_map(|id| usage.get(&Some(id.clone())))
@@ -166,7 +167,7 @@ pub async fn check(
 
     // Only alerts not sent before for this period and threshold: the old
     // record of sent ids, then one claim per alert.
-    let state = lake.path(&format!("_edgemeter/alerts/{}.json", period.label));
+    let state = lake.path(&layout::alerts_sent(&period.label));
     let sent: BTreeSet<String> = match lake.store().get(&state).await {
         Ok(found) => serde_json::from_slice(&found.bytes().await?).unwrap_or_default(),
         Err(object_store::Error::NotFound { .. }) => BTreeSet::new(),
@@ -182,10 +183,9 @@ pub async fn check(
                 .map_err(|e| Error::Alert(format!("webhook client: {}", e.without_url())))?;
             let mut claimed = Vec::new();
             for alert in &alerts {
-                let claim = lake.path(&format!(
-                    "_edgemeter/alerts/{}/{}.json",
-                    period.label,
-                    hex::encode(sha2::Sha256::digest(alert.id.as_bytes()))
+                let claim = lake.path(&layout::alert_claim(
+                    &period.label,
+                    &hex::encode(sha2::Sha256::digest(alert.id.as_bytes())),
                 ));
                 if !claims::take(lake, &claim).await? {
                     continue; // sent, or being sent, by another check

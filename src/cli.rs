@@ -1,13 +1,14 @@
 //! The command line: one clap struct per subcommand, every flag also readable
 //! from an `EDGEMETER_*` environment variable, and the code that runs each.
 
+use crate::aws::S3Settings;
 use crate::config::{self, FileConfig, Overrides, RunConfig};
 use crate::error::{Error, Result};
 use crate::ingest::{IngestSummary, ingest};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
-use crate::query::{LakeSession, TimeRange, library};
-use crate::source::S3Settings;
+use crate::query::{LakeSession, library};
+use crate::time::TimeRange;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -476,9 +477,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     "reingest needs --since (and --until): the range of hours to read again".into(),
                 ));
             };
-            let since = crate::query::parse_instant(&since).map_err(|e| e.in_setting("--since"))?;
+            let since = crate::time::parse_instant(&since).map_err(|e| e.in_setting("--since"))?;
             let until =
-                crate::query::parse_instant(&args.until).map_err(|e| e.in_setting("--until"))?;
+                crate::time::parse_instant(&args.until).map_err(|e| e.in_setting("--until"))?;
             if until <= since {
                 return Err(Error::Config("--until must be after --since".into()));
             }
@@ -565,9 +566,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Check(args) => {
             let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-            let plans = crate::export::plans::Plans::load(&args.plans)?;
+            let plans = crate::billing::plans::Plans::load(&args.plans)?;
             let at = match &args.at {
-                Some(t) => crate::query::parse_instant(t)?,
+                Some(t) => crate::time::parse_instant(t)?,
                 None => chrono::Utc::now(),
             };
             let report = crate::alerts::check(
@@ -605,9 +606,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Report(args) => {
             let settings = args.lake.s3.settings();
             let lake = Lake::open(&args.lake.lake, &settings).await?;
-            let period = crate::export::Period::month(&args.period, None)?;
+            let period = crate::time::Period::month(&args.period, None)?;
             let plans = match &args.plans {
-                Some(path) => Some(crate::export::plans::Plans::load(path)?),
+                Some(path) => Some(crate::billing::plans::Plans::load(path)?),
                 None => None,
             };
             let html = crate::report::report(

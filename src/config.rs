@@ -2,13 +2,13 @@
 //! `edgemeter.toml` file, merged once (flags > env > file > defaults) into
 //! validated [`IngestOptions`], one per source.
 
+use crate::aws::S3Settings;
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
 use crate::format::w3c::{LogFormat, ParseOptions};
 use crate::ingest::{IngestOptions, Window};
 use crate::key::{KeySource, default_sources};
-use crate::query::parse_instant;
-use crate::source::{S3Settings, parse_duration};
+use crate::time::parse_instant;
 use std::path::{Path, PathBuf};
 
 /// The `edgemeter.toml` file of scheduled runs. Every key is optional here;
@@ -56,7 +56,7 @@ pub struct FileConfig {
 /// `1GB`; binary units are powers of 1024, decimal ones of 1000).
 pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
-    let (number, unit) = crate::source::number_and_unit(text);
+    let (number, unit) = number_and_unit(text);
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a size: give bytes or e.g. 8MiB, 512KiB, 1GB"))?;
@@ -393,6 +393,43 @@ impl RunConfig {
     }
 }
 
+/// `48h` as (`48`, `h`): the leading digits and the rest.
+pub fn number_and_unit(text: &str) -> (&str, &str) {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text.split_at(split)
+}
+
+/// A duration like `48h`, `2d`, `90m` or `3600s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = number_and_unit(text);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| Error::Config(format!("bad duration {text:?}: use e.g. 48h, 2d, 90m")))?;
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "" => {
+            return Err(Error::Config(format!(
+                "duration {text:?} has no unit: use e.g. {n}h, {n}d, {n}m or {n}s"
+            )));
+        }
+        _ => {
+            return Err(Error::Config(format!(
+                "bad duration unit in {text:?}: use s, m, h or d"
+            )));
+        }
+    };
+    let seconds = n
+        .checked_mul(per_unit)
+        .ok_or_else(|| Error::Config(format!("duration {text:?} is too long")))?;
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,5 +603,19 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("lakes = \"x\"").is_err());
         let err = resolve(Overrides::default(), FileConfig::default()).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5_400);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3w").is_err());
+        // A number alone is refused, not taken as hours.
+        let err = parse_duration("48").unwrap_err().to_string();
+        assert!(err.contains("no unit") && err.contains("48h"), "{err}");
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 }

@@ -9,7 +9,7 @@
 //! spells its keys as [`KEYS`], so that mutations keep them findable.
 //! [`plans`] parses a plans file and must only ever return an error.
 
-use crate::export::plans::Plans;
+use crate::billing::plans::Plans;
 use crate::format::w3c::{LogFormat, ParseOptions, Parsed};
 use crate::key::{KeyHasher, decode_twice, default_sources};
 use datafusion::arrow::array::{Array, AsArray};
@@ -203,7 +203,8 @@ fn check(parsed: &Parsed, hasher: &KeyHasher) {
 /// Whether a client's request decides the column's text (CloudFront writes
 /// the others: ids, locations, result types, TLS details).
 fn client_written(column: &str) -> bool {
-    use crate::format::fields::{FIELDS, idx, other_client_text_fields};
+    use crate::format::fields::{idx, other_client_text_fields};
+    use crate::schema::fields::FIELDS;
     [
         idx::CS_URI_QUERY,
         idx::CS_URI_STEM,

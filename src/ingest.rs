@@ -5,18 +5,19 @@
 //! why this order keeps every request counted exactly once, with any number
 //! of runs writing the same lake at once.
 
+use crate::aws::S3Settings;
 use crate::error::Result;
 use crate::format::ObjectError;
 use crate::format::w3c::{ParseOptions, ParseStats};
 use crate::key::KeyHasher;
-use crate::lake::Lake;
 use crate::lake::delta::{self, Committed};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
+use crate::lake::layout;
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
 use crate::lake::rollup::{self, HourRollup, ROLLUP_TABLE};
-use crate::lake::schema::REQUESTS_TABLE;
 use crate::lake::unreadable::Unreadable;
-use crate::source::{Listing, LogObject, S3Settings, Source};
+use crate::lake::{Lake, REQUESTS_TABLE};
+use crate::source::{Listing, LogObject, Source};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
 use futures::StreamExt;
@@ -473,7 +474,7 @@ impl Failure {
 /// objects: for an hour, or with a log's extension.
 fn named_like_a_log(uri: &str) -> bool {
     let name = uri.rsplit('/').next().unwrap_or(uri).to_ascii_lowercase();
-    crate::source::name_hour(uri).is_some()
+    crate::object_names::name_hour(uri).is_some()
         || [".gz", ".log", ".parquet", ".json", ".jsonl", ".txt"]
             .iter()
             .any(|ext| name.ends_with(ext))
@@ -580,7 +581,7 @@ async fn ingest_into(
     if let Some(until) = options.reingest_until {
         // Only objects named for an hour of the range: a name is what ties
         // an object to the hours its rows are in.
-        listed.retain(|o| crate::source::name_hour(&o.uri).is_some_and(|h| h < until));
+        listed.retain(|o| crate::object_names::name_hour(&o.uri).is_some_and(|h| h < until));
     }
     let objects_listed = listed.len() as u64;
     let retry = match options.reingest_until {
@@ -760,7 +761,7 @@ async fn ingest_into(
         let written: BTreeSet<String> = summary
             .partitions_touched
             .iter()
-            .filter_map(|p| p.split('/').find_map(|part| part.strip_prefix("dt=")))
+            .filter_map(|p| layout::dt_of_partition_dir(p))
             .map(str::to_string)
             .collect();
         let retention = crate::lake::retention::drop_older_than(lake, days, now, &written).await?;
@@ -871,7 +872,7 @@ async fn hours_holding(
                 continue;
             }
             let key = [dts.value(row).to_string(), hours.value(row).to_string()];
-            if let Some(hour) = partition::hour_of_partition(&key) {
+            if let Some(hour) = layout::hour_of_partition(&key) {
                 out.entry(sources.value(row).to_string())
                     .or_default()
                     .insert(hour);
@@ -1083,7 +1084,7 @@ async fn commit_batch(
             .values()
             .filter(|m| !m.actions.is_empty())
             .map(|m| {
-                let (dt, hour) = partition::partition_values(m.hour);
+                let (dt, hour) = layout::partition_values(m.hour);
                 format!("(dt = '{dt}' AND hour = '{hour}')")
             })
             .collect();
@@ -1178,7 +1179,7 @@ async fn remerge_changed(
 ) -> Result<()> {
     for (&hour, rows) in by_hour {
         let current = files
-            .get(&partition::partition_key(hour))
+            .get(&layout::partition_key(hour))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         if merges.get(&hour).is_some_and(|m| m.read == current) {

@@ -4,9 +4,9 @@
 //! top endpoints, each chart with the table behind it.
 
 use crate::error::Result;
-use crate::export::Period;
 use crate::lake::Lake;
 use crate::query::{LakeSession, collect};
+use crate::time::Period;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(plans: Option<&crate::export::plans::Plans>, ranked: &[String]) -> Self {
+    fn new(plans: Option<&crate::billing::plans::Plans>, ranked: &[String]) -> Self {
         let mut names = BTreeMap::new();
         for c in plans.map(|p| p.customers.as_slice()).unwrap_or_default() {
             let name = if c.name.is_empty() { &c.id } else { &c.name };
@@ -362,7 +362,7 @@ pub async fn report(
     lake: &Lake,
     period: &Period,
     as_of: crate::lake::delta::AsOf,
-    plans: Option<&crate::export::plans::Plans>,
+    plans: Option<&crate::billing::plans::Plans>,
 ) -> Result<String> {
     let session = LakeSession::open_as_of(lake, as_of).await?;
     let range = period.range();

@@ -1,9 +1,11 @@
 //! The bytes of each export format. Everything here is a pure function of the
 //! invoice lines, so exporting the same period twice gives identical files.
 
-use super::plans::Customer;
-use super::{InvoiceLine, Period};
+use super::InvoiceLine;
+use crate::billing::plans::Customer;
 use crate::error::{Error, Result};
+use crate::query::output::spreadsheet_safe;
+use crate::time::Period;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, Decimal128Array, RecordBatch, StringArray, UInt64Array};
@@ -118,16 +120,6 @@ pub fn with_suffix(output: &str, suffix: &str) -> String {
 pub fn idempotency_id(customer: &str, period: &str, meter: &str) -> String {
     let digest = Sha256::digest(format!("{customer}\u{1f}{period}\u{1f}{meter}").as_bytes());
     format!("edgemeter-{}", &hex::encode(digest)[..40])
-}
-
-/// Text that a spreadsheet would run as a formula gets a leading `'`.
-pub fn spreadsheet_safe(cell: &str) -> String {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.parse::<f64>().is_err() {
-        format!("'{cell}")
-    } else {
-        cell.to_string()
-    }
 }
 
 fn money(d: Decimal) -> String {
@@ -412,19 +404,6 @@ fn lago(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formula_shaped_text_is_neutralised_but_numbers_are_not() {
-        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(
-            spreadsheet_safe("+1+cmd|' /C calc'!A0"),
-            "'+1+cmd|' /C calc'!A0"
-        );
-        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(spreadsheet_safe("\tx"), "'\tx");
-        assert_eq!(spreadsheet_safe("-12.50"), "-12.50");
-        assert_eq!(spreadsheet_safe("Acme Corp"), "Acme Corp");
-    }
 
     #[test]
     fn suffixes_go_before_the_extension() {

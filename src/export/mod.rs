@@ -2,132 +2,21 @@
 //! in CSV/JSON lines/Parquet or the event formats Stripe, OpenMeter and Lago
 //! ingest, with a manifest that makes every export reproducible.
 //!
-//! [`plans`] owns the plans file, [`pricing`] the arithmetic, [`formats`] the
-//! bytes of each output format; this module gathers usage and assembles lines.
+//! [`crate::billing`] owns the plans file, the prices and per-key usage,
+//! [`formats`] the bytes of each output format; this module assembles lines
+//! and writes them with their manifest.
 
 pub mod formats;
-pub mod plans;
-pub mod pricing;
 
+use crate::billing::plans::{self, Plans};
+use crate::billing::{KeyUsage, pricing, usage_by_key};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::query::{LakeSession, TimeRange, collect, library};
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{Int16Type, Int64Type};
-use plans::{Plans, StatusSet};
+use crate::query::{LakeSession, library};
+use crate::time::Period;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-
-/// A billing period: a calendar month in a time zone, as a UTC range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Period {
-    /// `YYYY-MM`.
-    pub label: String,
-    /// The IANA zone the month is taken in (`UTC` by default).
-    pub tz: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-impl Period {
-    /// `[first day 00:00, next month's first day 00:00)` of `YYYY-MM` in `tz`.
-    pub fn month(label: &str, tz: Option<&str>) -> Result<Self> {
-        let bad = || Error::Config(format!("--period {label:?}: use YYYY-MM"));
-        let (y, m) = label.split_once('-').ok_or_else(bad)?;
-        let (year, month): (i32, u32) =
-            (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
-        let next = if month == 12 {
-            NaiveDate::from_ymd_opt(year + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(year, month + 1, 1)
-        }
-        .ok_or_else(bad)?;
-        let zone = match tz {
-            Some(name) => crate::query::zone(name)?,
-            None => chrono_tz::UTC,
-        };
-        let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
-            let local = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
-            zone.from_local_datetime(&local)
-                .earliest()
-                // A zone that skips midnight: the first instant of the day.
-                .or_else(|| {
-                    zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
-                        .earliest()
-                })
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(bad)
-        };
-        Ok(Self {
-            label: format!("{:04}-{:02}", first.year(), first.month()),
-            tz: zone.name().to_string(),
-            start: midnight(first)?,
-            end: midnight(next)?,
-        })
-    }
-
-    pub fn range(&self) -> TimeRange {
-        TimeRange {
-            from: Some(self.start),
-            to: Some(self.end),
-        }
-    }
-}
-
-/// Usage of one key (or of keyless requests) in a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyUsage {
-    pub requests: u64,
-    pub billable_requests: u64,
-    pub client_errors: u64,
-    pub server_errors: u64,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
-}
-
-impl KeyUsage {
-    fn add(&mut self, other: &KeyUsage) {
-        self.requests += other.requests;
-        self.billable_requests += other.billable_requests;
-        self.client_errors += other.client_errors;
-        self.server_errors += other.server_errors;
-        self.bytes_out += other.bytes_out;
-        self.bytes_in += other.bytes_in;
-    }
-}
-
-/// Per-key usage over `range` (`None` key: requests without a key).
-pub async fn usage_by_key(
-    session: &LakeSession,
-    range: &TimeRange,
-    billable: &StatusSet,
-) -> Result<BTreeMap<Option<String>, KeyUsage>> {
-    let batches = collect(session.named("usage_by_key_status", range.params()).await?).await?;
-    let mut out: BTreeMap<Option<String>, KeyUsage> = BTreeMap::new();
-    for batch in batches {
-        let keys = batch.column(0).as_string::<i32>();
-        let statuses = batch.column(1).as_primitive::<Int16Type>();
-        let count = |i: usize| batch.column(i).as_primitive::<Int64Type>();
-        let (requests, bytes_out, bytes_in) = (count(2), count(3), count(4));
-        for row in 0..batch.num_rows() {
-            let key = keys.is_valid(row).then(|| keys.value(row).to_string());
-            let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let n = requests.value(row) as u64;
-            let u = out.entry(key).or_default();
-            u.requests += n;
-            if let Some(s) = status {
-                u.billable_requests += if billable.contains(s) { n } else { 0 };
-                u.client_errors += if (400..500).contains(&s) { n } else { 0 };
-                u.server_errors += if (500..600).contains(&s) { n } else { 0 };
-            }
-            u.bytes_out += bytes_out.value(row) as u64;
-            u.bytes_in += bytes_in.value(row) as u64;
-        }
-    }
-    Ok(out)
-}
 
 /// One invoice line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -300,7 +189,7 @@ impl Completeness {
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     pub lake: String,
-    pub s3: crate::source::S3Settings,
+    pub s3: crate::aws::S3Settings,
     pub period: String,
     pub tz: Option<String>,
     pub plans: std::path::PathBuf,
@@ -447,10 +336,9 @@ impl ExportRecord {
     fn new(lake: &Lake, period: &Period, lines: &[InvoiceLine]) -> Self {
         let key = |l: &InvoiceLine| format!("{}|{}", l.customer_id, l.api_key_ids.join(";"));
         Self {
-            path: lake.path(&format!(
-                "_edgemeter/exports/{}-{}.json",
-                period.label,
-                period.tz.replace('/', "_")
+            path: lake.path(&crate::lake::layout::export_record(
+                &period.label,
+                &period.tz,
             )),
             figures: lines
                 .iter()
@@ -556,24 +444,4 @@ async fn manifest(
         "as_of": versions.requests.map(|v| format!("{v}")),
         "inputs": inputs.iter().map(|(s, e)| serde_json::json!({"source": s, "etag": e})).collect::<Vec<_>>(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_in_utc_and_in_a_zone() {
-        let p = Period::month("2025-02", None).unwrap();
-        assert_eq!(p.start.to_rfc3339(), "2025-02-01T00:00:00+00:00");
-        assert_eq!(p.end.to_rfc3339(), "2025-03-01T00:00:00+00:00");
-        let p = Period::month("2025-12", None).unwrap();
-        assert_eq!(p.end.to_rfc3339(), "2026-01-01T00:00:00+00:00");
-        // Berlin is UTC+1 in winter, UTC+2 from the last Sunday of March.
-        let p = Period::month("2025-03", Some("Europe/Berlin")).unwrap();
-        assert_eq!(p.start.to_rfc3339(), "2025-02-28T23:00:00+00:00");
-        assert_eq!(p.end.to_rfc3339(), "2025-03-31T22:00:00+00:00");
-        assert!(Period::month("2025-13", None).is_err());
-        assert!(Period::month("2025-01", Some("Mars/Olympus")).is_err());
-    }
 }

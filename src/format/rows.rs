@@ -5,9 +5,9 @@
 //! sized from the one before it, so buffers are allocated once at their final
 //! size instead of doubling (and copying, and faulting in fresh pages) as they grow.
 
-use crate::format::fields::{ColumnType, FIELDS};
 use crate::key::KeyIdentity;
-use crate::lake::schema::{arrow_type, requests_schema};
+use crate::schema::fields::{ColumnType, FIELDS};
+use crate::schema::{arrow_type, requests_schema};
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMillisecondBuilder, new_null_array,

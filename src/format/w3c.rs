@@ -11,10 +11,11 @@
 //! log is an [`ObjectError`]. Reasons never quote a logged value (any of them
 //! may hold a key). Key extraction and redaction are delegated to [`crate::key`].
 
-use super::fields::{FIELDS, field_index, idx, other_client_text_fields, realtime_order};
+use super::fields::{idx, other_client_text_fields, realtime_order};
 use super::rows::{HourlyRows, Row, Value, parse_value};
 use super::{ObjectError, object_error};
 use crate::key::{KeyFields, KeyFinder, KeyHasher, KeySource};
+use crate::schema::fields::{FIELDS, field_index};
 use datafusion::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -949,11 +950,8 @@ mod tests {
 
     fn all_rows(parsed: &Parsed) -> RecordBatch {
         let batches: Vec<_> = parsed.hours.values().flatten().cloned().collect();
-        datafusion::arrow::compute::concat_batches(
-            &crate::lake::schema::requests_schema(),
-            &batches,
-        )
-        .unwrap()
+        datafusion::arrow::compute::concat_batches(&crate::schema::requests_schema(), &batches)
+            .unwrap()
     }
 
     fn i64_sum(batch: &RecordBatch, column: &str) -> i64 {
@@ -1474,7 +1472,7 @@ mod tests {
                 whole.stats.bad_samples[..],
                 "{part_bytes}"
             );
-            let schema = crate::lake::schema::requests_schema();
+            let schema = crate::schema::requests_schema();
             assert_eq!(
                 rows.keys().collect::<Vec<_>>(),
                 whole.hours.keys().collect::<Vec<_>>()

@@ -4,7 +4,7 @@
 //! backfill that crashed half-way, never leaves objects unlisted; a source with
 //! no checkpoint is listed in full.
 
-use super::Lake;
+use super::{Lake, layout};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use object_store::{ObjectStoreExt, PutPayload};
@@ -18,7 +18,7 @@ struct Checkpoint {
 
 fn path(lake: &Lake, source: &str) -> object_store::path::Path {
     let id = hex::encode(&Sha256::digest(source.as_bytes())[..8]);
-    lake.path(&format!("_edgemeter/sources/{id}.json"))
+    lake.path(&layout::source_checkpoint(&id))
 }
 
 /// When `source` was last listed by a finished run, if ever.

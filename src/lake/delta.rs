@@ -71,7 +71,7 @@ impl AsOf {
         if let Ok(version) = text.parse::<u64>() {
             return Ok(AsOf::Version(version));
         }
-        crate::query::parse_instant(text)
+        crate::time::parse_instant(text)
             .map(AsOf::Time)
             .map_err(|_| {
                 Error::Config(format!(

@@ -13,9 +13,9 @@
 //! listed: an hourly run's cost does not grow with the lake's history. Objects
 //! whose names carry no date are recorded under `day=undated`, read by every run.
 
-use super::Lake;
 use super::delta::{self, AsOf, TableDef};
 use super::parquet_io::{decode, encode, writer_properties};
+use super::{Lake, layout};
 use crate::error::{Error, Result};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -26,7 +26,7 @@ use std::sync::{Arc, LazyLock};
 
 /// The record's Delta table.
 pub const INGESTED_TABLE: TableDef = TableDef {
-    dir: "_edgemeter/ingested",
+    dir: layout::INGESTED_DIR,
     file_schema: ingested_schema,
     partition_by: &["day"],
 };
@@ -54,7 +54,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("rows", DataType::Int64, false),
         Field::new("bad_lines", DataType::Int64, false),
         Field::new("run_id", DataType::Utf8, false),
-        Field::new("ingested_at", crate::lake::schema::timestamp_type(), false),
+        Field::new("ingested_at", crate::schema::timestamp_type(), false),
         Field::new("requests_version", DataType::Int64, false),
     ]))
 });
@@ -66,7 +66,7 @@ pub fn ingested_schema() -> SchemaRef {
 
 /// The partition of the record an object's row belongs to.
 fn day_partition(source: &str) -> String {
-    match crate::source::name_hour(source) {
+    match crate::object_names::name_hour(source) {
         Some(hour) => hour.format("%Y-%m-%d").to_string(),
         None => UNDATED.to_string(),
     }
@@ -112,7 +112,11 @@ pub async fn write_files(
             &[batch_of(&objects)?],
             writer_properties(None),
         )?;
-        let path = format!("day={day}/{}", delta::new_file_name(run_id));
+        let path = format!(
+            "{}/{}",
+            layout::ingested_day_dir(&day),
+            delta::new_file_name(run_id)
+        );
         let location = delta::file_location(lake, &INGESTED_TABLE, &path);
         let size = file.len();
         lake.store().put(&location, PutPayload::from(file)).await?;

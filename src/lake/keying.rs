@@ -4,11 +4,10 @@
 //! must hash the same way, or one customer's usage would split into two ids.
 
 use super::Lake;
+use super::layout::KEYING_FILE;
 use crate::error::{Error, Result};
 use crate::key::KeyHasher;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
-
-const KEYING: &str = "_edgemeter/keying.json";
 
 /// The hashing a lake's ids were written with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,12 +42,12 @@ impl Keying {
 
 /// The lake's recorded keying, if any run has recorded one.
 pub async fn load(lake: &Lake) -> Result<Option<Keying>> {
-    match lake.store().get(&lake.path(KEYING)).await {
+    match lake.store().get(&lake.path(KEYING_FILE)).await {
         Ok(found) => {
             let data = found.bytes().await?;
             serde_json::from_slice(&data)
                 .map(Some)
-                .map_err(|e| Error::Lake(format!("{KEYING} is unreadable: {e}")))
+                .map_err(|e| Error::Lake(format!("{KEYING_FILE} is unreadable: {e}")))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -67,13 +66,13 @@ pub async fn check_or_record(lake: &Lake, hasher: &KeyHasher) -> Result<()> {
             let create = PutOptions::from(PutMode::Create);
             match lake
                 .store()
-                .put_opts(&lake.path(KEYING), PutPayload::from(body), create)
+                .put_opts(&lake.path(KEYING_FILE), PutPayload::from(body), create)
                 .await
             {
                 Ok(_) => return Ok(()),
                 Err(object_store::Error::AlreadyExists { .. }) => load(lake)
                     .await?
-                    .ok_or_else(|| Error::Lake(format!("{KEYING} vanished")))?,
+                    .ok_or_else(|| Error::Lake(format!("{KEYING_FILE} vanished")))?,
                 Err(e) => return Err(e.into()),
             }
         }

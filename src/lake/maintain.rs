@@ -17,10 +17,10 @@
 //! leaves its full files as they are.
 
 use super::Lake;
+use super::REQUESTS_TABLE;
 use super::delta::{self, AsOf, Committed, TableDef};
 use super::ingested::{self, INGESTED_TABLE};
 use super::rollup::ROLLUP_TABLE;
-use super::schema::REQUESTS_TABLE;
 use crate::error::{Error, Result};
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::SaveMode;

@@ -11,11 +11,11 @@
 //! generations, old rollups and the old lock are deleted only after the
 //! `requests` commit; the rollups are then rebuilt from the converted rows.
 
-use super::Lake;
+use super::REQUESTS_TABLE;
 use super::delta::{self, TableDef};
 use super::ingested::{self, INGESTED_TABLE, IngestedObject};
 use super::rollup::{self, ROLLUP_TABLE};
-use super::schema::REQUESTS_TABLE;
+use super::{Lake, layout};
 use crate::error::{Error, Result};
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -91,7 +91,7 @@ pub async fn migrate(lake: &Lake) -> Result<MigrateSummary> {
     for meta in old_rollups {
         delete(lake, &meta.location, &mut summary).await?;
     }
-    for leftover in ["_edgemeter/lock", "_edgemeter/rollup-complete"] {
+    for leftover in layout::PRE_DELTA_LEFTOVERS {
         match lake.store().delete(&lake.path(leftover)).await {
             Ok(()) => summary.files_deleted += 1,
             Err(object_store::Error::NotFound { .. }) => {}
@@ -113,7 +113,7 @@ async fn old_files(lake: &Lake, dir: &str) -> Result<Vec<ObjectMeta>> {
         .await?;
     Ok(listed
         .into_iter()
-        .filter(|m| !m.location.as_ref().contains("/_delta_log/"))
+        .filter(|m| !layout::in_delta_log(m.location.as_ref()))
         .collect())
 }
 
@@ -146,7 +146,7 @@ async fn create_with(
 
 /// Is the table already converted? (Its Delta log has a version.)
 async fn is_delta(lake: &Lake, def: &TableDef) -> Result<bool> {
-    let log = lake.path(&format!("{}/_delta_log", def.dir));
+    let log = lake.path(&layout::delta_log(def.dir));
     let mut listed = lake.store().list(Some(&log));
     Ok(listed.try_next().await?.is_some())
 }

@@ -1,14 +1,7 @@
 //! The lake, on local disk or S3, behind one `object_store` interface: three
 //! Delta Lake tables and a few small records of edgemeter's own.
 //!
-//! ```text
-//! requests/_delta_log/                                       Delta log of the raw rows
-//! requests/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet         raw rows, sorted by api_key_id, timestamp
-//! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet per-key sums of that hour's files
-//! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
-//! _edgemeter/runs/<run-id>.json                              one record per ingest run
-//! _edgemeter/sources/<id>.json                               when each source was last fully listed
-//! ```
+//! Where each table and record lies is [`layout`]'s.
 //!
 //! This module owns locations and storage; [`delta`] owns opening tables and
 //! committing to them, [`partition`] the merge of new rows into an hour,
@@ -20,6 +13,7 @@ pub mod checkpoint;
 pub mod delta;
 pub mod ingested;
 pub mod keying;
+pub mod layout;
 pub mod maintain;
 pub mod migrate;
 pub mod parquet_io;
@@ -27,17 +21,23 @@ pub mod partition;
 pub mod retention;
 pub mod rollup;
 pub mod runs;
-pub mod schema;
 pub mod unreadable;
 
+use crate::aws::S3Settings;
 use crate::error::{Error, Result};
-use crate::source::S3Settings;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use std::sync::Arc;
 use url::Url;
+
+/// The raw rows' Delta table.
+pub const REQUESTS_TABLE: delta::TableDef = delta::TableDef {
+    dir: layout::REQUESTS_DIR,
+    file_schema: crate::schema::requests_schema,
+    partition_by: &crate::schema::PARTITION_COLUMNS,
+};
 
 /// A lake: where it is and how to reach it.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Lake {
     /// of a lake written before Delta) or edgemeter's own records.
     async fn is_lake(&self) -> Result<bool> {
         use futures::StreamExt;
-        for dir in ["requests", "_edgemeter"] {
+        for dir in [layout::REQUESTS_DIR, layout::RECORDS_DIR] {
             let mut listed = self.store.list(Some(&self.path(dir)));
             match listed.next().await {
                 Some(Ok(_)) => return Ok(true),
@@ -152,7 +152,7 @@ impl Lake {
         use futures::TryStreamExt;
         let mut listed = self.store.list(Some(&self.path(relative)));
         while let Some(meta) = listed.try_next().await? {
-            if !meta.location.as_ref().contains("/_delta_log/") {
+            if !layout::in_delta_log(meta.location.as_ref()) {
                 return Ok(true);
             }
         }
@@ -199,7 +199,7 @@ impl Lake {
 
 /// An S3 store for the lake, with aws-config's credentials and endpoint settings.
 async fn s3_store(bucket: &str, settings: &S3Settings) -> Result<object_store::aws::AmazonS3> {
-    let config = crate::source::s3::shared_config(settings).await;
+    let config = crate::aws::shared_config(settings).await;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(

@@ -2,7 +2,7 @@
 //! writer settings in one place.
 
 use crate::error::{Error, Result};
-use crate::lake::schema::requests_schema;
+use crate::schema::requests_schema;
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::DataType;

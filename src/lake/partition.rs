@@ -25,11 +25,12 @@
 
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
+use super::layout::{partition_dir, partition_key};
 use super::parquet_io::{decode_as, encode_by_column, writer_properties};
 use super::rollup;
-use super::schema::requests_schema;
 use crate::error::{Error, Result};
-use chrono::{DateTime, Utc};
+use crate::schema::requests_schema;
+use chrono::DateTime;
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
@@ -64,33 +65,6 @@ impl Default for FileLimits {
             bytes: MAX_FILE_BYTES,
         }
     }
-}
-
-/// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
-pub fn partition_values(hour: i64) -> (String, String) {
-    let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
-    (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
-}
-
-/// The partition of an hour, as [`delta::files_by_partition`] keys it.
-pub fn partition_key(hour: i64) -> Vec<String> {
-    let (dt, hh) = partition_values(hour);
-    vec![dt, hh]
-}
-
-/// The hour number of a partition key `[dt, hour]`.
-pub fn hour_of_partition(key: &[String]) -> Option<i64> {
-    let [dt, hour] = key else { return None };
-    let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
-    let hour: i64 = hour.parse().ok()?;
-    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
-    (0..24).contains(&hour).then_some(day + hour)
-}
-
-/// The directory of an hour's partition of a table, relative to the table.
-pub fn partition_dir(hour: i64) -> String {
-    let (dt, hh) = partition_values(hour);
-    format!("dt={dt}/hour={hh}")
 }
 
 /// What merging into one hour did.
@@ -783,23 +757,9 @@ mod tests {
         assert_eq!(sometimes, vec![Some("y"), None, Some("x"), None, None]);
     }
 
-    #[test]
-    fn partition_values_are_utc_date_and_hour() {
-        // 2019-12-04T21:00:00Z is 1575493200 s since the epoch.
-        assert_eq!(
-            partition_values(1_575_493_200 / 3600),
-            ("2019-12-04".to_string(), "21".to_string())
-        );
-        assert_eq!(partition_dir(0), "dt=1970-01-01/hour=00");
-        assert_eq!(
-            hour_of_partition(&partition_key(1_575_493_200 / 3600)),
-            Some(1_575_493_200 / 3600)
-        );
-    }
-
     /// The `requests` file schema before [`LATER_COLUMNS`] were added.
     fn schema_before_later_columns() -> datafusion::arrow::datatypes::SchemaRef {
-        use super::super::schema::LATER_COLUMNS;
+        use crate::schema::LATER_COLUMNS;
         let schema = requests_schema();
         let fields: Vec<_> = schema
             .fields()
@@ -841,13 +801,14 @@ mod tests {
     /// lack it) merge with new rows exactly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_table_made_before_a_column_was_added_gets_it_and_its_files_merge() {
-        use super::super::schema::{PARTITION_COLUMNS, REQUESTS_TABLE};
+        use crate::lake::REQUESTS_TABLE;
+        use crate::schema::PARTITION_COLUMNS;
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
             .await
             .unwrap();
         const BEFORE: TableDef = TableDef {
-            dir: "requests",
+            dir: crate::lake::layout::REQUESTS_DIR,
             file_schema: schema_before_later_columns,
             partition_by: &PARTITION_COLUMNS,
         };

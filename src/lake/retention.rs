@@ -1,10 +1,10 @@
 //! Retention: dropping whole days of `requests` (and their `usage_hourly`
 //! rollups) older than N days, as one Delta commit per table.
 
-use super::Lake;
+use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, TableDef};
 use super::rollup::ROLLUP_TABLE;
-use super::schema::REQUESTS_TABLE;
+use super::{Lake, layout};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use deltalake::protocol::DeltaOperation;
@@ -67,7 +67,7 @@ async fn drop_table_older_than(
             else {
                 continue;
             };
-            days.insert(format!("{}/dt={dt}", def.dir));
+            days.insert(layout::day_dir(def.dir, dt));
             for file in &files {
                 actions.push(delta::remove_action(def, &partition, file));
             }

@@ -15,11 +15,12 @@
 //! only for the partial hours at the edges of a range.
 
 use super::Lake;
+use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, DataFile, TableDef};
+use super::layout::{USAGE_HOURLY_DIR, hour_of_partition, partition_dir, partition_key};
 use super::parquet_io::{decode_columns, encode, writer_properties};
-use super::partition::{hour_of_partition, partition_dir, partition_key};
-use super::schema::REQUESTS_TABLE;
 use crate::error::{Error, Result};
+use crate::schema::PARTITION_COLUMNS;
 use bytes::Bytes;
 use datafusion::arrow::array::{
     Array, AsArray, Int16Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -35,9 +36,9 @@ use std::sync::{Arc, LazyLock};
 
 /// The rollup's Delta table.
 pub const ROLLUP_TABLE: TableDef = TableDef {
-    dir: "usage_hourly",
+    dir: USAGE_HOURLY_DIR,
     file_schema: rollup_schema,
-    partition_by: &["dt", "hour"],
+    partition_by: &PARTITION_COLUMNS,
 };
 
 /// The name of the rollup file that sums exactly these `requests` files.
@@ -219,7 +220,7 @@ pub async fn repair(
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
-        Field::new("hour_start", super::schema::timestamp_type(), false),
+        Field::new("hour_start", crate::schema::timestamp_type(), false),
         Field::new("api_key_id", DataType::Utf8, true),
         Field::new("api_key_hint", DataType::Utf8, true),
         Field::new("sc_status", DataType::Int16, true),
@@ -383,7 +384,7 @@ pub fn totals(hour: i64, batches: &[RecordBatch], partial: &[RecordBatch]) -> Re
 mod tests {
     use super::*;
     use crate::lake::parquet_io::decode;
-    use crate::lake::schema::requests_schema;
+    use crate::schema::requests_schema;
     use datafusion::arrow::array::new_null_array;
 
     /// A `requests` batch with only the columns the rollup reads filled in.

@@ -2,15 +2,13 @@
 //! newest first by `edgemeter runs`.
 
 use super::Lake;
+use super::layout::RUNS_DIR;
 use crate::error::Result;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::sync::Arc;
-
-/// The lake directory holding run records.
-pub const RUNS_DIR: &str = "_edgemeter/runs";
 
 /// Writes a run's record.
 pub async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {

@@ -11,14 +11,12 @@
 //! deleted by the next run, so a race can delay, never lose, a retry.
 
 use super::Lake;
+use super::layout::UNREADABLE_DIR;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
-
-/// The lake directory holding the retry record.
-pub const UNREADABLE_DIR: &str = "_edgemeter/unreadable";
 
 /// One object that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

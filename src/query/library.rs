@@ -89,8 +89,8 @@ impl NamedQuery {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
         };
-        let range =
-            super::TimeRange::parse(value("from"), value("to")).map_err(|e| bad(e.to_string()))?;
+        let range = crate::time::TimeRange::parse(value("from"), value("to"))
+            .map_err(|e| bad(e.to_string()))?;
         let mut out = range.params();
         for spec in specs.iter().filter(|s| s.name != "from" && s.name != "to") {
             let Some(text) = value(&spec.name).or(spec.default.as_deref()) else {
@@ -103,7 +103,7 @@ impl NamedQuery {
                 )),
                 ParamType::String => ScalarValue::Utf8(Some(text.to_string())),
                 ParamType::Timestamp => {
-                    let t = super::parse_instant(text).map_err(|e| bad(e.to_string()))?;
+                    let t = crate::time::parse_instant(text).map_err(|e| bad(e.to_string()))?;
                     ScalarValue::TimestampMillisecond(
                         Some(t.timestamp_millis()),
                         Some("UTC".into()),

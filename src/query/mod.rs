@@ -8,13 +8,13 @@ pub mod udf;
 pub mod usage;
 
 use crate::error::{Error, Result};
-use crate::lake::Lake;
 use crate::lake::delta::{self, AsOf, TableDef};
 use crate::lake::ingested::INGESTED_TABLE;
-use crate::lake::partition::hour_of_partition;
+use crate::lake::layout::{self, hour_of_partition};
 use crate::lake::rollup::{self, ROLLUP_TABLE};
-use crate::lake::schema::REQUESTS_TABLE;
-use chrono::{DateTime, NaiveDate, Utc};
+use crate::lake::{Lake, REQUESTS_TABLE};
+use crate::time::{self, TimeRange};
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
@@ -298,35 +298,9 @@ async fn register(
     Ok(())
 }
 
-/// A half-open UTC time range `[from, to)`; open ends mean "all".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TimeRange {
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-}
-
+/// Query parameters of a [`TimeRange`]: the range itself belongs to
+/// [`crate::time`], what the SQL of `queries/` binds for it to the queries.
 impl TimeRange {
-    /// Parses optional bounds in UTC (see [`TimeRange::parse_in`]).
-    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
-        Self::parse_in(from, to, None)
-    }
-
-    /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
-    /// as [`parse_instant_in`] reads it.
-    pub fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
-        let zone = tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC);
-        let range = Self {
-            from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
-            to: to.map(|t| parse_instant_in(t, zone)).transpose()?,
-        };
-        if let (Some(f), Some(t)) = (range.from, range.to)
-            && f > t
-        {
-            return Err(Error::Config(format!("--from {f} is after --to {t}")));
-        }
-        Ok(range)
-    }
-
     /// The parameters of range queries:
     /// - `from`, `to`: the range; `from_dt`, `to_dt`: the same as inclusive
     ///   `dt` bounds, which only prune partitions (the timestamps decide);
@@ -340,17 +314,17 @@ impl TimeRange {
             ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), Some("UTC".into()))
         };
         let text = |s: String| ScalarValue::Utf8(Some(s));
-        let from = self.from.unwrap_or(epoch_floor());
-        let to = self.to.unwrap_or(epoch_ceiling());
+        let from = self.from.unwrap_or(time::epoch_floor());
+        let to = self.to.unwrap_or(time::epoch_ceiling());
         let floor_hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600);
         let edge = |t: DateTime<Utc>| {
             if t.timestamp_subsec_nanos() == 0 && t.timestamp().rem_euclid(3600) == 0 {
                 return (String::new(), String::new());
             }
-            crate::lake::partition::partition_values(floor_hour(t))
+            layout::partition_values(floor_hour(t))
         };
         let hour_instant =
-            |h: i64| DateTime::from_timestamp(h * 3600, 0).unwrap_or(epoch_ceiling());
+            |h: i64| DateTime::from_timestamp(h * 3600, 0).unwrap_or(time::epoch_ceiling());
         let aligned = edge(from).0.is_empty();
         let whole_from = hour_instant(floor_hour(from) + i64::from(!aligned));
         let whole_to = hour_instant(floor_hour(to));
@@ -377,76 +351,6 @@ impl TimeRange {
     }
 }
 
-fn epoch_floor() -> DateTime<Utc> {
-    DateTime::from_timestamp(0, 0).unwrap_or_default()
-}
-
-fn epoch_ceiling() -> DateTime<Utc> {
-    // 9999-12-31T00:00:00Z: past any log, within every timestamp type.
-    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or_default()
-}
-
-/// A date (midnight UTC), a time without a zone (UTC) or an RFC 3339 instant.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
-    parse_instant_in(text, chrono_tz::UTC)
-}
-
-/// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
-pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
-    tz.parse().map_err(|_| {
-        // `Berlin`, `europe/berlin`: the zones whose name or city it is.
-        let wanted = tz.trim().to_ascii_lowercase().replace(' ', "_");
-        let near: Vec<&str> = chrono_tz::TZ_VARIANTS
-            .iter()
-            .map(|z| z.name())
-            .filter(|name| {
-                let name = name.to_ascii_lowercase();
-                name == wanted || name.rsplit('/').next() == Some(wanted.as_str())
-            })
-            .collect();
-        let hint = match near.as_slice() {
-            [] => "like Europe/Berlin or America/New_York".to_string(),
-            names => format!("did you mean {}?", names.join(" or ")),
-        };
-        Error::Config(format!(
-            "--tz {tz:?}: unknown time zone; give an IANA name ({hint})"
-        ))
-    })
-}
-
-/// An instant given in `zone`: a month (`2025-11`, its first midnight), a
-/// date (`2025-11-01`, its midnight), a time without a zone
-/// (`2025-11-01T09`, `…T09:30`, `…T09:30:00`) as the wall clock there, or an
-/// RFC 3339 instant, whose own offset wins. A wall-clock time the zone skips
-/// (spring forward) means the first instant after the gap; one it repeats
-/// (fall back) means the earlier.
-pub fn parse_instant_in(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
-    use chrono::{NaiveDateTime, TimeZone};
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let naive = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
-        .map(|d| d.and_time(Default::default()))
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
-        .or_else(|_| NaiveDateTime::parse_from_str(&format!("{text}:00"), "%Y-%m-%dT%H:%M"));
-    let Ok(naive) = naive else {
-        return Err(Error::Config(format!(
-            "{text:?} is not a month (2025-03), a date (2025-03-01), a time (2025-03-01T12:00) \
-             or RFC 3339 (2025-03-01T12:00:00Z)"
-        )));
-    };
-    // Gaps last at most a few hours; step through one a minute at a time.
-    for minutes in 0..=24 * 60 {
-        let wall = naive + chrono::Duration::minutes(minutes);
-        if let Some(t) = zone.from_local_datetime(&wall).earliest() {
-            return Ok(t.with_timezone(&Utc));
-        }
-    }
-    Err(Error::Config(format!("{text:?} does not exist in {zone}")))
-}
-
 /// Per-key usage over a time range (`queries/usage_by_key.sql`).
 pub async fn usage(lake: &Lake, range: &TimeRange) -> Result<SendableRecordBatchStream> {
     let session = LakeSession::open(lake).await?;
@@ -456,76 +360,4 @@ pub async fn usage(lake: &Lake, range: &TimeRange) -> Result<SendableRecordBatch
 /// Collects a stream (for tests and small results).
 pub async fn collect(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
     Ok(datafusion::physical_plan::common::collect(stream).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    #[test]
-    fn bounds_are_wall_clock_times_in_the_zone() {
-        let ny = zone("America/New_York").unwrap();
-        // EDT (UTC-4) until 2025-11-02 02:00 local, then EST (UTC-5).
-        assert_eq!(
-            parse_instant_in("2025-11", ny).unwrap(),
-            utc("2025-11-01T04:00:00Z")
-        );
-        assert_eq!(
-            parse_instant_in("2025-11-01", ny).unwrap(),
-            utc("2025-11-01T04:00:00Z")
-        );
-        assert_eq!(
-            parse_instant_in("2025-12-01", ny).unwrap(),
-            utc("2025-12-01T05:00:00Z")
-        );
-        assert_eq!(
-            parse_instant_in("2025-11-03T09", ny).unwrap(),
-            utc("2025-11-03T14:00:00Z")
-        );
-        assert_eq!(
-            parse_instant_in("2025-11-03T09:30", ny).unwrap(),
-            utc("2025-11-03T14:30:00Z")
-        );
-        // The repeated hour of fall back is its first pass.
-        assert_eq!(
-            parse_instant_in("2025-11-02T01:30:00", ny).unwrap(),
-            utc("2025-11-02T05:30:00Z")
-        );
-        // The skipped hour of spring forward is the instant after the gap.
-        assert_eq!(
-            parse_instant_in("2025-03-09T02:30", ny).unwrap(),
-            utc("2025-03-09T07:00:00Z")
-        );
-        // An explicit offset wins over the zone.
-        assert_eq!(
-            parse_instant_in("2025-11-01T00:00:00Z", ny).unwrap(),
-            utc("2025-11-01T00:00:00Z")
-        );
-        // Without a zone, UTC.
-        assert_eq!(
-            parse_instant("2025-10-05T09").unwrap(),
-            utc("2025-10-05T09:00:00Z")
-        );
-        assert!(parse_instant("2025-13-01").is_err());
-        assert!(parse_instant("yesterday").is_err());
-        let err = zone("Berlin").unwrap_err().to_string();
-        assert!(err.contains("did you mean Europe/Berlin?"), "{err}");
-        let err = zone("Mars/Olympus").unwrap_err().to_string();
-        assert!(err.contains("unknown time zone"), "{err}");
-    }
-
-    #[test]
-    fn a_range_in_a_zone_is_its_local_midnights() {
-        let range =
-            TimeRange::parse_in(Some("2025-10"), Some("2025-11"), Some("Europe/Berlin")).unwrap();
-        // CEST (UTC+2) on 1 October, CET (UTC+1) on 1 November.
-        assert_eq!(range.from, Some(utc("2025-09-30T22:00:00Z")));
-        assert_eq!(range.to, Some(utc("2025-10-31T23:00:00Z")));
-    }
 }

@@ -109,7 +109,7 @@ async fn write_rows(
                 .build(&mut sink);
             let mut wrote = false;
             while let Some(batch) = stream.next().await {
-                let batch = spreadsheet_safe(&batch?)?;
+                let batch = spreadsheet_safe_columns(&batch?)?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
                 wrote = true;
@@ -240,8 +240,18 @@ fn printable(text: &str) -> String {
     }
 }
 
-/// A batch whose text columns are [`crate::export::formats::spreadsheet_safe`].
-fn spreadsheet_safe(batch: &RecordBatch) -> Result<RecordBatch> {
+/// Text that a spreadsheet would run as a formula gets a leading `'`.
+pub fn spreadsheet_safe(cell: &str) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// A batch whose text columns are [`spreadsheet_safe`].
+fn spreadsheet_safe_columns(batch: &RecordBatch) -> Result<RecordBatch> {
     use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -269,7 +279,7 @@ fn spreadsheet_safe(batch: &RecordBatch) -> Result<RecordBatch> {
             .map(|i| {
                 strings
                     .is_valid(i)
-                    .then(|| crate::export::formats::spreadsheet_safe(strings.value(i)))
+                    .then(|| spreadsheet_safe(strings.value(i)))
             })
             .collect();
         fields.push(Field::new(
@@ -283,4 +293,22 @@ fn spreadsheet_safe(batch: &RecordBatch) -> Result<RecordBatch> {
         std::sync::Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_shaped_text_is_neutralised_but_numbers_are_not() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(
+            spreadsheet_safe("+1+cmd|' /C calc'!A0"),
+            "'+1+cmd|' /C calc'!A0"
+        );
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("\tx"), "'\tx");
+        assert_eq!(spreadsheet_safe("-12.50"), "-12.50");
+        assert_eq!(spreadsheet_safe("Acme Corp"), "Acme Corp");
+    }
 }

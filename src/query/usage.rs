@@ -6,8 +6,9 @@
 //! expressions, and every value (range, zone, keys) is a bound parameter, never
 //! text pasted into SQL.
 
-use super::{LakeSession, TimeRange};
+use super::LakeSession;
 use crate::error::{Error, Result};
+use crate::time::TimeRange;
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 
@@ -69,7 +70,7 @@ impl UsageQuery {
         let mut group = Vec::new();
         if let Some(unit) = self.by {
             let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
-            super::zone(&tz)?;
+            crate::time::zone(&tz)?;
             let unit = match unit {
                 WindowUnit::Hour => "hour",
                 WindowUnit::Day => "day",

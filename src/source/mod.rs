@@ -4,9 +4,11 @@
 pub mod local;
 pub mod s3;
 
-use crate::error::{Error, Result};
+use crate::aws::S3Settings;
+use crate::error::Result;
+use crate::object_names::name_hour;
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 /// One log object: a file in a directory or an object in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,15 +25,6 @@ pub struct LogObject {
 pub enum Source {
     Local(local::LocalSource),
     S3(s3::S3Source),
-}
-
-/// Settings for reaching S3 (sources and lakes share them).
-#[derive(Debug, Clone, Default)]
-pub struct S3Settings {
-    /// An S3-compatible endpoint (MinIO, R2, a test server); path-style addressing is used with it.
-    pub endpoint_url: Option<String>,
-    /// Region, when neither the environment nor a profile names one.
-    pub region: Option<String>,
 }
 
 impl Source {
@@ -120,127 +113,4 @@ pub enum Listing {
     /// Objects named for this hour or later (CloudFront names files
     /// `<prefix><distribution>.YYYY-MM-DD-HH.<id>.gz` for the hour of their requests).
     Since(DateTime<Utc>),
-}
-
-/// The hour a log object is named for: the `.YYYY-MM-DD-HH.` of a legacy
-/// CloudFront file name, else the `year=/month=/day=/hour=` or `/YYYY/MM/DD/HH/`
-/// directories of v2 and Firehose layouts.
-pub fn name_hour(location: &str) -> Option<DateTime<Utc>> {
-    legacy_name_hour(location).or_else(|| path_hour(location))
-}
-
-fn path_hour(location: &str) -> Option<DateTime<Utc>> {
-    let parts: Vec<&str> = location.split('/').collect();
-    let hive = |key: &str| {
-        parts
-            .iter()
-            .find_map(|p| p.strip_prefix(key))
-            .and_then(|v| v.parse::<u32>().ok())
-    };
-    let (y, m, d, h) = match (hive("year="), hive("month="), hive("day="), hive("hour=")) {
-        (Some(y), Some(m), Some(d), Some(h)) => (y, m, d, h),
-        _ => parts.windows(4).rev().find_map(|w| {
-            let n = |s: &str, len: usize| {
-                (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| s.parse::<u32>().ok())
-                    .flatten()
-            };
-            Some((n(w[0], 4)?, n(w[1], 2)?, n(w[2], 2)?, n(w[3], 2)?))
-        })?,
-    };
-    let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
-    Utc.from_utc_datetime(&date.and_hms_opt(h, 0, 0)?).into()
-}
-
-fn legacy_name_hour(location: &str) -> Option<DateTime<Utc>> {
-    let name = location.rsplit('/').next()?;
-    name.split('.').find_map(|part| {
-        let b = part.as_bytes();
-        if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'-' {
-            return None;
-        }
-        let date = NaiveDate::parse_from_str(&part[..10], "%Y-%m-%d").ok()?;
-        let hour: u32 = part[11..].parse().ok().filter(|h| *h < 24)?;
-        Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0)?).into()
-    })
-}
-
-/// `48h` as (`48`, `h`): the leading digits and the rest.
-pub fn number_and_unit(text: &str) -> (&str, &str) {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    text.split_at(split)
-}
-
-/// A duration like `48h`, `2d`, `90m` or `3600s`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
-    let text = text.trim();
-    let (number, unit) = number_and_unit(text);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| Error::Config(format!("bad duration {text:?}: use e.g. 48h, 2d, 90m")))?;
-    let per_unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "" => {
-            return Err(Error::Config(format!(
-                "duration {text:?} has no unit: use e.g. {n}h, {n}d, {n}m or {n}s"
-            )));
-        }
-        _ => {
-            return Err(Error::Config(format!(
-                "bad duration unit in {text:?}: use s, m, h or d"
-            )));
-        }
-    };
-    let seconds = n
-        .checked_mul(per_unit)
-        .ok_or_else(|| Error::Config(format!("duration {text:?} is too long")))?;
-    Ok(std::time::Duration::from_secs(seconds))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cloudfront_file_names_carry_their_hour() {
-        let hour = name_hour("s3://b/logs/E2EXAMPLE.2025-10-05-01.a1b2c3.gz").unwrap();
-        assert_eq!(hour.to_rfc3339(), "2025-10-05T01:00:00+00:00");
-        assert_eq!(name_hour("/x/E2.2025-10-05-24.a.gz"), None);
-        assert_eq!(name_hour("/x/notes.txt"), None);
-        // A date in a directory name is not the file's hour.
-        assert_eq!(name_hour("s3://b/2025-10-05-01.d/file.gz"), None);
-        let hour = |p: &str| name_hour(p).map(|t| t.to_rfc3339());
-        assert_eq!(
-            hour("s3://b/AWSLogs/123456789012/CloudFront/E2/2025/10/05/01/x.gz").as_deref(),
-            Some("2025-10-05T01:00:00+00:00")
-        );
-        assert_eq!(
-            hour("s3://b/p/DistributionId=E2/year=2025/month=10/day=05/hour=07/x.parquet")
-                .as_deref(),
-            Some("2025-10-05T07:00:00+00:00")
-        );
-        assert_eq!(
-            hour("/logs/rt/2025/10/05/18/edge-1-2025-10-05-18-00-34-0b7c.gz").as_deref(),
-            Some("2025-10-05T18:00:00+00:00")
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
-        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
-        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5_400);
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3w").is_err());
-        // A number alone is refused, not taken as hours.
-        let err = parse_duration("48").unwrap_err().to_string();
-        assert!(err.contains("no unit") && err.contains("48h"), "{err}");
-        assert!(parse_duration("99999999999999999999d").is_err());
-        assert!(parse_duration("999999999999999999d").is_err());
-    }
 }

@@ -6,10 +6,9 @@
 //! after the SDK has returned. A body shorter than its Content-Length is never
 //! handed on as a complete object.
 
-use super::{LogObject, S3Settings};
+use super::LogObject;
+use crate::aws::{S3Settings, shared_config};
 use crate::error::{Error, Result};
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
@@ -25,21 +24,6 @@ pub struct S3Source {
     client: Client,
     bucket: String,
     prefix: String,
-}
-
-/// aws-config's shared configuration: the standard credential chain, the region
-/// (`us-east-1` when none is configured), and `--endpoint-url` / `AWS_ENDPOINT_URL`.
-pub async fn shared_config(settings: &S3Settings) -> aws_config::SdkConfig {
-    let region = RegionProviderChain::first_try(
-        settings.region.clone().map(aws_sdk_s3::config::Region::new),
-    )
-    .or_default_provider()
-    .or_else("us-east-1");
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-    if let Some(url) = &settings.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
 }
 
 /// An S3 client from [`shared_config`], with path-style addressing for custom endpoints.

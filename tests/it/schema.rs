@@ -3,7 +3,7 @@
 //! from the code (the Athena DDL is edited by hand and only checked).
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use edgemeter::lake::schema::{PARTITION_COLUMNS, requests_schema};
+use edgemeter::schema::{PARTITION_COLUMNS, requests_schema};
 
 fn schema_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")

@@ -1,11 +1,15 @@
-//! The Arrow schema of the lake's `requests` files, derived from the field
-//! catalogue so that parser, writer and `schemas/` cannot drift apart.
+//! The data model the parser and the lake share: the field catalogue
+//! ([`fields`]) and the Arrow schema of the lake's `requests` files, derived
+//! from it so that parser, writer and `schemas/` cannot drift apart.
 //!
 //! Partition columns (`dt`, `hour`) live in the Delta log and the paths, not
-//! in the files.
+//! in the files. Which Delta table holds these files is the lake's
+//! (`lake::REQUESTS_TABLE`).
 
-use crate::format::fields::{ColumnType, FIELDS};
+pub mod fields;
+
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use fields::{ColumnType, FIELDS};
 use std::sync::{Arc, LazyLock};
 
 /// Columns that precede the log fields in every `requests` file.
@@ -13,7 +17,7 @@ pub const LEAD_COLUMNS: [&str; 3] = ["timestamp", "api_key_id", "api_key_hint"];
 /// Lineage columns that follow the log fields: where each row came from.
 pub const LINEAGE_COLUMNS: [&str; 2] = ["source_object", "source_line"];
 /// Columns added after the lineage columns, in the order they were added
-/// (tables made before are given them by [`crate::lake::delta::open_or_create`];
+/// (tables made before are given them by the lake when it opens them;
 /// their older files read them as null).
 pub const LATER_COLUMNS: [&str; 1] = ["conflicting_key_id"];
 /// The Hive partition columns of `requests` and `usage_hourly`.
@@ -58,13 +62,6 @@ static REQUESTS: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub fn requests_schema() -> SchemaRef {
     REQUESTS.clone()
 }
-
-/// The raw rows' Delta table.
-pub const REQUESTS_TABLE: crate::lake::delta::TableDef = crate::lake::delta::TableDef {
-    dir: "requests",
-    file_schema: requests_schema,
-    partition_by: &PARTITION_COLUMNS,
-};
 
 /// Index of the first log-field column in [`requests_schema`].
 pub const FIRST_FIELD_COLUMN: usize = LEAD_COLUMNS.len();

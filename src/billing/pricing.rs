@@ -74,7 +74,7 @@ pub fn price(plan: &Plan, billable: u64, bytes_out: u64) -> Charges {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::plans::Tier;
+    use crate::billing::plans::Tier;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {

@@ -1,0 +1,69 @@
+//! What a customer owes, before any output format: the plans file
+//! ([`plans`]), the arithmetic of prices ([`pricing`]), and per-key usage
+//! over a range. `export` turns these into invoice lines; `check` compares
+//! usage with quotas; `report` names keys by their customers.
+
+pub mod plans;
+pub mod pricing;
+
+use crate::error::Result;
+use crate::query::{LakeSession, collect};
+use crate::time::TimeRange;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{Int16Type, Int64Type};
+use plans::StatusSet;
+use std::collections::BTreeMap;
+
+/// Usage of one key (or of keyless requests) in a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub requests: u64,
+    pub billable_requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+impl KeyUsage {
+    /// Adds another key's usage (a customer's keys summed).
+    pub fn add(&mut self, other: &KeyUsage) {
+        self.requests += other.requests;
+        self.billable_requests += other.billable_requests;
+        self.client_errors += other.client_errors;
+        self.server_errors += other.server_errors;
+        self.bytes_out += other.bytes_out;
+        self.bytes_in += other.bytes_in;
+    }
+}
+
+/// Per-key usage over `range` (`None` key: requests without a key).
+pub async fn usage_by_key(
+    session: &LakeSession,
+    range: &TimeRange,
+    billable: &StatusSet,
+) -> Result<BTreeMap<Option<String>, KeyUsage>> {
+    let batches = collect(session.named("usage_by_key_status", range.params()).await?).await?;
+    let mut out: BTreeMap<Option<String>, KeyUsage> = BTreeMap::new();
+    for batch in batches {
+        let keys = batch.column(0).as_string::<i32>();
+        let statuses = batch.column(1).as_primitive::<Int16Type>();
+        let count = |i: usize| batch.column(i).as_primitive::<Int64Type>();
+        let (requests, bytes_out, bytes_in) = (count(2), count(3), count(4));
+        for row in 0..batch.num_rows() {
+            let key = keys.is_valid(row).then(|| keys.value(row).to_string());
+            let status = statuses.is_valid(row).then(|| statuses.value(row));
+            let n = requests.value(row) as u64;
+            let u = out.entry(key).or_default();
+            u.requests += n;
+            if let Some(s) = status {
+                u.billable_requests += if billable.contains(s) { n } else { 0 };
+                u.client_errors += if (400..500).contains(&s) { n } else { 0 };
+                u.server_errors += if (500..600).contains(&s) { n } else { 0 };
+            }
+            u.bytes_out += bytes_out.value(row) as u64;
+            u.bytes_in += bytes_in.value(row) as u64;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,162 @@
+//! The lake's layout: every path below its root, in one place. The rest of
+//! the crate names these constants and functions, never the strings.
+//!
+//! ```text
+//! requests/_delta_log/                                       Delta log of the raw rows
+//! requests/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet         raw rows, sorted by api_key_id, timestamp
+//! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet per-key sums of that hour's files
+//! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
+//! _edgemeter/runs/<run-id>.json                              one record per ingest run
+//! _edgemeter/sources/<id>.json                               when each source was last fully listed
+//! _edgemeter/unreadable/<id>.json                            objects that could not be read yet
+//! _edgemeter/keying.json                                     how the lake's key ids are hashed
+//! _edgemeter/exports/<period>-<zone>.json                    the figures of a period's last export
+//! _edgemeter/alerts/<period>.json, <period>/<digest>.json    alerts sent, and claims of alerts
+//! ```
+//!
+//! Paths are relative to the lake root ([`super::Lake::path`]); a table's
+//! files are named relative to its directory.
+
+use chrono::{DateTime, Utc};
+
+/// The raw rows' table.
+pub const REQUESTS_DIR: &str = "requests";
+/// The hourly rollup's table.
+pub const USAGE_HOURLY_DIR: &str = "usage_hourly";
+/// A table's Delta log, below the table's directory.
+pub const DELTA_LOG_DIR: &str = "_delta_log";
+/// edgemeter's own records (not tables of rows).
+pub const RECORDS_DIR: &str = "_edgemeter";
+/// The ingested-object record's table.
+pub const INGESTED_DIR: &str = "_edgemeter/ingested";
+/// One record per ingest run.
+pub const RUNS_DIR: &str = "_edgemeter/runs";
+/// The retry record of objects that could not be read.
+pub const UNREADABLE_DIR: &str = "_edgemeter/unreadable";
+/// How the lake's key ids are hashed.
+pub const KEYING_FILE: &str = "_edgemeter/keying.json";
+/// Files of lakes written before Delta that `migrate` deletes.
+pub const PRE_DELTA_LEFTOVERS: [&str; 2] = ["_edgemeter/lock", "_edgemeter/rollup-complete"];
+
+/// The Delta log of the table in `table_dir`.
+pub fn delta_log(table_dir: &str) -> String {
+    format!("{table_dir}/{DELTA_LOG_DIR}")
+}
+
+/// True when an object-store location lies in a Delta log.
+pub fn in_delta_log(location: &str) -> bool {
+    location.contains(&format!("/{DELTA_LOG_DIR}/"))
+}
+
+/// When a source was last fully listed; `id` is a digest of its location.
+pub fn source_checkpoint(id: &str) -> String {
+    format!("{RECORDS_DIR}/sources/{id}.json")
+}
+
+/// The figures of a period's last export (`label` `YYYY-MM`, in zone `tz`).
+pub fn export_record(label: &str, tz: &str) -> String {
+    format!(
+        "{RECORDS_DIR}/exports/{label}-{}.json",
+        tz.replace('/', "_")
+    )
+}
+
+/// The ids of the alerts sent for a period (the record of older versions).
+pub fn alerts_sent(period: &str) -> String {
+    format!("{RECORDS_DIR}/alerts/{period}.json")
+}
+
+/// The claim of one alert for a period; `digest` is a digest of its id.
+pub fn alert_claim(period: &str, digest: &str) -> String {
+    format!("{RECORDS_DIR}/alerts/{period}/{digest}.json")
+}
+
+/// The directory of one day's record of ingested objects, relative to
+/// its table.
+pub fn ingested_day_dir(day: &str) -> String {
+    format!("day={day}")
+}
+
+/// The directory of one day of a table partitioned by `dt` and `hour`,
+/// relative to the lake root.
+pub fn day_dir(table_dir: &str, dt: &str) -> String {
+    format!("{table_dir}/dt={dt}")
+}
+
+/// The `dt` of a partition directory (`dt=2025-10-05/hour=01` → `2025-10-05`).
+pub fn dt_of_partition_dir(dir: &str) -> Option<&str> {
+    dir.split('/').find_map(|part| part.strip_prefix("dt="))
+}
+
+/// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
+pub fn partition_values(hour: i64) -> (String, String) {
+    let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
+    (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
+}
+
+/// The partition of an hour, as [`super::delta::files_by_partition`] keys it.
+pub fn partition_key(hour: i64) -> Vec<String> {
+    let (dt, hh) = partition_values(hour);
+    vec![dt, hh]
+}
+
+/// The hour number of a partition key `[dt, hour]`.
+pub fn hour_of_partition(key: &[String]) -> Option<i64> {
+    let [dt, hour] = key else { return None };
+    let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
+    let hour: i64 = hour.parse().ok()?;
+    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
+    (0..24).contains(&hour).then_some(day + hour)
+}
+
+/// The directory of an hour's partition of a table, relative to the table.
+pub fn partition_dir(hour: i64) -> String {
+    let (dt, hh) = partition_values(hour);
+    format!("dt={dt}/hour={hh}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_utc_date_and_hour() {
+        // 2019-12-04T21:00:00Z is 1575493200 s since the epoch.
+        assert_eq!(
+            partition_values(1_575_493_200 / 3600),
+            ("2019-12-04".to_string(), "21".to_string())
+        );
+        assert_eq!(partition_dir(0), "dt=1970-01-01/hour=00");
+        assert_eq!(
+            hour_of_partition(&partition_key(1_575_493_200 / 3600)),
+            Some(1_575_493_200 / 3600)
+        );
+    }
+
+    #[test]
+    fn record_paths() {
+        assert_eq!(delta_log(REQUESTS_DIR), "requests/_delta_log");
+        assert!(in_delta_log(
+            "lake/requests/_delta_log/00000000000000000000.json"
+        ));
+        assert!(!in_delta_log(
+            "lake/requests/dt=2025-01-01/hour=00/part-a.parquet"
+        ));
+        assert_eq!(
+            export_record("2025-03", "Europe/Berlin"),
+            "_edgemeter/exports/2025-03-Europe_Berlin.json"
+        );
+        assert_eq!(
+            alert_claim("2025-03", "ab"),
+            "_edgemeter/alerts/2025-03/ab.json"
+        );
+        assert_eq!(
+            day_dir(USAGE_HOURLY_DIR, "2025-03-01"),
+            "usage_hourly/dt=2025-03-01"
+        );
+        assert_eq!(
+            dt_of_partition_dir("dt=2025-10-05/hour=01"),
+            Some("2025-10-05")
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Time as the commands take it: instants given as text in a zone, half-open
+//! UTC ranges, and billing periods (a calendar month in a zone).
+//!
+//! Parsing is here, once, for every layer that takes a time: the lake's
+//! `--as-of`, ingest's window, the queries' ranges, export's `--period`.
+//! How a range becomes query parameters is the queries' business.
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+
+/// A half-open UTC time range `[from, to)`; open ends mean "all".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl TimeRange {
+    /// Parses optional bounds in UTC (see [`TimeRange::parse_in`]).
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
+        Self::parse_in(from, to, None)
+    }
+
+    /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
+    /// as [`parse_instant_in`] reads it.
+    pub fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
+        let zone = tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC);
+        let range = Self {
+            from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
+            to: to.map(|t| parse_instant_in(t, zone)).transpose()?,
+        };
+        if let (Some(f), Some(t)) = (range.from, range.to)
+            && f > t
+        {
+            return Err(Error::Config(format!("--from {f} is after --to {t}")));
+        }
+        Ok(range)
+    }
+}
+
+/// A billing period: a calendar month in a time zone, as a UTC range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// `YYYY-MM`.
+    pub label: String,
+    /// The IANA zone the month is taken in (`UTC` by default).
+    pub tz: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    /// `[first day 00:00, next month's first day 00:00)` of `YYYY-MM` in `tz`.
+    pub fn month(label: &str, tz: Option<&str>) -> Result<Self> {
+        let bad = || Error::Config(format!("--period {label:?}: use YYYY-MM"));
+        let (y, m) = label.split_once('-').ok_or_else(bad)?;
+        let (year, month): (i32, u32) =
+            (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?;
+        let next = if month == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(year, month + 1, 1)
+        }
+        .ok_or_else(bad)?;
+        let zone = match tz {
+            Some(name) => zone(name)?,
+            None => chrono_tz::UTC,
+        };
+        let midnight = |d: NaiveDate| -> Result<DateTime<Utc>> {
+            let local = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+            zone.from_local_datetime(&local)
+                .earliest()
+                // A zone that skips midnight: the first instant of the day.
+                .or_else(|| {
+                    zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                        .earliest()
+                })
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(bad)
+        };
+        Ok(Self {
+            label: format!("{:04}-{:02}", first.year(), first.month()),
+            tz: zone.name().to_string(),
+            start: midnight(first)?,
+            end: midnight(next)?,
+        })
+    }
+
+    pub fn range(&self) -> TimeRange {
+        TimeRange {
+            from: Some(self.start),
+            to: Some(self.end),
+        }
+    }
+}
+
+/// The start of every range without one.
+pub fn epoch_floor() -> DateTime<Utc> {
+    DateTime::from_timestamp(0, 0).unwrap_or_default()
+}
+
+/// The end of every range without one.
+pub fn epoch_ceiling() -> DateTime<Utc> {
+    // 9999-12-31T00:00:00Z: past any log, within every timestamp type.
+    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or_default()
+}
+
+/// A date (midnight UTC), a time without a zone (UTC) or an RFC 3339 instant.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
+    parse_instant_in(text, chrono_tz::UTC)
+}
+
+/// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
+pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
+    tz.parse().map_err(|_| {
+        // `Berlin`, `europe/berlin`: the zones whose name or city it is.
+        let wanted = tz.trim().to_ascii_lowercase().replace(' ', "_");
+        let near: Vec<&str> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| z.name())
+            .filter(|name| {
+                let name = name.to_ascii_lowercase();
+                name == wanted || name.rsplit('/').next() == Some(wanted.as_str())
+            })
+            .collect();
+        let hint = match near.as_slice() {
+            [] => "like Europe/Berlin or America/New_York".to_string(),
+            names => format!("did you mean {}?", names.join(" or ")),
+        };
+        Error::Config(format!(
+            "--tz {tz:?}: unknown time zone; give an IANA name ({hint})"
+        ))
+    })
+}
+
+/// An instant given in `zone`: a month (`2025-11`, its first midnight), a
+/// date (`2025-11-01`, its midnight), a time without a zone
+/// (`2025-11-01T09`, `…T09:30`, `…T09:30:00`) as the wall clock there, or an
+/// RFC 3339 instant, whose own offset wins. A wall-clock time the zone skips
+/// (spring forward) means the first instant after the gap; one it repeats
+/// (fall back) means the earlier.
+pub fn parse_instant_in(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+    use chrono::{NaiveDateTime, TimeZone};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
+        .map(|d| d.and_time(Default::default()))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDateTime::parse_from_str(&format!("{text}:00"), "%Y-%m-%dT%H:%M"));
+    let Ok(naive) = naive else {
+        return Err(Error::Config(format!(
+            "{text:?} is not a month (2025-03), a date (2025-03-01), a time (2025-03-01T12:00) \
+             or RFC 3339 (2025-03-01T12:00:00Z)"
+        )));
+    };
+    // Gaps last at most a few hours; step through one a minute at a time.
+    for minutes in 0..=24 * 60 {
+        let wall = naive + chrono::Duration::minutes(minutes);
+        if let Some(t) = zone.from_local_datetime(&wall).earliest() {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    Err(Error::Config(format!("{text:?} does not exist in {zone}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn bounds_are_wall_clock_times_in_the_zone() {
+        let ny = zone("America/New_York").unwrap();
+        // EDT (UTC-4) until 2025-11-02 02:00 local, then EST (UTC-5).
+        assert_eq!(
+            parse_instant_in("2025-11", ny).unwrap(),
+            utc("2025-11-01T04:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-01", ny).unwrap(),
+            utc("2025-11-01T04:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-12-01", ny).unwrap(),
+            utc("2025-12-01T05:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-03T09", ny).unwrap(),
+            utc("2025-11-03T14:00:00Z")
+        );
+        assert_eq!(
+            parse_instant_in("2025-11-03T09:30", ny).unwrap(),
+            utc("2025-11-03T14:30:00Z")
+        );
+        // The repeated hour of fall back is its first pass.
+        assert_eq!(
+            parse_instant_in("2025-11-02T01:30:00", ny).unwrap(),
+            utc("2025-11-02T05:30:00Z")
+        );
+        // The skipped hour of spring forward is the instant after the gap.
+        assert_eq!(
+            parse_instant_in("2025-03-09T02:30", ny).unwrap(),
+            utc("2025-03-09T07:00:00Z")
+        );
+        // An explicit offset wins over the zone.
+        assert_eq!(
+            parse_instant_in("2025-11-01T00:00:00Z", ny).unwrap(),
+            utc("2025-11-01T00:00:00Z")
+        );
+        // Without a zone, UTC.
+        assert_eq!(
+            parse_instant("2025-10-05T09").unwrap(),
+            utc("2025-10-05T09:00:00Z")
+        );
+        assert!(parse_instant("2025-13-01").is_err());
+        assert!(parse_instant("yesterday").is_err());
+        let err = zone("Berlin").unwrap_err().to_string();
+        assert!(err.contains("did you mean Europe/Berlin?"), "{err}");
+        let err = zone("Mars/Olympus").unwrap_err().to_string();
+        assert!(err.contains("unknown time zone"), "{err}");
+    }
+
+    #[test]
+    fn a_range_in_a_zone_is_its_local_midnights() {
+        let range =
+            TimeRange::parse_in(Some("2025-10"), Some("2025-11"), Some("Europe/Berlin")).unwrap();
+        // CEST (UTC+2) on 1 October, CET (UTC+1) on 1 November.
+        assert_eq!(range.from, Some(utc("2025-09-30T22:00:00Z")));
+        assert_eq!(range.to, Some(utc("2025-10-31T23:00:00Z")));
+    }
+
+    #[test]
+    fn months_in_utc_and_in_a_zone() {
+        let p = Period::month("2025-02", None).unwrap();
+        assert_eq!(p.start.to_rfc3339(), "2025-02-01T00:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2025-03-01T00:00:00+00:00");
+        let p = Period::month("2025-12", None).unwrap();
+        assert_eq!(p.end.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        // Berlin is UTC+1 in winter, UTC+2 from the last Sunday of March.
+        let p = Period::month("2025-03", Some("Europe/Berlin")).unwrap();
+        assert_eq!(p.start.to_rfc3339(), "2025-02-28T23:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2025-03-31T22:00:00+00:00");
+        assert!(Period::month("2025-13", None).is_err());
+        assert!(Period::month("2025-01", Some("Mars/Olympus")).is_err());
+    }
+}
