@@ -48,6 +48,8 @@ pub mod fuzz;
 pub mod ingest;
 pub mod key;
 pub mod lake;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod object_names;
 pub mod query;
