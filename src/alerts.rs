@@ -21,46 +21,44 @@ use object_store::ObjectStoreExt;
 use sha2::Digest;
 use std::collections::BTreeSet;
 
-/// The environment variable naming the webhook URL.
-pub const WEBHOOK_ENV: &str = "EDGEMETER_ALERT_WEBHOOK";
 /// Quota thresholds, in percent.
-pub const THRESHOLDS: [u32; 4] = [80, 90, 95, 100];
+pub(crate) const THRESHOLDS: [u32; 4] = [80, 90, 95, 100];
 /// A key whose share of 5xx responses exceeds this is alerted.
-pub const MAX_SERVER_ERROR_RATE: f64 = 0.10;
+pub(crate) const MAX_SERVER_ERROR_RATE: f64 = 0.10;
 /// A key whose average `time_taken` exceeds this (seconds) is alerted.
-pub const MAX_AVG_SECONDS: f64 = 3.0;
+pub(crate) const MAX_AVG_SECONDS: f64 = 3.0;
 
 /// One alert.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// Stable identity: the same alert is sent once per period.
-    pub id: String,
-    pub text: String,
+    pub(crate) id: String,
+    pub(crate) text: String,
 }
 
 /// One customer's quota use.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QuotaUse {
-    pub customer_id: String,
-    pub month_requests: u64,
-    pub monthly_quota: Option<u64>,
-    pub day_requests: u64,
-    pub daily_quota: Option<u64>,
+pub(crate) struct QuotaUse {
+    pub(crate) customer_id: String,
+    pub(crate) month_requests: u64,
+    pub(crate) monthly_quota: Option<u64>,
+    pub(crate) day_requests: u64,
+    pub(crate) daily_quota: Option<u64>,
 }
 
 /// What a check found and sent.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CheckReport {
-    pub period: String,
-    pub quotas: Vec<QuotaUse>,
+pub(crate) struct CheckReport {
+    pub(crate) period: String,
+    pub(crate) quotas: Vec<QuotaUse>,
     /// Alerts due now (new ones).
-    pub alerts: Vec<Alert>,
+    pub(crate) alerts: Vec<Alert>,
     /// Whether they were delivered to a webhook.
-    pub delivered: bool,
+    pub(crate) delivered: bool,
 }
 
 /// Checks quotas and key health as of `at` (month-to-date and day-to-date, in `tz`).
-pub async fn check(
+pub(crate) async fn check(
     lake: &Lake,
     plans: &Plans,
     at: DateTime<Utc>,
@@ -243,7 +241,7 @@ mod claims {
     use object_store::path::Path;
     use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
-    pub const STALE_SECS: i64 = 600;
+    pub(crate) const STALE_SECS: i64 = 600;
 
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Claim {
@@ -260,7 +258,7 @@ mod claims {
     }
 
     /// Whether this check now holds the claim and must send.
-    pub async fn take(lake: &Lake, path: &Path) -> Result<bool> {
+    pub(crate) async fn take(lake: &Lake, path: &Path) -> Result<bool> {
         let create = PutOptions::from(PutMode::Create);
         match lake.store().put_opts(path, body(false)?, create).await {
             Ok(_) => return Ok(true),
@@ -294,13 +292,13 @@ mod claims {
         }
     }
 
-    pub async fn delivered(lake: &Lake, path: &Path) -> Result<()> {
+    pub(crate) async fn delivered(lake: &Lake, path: &Path) -> Result<()> {
         lake.store().put(path, body(true)?).await?;
         Ok(())
     }
 
     /// Gives a claim back after a failed delivery, so the next check retries.
-    pub async fn release(lake: &Lake, path: &Path) -> Result<()> {
+    pub(crate) async fn release(lake: &Lake, path: &Path) -> Result<()> {
         match lake.store().delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

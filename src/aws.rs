@@ -10,16 +10,16 @@ use aws_config::meta::region::RegionProviderChain;
 
 /// Settings for reaching S3 (sources and lakes share them).
 #[derive(Debug, Clone, Default)]
-pub struct S3Settings {
+pub(crate) struct S3Settings {
     /// An S3-compatible endpoint (MinIO, R2, a test server); path-style addressing is used with it.
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// Region, when neither the environment nor a profile names one.
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 /// aws-config's shared configuration: the standard credential chain, the region
 /// (`us-east-1` when none is configured), and `--endpoint-url` / `AWS_ENDPOINT_URL`.
-pub async fn shared_config(settings: &S3Settings) -> aws_config::SdkConfig {
+pub(crate) async fn shared_config(settings: &S3Settings) -> aws_config::SdkConfig {
     let region = RegionProviderChain::first_try(
         settings.region.clone().map(aws_sdk_s3::config::Region::new),
     )

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 /// The config file's text, for schedulers that hand over secrets as variables
 /// (ECS from SSM Parameter Store); `--config` takes precedence.
-pub const CONFIG_TEXT_ENV: &str = "EDGEMETER_CONFIG_TOML";
+pub(crate) const CONFIG_TEXT_ENV: &str = "EDGEMETER_CONFIG_TOML";
 
 /// Exit status: the run finished, but some objects could not be read.
-pub const EXIT_PARTIAL: i32 = 3;
+pub(crate) const EXIT_PARTIAL: i32 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,28 +85,28 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct MaintainArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// Keep the files that table versions younger than this still need (time
     /// travel), and every file younger than this (a running ingest's batch).
     #[arg(long, env = "EDGEMETER_RETAIN_VERSIONS_HOURS", default_value_t = crate::lake::maintain::DEFAULT_RETAIN_VERSIONS_HOURS)]
-    pub retain_versions_hours: u32,
+    pub(crate) retain_versions_hours: u32,
     /// Also drop days of requests (and their rollups) older than N days (UTC dates).
     #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
-    pub retain_days: Option<u32>,
+    pub(crate) retain_days: Option<u32>,
     /// Print what was done as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct S3Args {
+pub(crate) struct S3Args {
     /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
     /// AWS_ENDPOINT_URL is honoured too.
     #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// AWS region, when the environment or profile names none.
     #[arg(long, env = "EDGEMETER_REGION")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl S3Args {
@@ -122,9 +122,9 @@ impl S3Args {
 pub struct LakeArgs {
     /// The lake: a local directory or s3://bucket/prefix/.
     #[arg(long, env = "EDGEMETER_LAKE")]
-    pub lake: String,
+    pub(crate) lake: String,
     #[command(flatten)]
-    pub s3: S3Args,
+    pub(crate) s3: S3Args,
 }
 
 /// Ingest settings shared by `ingest` and `run`; unset ones fall back to the
@@ -133,37 +133,37 @@ pub struct LakeArgs {
 pub struct IngestFlags {
     /// Where the logs are: s3://bucket/prefix/ or a local directory (read recursively).
     #[arg(long = "source", env = "EDGEMETER_SOURCE", value_delimiter = ',')]
-    pub sources: Vec<String>,
+    pub(crate) sources: Vec<String>,
     /// The lake: a local directory or s3://bucket/prefix/.
     #[arg(long, env = "EDGEMETER_LAKE")]
-    pub lake: Option<String>,
+    pub(crate) lake: Option<String>,
     #[command(flatten)]
-    pub s3: S3Args,
+    pub(crate) s3: S3Args,
     /// Query parameter holding the API key (shorthand for --key-from query:NAME; repeatable).
     #[arg(
         long = "key-param",
         env = "EDGEMETER_KEY_PARAMS",
         value_delimiter = ','
     )]
-    pub key_params: Vec<String>,
+    pub(crate) key_params: Vec<String>,
     /// Where the key is, tried in order (repeatable): query:NAME, header:NAME,
     /// cookie:NAME, log-data:NAME; with --key-param, its parameters come after
     /// [default: header:x-api-key, log-data:api_key, cookie:api_key, query:api_key].
     #[arg(long = "key-from", env = "EDGEMETER_KEY_FROM", value_delimiter = ',')]
-    pub key_from: Vec<String>,
+    pub(crate) key_from: Vec<String>,
     /// Log format: auto (standard W3C, v2 JSON lines or Parquet, per object) or realtime [default: auto].
     #[arg(long, env = "EDGEMETER_FORMAT")]
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Real-time log fields as configured (any order; records use AWS's canonical order).
     #[arg(long, env = "EDGEMETER_FIELDS", value_delimiter = ',')]
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// List only objects named for the last DURATION (48h, 2d, …) [default: 48h; the
     /// lake's first run lists everything].
     #[arg(long, env = "EDGEMETER_LOOKBACK")]
-    pub lookback: Option<String>,
+    pub(crate) lookback: Option<String>,
     /// List objects named for this date (or RFC 3339 hour) and later: for backfills.
     #[arg(long, env = "EDGEMETER_SINCE", conflicts_with = "lookback")]
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     /// List everything under the source, whatever the file names say
     /// (`--full-listing=false` or EDGEMETER_FULL_LISTING=0 turns a config
     /// file's full listing off).
@@ -175,48 +175,48 @@ pub struct IngestFlags {
         default_missing_value = "true",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub full_listing: Option<bool>,
+    pub(crate) full_listing: Option<bool>,
     /// Drop lake partitions older than N days (UTC dates).
     #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
-    pub retain_days: Option<u32>,
+    pub(crate) retain_days: Option<u32>,
     /// Warn, and exit 3, when more than this share of an object's requests
     /// carry no API key (wrong key settings?); 1 never warns [default: 0.5].
     #[arg(long, env = "EDGEMETER_MAX_KEYLESS_SHARE")]
-    pub max_keyless_share: Option<f64>,
+    pub(crate) max_keyless_share: Option<f64>,
     /// Write Prometheus text-format metrics of the run to this file.
     #[arg(long, env = "EDGEMETER_METRICS_FILE")]
-    pub metrics_file: Option<PathBuf>,
+    pub(crate) metrics_file: Option<PathBuf>,
     /// Objects downloaded at once [default: 16].
     #[arg(long, env = "EDGEMETER_CONCURRENCY")]
-    pub concurrency: Option<usize>,
+    pub(crate) concurrency: Option<usize>,
     /// Compressed bytes of logs merged and committed per batch (bytes, or 8MiB, 1GB…); bounds memory [default: 8MiB].
     #[arg(long, env = "EDGEMETER_BATCH_BYTES", value_parser = crate::config::parse_size)]
-    pub batch_bytes: Option<u64>,
+    pub(crate) batch_bytes: Option<u64>,
     /// Largest decompressed size accepted for one object [default: 8 GiB].
     #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", value_parser = crate::config::parse_size)]
-    pub max_object_bytes: Option<u64>,
+    pub(crate) max_object_bytes: Option<u64>,
     /// Log text of one object parsed and committed at a time: a larger object
     /// is committed in parts of this size, and recorded as ingested after its
     /// last; bounds memory [default: 128 MiB].
     #[arg(long, env = "EDGEMETER_PART_BYTES", value_parser = crate::config::parse_size)]
-    pub part_bytes: Option<u64>,
+    pub(crate) part_bytes: Option<u64>,
     /// Longest line accepted; a longer one is a bad line, never held whole [default: 1 MiB].
     #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES", value_parser = crate::config::parse_size)]
-    pub max_line_bytes: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
     /// Rows per data file of an hour, at most [default: 1000000].
     #[arg(long, env = "EDGEMETER_MAX_FILE_ROWS")]
-    pub max_file_rows: Option<u64>,
+    pub(crate) max_file_rows: Option<u64>,
     /// Bytes of string values per data file of an hour, about; bounds the
     /// memory of reading one file [default: 128 MiB].
     #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES", value_parser = crate::config::parse_size)]
-    pub max_file_bytes: Option<u64>,
+    pub(crate) max_file_bytes: Option<u64>,
     /// Print the run summary as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Print the settings the run would use (flags over environment over
     /// config file over defaults) as JSON, and exit without running.
     #[arg(long)]
-    pub print_config: bool,
+    pub(crate) print_config: bool,
 }
 
 impl IngestFlags {
@@ -253,197 +253,197 @@ pub struct RunArgs {
     /// The config file (TOML); see the README for its keys. Without it, the
     /// text of EDGEMETER_CONFIG_TOML is used when set.
     #[arg(long, env = "EDGEMETER_CONFIG")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
-    pub flags: IngestFlags,
+    pub(crate) flags: IngestFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct ReingestArgs {
     /// The config file (TOML), as for `run`; flags override it.
     #[arg(long, env = "EDGEMETER_CONFIG")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// End of the range (exclusive): objects named for hours before it
     /// (--since gives the start).
     #[arg(long)]
-    pub until: String,
+    pub(crate) until: String,
     #[command(flatten)]
-    pub flags: IngestFlags,
+    pub(crate) flags: IngestFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// The billing month, YYYY-MM.
     #[arg(long)]
-    pub period: String,
+    pub(crate) period: String,
     /// Bill the month of this IANA time zone instead of UTC (e.g. Europe/Berlin).
     #[arg(long, env = "EDGEMETER_TZ")]
-    pub tz: Option<String>,
+    pub(crate) tz: Option<String>,
     /// The plans file (TOML); see the README.
     #[arg(long, env = "EDGEMETER_PLANS")]
-    pub plans: PathBuf,
+    pub(crate) plans: PathBuf,
     #[arg(long, value_enum, default_value = "csv")]
-    pub format: crate::export::formats::Format,
+    pub(crate) format: crate::export::formats::Format,
     /// Where to write: a path or s3://bucket/key (a manifest is written beside it).
     #[arg(long)]
-    pub output: String,
+    pub(crate) output: String,
     /// Export the lake as of a `requests` table version (as a manifest names
     /// it) or a time (RFC 3339 or a date).
     #[arg(long)]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// The plans file (TOML) with monthly_quota / daily_quota.
     #[arg(long, env = "EDGEMETER_PLANS")]
-    pub plans: PathBuf,
+    pub(crate) plans: PathBuf,
     /// Check as of this instant (RFC 3339 or a date) instead of now.
     #[arg(long)]
-    pub at: Option<String>,
+    pub(crate) at: Option<String>,
     /// Months and days of this IANA time zone instead of UTC.
     #[arg(long, env = "EDGEMETER_TZ")]
-    pub tz: Option<String>,
+    pub(crate) tz: Option<String>,
     /// Where alerts go: a URL taking a JSON body with a `text` field (Slack, Discord).
     #[arg(long, env = "EDGEMETER_ALERT_WEBHOOK")]
-    pub webhook: Option<String>,
+    pub(crate) webhook: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Check the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// The month, YYYY-MM (UTC).
     #[arg(long)]
-    pub period: String,
+    pub(crate) period: String,
     /// The HTML file to write (or s3://bucket/key; - is stdout).
     #[arg(long)]
-    pub output: String,
+    pub(crate) output: String,
     /// The plans file: keys are named by their customers.
     #[arg(long, env = "EDGEMETER_PLANS")]
-    pub plans: Option<PathBuf>,
+    pub(crate) plans: Option<PathBuf>,
     /// Report the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// Show only the newest N runs.
     #[arg(long, default_value_t = 50)]
-    pub limit: usize,
+    pub(crate) limit: usize,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// Write the new secret to this file (created, mode 0600; it must not
     /// exist); runs read it through EDGEMETER_KEY_SECRET_FILE. Without it
     /// the secret is printed once, for EDGEMETER_KEY_SECRET.
     #[arg(long)]
-    pub secret_file: Option<PathBuf>,
+    pub(crate) secret_file: Option<PathBuf>,
     /// Store the new secret in AWS Secrets Manager under this name (never
     /// replacing a secret); runs read it through EDGEMETER_KEY_SECRET_ID.
     #[arg(long, value_name = "NAME", conflicts_with = "secret_file")]
-    pub secret_manager: Option<String>,
+    pub(crate) secret_manager: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct UnreadableArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// Accept that this object (its location as listed) will not be read:
     /// runs stop retrying it and no longer exit 3 for it (repeatable).
     #[arg(long)]
-    pub acknowledge: Vec<String>,
+    pub(crate) acknowledge: Vec<String>,
     /// Acknowledge every object listed.
     #[arg(long, conflicts_with = "acknowledge")]
-    pub acknowledge_all: bool,
+    pub(crate) acknowledge_all: bool,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// Start of the range (inclusive): a month (2025-11), a date (its
     /// midnight) or a time (2025-11-01T09:30) in --tz (UTC without), or RFC 3339.
     #[arg(long)]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// End of the range (exclusive), read as --from is.
     #[arg(long)]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// One row per key per window, with a `window_start` column.
     #[arg(long, value_enum)]
-    pub by: Option<crate::query::usage::WindowUnit>,
+    pub(crate) by: Option<crate::query::usage::WindowUnit>,
     /// IANA zone (e.g. Europe/Berlin) of --from/--to and of the windows;
     /// window_start carries its offset.
     #[arg(long, env = "EDGEMETER_TZ")]
-    pub tz: Option<String>,
+    pub(crate) tz: Option<String>,
     /// Also group by these dimensions (repeatable).
     #[arg(long = "group-by", value_enum)]
-    pub group_by: Vec<crate::query::usage::Dimension>,
+    pub(crate) group_by: Vec<crate::query::usage::Dimension>,
     /// Only this api_key_id (repeatable).
     #[arg(long = "key")]
-    pub keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
     /// Only this raw key, hashed first (repeatable; honours EDGEMETER_KEY_SECRET).
     #[arg(long = "key-raw")]
-    pub raw_keys: Vec<String>,
+    pub(crate) raw_keys: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     #[command(flatten)]
-    pub lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// A named query (see `edgemeter queries`) or read-only SQL over
     /// `requests` and `ingested`; `-` reads the SQL from stdin.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
-    pub sql: Option<String>,
+    pub(crate) sql: Option<String>,
     /// Read the SQL from this file.
     #[arg(long, short = 'f')]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// A named query's parameter, name=value (repeatable); values are bound, typed.
     #[arg(long = "param")]
-    pub params: Vec<String>,
+    pub(crate) params: Vec<String>,
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
-    pub as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
     /// Memory the query's operators may hold, in MiB; sorts, aggregates and
     /// joins spill to disk beyond it, other operators stop with an error.
     #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB", default_value_t = crate::query::DEFAULT_QUERY_MEMORY_MIB)]
-    pub memory_mib: u64,
+    pub(crate) memory_mib: u64,
     /// Stop the query after this many seconds.
     #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS", default_value_t = crate::query::DEFAULT_QUERY_TIMEOUT_SECS)]
-    pub timeout_secs: u64,
+    pub(crate) timeout_secs: u64,
 }
 
 /// Runs a parsed command line; returns the process exit status.
@@ -963,7 +963,7 @@ fn unreadable_table(
 }
 
 /// A byte count in the unit that suits it: `512 B`, `1.5 KiB`, `12.3 MiB`.
-pub fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -978,7 +978,7 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// "1 object", "2 objects".
-pub fn plural(n: u64, noun: &str) -> String {
+pub(crate) fn plural(n: u64, noun: &str) -> String {
     match n {
         1 => format!("1 {noun}"),
         _ => format!("{n} {noun}s"),
@@ -986,7 +986,7 @@ pub fn plural(n: u64, noun: &str) -> String {
 }
 
 /// The human-readable run summary.
-pub fn render_summary(s: &IngestSummary) -> String {
+pub(crate) fn render_summary(s: &IngestSummary) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(

@@ -15,46 +15,46 @@ use std::path::{Path, PathBuf};
 /// flags and environment variables override it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     /// Log locations: `s3://bucket/prefix/` or directories.
     #[serde(default)]
-    pub sources: Vec<String>,
-    pub lake: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
+    pub(crate) sources: Vec<String>,
+    pub(crate) lake: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) region: Option<String>,
     #[serde(default)]
-    pub key_params: Vec<String>,
+    pub(crate) key_params: Vec<String>,
     /// Key sources tried in order: `query:NAME`, `header:NAME`, `cookie:NAME`, `log-data:NAME`.
     #[serde(default)]
-    pub key_from: Vec<String>,
+    pub(crate) key_from: Vec<String>,
     /// `auto` (default) or `realtime`.
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
     /// The fields of a real-time log configuration (any order).
     #[serde(default)]
-    pub fields: Vec<String>,
-    pub lookback: Option<String>,
-    pub since: Option<String>,
-    pub full_listing: Option<bool>,
-    pub retain_days: Option<u32>,
-    pub max_keyless_share: Option<f64>,
-    pub metrics_file: Option<PathBuf>,
-    pub concurrency: Option<usize>,
+    pub(crate) fields: Vec<String>,
+    pub(crate) lookback: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) full_listing: Option<bool>,
+    pub(crate) retain_days: Option<u32>,
+    pub(crate) max_keyless_share: Option<f64>,
+    pub(crate) metrics_file: Option<PathBuf>,
+    pub(crate) concurrency: Option<usize>,
     #[serde(default, deserialize_with = "size_setting")]
-    pub batch_bytes: Option<u64>,
+    pub(crate) batch_bytes: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
-    pub max_object_bytes: Option<u64>,
+    pub(crate) max_object_bytes: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
-    pub part_bytes: Option<u64>,
+    pub(crate) part_bytes: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
-    pub max_line_bytes: Option<u64>,
-    pub max_file_rows: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
+    pub(crate) max_file_rows: Option<u64>,
     #[serde(default, deserialize_with = "size_setting")]
-    pub max_file_bytes: Option<u64>,
+    pub(crate) max_file_bytes: Option<u64>,
 }
 
 /// A size: a number of bytes, or a number with a unit (`8MiB`, `512 KiB`,
 /// `1GB`; binary units are powers of 1024, decimal ones of 1000).
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
     let (number, unit) = number_and_unit(text);
     let n: u64 = number
@@ -100,56 +100,56 @@ fn size_setting<'de, D: serde::Deserializer<'de>>(
 }
 
 impl FileConfig {
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parses config text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
     }
 }
 
 /// Settings as given on the command line or in the environment (`None`: not given).
 #[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub sources: Vec<String>,
-    pub lake: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub key_params: Vec<String>,
-    pub key_from: Vec<String>,
-    pub format: Option<String>,
-    pub fields: Vec<String>,
-    pub lookback: Option<String>,
-    pub since: Option<String>,
+pub(crate) struct Overrides {
+    pub(crate) sources: Vec<String>,
+    pub(crate) lake: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) key_params: Vec<String>,
+    pub(crate) key_from: Vec<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) fields: Vec<String>,
+    pub(crate) lookback: Option<String>,
+    pub(crate) since: Option<String>,
     /// `Some(false)`: turned off explicitly (`--full-listing=false`,
     /// `EDGEMETER_FULL_LISTING=0`), which overrides the file too.
-    pub full_listing: Option<bool>,
-    pub retain_days: Option<u32>,
-    pub max_keyless_share: Option<f64>,
-    pub metrics_file: Option<PathBuf>,
-    pub concurrency: Option<usize>,
-    pub batch_bytes: Option<u64>,
-    pub max_object_bytes: Option<u64>,
-    pub part_bytes: Option<u64>,
-    pub max_line_bytes: Option<u64>,
-    pub max_file_rows: Option<u64>,
-    pub max_file_bytes: Option<u64>,
-    pub progress: bool,
+    pub(crate) full_listing: Option<bool>,
+    pub(crate) retain_days: Option<u32>,
+    pub(crate) max_keyless_share: Option<f64>,
+    pub(crate) metrics_file: Option<PathBuf>,
+    pub(crate) concurrency: Option<usize>,
+    pub(crate) batch_bytes: Option<u64>,
+    pub(crate) max_object_bytes: Option<u64>,
+    pub(crate) part_bytes: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
+    pub(crate) max_file_rows: Option<u64>,
+    pub(crate) max_file_bytes: Option<u64>,
+    pub(crate) progress: bool,
 }
 
 /// A validated run: one set of options per source, and where metrics go.
 #[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub ingests: Vec<IngestOptions>,
-    pub metrics_file: Option<PathBuf>,
+pub(crate) struct RunConfig {
+    pub(crate) ingests: Vec<IngestOptions>,
+    pub(crate) metrics_file: Option<PathBuf>,
 }
 
 /// Merges flags/env over the file over defaults, and checks the result.
-pub fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
+pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     let sources = if given.sources.is_empty() {
         file.sources
     } else {
@@ -357,7 +357,7 @@ fn window_of(
 impl RunConfig {
     /// The settings in effect, as `--print-config` shows them (no secrets:
     /// the key secret is never part of them).
-    pub fn describe(&self) -> serde_json::Value {
+    pub(crate) fn describe(&self) -> serde_json::Value {
         let ingest = |o: &IngestOptions| {
             serde_json::json!({
                 "source": o.source,
@@ -394,7 +394,7 @@ impl RunConfig {
 }
 
 /// `48h` as (`48`, `h`): the leading digits and the rest.
-pub fn number_and_unit(text: &str) -> (&str, &str) {
+pub(crate) fn number_and_unit(text: &str) -> (&str, &str) {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -402,7 +402,7 @@ pub fn number_and_unit(text: &str) -> (&str, &str) {
 }
 
 /// A duration like `48h`, `2d`, `90m` or `3600s`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration> {
     let text = text.trim();
     let (number, unit) = number_and_unit(text);
     let n: u64 = number

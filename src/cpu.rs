@@ -55,7 +55,7 @@ fn work_loop(receiver: &Mutex<Receiver<Job>>) {
 pub struct TaskFailed(String);
 
 /// Runs `work` on the CPU pool, in the caller's tracing span.
-pub async fn run<F, R>(work: F) -> Result<R, TaskFailed>
+pub(crate) async fn run<F, R>(work: F) -> Result<R, TaskFailed>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,

@@ -112,7 +112,7 @@ pub enum Error {
 impl Error {
     /// Names the setting a configuration error is about (`--lookback (or
     /// EDGEMETER_LOOKBACK): bad duration …`); other errors pass unchanged.
-    pub fn in_setting(self, name: &str) -> Self {
+    pub(crate) fn in_setting(self, name: &str) -> Self {
         match self {
             Error::Config(message) => Error::Config(format!("{name}: {message}")),
             other => other,
@@ -120,7 +120,7 @@ impl Error {
     }
 
     /// Wraps an `std::io::Error` with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,

@@ -44,44 +44,44 @@ const COMMITS_IN_FLIGHT: usize = 2;
 /// Default [`IngestOptions::part_bytes`]: CloudFront's own objects stay far
 /// below it (a busy distribution writes many objects an hour rather than
 /// large ones), so nearly every object is one part.
-pub const DEFAULT_PART_BYTES: u64 = 128 << 20;
+pub(crate) const DEFAULT_PART_BYTES: u64 = 128 << 20;
 
 /// How many bad-line and unreadable-object samples a summary keeps.
 const MAX_SAMPLES: usize = 20;
 
 /// Everything `ingest` needs.
 #[derive(Debug, Clone)]
-pub struct IngestOptions {
-    pub source: String,
-    pub lake: String,
-    pub s3: S3Settings,
-    pub parse: ParseOptions,
+pub(crate) struct IngestOptions {
+    pub(crate) source: String,
+    pub(crate) lake: String,
+    pub(crate) s3: S3Settings,
+    pub(crate) parse: ParseOptions,
     /// Objects fetched at once.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Compressed bytes of source objects processed (and committed) per batch.
-    pub batch_bytes: u64,
+    pub(crate) batch_bytes: u64,
     /// Cap on one object's decompressed size.
-    pub max_object_bytes: u64,
+    pub(crate) max_object_bytes: u64,
     /// Log text of one object parsed and committed at a time.
-    pub part_bytes: u64,
+    pub(crate) part_bytes: u64,
     /// How large one data file of an hour may grow.
-    pub file_limits: crate::lake::partition::FileLimits,
+    pub(crate) file_limits: crate::lake::partition::FileLimits,
     /// Which objects to list.
-    pub window: Window,
+    pub(crate) window: Window,
     /// Drop `requests` partitions older than this many days (UTC dates).
-    pub retain_days: Option<u32>,
+    pub(crate) retain_days: Option<u32>,
     /// Objects with a larger share of keyless requests make the run partial.
-    pub max_keyless_share: f64,
+    pub(crate) max_keyless_share: f64,
     /// Show a progress bar (on a terminal).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Read the objects named for hours up to this one (exclusive) again,
     /// from `window`'s `Since`, replacing their rows (`edgemeter reingest`).
-    pub reingest_until: Option<DateTime<Utc>>,
+    pub(crate) reingest_until: Option<DateTime<Utc>>,
 }
 
 /// Which source objects a run lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
+pub(crate) enum Window {
     /// Objects named for the `lookback` before the source's last finished
     /// listing; everything when the source was never listed to the end.
     Lookback(std::time::Duration),
@@ -107,116 +107,116 @@ impl Window {
 
 /// A malformed line, located.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BadLineSample {
-    pub object: String,
-    pub line: u64,
-    pub reason: String,
+pub(crate) struct BadLineSample {
+    pub(crate) object: String,
+    pub(crate) line: u64,
+    pub(crate) reason: String,
 }
 
 /// A damaged value of a request that was still counted, located.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldErrorSample {
-    pub object: String,
-    pub line: u64,
-    pub field: String,
-    pub reason: String,
+pub(crate) struct FieldErrorSample {
+    pub(crate) object: String,
+    pub(crate) line: u64,
+    pub(crate) field: String,
+    pub(crate) reason: String,
 }
 
 /// An object that could not be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UnreadableObject {
-    pub object: String,
-    pub reason: String,
+pub(crate) struct UnreadableObject {
+    pub(crate) object: String,
+    pub(crate) reason: String,
 }
 
 /// An object most of whose requests had no API key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MostlyKeyless {
-    pub object: String,
-    pub requests: u64,
-    pub keyless: u64,
+pub(crate) struct MostlyKeyless {
+    pub(crate) object: String,
+    pub(crate) requests: u64,
+    pub(crate) keyless: u64,
 }
 
 /// An object found not to be a log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct NotALog {
-    pub object: String,
+pub(crate) struct NotALog {
+    pub(crate) object: String,
     #[serde(skip)]
-    pub etag: String,
-    pub reason: String,
+    pub(crate) etag: String,
+    pub(crate) reason: String,
 }
 
 /// What one ingest run did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct IngestSummary {
-    pub run_id: String,
+pub(crate) struct IngestSummary {
+    pub(crate) run_id: String,
     /// The `--source` this run read.
-    pub source: String,
+    pub(crate) source: String,
     /// RFC 3339 start and end of the run.
-    pub started_at: String,
-    pub finished_at: String,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: String,
     /// `full`, or the first hour listed.
-    pub listing: String,
-    pub objects_listed: u64,
+    pub(crate) listing: String,
+    pub(crate) objects_listed: u64,
     /// Already ingested with the same ETag.
-    pub objects_skipped: u64,
-    pub objects_ingested: u64,
-    pub objects_unreadable: u64,
+    pub(crate) objects_skipped: u64,
+    pub(crate) objects_ingested: u64,
+    pub(crate) objects_unreadable: u64,
     /// Bytes as stored at the source (compressed).
-    pub bytes_read: u64,
+    pub(crate) bytes_read: u64,
     /// Bytes of log text after decompression.
-    pub bytes_decompressed: u64,
-    pub lines: u64,
-    pub bad_lines: u64,
+    pub(crate) bytes_decompressed: u64,
+    pub(crate) lines: u64,
+    pub(crate) bad_lines: u64,
     /// Damaged values in lines that were still requests (each stored as null).
-    pub field_errors: u64,
-    pub keyless_requests: u64,
+    pub(crate) field_errors: u64,
+    pub(crate) keyless_requests: u64,
     /// Requests that carried a second, different key besides the one they
     /// were billed to (by the key of highest precedence), per billed `api_key_id`.
-    pub conflicting_keys: BTreeMap<String, u64>,
+    pub(crate) conflicting_keys: BTreeMap<String, u64>,
     /// Requests parsed from the objects (before de-duplication).
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Rows newly written to the lake.
-    pub rows_written: u64,
+    pub(crate) rows_written: u64,
     /// Rows of objects read again by `reingest`, taken out and replaced by
     /// `rows_written` (those of the objects' new reading).
-    pub rows_replaced: u64,
+    pub(crate) rows_replaced: u64,
     /// Requests already in the lake (same request id), not counted again.
-    pub duplicates: u64,
-    pub partitions_touched: BTreeSet<String>,
+    pub(crate) duplicates: u64,
+    pub(crate) partitions_touched: BTreeSet<String>,
     /// Bad lines per object, for objects that had any.
-    pub bad_lines_by_object: BTreeMap<String, u64>,
-    pub bad_line_samples: Vec<BadLineSample>,
-    pub field_error_samples: Vec<FieldErrorSample>,
-    pub unreadable: Vec<UnreadableObject>,
+    pub(crate) bad_lines_by_object: BTreeMap<String, u64>,
+    pub(crate) bad_line_samples: Vec<BadLineSample>,
+    pub(crate) field_error_samples: Vec<FieldErrorSample>,
+    pub(crate) unreadable: Vec<UnreadableObject>,
     /// Objects of the retry record (unreadable in an earlier run) outside
     /// this run's listing, fetched again.
-    pub objects_retried: u64,
+    pub(crate) objects_retried: u64,
     /// Objects of the retry record read by this run (or found read by another).
-    pub unreadable_resolved: u64,
+    pub(crate) unreadable_resolved: u64,
     /// Unreadable objects not acknowledged: while any remain, the exit status is 3.
-    pub unreadable_outstanding: u64,
+    pub(crate) unreadable_outstanding: u64,
     /// Unreadable objects a user has acknowledged with `edgemeter unreadable --acknowledge`.
-    pub unreadable_acknowledged: u64,
+    pub(crate) unreadable_acknowledged: u64,
     /// Objects ingested by this run in which more than `--max-keyless-share`
     /// of the requests had no API key: the key settings may be wrong. They
     /// make the run partial (exit 3); `edgemeter reingest` reads objects
     /// again with other settings.
-    pub mostly_keyless: Vec<MostlyKeyless>,
+    pub(crate) mostly_keyless: Vec<MostlyKeyless>,
     /// Objects under the source that are not logs and not named like logs
     /// (found by this run, or remembered from an earlier one): skipped.
-    pub objects_not_logs: u64,
+    pub(crate) objects_not_logs: u64,
     /// The ones this run found (later runs skip them while unchanged).
-    pub not_logs: Vec<NotALog>,
+    pub(crate) not_logs: Vec<NotALog>,
     /// Objects under the source named for hours before the listing window,
     /// left out (`--since`, a longer `--lookback` or `--full-listing` take them in).
-    pub objects_outside_window: u64,
+    pub(crate) objects_outside_window: u64,
     /// The lake's own files under the source (a lake inside the source
     /// directory), never read as logs.
-    pub objects_in_lake: u64,
+    pub(crate) objects_in_lake: u64,
     /// Partitions older than `--retain-days` that this run wrote, kept
     /// (the next run with the same retention drops them).
-    pub partitions_kept_from_retention: Vec<String>,
+    pub(crate) partitions_kept_from_retention: Vec<String>,
     /// Every unreadable object of the run (the summary keeps samples).
     #[serde(skip)]
     failed: Vec<UnreadableObject>,
@@ -224,17 +224,17 @@ pub struct IngestSummary {
     #[serde(skip)]
     ingested: std::collections::HashSet<String>,
     /// Partitions deleted by `--retain-days`.
-    pub partitions_dropped: Vec<String>,
+    pub(crate) partitions_dropped: Vec<String>,
     /// Hours whose `usage_hourly` rollup was missing or stale at the start of
     /// the run (a writer stopped between an hour's two commits) and rebuilt.
-    pub rollups_rebuilt: u64,
-    pub elapsed_ms: u64,
+    pub(crate) rollups_rebuilt: u64,
+    pub(crate) elapsed_ms: u64,
 }
 
 impl IngestSummary {
     /// True when some object could not be read and no user has acknowledged
     /// it (the run's exit status says so).
-    pub fn is_partial(&self) -> bool {
+    pub(crate) fn is_partial(&self) -> bool {
         self.unreadable_outstanding > 0 || !self.mostly_keyless.is_empty()
     }
 
@@ -485,10 +485,10 @@ fn named_like_a_log(uri: &str) -> bool {
 pub static OBJECTS_COMMITTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The share of keyless requests in one object above which a run warns.
-pub const DEFAULT_MAX_KEYLESS_SHARE: f64 = 0.5;
+pub(crate) const DEFAULT_MAX_KEYLESS_SHARE: f64 = 0.5;
 
 /// Ingests every object under `options.source` that the lake has not committed yet.
-pub async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
+pub(crate) async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
     let run_id = new_run_id();
     let lake = Lake::open_or_create(&options.lake, &options.s3).await?;
@@ -1380,7 +1380,7 @@ fn progress_bar(enabled: bool, objects: u64) -> ProgressBar {
 }
 
 /// A run id that sorts by start time.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &suffix[..8])

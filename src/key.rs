@@ -13,21 +13,21 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 /// What replaces a key's value wherever it appears in a stored field.
-pub const REDACTED: &str = "REDACTED";
+pub(crate) const REDACTED: &str = "REDACTED";
 
 /// The environment variable holding the HMAC secret for key ids.
-pub const KEY_SECRET_ENV: &str = "EDGEMETER_KEY_SECRET";
+pub(crate) const KEY_SECRET_ENV: &str = "EDGEMETER_KEY_SECRET";
 /// The environment variable naming a file that holds the secret.
-pub const KEY_SECRET_FILE_ENV: &str = "EDGEMETER_KEY_SECRET_FILE";
+pub(crate) const KEY_SECRET_FILE_ENV: &str = "EDGEMETER_KEY_SECRET_FILE";
 
 /// Keys shorter than this get no `api_key_hint`: with a short key, 4 known
 /// characters leave too few unknown ones for the hash to protect.
-pub const MIN_HINTED_KEY_CHARS: usize = 16;
+pub(crate) const MIN_HINTED_KEY_CHARS: usize = 16;
 
 /// The environment variable naming a secret in AWS Secrets Manager (its name
 /// or ARN) whose value is the secret; read once at start
 /// ([`load_managed_secret`]).
-pub const KEY_SECRET_ID_ENV: &str = "EDGEMETER_KEY_SECRET_ID";
+pub(crate) const KEY_SECRET_ID_ENV: &str = "EDGEMETER_KEY_SECRET_ID";
 
 /// The secret read from AWS Secrets Manager, once per process.
 static MANAGED_SECRET: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -73,7 +73,7 @@ async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
 /// when that is where it comes from (neither of the other variables is set).
 /// A secret that cannot be read stops the command: hashing without it would
 /// give every key another id.
-pub async fn load_managed_secret() -> crate::error::Result<()> {
+pub(crate) async fn load_managed_secret() -> crate::error::Result<()> {
     if std::env::var_os(KEY_SECRET_ENV).is_some() || std::env::var_os(KEY_SECRET_FILE_ENV).is_some()
     {
         return Ok(());
@@ -109,7 +109,10 @@ pub async fn load_managed_secret() -> crate::error::Result<()> {
 
 /// Stores a new secret in AWS Secrets Manager under `name` (never replacing
 /// one); returns its ARN.
-pub async fn create_managed_secret(name: &str, secret: &str) -> crate::error::Result<String> {
+pub(crate) async fn create_managed_secret(
+    name: &str,
+    secret: &str,
+) -> crate::error::Result<String> {
     let out = secrets_manager()
         .await
         .create_secret()
@@ -137,7 +140,7 @@ pub async fn create_managed_secret(name: &str, secret: &str) -> crate::error::Re
 }
 
 /// A new random secret: 32 bytes as 64 hex digits.
-pub fn generate_secret() -> String {
+pub(crate) fn generate_secret() -> String {
     let a = uuid::Uuid::new_v4().into_bytes();
     let b = uuid::Uuid::new_v4().into_bytes();
     hex::encode([a, b].concat())
@@ -145,17 +148,17 @@ pub fn generate_secret() -> String {
 
 /// The stored identity of one API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyIdentity {
+pub(crate) struct KeyIdentity {
     /// Lowercase hex SHA-256 (or HMAC-SHA256) of the decoded key.
-    pub id: String,
+    pub(crate) id: String,
     /// The key's last 4 characters, when the key has at least [`MIN_HINTED_KEY_CHARS`].
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 /// Hashes raw keys into [`KeyIdentity`]s, with a cache: there are far fewer
 /// distinct keys than requests.
 #[derive(Clone)]
-pub struct KeyHasher {
+pub(crate) struct KeyHasher {
     secret: Option<Vec<u8>>,
     cache: HashMap<Vec<u8>, KeyIdentity>,
 }
@@ -172,7 +175,7 @@ impl std::fmt::Debug for KeyHasher {
 
 impl KeyHasher {
     /// A hasher using plain SHA-256, or HMAC-SHA256 when `secret` is given.
-    pub fn new(secret: Option<Vec<u8>>) -> Self {
+    pub(crate) fn new(secret: Option<Vec<u8>>) -> Self {
         Self {
             secret: secret.filter(|s| !s.is_empty()),
             cache: HashMap::new(),
@@ -181,18 +184,18 @@ impl KeyHasher {
 
     /// A hasher configured from `EDGEMETER_KEY_SECRET`, or from the file
     /// `EDGEMETER_KEY_SECRET_FILE` names (its trailing newline dropped).
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self::new(secret_from_env())
     }
 
     /// Whether ids are HMACs (a secret is set).
-    pub fn is_keyed(&self) -> bool {
+    pub(crate) fn is_keyed(&self) -> bool {
         self.secret.is_some()
     }
 
     /// A fingerprint of the secret that does not reveal it: the first 16 hex
     /// digits of HMAC-SHA256 of a fixed text under it.
-    pub fn fingerprint(&self) -> Option<String> {
+    pub(crate) fn fingerprint(&self) -> Option<String> {
         let secret = self.secret.as_deref()?;
         let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
             Ok(mac) => mac,
@@ -203,7 +206,7 @@ impl KeyHasher {
     }
 
     /// The identity of a decoded raw key.
-    pub fn identify(&mut self, raw: &[u8]) -> &KeyIdentity {
+    pub(crate) fn identify(&mut self, raw: &[u8]) -> &KeyIdentity {
         let secret = self.secret.as_deref();
         self.cache
             .entry_ref(raw)
@@ -211,7 +214,7 @@ impl KeyHasher {
     }
 
     /// The `api_key_id` of a raw key given as text (for `--key-raw`, plans).
-    pub fn id_of(&self, raw: &str) -> String {
+    pub(crate) fn id_of(&self, raw: &str) -> String {
         identity_of(self.secret.as_deref(), raw.as_bytes()).id
     }
 }
@@ -242,7 +245,7 @@ fn identity_of(secret: Option<&[u8]>, raw: &[u8]) -> KeyIdentity {
 /// Where an API key may be found in a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub enum KeySource {
+pub(crate) enum KeySource {
     /// A query parameter (`cs-uri-query`, or the query part of `cs-uri-stem`).
     Query(String),
     /// A request header in `cs-headers` (name matched case-insensitively).
@@ -308,7 +311,7 @@ impl From<KeySource> for String {
 /// origin authenticates with it in the CloudFront Function setup of `infra/`;
 /// then the log data that function writes, a cookie, and the query last (a
 /// client can add any query parameter without it reaching the origin's check).
-pub fn default_sources() -> Vec<KeySource> {
+pub(crate) fn default_sources() -> Vec<KeySource> {
     vec![
         KeySource::Header("x-api-key".into()),
         KeySource::LogData("api_key".into()),
@@ -327,33 +330,33 @@ const MIN_VALUE_REDACTION: usize = 6;
 
 /// The fields of a request that can carry a key, as logged.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct KeyFields<'a> {
-    pub query: Option<&'a str>,
-    pub stem: Option<&'a str>,
-    pub headers: Option<&'a str>,
-    pub cookie: Option<&'a str>,
-    pub log_data: Option<&'a str>,
-    pub referer: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
+pub(crate) struct KeyFields<'a> {
+    pub(crate) query: Option<&'a str>,
+    pub(crate) stem: Option<&'a str>,
+    pub(crate) headers: Option<&'a str>,
+    pub(crate) cookie: Option<&'a str>,
+    pub(crate) log_data: Option<&'a str>,
+    pub(crate) referer: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a str>,
 }
 
 /// The key found, and the fields to store with every key redacted (`None`:
 /// store the field unchanged).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct FoundKey<'a> {
+pub(crate) struct FoundKey<'a> {
     /// Decoded; borrowed from the field when it needed no decoding.
-    pub key: Option<Cow<'a, [u8]>>,
+    pub(crate) key: Option<Cow<'a, [u8]>>,
     /// Another, different key the request carried through some configured
     /// source (the first in precedence after `key`'s); the request was
     /// billed to `key`, the one of highest precedence.
-    pub conflicting: Option<Cow<'a, [u8]>>,
-    pub query: Option<String>,
-    pub stem: Option<String>,
-    pub headers: Option<String>,
-    pub cookie: Option<String>,
-    pub log_data: Option<String>,
-    pub referer: Option<String>,
-    pub user_agent: Option<String>,
+    pub(crate) conflicting: Option<Cow<'a, [u8]>>,
+    pub(crate) query: Option<String>,
+    pub(crate) stem: Option<String>,
+    pub(crate) headers: Option<String>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) log_data: Option<String>,
+    pub(crate) referer: Option<String>,
+    pub(crate) user_agent: Option<String>,
     /// The values found by name that are redacted wherever they appear
     /// (decoded, sorted, each at least [`MIN_VALUE_REDACTION`] bytes), for
     /// [`FoundKey::redact`].
@@ -380,26 +383,27 @@ impl<'a> FoundValue<'a> {
 
 impl FoundKey<'_> {
     /// True when some value found by name is redacted from other fields too.
-    pub fn redacts_elsewhere(&self) -> bool {
+    pub(crate) fn redacts_elsewhere(&self) -> bool {
         !self.values.is_empty()
     }
 
     /// `text` with every value found by name redacted, or `None` when it
     /// holds none.
-    pub fn redact(&self, text: &str) -> Option<String> {
+    pub(crate) fn redact(&self, text: &str) -> Option<String> {
         redact_values(text, &self.values)
     }
 }
 
 /// Looks for a key through `sources` in order and redacts all of them.
-pub fn find_key<'a>(sources: &[KeySource], fields: KeyFields<'a>) -> FoundKey<'a> {
+#[cfg(test)]
+pub(crate) fn find_key<'a>(sources: &[KeySource], fields: KeyFields<'a>) -> FoundKey<'a> {
     KeyFinder::new(sources).find(fields)
 }
 
 /// Key sources sorted by the field they read, made once per object so that
 /// each line only splits its fields.
 #[derive(Debug, Clone)]
-pub struct KeyFinder<'s> {
+pub(crate) struct KeyFinder<'s> {
     sources: &'s [KeySource],
     query: Vec<&'s str>,
     header: Vec<&'s str>,
@@ -420,7 +424,7 @@ enum Place {
 }
 
 impl<'s> KeyFinder<'s> {
-    pub fn new(sources: &'s [KeySource]) -> Self {
+    pub(crate) fn new(sources: &'s [KeySource]) -> Self {
         let mut finder = Self {
             sources,
             query: Vec::new(),
@@ -444,7 +448,7 @@ impl<'s> KeyFinder<'s> {
 
     /// The key of highest precedence, whether another key conflicts with
     /// it, and every field with every key redacted.
-    pub fn find<'a>(&self, fields: KeyFields<'a>) -> FoundKey<'a> {
+    pub(crate) fn find<'a>(&self, fields: KeyFields<'a>) -> FoundKey<'a> {
         fn present(f: Option<&str>) -> Option<&str> {
             f.filter(|v| !v.is_empty() && *v != "-")
         }
@@ -788,7 +792,7 @@ fn find_newline(s: &str) -> Option<usize> {
 }
 
 /// Undoes CloudFront's percent-encoding of the field and then the client's.
-pub fn decode_twice(raw: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn decode_twice(raw: &[u8]) -> Cow<'_, [u8]> {
     if !raw.contains(&b'%') {
         return Cow::Borrowed(raw);
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Writes the metrics of a run (all its sources summed) to `path`, atomically.
 /// `edgemeter_last_success_timestamp_seconds` moves only when the run fully
 /// succeeded; otherwise the previous value is kept.
-pub fn write(path: &Path, summaries: &[IngestSummary], success: bool) -> Result<()> {
+pub(crate) fn write(path: &Path, summaries: &[IngestSummary], success: bool) -> Result<()> {
     let sum = |f: fn(&IngestSummary) -> u64| summaries.iter().map(f).sum::<u64>();
     let now = chrono::Utc::now().timestamp();
     let last_success = if success {

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 /// The hour a log object is named for: the `.YYYY-MM-DD-HH.` of a legacy
 /// CloudFront file name, else the `year=/month=/day=/hour=` or `/YYYY/MM/DD/HH/`
 /// directories of v2 and Firehose layouts.
-pub fn name_hour(location: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn name_hour(location: &str) -> Option<DateTime<Utc>> {
     legacy_name_hour(location).or_else(|| path_hour(location))
 }
 

@@ -358,7 +358,7 @@ fn line_chart(title: &str, days: &[String], series: &[Series]) -> String {
 
 /// Builds the report of `period` (a `YYYY-MM` month, UTC); with `plans`,
 /// keys are named by their customers.
-pub async fn report(
+pub(crate) async fn report(
     lake: &Lake,
     period: &Period,
     as_of: crate::lake::delta::AsOf,

@@ -10,20 +10,20 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 
 /// A half-open UTC time range `[from, to)`; open ends mean "all".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TimeRange {
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
+pub(crate) struct TimeRange {
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
 }
 
 impl TimeRange {
     /// Parses optional bounds in UTC (see [`TimeRange::parse_in`]).
-    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
+    pub(crate) fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
         Self::parse_in(from, to, None)
     }
 
     /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
     /// as [`parse_instant_in`] reads it.
-    pub fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
+    pub(crate) fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
         let zone = tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC);
         let range = Self {
             from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
@@ -40,18 +40,18 @@ impl TimeRange {
 
 /// A billing period: a calendar month in a time zone, as a UTC range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Period {
+pub(crate) struct Period {
     /// `YYYY-MM`.
-    pub label: String,
+    pub(crate) label: String,
     /// The IANA zone the month is taken in (`UTC` by default).
-    pub tz: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub(crate) tz: String,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
 }
 
 impl Period {
     /// `[first day 00:00, next month's first day 00:00)` of `YYYY-MM` in `tz`.
-    pub fn month(label: &str, tz: Option<&str>) -> Result<Self> {
+    pub(crate) fn month(label: &str, tz: Option<&str>) -> Result<Self> {
         let bad = || Error::Config(format!("--period {label:?}: use YYYY-MM"));
         let (y, m) = label.split_once('-').ok_or_else(bad)?;
         let (year, month): (i32, u32) =
@@ -87,7 +87,7 @@ impl Period {
         })
     }
 
-    pub fn range(&self) -> TimeRange {
+    pub(crate) fn range(&self) -> TimeRange {
         TimeRange {
             from: Some(self.start),
             to: Some(self.end),
@@ -96,23 +96,23 @@ impl Period {
 }
 
 /// The start of every range without one.
-pub fn epoch_floor() -> DateTime<Utc> {
+pub(crate) fn epoch_floor() -> DateTime<Utc> {
     DateTime::from_timestamp(0, 0).unwrap_or_default()
 }
 
 /// The end of every range without one.
-pub fn epoch_ceiling() -> DateTime<Utc> {
+pub(crate) fn epoch_ceiling() -> DateTime<Utc> {
     // 9999-12-31T00:00:00Z: past any log, within every timestamp type.
     DateTime::from_timestamp(253_402_214_400, 0).unwrap_or_default()
 }
 
 /// A date (midnight UTC), a time without a zone (UTC) or an RFC 3339 instant.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
     parse_instant_in(text, chrono_tz::UTC)
 }
 
 /// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
-pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
+pub(crate) fn zone(tz: &str) -> Result<chrono_tz::Tz> {
     tz.parse().map_err(|_| {
         // `Berlin`, `europe/berlin`: the zones whose name or city it is.
         let wanted = tz.trim().to_ascii_lowercase().replace(' ', "_");
@@ -140,7 +140,7 @@ pub fn zone(tz: &str) -> Result<chrono_tz::Tz> {
 /// RFC 3339 instant, whose own offset wins. A wall-clock time the zone skips
 /// (spring forward) means the first instant after the gap; one it repeats
 /// (fall back) means the earlier.
-pub fn parse_instant_in(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_instant_in(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>> {
     use chrono::{NaiveDateTime, TimeZone};
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));

@@ -3,8 +3,8 @@
 //! over a range. `export` turns these into invoice lines; `check` compares
 //! usage with quotas; `report` names keys by their customers.
 
-pub mod plans;
-pub mod pricing;
+pub(crate) mod plans;
+pub(crate) mod pricing;
 
 use crate::error::Result;
 use crate::query::{LakeSession, collect};
@@ -16,18 +16,18 @@ use std::collections::BTreeMap;
 
 /// Usage of one key (or of keyless requests) in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyUsage {
-    pub requests: u64,
-    pub billable_requests: u64,
-    pub client_errors: u64,
-    pub server_errors: u64,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
+pub(crate) struct KeyUsage {
+    pub(crate) requests: u64,
+    pub(crate) billable_requests: u64,
+    pub(crate) client_errors: u64,
+    pub(crate) server_errors: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) bytes_in: u64,
 }
 
 impl KeyUsage {
     /// Adds another key's usage (a customer's keys summed).
-    pub fn add(&mut self, other: &KeyUsage) {
+    pub(crate) fn add(&mut self, other: &KeyUsage) {
         self.requests += other.requests;
         self.billable_requests += other.billable_requests;
         self.client_errors += other.client_errors;
@@ -38,7 +38,7 @@ impl KeyUsage {
 }
 
 /// Per-key usage over `range` (`None` key: requests without a key).
-pub async fn usage_by_key(
+pub(crate) async fn usage_by_key(
     session: &LakeSession,
     range: &TimeRange,
     billable: &StatusSet,

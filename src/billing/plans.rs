@@ -11,23 +11,23 @@ use std::str::FromStr;
 
 /// The whole plans file, validated.
 #[derive(Debug, Clone)]
-pub struct Plans {
-    pub currency: String,
-    pub billable: StatusSet,
-    pub grace_hours: u32,
-    pub plans: BTreeMap<String, Plan>,
-    pub customers: Vec<Customer>,
+pub(crate) struct Plans {
+    pub(crate) currency: String,
+    pub(crate) billable: StatusSet,
+    pub(crate) grace_hours: u32,
+    pub(crate) plans: BTreeMap<String, Plan>,
+    pub(crate) customers: Vec<Customer>,
     /// SHA-256 of the file's bytes (for export manifests).
-    pub hash: String,
+    pub(crate) hash: String,
 }
 
 /// Which statuses count as billable: inclusive ranges.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet(pub Vec<(i16, i16)>);
+pub(crate) struct StatusSet(pub Vec<(i16, i16)>);
 
 impl StatusSet {
     /// Parses `2xx`, `2xx,3xx`, `200-299,304`.
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let bad = || {
             Error::Config(format!(
                 "billable = {text:?}: use classes like 2xx, ranges like 200-299, or codes like 304"
@@ -58,14 +58,14 @@ impl StatusSet {
         Ok(Self(ranges))
     }
 
-    pub fn contains(&self, status: i16) -> bool {
+    pub(crate) fn contains(&self, status: i16) -> bool {
         self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
     }
 }
 
 /// How tiers price the overage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TierMode {
+pub(crate) enum TierMode {
     /// Each tier prices the units inside it.
     Graduated,
     /// All units at the rate of the tier the total reaches.
@@ -74,40 +74,40 @@ pub enum TierMode {
 
 /// One tier: units up to `up_to` (of overage; `None` is unbounded).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tier {
-    pub up_to: Option<u64>,
-    pub price_per_1k: Decimal,
+pub(crate) struct Tier {
+    pub(crate) up_to: Option<u64>,
+    pub(crate) price_per_1k: Decimal,
 }
 
 /// How requests beyond the included ones are priced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestPricing {
+pub(crate) enum RequestPricing {
     None,
     Flat { price_per_1k: Decimal },
     Tiered { mode: TierMode, tiers: Vec<Tier> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub name: String,
-    pub base_fee: Decimal,
-    pub included_requests: u64,
-    pub requests: RequestPricing,
-    pub price_per_gb_out: Decimal,
-    pub monthly_quota: Option<u64>,
-    pub daily_quota: Option<u64>,
+pub(crate) struct Plan {
+    pub(crate) name: String,
+    pub(crate) base_fee: Decimal,
+    pub(crate) included_requests: u64,
+    pub(crate) requests: RequestPricing,
+    pub(crate) price_per_gb_out: Decimal,
+    pub(crate) monthly_quota: Option<u64>,
+    pub(crate) daily_quota: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Customer {
-    pub id: String,
-    pub name: String,
-    pub plan: String,
+pub(crate) struct Customer {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) plan: String,
     /// The `api_key_id`s of the customer's keys.
-    pub key_ids: Vec<String>,
-    pub stripe_customer_id: Option<String>,
-    pub lago_subscription_id: Option<String>,
-    pub openmeter_subject: Option<String>,
+    pub(crate) key_ids: Vec<String>,
+    pub(crate) stripe_customer_id: Option<String>,
+    pub(crate) lago_subscription_id: Option<String>,
+    pub(crate) openmeter_subject: Option<String>,
 }
 
 mod raw {
@@ -116,22 +116,22 @@ mod raw {
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct File {
-        pub billing: Billing,
+    pub(crate) struct File {
+        pub(crate) billing: Billing,
         #[serde(default)]
-        pub plans: BTreeMap<String, Plan>,
+        pub(crate) plans: BTreeMap<String, Plan>,
         #[serde(default)]
-        pub customers: Vec<Customer>,
+        pub(crate) customers: Vec<Customer>,
     }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Billing {
-        pub currency: String,
+    pub(crate) struct Billing {
+        pub(crate) currency: String,
         #[serde(default = "two_xx")]
-        pub billable: String,
+        pub(crate) billable: String,
         #[serde(default)]
-        pub grace_hours: u32,
+        pub(crate) grace_hours: u32,
     }
 
     fn two_xx() -> String {
@@ -140,46 +140,46 @@ mod raw {
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Plan {
+    pub(crate) struct Plan {
         #[serde(default)]
-        pub base_fee: Option<String>,
+        pub(crate) base_fee: Option<String>,
         #[serde(default)]
-        pub included_requests: u64,
-        pub tier_mode: Option<String>,
+        pub(crate) included_requests: u64,
+        pub(crate) tier_mode: Option<String>,
         #[serde(default)]
-        pub tiers: Vec<Tier>,
-        pub price_per_1k_requests: Option<String>,
-        pub price_per_gb_out: Option<String>,
-        pub monthly_quota: Option<u64>,
-        pub daily_quota: Option<u64>,
+        pub(crate) tiers: Vec<Tier>,
+        pub(crate) price_per_1k_requests: Option<String>,
+        pub(crate) price_per_gb_out: Option<String>,
+        pub(crate) monthly_quota: Option<u64>,
+        pub(crate) daily_quota: Option<u64>,
     }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Tier {
-        pub up_to: UpTo,
-        pub price_per_1k: String,
+    pub(crate) struct Tier {
+        pub(crate) up_to: UpTo,
+        pub(crate) price_per_1k: String,
     }
 
     #[derive(Deserialize)]
     #[serde(untagged)]
-    pub enum UpTo {
+    pub(crate) enum UpTo {
         Units(u64),
         Text(String),
     }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Customer {
-        pub id: String,
+    pub(crate) struct Customer {
+        pub(crate) id: String,
         #[serde(default)]
-        pub name: String,
-        pub plan: String,
+        pub(crate) name: String,
+        pub(crate) plan: String,
         #[serde(default)]
-        pub keys: Vec<String>,
-        pub stripe_customer_id: Option<String>,
-        pub lago_subscription_id: Option<String>,
-        pub openmeter_subject: Option<String>,
+        pub(crate) keys: Vec<String>,
+        pub(crate) stripe_customer_id: Option<String>,
+        pub(crate) lago_subscription_id: Option<String>,
+        pub(crate) openmeter_subject: Option<String>,
     }
 }
 
@@ -193,7 +193,7 @@ fn money(context: &str, text: &str) -> Result<Decimal> {
 }
 
 impl Plans {
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::Config(format!("--plans {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes.clone())
@@ -205,7 +205,7 @@ impl Plans {
     }
 
     /// Parses and validates plans; raw keys are hashed with `hasher`.
-    pub fn parse(text: &str, hasher: &KeyHasher) -> Result<Self> {
+    pub(crate) fn parse(text: &str, hasher: &KeyHasher) -> Result<Self> {
         let raw: raw::File = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
         let mut plans = BTreeMap::new();
         for (name, p) in raw.plans {

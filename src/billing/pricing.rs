@@ -6,12 +6,12 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 /// The charges of one invoice line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charges {
-    pub overage_requests: u64,
-    pub base_fee: Decimal,
-    pub request_charge: Decimal,
-    pub bandwidth_charge: Decimal,
-    pub total: Decimal,
+pub(crate) struct Charges {
+    pub(crate) overage_requests: u64,
+    pub(crate) base_fee: Decimal,
+    pub(crate) request_charge: Decimal,
+    pub(crate) bandwidth_charge: Decimal,
+    pub(crate) total: Decimal,
 }
 
 /// Bytes in a (decimal) gigabyte.
@@ -26,7 +26,7 @@ fn per_1k(units: u64, price: Decimal) -> Decimal {
 }
 
 /// Prices `billable` requests and `bytes_out` under `plan`.
-pub fn price(plan: &Plan, billable: u64, bytes_out: u64) -> Charges {
+pub(crate) fn price(plan: &Plan, billable: u64, bytes_out: u64) -> Charges {
     let overage = billable.saturating_sub(plan.included_requests);
     let request_charge = match &plan.requests {
         RequestPricing::None => Decimal::ZERO,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// RFC 4180 CSV, safe to open in a spreadsheet.
     Csv,
     /// One JSON object per line; money as decimal strings.
@@ -33,7 +33,7 @@ pub enum Format {
 }
 
 /// The columns of csv, jsonl and parquet exports, in order.
-pub const COLUMNS: [&str; 19] = [
+pub(crate) const COLUMNS: [&str; 19] = [
     "period",
     "customer_id",
     "customer_name",
@@ -57,13 +57,13 @@ pub const COLUMNS: [&str; 19] = [
 
 impl Format {
     /// True for the formats of billing systems, whose records are events.
-    pub fn is_events(self) -> bool {
+    pub(crate) fn is_events(self) -> bool {
         matches!(self, Format::Stripe | Format::Openmeter | Format::Lago)
     }
 }
 
 /// The records in rendered files: invoice lines, or events for billing systems.
-pub fn records(format: Format, files: &[(String, Bytes)]) -> Result<usize> {
+pub(crate) fn records(format: Format, files: &[(String, Bytes)]) -> Result<usize> {
     let json = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b);
     Ok(match format {
         Format::Csv | Format::Jsonl | Format::Parquet => 0,
@@ -83,7 +83,7 @@ pub fn records(format: Format, files: &[(String, Bytes)]) -> Result<usize> {
 }
 
 /// Renders `lines` as `(file suffix, bytes)` pairs (one pair unless Lago splits).
-pub fn render(
+pub(crate) fn render(
     format: Format,
     lines: &[InvoiceLine],
     customers: &BTreeMap<&str, &Customer>,
@@ -102,7 +102,7 @@ pub fn render(
 }
 
 /// `out.json` with suffix `-0002` is `out-0002.json`.
-pub fn with_suffix(output: &str, suffix: &str) -> String {
+pub(crate) fn with_suffix(output: &str, suffix: &str) -> String {
     if suffix.is_empty() {
         return output.to_string();
     }
@@ -117,7 +117,7 @@ pub fn with_suffix(output: &str, suffix: &str) -> String {
 }
 
 /// A deterministic idempotency id for (customer, period, meter).
-pub fn idempotency_id(customer: &str, period: &str, meter: &str) -> String {
+pub(crate) fn idempotency_id(customer: &str, period: &str, meter: &str) -> String {
     let digest = Sha256::digest(format!("{customer}\u{1f}{period}\u{1f}{meter}").as_bytes());
     format!("edgemeter-{}", &hex::encode(digest)[..40])
 }
@@ -353,7 +353,7 @@ fn openmeter(
 }
 
 /// Lago accepts at most 100 events per batch call.
-pub const LAGO_BATCH: usize = 100;
+pub(crate) const LAGO_BATCH: usize = 100;
 
 fn lago(
     lines: &[InvoiceLine],

@@ -6,7 +6,7 @@
 //! [`formats`] the bytes of each output format; this module assembles lines
 //! and writes them with their manifest.
 
-pub mod formats;
+pub(crate) mod formats;
 
 use crate::billing::plans::{self, Plans};
 use crate::billing::{KeyUsage, pricing, usage_by_key};
@@ -20,33 +20,33 @@ use std::collections::BTreeMap;
 
 /// One invoice line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct InvoiceLine {
-    pub period: String,
-    pub customer_id: String,
-    pub customer_name: String,
-    pub plan: String,
-    pub api_key_ids: Vec<String>,
-    pub requests: u64,
-    pub billable_requests: u64,
-    pub client_errors: u64,
-    pub server_errors: u64,
-    pub bytes_out: u64,
-    pub bytes_in: u64,
-    pub included_requests: u64,
-    pub overage_requests: u64,
-    pub base_fee: Decimal,
-    pub request_charge: Decimal,
-    pub bandwidth_charge: Decimal,
-    pub total: Decimal,
-    pub currency: String,
-    pub status: String,
+pub(crate) struct InvoiceLine {
+    pub(crate) period: String,
+    pub(crate) customer_id: String,
+    pub(crate) customer_name: String,
+    pub(crate) plan: String,
+    pub(crate) api_key_ids: Vec<String>,
+    pub(crate) requests: u64,
+    pub(crate) billable_requests: u64,
+    pub(crate) client_errors: u64,
+    pub(crate) server_errors: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) included_requests: u64,
+    pub(crate) overage_requests: u64,
+    pub(crate) base_fee: Decimal,
+    pub(crate) request_charge: Decimal,
+    pub(crate) bandwidth_charge: Decimal,
+    pub(crate) total: Decimal,
+    pub(crate) currency: String,
+    pub(crate) status: String,
 }
 
 /// The invoice lines of a period: one per customer (by id), then one per key
 /// with usage but no customer (by key id), then one for requests without a key.
 ///
 /// Lines are `final` only when the period is [`Completeness::Complete`].
-pub fn invoice_lines(
+pub(crate) fn invoice_lines(
     plans: &Plans,
     period: &Period,
     usage: &BTreeMap<Option<String>, KeyUsage>,
@@ -116,7 +116,7 @@ pub fn invoice_lines(
 
 /// Whether a period's figures can change any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Completeness {
+pub(crate) enum Completeness {
     /// The grace period is over and the lake was ingested after it.
     Complete,
     /// Why the figures may still change (empty: only because the grace
@@ -129,7 +129,7 @@ impl Completeness {
     /// over, an ingest run started after that, no object the lake knows of
     /// is unreadable, and the period holds requests at all. `now` is the
     /// time the export is made as of.
-    pub async fn of(
+    pub(crate) async fn of(
         lake: &Lake,
         plans: &Plans,
         period: &Period,
@@ -177,7 +177,7 @@ impl Completeness {
     }
 
     /// The warnings to show (none for a period still in its grace period).
-    pub fn warnings(&self) -> &[String] {
+    pub(crate) fn warnings(&self) -> &[String] {
         match self {
             Self::Complete => &[],
             Self::Provisional(reasons) => reasons,
@@ -187,48 +187,48 @@ impl Completeness {
 
 /// Everything `export` needs.
 #[derive(Debug, Clone)]
-pub struct ExportOptions {
-    pub lake: String,
-    pub s3: crate::aws::S3Settings,
-    pub period: String,
-    pub tz: Option<String>,
-    pub plans: std::path::PathBuf,
-    pub format: formats::Format,
-    pub output: String,
+pub(crate) struct ExportOptions {
+    pub(crate) lake: String,
+    pub(crate) s3: crate::aws::S3Settings,
+    pub(crate) period: String,
+    pub(crate) tz: Option<String>,
+    pub(crate) plans: std::path::PathBuf,
+    pub(crate) format: formats::Format,
+    pub(crate) output: String,
     /// The lake as of which to export (the newest version by default).
-    pub as_of: crate::lake::delta::AsOf,
+    pub(crate) as_of: crate::lake::delta::AsOf,
 }
 
 /// What an export wrote.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ExportReport {
-    pub files: Vec<String>,
-    pub lines: usize,
+pub(crate) struct ExportReport {
+    pub(crate) files: Vec<String>,
+    pub(crate) lines: usize,
     /// Events written, for the formats of billing systems.
-    pub events: Option<usize>,
+    pub(crate) events: Option<usize>,
     /// Keys with usage that no customer of the plans owns: lines of their
     /// own, and left out of billing-system events.
-    pub unassigned_keys: Vec<String>,
-    pub restatements: Vec<Restatement>,
+    pub(crate) unassigned_keys: Vec<String>,
+    pub(crate) restatements: Vec<Restatement>,
     /// `final`, or `provisional` (with `warnings` when more than the grace
     /// period is the reason).
-    pub status: String,
-    pub warnings: Vec<String>,
+    pub(crate) status: String,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A customer whose figures changed since the period was last exported.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Restatement {
-    pub customer_id: String,
-    pub api_key_ids: Vec<String>,
-    pub billable_before: u64,
-    pub billable_after: u64,
-    pub total_before: Decimal,
-    pub total_after: Decimal,
+pub(crate) struct Restatement {
+    pub(crate) customer_id: String,
+    pub(crate) api_key_ids: Vec<String>,
+    pub(crate) billable_before: u64,
+    pub(crate) billable_after: u64,
+    pub(crate) total_before: Decimal,
+    pub(crate) total_after: Decimal,
 }
 
 /// Runs an export end to end.
-pub async fn export(options: &ExportOptions) -> Result<ExportReport> {
+pub(crate) async fn export(options: &ExportOptions) -> Result<ExportReport> {
     let plans = Plans::load(&options.plans)?;
     let period = Period::month(&options.period, options.tz.as_deref())?;
     let lake = Lake::open(&options.lake, &options.s3).await?;

@@ -8,7 +8,7 @@ use crate::schema::fields::field_index;
 /// The fields of CloudFront real-time logs in AWS's canonical order: records
 /// carry the configured fields in this order, whatever order the
 /// configuration lists them in.
-pub const REALTIME_CANONICAL: &[&str] = &[
+pub(crate) const REALTIME_CANONICAL: &[&str] = &[
     "timestamp",
     "c-ip",
     "s-ip",
@@ -58,7 +58,7 @@ pub const REALTIME_CANONICAL: &[&str] = &[
 ];
 
 /// Orders configured real-time fields canonically; unknown names are an error.
-pub fn realtime_order(fields: &[String]) -> Result<Vec<&'static str>, String> {
+pub(crate) fn realtime_order(fields: &[String]) -> Result<Vec<&'static str>, String> {
     for f in fields {
         if !REALTIME_CANONICAL.contains(&f.as_str()) {
             return Err(format!("{f:?} is not a real-time log field"));
@@ -73,23 +73,25 @@ pub fn realtime_order(fields: &[String]) -> Result<Vec<&'static str>, String> {
 
 /// Positions in [`FIELDS`] of the fields the parser reads directly
 /// (checked against the table by a test).
-pub mod idx {
-    pub const SC_BYTES: usize = 1;
-    pub const SC_STATUS: usize = 6;
-    pub const CS_REFERER: usize = 7;
-    pub const CS_USER_AGENT: usize = 8;
-    pub const CS_URI_QUERY: usize = 9;
-    pub const CS_URI_STEM: usize = 5;
-    pub const CS_COOKIE: usize = 10;
-    pub const X_EDGE_REQUEST_ID: usize = 12;
-    pub const VIEWER_REQUEST_LOG_DATA: usize = 36;
-    pub const CS_HEADERS: usize = 41;
+pub(crate) mod idx {
+    #[cfg(test)]
+    pub(crate) const SC_BYTES: usize = 1;
+    pub(crate) const SC_STATUS: usize = 6;
+    pub(crate) const CS_REFERER: usize = 7;
+    pub(crate) const CS_USER_AGENT: usize = 8;
+    pub(crate) const CS_URI_QUERY: usize = 9;
+    pub(crate) const CS_URI_STEM: usize = 5;
+    pub(crate) const CS_COOKIE: usize = 10;
+    #[cfg(test)]
+    pub(crate) const X_EDGE_REQUEST_ID: usize = 12;
+    pub(crate) const VIEWER_REQUEST_LOG_DATA: usize = 36;
+    pub(crate) const CS_HEADERS: usize = 41;
 }
 
 /// Text fields a client writes that hold no key source: a key found in the
 /// request is also redacted from them. (The key sources themselves, referer
 /// and user agent are redacted by [`crate::key`].)
-pub fn other_client_text_fields() -> &'static [usize] {
+pub(crate) fn other_client_text_fields() -> &'static [usize] {
     static FIELDS_BY_NAME: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(|| {
         [
             "cs-method",

@@ -1,21 +1,21 @@
 //! What the bytes of a log object mean: decompression, the field catalogue,
 //! the CloudFront standard (W3C) log parser, and the Arrow rows it produces.
 
-pub mod fields;
+pub(crate) mod fields;
 pub mod parquet_input;
-pub mod rows;
-pub mod w3c;
+pub(crate) mod rows;
+pub(crate) mod w3c;
 
 use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, BufReader, Read};
 
 /// Default cap on the decompressed size of one object (a gzip bomb stops here).
-pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 8 << 30;
+pub(crate) const DEFAULT_MAX_OBJECT_BYTES: u64 = 8 << 30;
 
 /// Why a whole object could not be read. Its rows are not used; the object is
 /// reported, left out of the ingested record, and tried again by the next run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ObjectError {
+pub(crate) enum ObjectError {
     #[error("corrupt or truncated compressed data: {0}")]
     Decompress(String),
     #[error("larger than {0} bytes once decompressed")]
@@ -29,7 +29,7 @@ pub enum ObjectError {
 /// Opens an object's bytes for line reading: gzip (any number of concatenated
 /// members) when it starts with the gzip magic, plain text otherwise; either way
 /// reading stops with an error past `max_bytes` of decompressed data.
-pub fn open_object(data: &[u8], max_bytes: u64) -> Box<dyn BufRead + Send + '_> {
+pub(crate) fn open_object(data: &[u8], max_bytes: u64) -> Box<dyn BufRead + Send + '_> {
     open_reader(data, data.starts_with(&[0x1f, 0x8b]), max_bytes)
 }
 
@@ -65,7 +65,7 @@ fn is_parquet(data: &[u8], max_bytes: u64) -> bool {
 /// Parses one whole object as ingest does: Parquet by its magic bytes (also
 /// when gzip-compressed, inflated whole since Parquet needs random access),
 /// text logs otherwise, reading at most `max_bytes` of decompressed data.
-pub fn parse_object(
+pub(crate) fn parse_object(
     data: bytes::Bytes,
     object: &str,
     options: &w3c::ParseOptions,
@@ -78,7 +78,7 @@ pub fn parse_object(
 }
 
 /// An object opened to be parsed a part at a time (see [`w3c::TextParts`]).
-pub enum ObjectParts {
+pub(crate) enum ObjectParts {
     /// Parquet, decoded whole as one part (its decoded size is capped).
     Parquet(Option<bytes::Bytes>, u64),
     Text {
@@ -89,7 +89,7 @@ pub enum ObjectParts {
 }
 
 impl ObjectParts {
-    pub fn open(
+    pub(crate) fn open(
         data: bytes::Bytes,
         options: &w3c::ParseOptions,
         max_bytes: u64,
@@ -110,7 +110,7 @@ impl ObjectParts {
 
     /// The next part, of about `part_bytes` of log text (see
     /// [`w3c::TextParts::next_part`]), and whether the object goes on.
-    pub fn next_part(
+    pub(crate) fn next_part(
         &mut self,
         object: &str,
         options: &w3c::ParseOptions,
@@ -141,7 +141,7 @@ impl ObjectParts {
 
     /// Checks that the rest of the object can be read whole (see
     /// [`w3c::check_text`]).
-    pub fn check_whole(&self, options: &w3c::ParseOptions) -> Result<(), ObjectError> {
+    pub(crate) fn check_whole(&self, options: &w3c::ParseOptions) -> Result<(), ObjectError> {
         match self {
             Self::Parquet(..) => Ok(()),
             Self::Text {

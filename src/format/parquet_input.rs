@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 
 /// The Parquet magic bytes at the start of a file.
-pub const MAGIC: &[u8] = b"PAR1";
+pub(crate) const MAGIC: &[u8] = b"PAR1";
 
 std::thread_local! {
     /// True while this thread decodes Parquet inside [`parse`]'s guard.
@@ -37,7 +37,7 @@ pub fn decoding() -> bool {
 /// The `parquet` crate's decoder can panic on corrupt pages (a bit width
 /// beyond its type's, found by fuzzing); such a panic makes the object
 /// unreadable, with a reason, like any other damage.
-pub fn parse(
+pub(crate) fn parse(
     data: Bytes,
     object: &str,
     options: &ParseOptions,

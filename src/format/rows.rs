@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// One parsed field value, borrowed from the line it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
+pub(crate) enum Value<'a> {
     Null,
     Str(&'a str),
     Int(i64),
@@ -26,7 +26,7 @@ pub enum Value<'a> {
 
 /// Parses a logged field into the value its column stores. `-` and empty are null.
 #[inline]
-pub fn parse_value(ty: ColumnType, raw: &str) -> Result<Value<'_>, &'static str> {
+pub(crate) fn parse_value(ty: ColumnType, raw: &str) -> Result<Value<'_>, &'static str> {
     if raw == "-" || raw.is_empty() {
         return Ok(Value::Null);
     }
@@ -103,7 +103,7 @@ impl Column {
 }
 
 /// Rows per batch an hour's rows are cut into.
-pub const CHUNK_ROWS: usize = 8192;
+pub(crate) const CHUNK_ROWS: usize = 8192;
 
 /// Value bytes of each string column of a finished chunk, in schema order:
 /// the capacity of the next chunk's string builders.
@@ -185,7 +185,7 @@ impl ColumnBuilder {
 }
 
 /// Builds the rows of one hour.
-pub struct RowsBuilder {
+pub(crate) struct RowsBuilder {
     timestamp: TimestampMillisecondBuilder,
     key_id: StringBuilder,
     key_hint: StringBuilder,
@@ -203,15 +203,15 @@ impl Default for RowsBuilder {
 }
 
 /// One row as the parser hands it over.
-pub struct Row<'a> {
-    pub timestamp_ms: i64,
-    pub key: Option<&'a KeyIdentity>,
+pub(crate) struct Row<'a> {
+    pub(crate) timestamp_ms: i64,
+    pub(crate) key: Option<&'a KeyIdentity>,
     /// One value per entry of [`FIELDS`].
-    pub values: &'a [Value<'a>],
-    pub source_object: &'a str,
-    pub source_line: u64,
+    pub(crate) values: &'a [Value<'a>],
+    pub(crate) source_object: &'a str,
+    pub(crate) source_line: u64,
     /// The `api_key_id` of another key the request carried.
-    pub conflicting_key_id: Option<&'a str>,
+    pub(crate) conflicting_key_id: Option<&'a str>,
 }
 
 impl RowsBuilder {
@@ -247,7 +247,7 @@ impl RowsBuilder {
     }
 
     #[inline]
-    pub fn append(&mut self, row: &Row<'_>) {
+    pub(crate) fn append(&mut self, row: &Row<'_>) {
         self.timestamp.append_value(row.timestamp_ms);
         match row.key {
             Some(k) => {
@@ -269,16 +269,16 @@ impl RowsBuilder {
         self.len += 1;
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The rows appended so far, as a batch of [`requests_schema`].
-    pub fn finish(&mut self) -> RecordBatch {
+    pub(crate) fn finish(&mut self) -> RecordBatch {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(FIELDS.len() + 5);
         columns.push(Arc::new(self.timestamp.finish()));
         columns.push(Arc::new(self.key_id.finish()));
@@ -297,7 +297,7 @@ impl RowsBuilder {
 
 /// Rows routed by the UTC hour of each request's own timestamp.
 #[derive(Default)]
-pub struct HourlyRows {
+pub(crate) struct HourlyRows {
     /// (hour, rows being built, full chunks), in the order hours first appeared.
     hours: Vec<(i64, RowsBuilder, Vec<RecordBatch>)>,
     /// Index into `hours` of the last row's hour: log lines come in time order,
@@ -309,7 +309,7 @@ pub struct HourlyRows {
 
 impl HourlyRows {
     #[inline]
-    pub fn append(&mut self, row: &Row<'_>) {
+    pub(crate) fn append(&mut self, row: &Row<'_>) {
         let hour = row.timestamp_ms.div_euclid(3_600_000);
         if self.hours.get(self.last).is_none_or(|(h, _, _)| *h != hour) {
             self.last = match self.hours.iter().position(|(h, _, _)| *h == hour) {
@@ -335,7 +335,7 @@ impl HourlyRows {
     }
 
     /// Batches keyed by hour number (hours since the epoch).
-    pub fn finish(self) -> BTreeMap<i64, Vec<RecordBatch>> {
+    pub(crate) fn finish(self) -> BTreeMap<i64, Vec<RecordBatch>> {
         self.hours
             .into_iter()
             .map(|(hour, mut rows, mut done)| {

@@ -21,11 +21,11 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 
 /// How many malformed lines of one object are kept as samples.
-pub const MAX_BAD_LINE_SAMPLES: usize = 5;
+pub(crate) const MAX_BAD_LINE_SAMPLES: usize = 5;
 
 /// Which log format objects are in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Per object: standard logs by their header lines, JSON lines by `{`,
     /// Parquet by its magic bytes.
     Auto,
@@ -35,34 +35,34 @@ pub enum LogFormat {
 
 /// What the parser needs to know beyond the bytes.
 #[derive(Debug, Clone)]
-pub struct ParseOptions {
+pub(crate) struct ParseOptions {
     /// Where API keys are looked for, in order of preference.
-    pub key_sources: Vec<KeySource>,
-    pub format: LogFormat,
+    pub(crate) key_sources: Vec<KeySource>,
+    pub(crate) format: LogFormat,
     /// Longest line accepted: a longer one is a bad line, skipped without
     /// ever being held whole.
-    pub max_line_bytes: usize,
+    pub(crate) max_line_bytes: usize,
 }
 
 /// Default [`ParseOptions::max_line_bytes`]: CloudFront's own lines stay
 /// under a few KiB (`cs-headers` is cut at 800 bytes, user agents are short).
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 /// A malformed line: where it is and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BadLine {
-    pub line: u64,
-    pub reason: String,
+pub(crate) struct BadLine {
+    pub(crate) line: u64,
+    pub(crate) reason: String,
 }
 
 /// A damaged value in a line that is still a request: the field was stored
 /// as null.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub line: u64,
+pub(crate) struct FieldError {
+    pub(crate) line: u64,
     /// The field's W3C name, or `(beyond the header)`.
-    pub field: String,
-    pub reason: String,
+    pub(crate) field: String,
+    pub(crate) reason: String,
 }
 
 /// The first and last instants a request may have: CloudFront started in
@@ -72,33 +72,33 @@ const END_VALID_MS: i64 = 4_102_444_800_000; // 2100-01-01T00:00:00Z
 
 /// Counts for one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ParseStats {
+pub(crate) struct ParseStats {
     /// Decompressed bytes read.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Non-empty lines (or Parquet rows) that are not comments or headers.
-    pub lines: u64,
+    pub(crate) lines: u64,
     /// Lines that became rows.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Requests without an API key.
-    pub keyless: u64,
+    pub(crate) keyless: u64,
     /// Lines that could not be parsed.
-    pub bad_lines: u64,
+    pub(crate) bad_lines: u64,
     /// The first few bad lines.
-    pub bad_samples: Vec<BadLine>,
+    pub(crate) bad_samples: Vec<BadLine>,
     /// Damaged values of requests, each stored as null.
-    pub field_errors: u64,
+    pub(crate) field_errors: u64,
     /// The first few field errors.
-    pub field_error_samples: Vec<FieldError>,
+    pub(crate) field_error_samples: Vec<FieldError>,
     /// Requests that carried another key besides the one billed, by the
     /// billed key's `api_key_id`.
-    pub conflicting_keys: BTreeMap<String, u64>,
+    pub(crate) conflicting_keys: BTreeMap<String, u64>,
 }
 
 /// The rows of one object, routed by hour (hours since the epoch, UTC).
 #[derive(Debug, Default)]
-pub struct Parsed {
-    pub hours: BTreeMap<i64, Vec<RecordBatch>>,
-    pub stats: ParseStats,
+pub(crate) struct Parsed {
+    pub(crate) hours: BTreeMap<i64, Vec<RecordBatch>>,
+    pub(crate) stats: ParseStats,
 }
 
 /// Where each position of a line goes.
@@ -171,7 +171,8 @@ impl Header {
 /// Parses one text log object (standard, JSON lines or real-time).
 ///
 /// `object` names the object in rows (`source_object`) and nowhere else.
-pub fn parse(
+#[cfg(test)]
+pub(crate) fn parse(
     reader: impl BufRead,
     object: &str,
     options: &ParseOptions,
@@ -185,7 +186,7 @@ pub fn parse(
 /// A text log object read a part at a time: each part holds the rows of
 /// about a given amount of log text, so that an object of any size is
 /// parsed (and committed) in bounded memory.
-pub struct TextParts<R> {
+pub(crate) struct TextParts<R> {
     reader: R,
     saved: Option<Saved>,
     line_no: u64,
@@ -201,7 +202,7 @@ pub struct TextParts<R> {
 }
 
 impl<R: BufRead> TextParts<R> {
-    pub fn new(reader: R, options: &ParseOptions) -> Result<Self, ObjectError> {
+    pub(crate) fn new(reader: R, options: &ParseOptions) -> Result<Self, ObjectError> {
         let realtime = matches!(options.format, LogFormat::Realtime(_));
         Ok(Self {
             reader,
@@ -221,7 +222,7 @@ impl<R: BufRead> TextParts<R> {
     /// of log text have been read, or to the end: the part's rows and counts,
     /// and whether the object goes on. The counts are the part's own; a part
     /// of an object that goes on holds at least one request.
-    pub fn next_part(
+    pub(crate) fn next_part(
         &mut self,
         object: &str,
         options: &ParseOptions,
@@ -361,7 +362,7 @@ impl<R: BufRead> TextParts<R> {
 /// parser takes: what makes [`TextParts::next_part`] fail part-way. Before an
 /// object's first part is committed, so that an object that cannot be read
 /// whole has no rows in the lake.
-pub fn check_text(mut reader: impl BufRead, max_line: usize) -> Result<(), ObjectError> {
+pub(crate) fn check_text(mut reader: impl BufRead, max_line: usize) -> Result<(), ObjectError> {
     let mut at_line_start = true;
     // A `#` line being gathered (up to `max_line` bytes of it).
     let mut comment: Option<Vec<u8>> = None;
@@ -875,7 +876,7 @@ fn parse_epoch(raw: &str, scale: i64) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the epoch.
-pub fn parse_timestamp(date: &str, time: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp(date: &str, time: &str) -> Option<i64> {
     let d = date.as_bytes();
     let t = time.as_bytes();
     if d.len() != 10 || d[4] != b'-' || d[7] != b'-' || t.len() != 8 || t[2] != b':' || t[5] != b':'

@@ -22,7 +22,7 @@ fn path(lake: &Lake, source: &str) -> object_store::path::Path {
 }
 
 /// When `source` was last listed by a finished run, if ever.
-pub async fn load(lake: &Lake, source: &str) -> Result<Option<DateTime<Utc>>> {
+pub(crate) async fn load(lake: &Lake, source: &str) -> Result<Option<DateTime<Utc>>> {
     match lake.store().get(&path(lake, source)).await {
         Ok(found) => {
             let data = found.bytes().await?;
@@ -37,7 +37,7 @@ pub async fn load(lake: &Lake, source: &str) -> Result<Option<DateTime<Utc>>> {
 }
 
 /// Records that a finished run listed `source` at `listed_at`.
-pub async fn save(lake: &Lake, source: &str, listed_at: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn save(lake: &Lake, source: &str, listed_at: DateTime<Utc>) -> Result<()> {
     let body = serde_json::to_vec(&Checkpoint {
         source: source.to_string(),
         listed_at,

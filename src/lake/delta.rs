@@ -27,18 +27,18 @@ use url::Url;
 
 /// One of the lake's Delta tables.
 #[derive(Debug, Clone, Copy)]
-pub struct TableDef {
+pub(crate) struct TableDef {
     /// Directory below the lake root.
-    pub dir: &'static str,
+    pub(crate) dir: &'static str,
     /// The schema of its data files (partition columns excluded).
-    pub file_schema: fn() -> SchemaRef,
+    pub(crate) file_schema: fn() -> SchemaRef,
     /// Its partition columns, all strings.
-    pub partition_by: &'static [&'static str],
+    pub(crate) partition_by: &'static [&'static str],
 }
 
 impl TableDef {
     /// The table's full schema: file columns, then partition columns.
-    pub fn schema(&self) -> SchemaRef {
+    pub(crate) fn schema(&self) -> SchemaRef {
         let mut fields: Vec<Field> = (self.file_schema)()
             .fields()
             .iter()
@@ -55,7 +55,7 @@ impl TableDef {
 
 /// Which version of a table to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AsOf {
+pub(crate) enum AsOf {
     /// The newest committed version.
     #[default]
     Latest,
@@ -67,7 +67,7 @@ pub enum AsOf {
 
 impl AsOf {
     /// Parses `--as-of`: a version number, a date (midnight UTC) or RFC 3339.
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         if let Ok(version) = text.parse::<u64>() {
             return Ok(AsOf::Version(version));
         }
@@ -123,7 +123,7 @@ fn register_s3_log_store() {
 }
 
 /// A builder for a table of the lake, on the lake's own object store.
-pub fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> {
+pub(crate) fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> {
     register_s3_log_store();
     let url = table_url(lake, def)?;
     Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(lake.store().clone(), url))
@@ -133,7 +133,7 @@ pub fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> {
 ///
 /// A table directory that holds data files but no Delta log was written by an
 /// earlier version of edgemeter: that is an error naming `edgemeter migrate`.
-pub async fn open(lake: &Lake, def: &TableDef, as_of: AsOf) -> Result<Option<DeltaTable>> {
+pub(crate) async fn open(lake: &Lake, def: &TableDef, as_of: AsOf) -> Result<Option<DeltaTable>> {
     if !has_log(lake, def).await? {
         if lake.holds_files_under(def.dir).await? {
             return Err(Error::Unconverted(lake.display_location()));
@@ -177,7 +177,7 @@ fn as_of_error(def: &TableDef, as_of: AsOf, e: DeltaTableError) -> Error {
 /// Opens a table at its newest version, creating it first if needed. Two
 /// writers creating it at once is fine: the one whose create loses loads the
 /// other's table.
-pub async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
+pub(crate) async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
     if let Some(table) = open(lake, def, AsOf::Latest).await? {
         return add_missing_columns(lake, def, table).await;
     }
@@ -252,7 +252,7 @@ fn is_conflict(e: &DeltaTableError) -> bool {
 
 /// What [`commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Committed {
+pub(crate) enum Committed {
     /// The actions are in this version of the table.
     At(u64),
     /// Another writer committed since the table was read; nothing was written.
@@ -260,7 +260,7 @@ pub enum Committed {
 }
 
 /// The operation a commit is recorded as in the table's history.
-pub fn write_operation(
+pub(crate) fn write_operation(
     def: &TableDef,
     mode: SaveMode,
     predicate: Option<String>,
@@ -275,7 +275,7 @@ pub fn write_operation(
 /// Commits `actions` as the version right after the one `table` holds, or
 /// reports a conflict when another writer took that version. On success the
 /// table is brought up to the new version.
-pub async fn commit(
+pub(crate) async fn commit(
     table: &mut DeltaTable,
     actions: Vec<Action>,
     operation: DeltaOperation,
@@ -320,7 +320,7 @@ pub async fn commit(
 
 /// Commits actions that stay right whatever else was committed meanwhile
 /// (appends of new files): on a conflict they are committed again on top.
-pub async fn commit_append(
+pub(crate) async fn commit_append(
     table: &mut DeltaTable,
     def: &TableDef,
     actions: Vec<Action>,
@@ -342,11 +342,11 @@ pub async fn commit_append(
 /// How many times a writer tries to commit before giving up. Each failed
 /// attempt means another writer's commit succeeded, so the lake as a whole
 /// always moves on.
-pub const MAX_ATTEMPTS: u32 = 1_000;
+pub(crate) const MAX_ATTEMPTS: u32 = 1_000;
 
 /// A short, growing, jittered pause before trying again after a conflict, so
 /// that racing writers spread out.
-pub async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let base = 5u64 << attempt.min(6);
     let jitter = u64::from(uuid::Uuid::new_v4().as_fields().0) % base.max(1);
     tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
@@ -354,16 +354,16 @@ pub async fn backoff(attempt: u32) {
 
 /// One data file of a table, as its snapshot lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataFile {
+pub(crate) struct DataFile {
     /// Relative to the table root.
-    pub path: String,
-    pub size: i64,
-    pub rows: Option<usize>,
+    pub(crate) path: String,
+    pub(crate) size: i64,
+    pub(crate) rows: Option<usize>,
 }
 
 /// The files of a table's snapshot, by partition values (in the order of
 /// `def.partition_by`).
-pub fn files_by_partition(
+pub(crate) fn files_by_partition(
     table: &DeltaTable,
     def: &TableDef,
 ) -> Result<BTreeMap<Vec<String>, Vec<DataFile>>> {
@@ -389,7 +389,7 @@ pub fn files_by_partition(
 }
 
 /// The object-store location of a table's data file.
-pub fn file_location(lake: &Lake, def: &TableDef, path: &str) -> object_store::path::Path {
+pub(crate) fn file_location(lake: &Lake, def: &TableDef, path: &str) -> object_store::path::Path {
     lake.path(&format!("{}/{path}", def.dir))
 }
 
@@ -403,7 +403,7 @@ fn partition_values(def: &TableDef, partition: &[String]) -> HashMap<String, Opt
 }
 
 /// An Add action for a file written to a partition.
-pub fn add_action(
+pub(crate) fn add_action(
     def: &TableDef,
     partition: &[String],
     path: String,
@@ -423,7 +423,7 @@ pub fn add_action(
 }
 
 /// A Remove action for a file of a partition.
-pub fn remove_action(def: &TableDef, partition: &[String], file: &DataFile) -> Action {
+pub(crate) fn remove_action(def: &TableDef, partition: &[String], file: &DataFile) -> Action {
     let partition_values = partition_values(def, partition);
     Action::Remove(Remove {
         path: file.path.clone(),
@@ -437,6 +437,6 @@ pub fn remove_action(def: &TableDef, partition: &[String], file: &DataFile) -> A
 }
 
 /// A fresh, never-reused file name for a new data file.
-pub fn new_file_name(prefix: &str) -> String {
+pub(crate) fn new_file_name(prefix: &str) -> String {
     format!("{prefix}-{}.parquet", uuid::Uuid::new_v4().simple())
 }

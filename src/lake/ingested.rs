@@ -25,24 +25,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 /// The record's Delta table.
-pub const INGESTED_TABLE: TableDef = TableDef {
+pub(crate) const INGESTED_TABLE: TableDef = TableDef {
     dir: layout::INGESTED_DIR,
     file_schema: ingested_schema,
     partition_by: &["day"],
 };
 /// One committed source object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct IngestedObject {
-    pub source: String,
-    pub etag: String,
-    pub size: u64,
-    pub lines: u64,
-    pub rows: u64,
-    pub bad_lines: u64,
-    pub run_id: String,
-    pub ingested_at_ms: i64,
+pub(crate) struct IngestedObject {
+    pub(crate) source: String,
+    pub(crate) etag: String,
+    pub(crate) size: u64,
+    pub(crate) lines: u64,
+    pub(crate) rows: u64,
+    pub(crate) bad_lines: u64,
+    pub(crate) run_id: String,
+    pub(crate) ingested_at_ms: i64,
     /// The version of `requests` that holds the object's rows.
-    pub requests_version: u64,
+    pub(crate) requests_version: u64,
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -60,7 +60,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The schema of the ingested-object records.
-pub fn ingested_schema() -> SchemaRef {
+pub(crate) fn ingested_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
@@ -77,7 +77,7 @@ const UNDATED: &str = "undated";
 
 /// Records a batch of objects as ingested: one new file per day, all in one
 /// append to the record's table. Returns the table version that holds them.
-pub async fn record(
+pub(crate) async fn record(
     lake: &Lake,
     table: &mut DeltaTable,
     run_id: &str,
@@ -93,7 +93,7 @@ pub async fn record(
 
 /// Writes objects as one new file per day; returns the Add actions that
 /// commit them.
-pub async fn write_files(
+pub(crate) async fn write_files(
     lake: &Lake,
     run_id: &str,
     objects: &[IngestedObject],
@@ -167,7 +167,7 @@ async fn read_file(lake: &Lake, path: &str) -> Result<Vec<IngestedObject>> {
 }
 
 /// The rows of a record file at a location in the lake.
-pub async fn read_location(
+pub(crate) async fn read_location(
     lake: &Lake,
     path: &object_store::path::Path,
 ) -> Result<Vec<IngestedObject>> {
@@ -246,13 +246,13 @@ async fn load_days(
 
 /// Every committed object's ETag and size, by source location, as of a
 /// version of the record.
-pub async fn load(lake: &Lake, as_of: AsOf) -> Result<HashMap<String, (String, u64)>> {
+pub(crate) async fn load(lake: &Lake, as_of: AsOf) -> Result<HashMap<String, (String, u64)>> {
     load_days(lake, as_of, None).await
 }
 
 /// The record of the days these sources fall in (and of undated objects):
 /// all a run needs to tell which of them are new.
-pub async fn load_for<'a>(
+pub(crate) async fn load_for<'a>(
     lake: &Lake,
     sources: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, (String, u64)>> {

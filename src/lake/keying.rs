@@ -11,15 +11,15 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 /// The hashing a lake's ids were written with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Keying {
+pub(crate) struct Keying {
     /// `sha256` or `hmac-sha256`.
-    pub mode: String,
+    pub(crate) mode: String,
     /// HMAC-SHA256 of a fixed text under the secret, first 16 hex digits.
-    pub secret_fingerprint: Option<String>,
+    pub(crate) secret_fingerprint: Option<String>,
 }
 
 impl Keying {
-    pub fn of(hasher: &KeyHasher) -> Self {
+    pub(crate) fn of(hasher: &KeyHasher) -> Self {
         match hasher.fingerprint() {
             Some(f) => Self {
                 mode: "hmac-sha256".into(),
@@ -41,7 +41,7 @@ impl Keying {
 }
 
 /// The lake's recorded keying, if any run has recorded one.
-pub async fn load(lake: &Lake) -> Result<Option<Keying>> {
+pub(crate) async fn load(lake: &Lake) -> Result<Option<Keying>> {
     match lake.store().get(&lake.path(KEYING_FILE)).await {
         Ok(found) => {
             let data = found.bytes().await?;
@@ -57,7 +57,7 @@ pub async fn load(lake: &Lake) -> Result<Option<Keying>> {
 /// Records `hasher`'s keying in a lake that has none, or checks that it is
 /// the one recorded. Two first runs at once both create it conditionally:
 /// one wins, and the other compares against the winner.
-pub async fn check_or_record(lake: &Lake, hasher: &KeyHasher) -> Result<()> {
+pub(crate) async fn check_or_record(lake: &Lake, hasher: &KeyHasher) -> Result<()> {
     let mine = Keying::of(hasher);
     let recorded = match load(lake).await? {
         Some(recorded) => recorded,

@@ -20,41 +20,41 @@
 use chrono::{DateTime, Utc};
 
 /// The raw rows' table.
-pub const REQUESTS_DIR: &str = "requests";
+pub(crate) const REQUESTS_DIR: &str = "requests";
 /// The hourly rollup's table.
-pub const USAGE_HOURLY_DIR: &str = "usage_hourly";
+pub(crate) const USAGE_HOURLY_DIR: &str = "usage_hourly";
 /// A table's Delta log, below the table's directory.
-pub const DELTA_LOG_DIR: &str = "_delta_log";
+pub(crate) const DELTA_LOG_DIR: &str = "_delta_log";
 /// edgemeter's own records (not tables of rows).
-pub const RECORDS_DIR: &str = "_edgemeter";
+pub(crate) const RECORDS_DIR: &str = "_edgemeter";
 /// The ingested-object record's table.
-pub const INGESTED_DIR: &str = "_edgemeter/ingested";
+pub(crate) const INGESTED_DIR: &str = "_edgemeter/ingested";
 /// One record per ingest run.
-pub const RUNS_DIR: &str = "_edgemeter/runs";
+pub(crate) const RUNS_DIR: &str = "_edgemeter/runs";
 /// The retry record of objects that could not be read.
-pub const UNREADABLE_DIR: &str = "_edgemeter/unreadable";
+pub(crate) const UNREADABLE_DIR: &str = "_edgemeter/unreadable";
 /// How the lake's key ids are hashed.
-pub const KEYING_FILE: &str = "_edgemeter/keying.json";
+pub(crate) const KEYING_FILE: &str = "_edgemeter/keying.json";
 /// Files of lakes written before Delta that `migrate` deletes.
-pub const PRE_DELTA_LEFTOVERS: [&str; 2] = ["_edgemeter/lock", "_edgemeter/rollup-complete"];
+pub(crate) const PRE_DELTA_LEFTOVERS: [&str; 2] = ["_edgemeter/lock", "_edgemeter/rollup-complete"];
 
 /// The Delta log of the table in `table_dir`.
-pub fn delta_log(table_dir: &str) -> String {
+pub(crate) fn delta_log(table_dir: &str) -> String {
     format!("{table_dir}/{DELTA_LOG_DIR}")
 }
 
 /// True when an object-store location lies in a Delta log.
-pub fn in_delta_log(location: &str) -> bool {
+pub(crate) fn in_delta_log(location: &str) -> bool {
     location.contains(&format!("/{DELTA_LOG_DIR}/"))
 }
 
 /// When a source was last fully listed; `id` is a digest of its location.
-pub fn source_checkpoint(id: &str) -> String {
+pub(crate) fn source_checkpoint(id: &str) -> String {
     format!("{RECORDS_DIR}/sources/{id}.json")
 }
 
 /// The figures of a period's last export (`label` `YYYY-MM`, in zone `tz`).
-pub fn export_record(label: &str, tz: &str) -> String {
+pub(crate) fn export_record(label: &str, tz: &str) -> String {
     format!(
         "{RECORDS_DIR}/exports/{label}-{}.json",
         tz.replace('/', "_")
@@ -62,46 +62,46 @@ pub fn export_record(label: &str, tz: &str) -> String {
 }
 
 /// The ids of the alerts sent for a period (the record of older versions).
-pub fn alerts_sent(period: &str) -> String {
+pub(crate) fn alerts_sent(period: &str) -> String {
     format!("{RECORDS_DIR}/alerts/{period}.json")
 }
 
 /// The claim of one alert for a period; `digest` is a digest of its id.
-pub fn alert_claim(period: &str, digest: &str) -> String {
+pub(crate) fn alert_claim(period: &str, digest: &str) -> String {
     format!("{RECORDS_DIR}/alerts/{period}/{digest}.json")
 }
 
 /// The directory of one day's record of ingested objects, relative to
 /// its table.
-pub fn ingested_day_dir(day: &str) -> String {
+pub(crate) fn ingested_day_dir(day: &str) -> String {
     format!("day={day}")
 }
 
 /// The directory of one day of a table partitioned by `dt` and `hour`,
 /// relative to the lake root.
-pub fn day_dir(table_dir: &str, dt: &str) -> String {
+pub(crate) fn day_dir(table_dir: &str, dt: &str) -> String {
     format!("{table_dir}/dt={dt}")
 }
 
 /// The `dt` of a partition directory (`dt=2025-10-05/hour=01` → `2025-10-05`).
-pub fn dt_of_partition_dir(dir: &str) -> Option<&str> {
+pub(crate) fn dt_of_partition_dir(dir: &str) -> Option<&str> {
     dir.split('/').find_map(|part| part.strip_prefix("dt="))
 }
 
 /// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
-pub fn partition_values(hour: i64) -> (String, String) {
+pub(crate) fn partition_values(hour: i64) -> (String, String) {
     let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
     (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
 }
 
 /// The partition of an hour, as [`super::delta::files_by_partition`] keys it.
-pub fn partition_key(hour: i64) -> Vec<String> {
+pub(crate) fn partition_key(hour: i64) -> Vec<String> {
     let (dt, hh) = partition_values(hour);
     vec![dt, hh]
 }
 
 /// The hour number of a partition key `[dt, hour]`.
-pub fn hour_of_partition(key: &[String]) -> Option<i64> {
+pub(crate) fn hour_of_partition(key: &[String]) -> Option<i64> {
     let [dt, hour] = key else { return None };
     let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
     let hour: i64 = hour.parse().ok()?;
@@ -110,7 +110,7 @@ pub fn hour_of_partition(key: &[String]) -> Option<i64> {
 }
 
 /// The directory of an hour's partition of a table, relative to the table.
-pub fn partition_dir(hour: i64) -> String {
+pub(crate) fn partition_dir(hour: i64) -> String {
     let (dt, hh) = partition_values(hour);
     format!("dt={dt}/hour={hh}")
 }

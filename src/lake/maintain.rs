@@ -28,33 +28,33 @@ use std::collections::HashMap;
 
 /// What `maintain` does.
 #[derive(Debug, Clone)]
-pub struct MaintainOptions {
+pub(crate) struct MaintainOptions {
     /// Files that versions younger than this still need are kept.
-    pub retain_versions: chrono::Duration,
+    pub(crate) retain_versions: chrono::Duration,
     /// Drop days of `requests` and `usage_hourly` older than this.
-    pub retain_days: Option<u32>,
+    pub(crate) retain_days: Option<u32>,
 }
 
 /// The default for `--retain-versions-hours`: a week of time travel.
-pub const DEFAULT_RETAIN_VERSIONS_HOURS: u32 = 7 * 24;
+pub(crate) const DEFAULT_RETAIN_VERSIONS_HOURS: u32 = 7 * 24;
 
 /// What a maintenance run did, per table.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MaintainSummary {
+pub(crate) struct MaintainSummary {
     /// Table → the version checkpointed.
-    pub checkpoints: Vec<(String, u64)>,
+    pub(crate) checkpoints: Vec<(String, u64)>,
     /// Record files folded into one per day.
-    pub record_files_compacted: u64,
+    pub(crate) record_files_compacted: u64,
     /// Table → files deleted by vacuum.
-    pub files_vacuumed: Vec<(String, u64)>,
+    pub(crate) files_vacuumed: Vec<(String, u64)>,
     /// Table → expired commit files removed from its log.
-    pub log_files_removed: Vec<(String, u64)>,
+    pub(crate) log_files_removed: Vec<(String, u64)>,
     /// Partitions dropped by `retain_days`.
-    pub partitions_dropped: Vec<String>,
+    pub(crate) partitions_dropped: Vec<String>,
 }
 
 /// Runs every maintenance step on the lake.
-pub async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<MaintainSummary> {
+pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<MaintainSummary> {
     let mut summary = MaintainSummary::default();
     if let Some(days) = options.retain_days {
         summary.partitions_dropped =

@@ -27,17 +27,17 @@ use std::collections::{BTreeMap, HashMap};
 
 /// What a conversion did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MigrateSummary {
+pub(crate) struct MigrateSummary {
     /// Hour files committed to `requests` (0 when it was a Delta table already).
-    pub requests_files: u64,
+    pub(crate) requests_files: u64,
     /// Rows in them.
-    pub requests_rows: u64,
+    pub(crate) requests_rows: u64,
     /// Ingested-object records carried over.
-    pub ingested_objects: u64,
+    pub(crate) ingested_objects: u64,
     /// Old files deleted (older generations, old rollups, temporaries).
-    pub files_deleted: u64,
+    pub(crate) files_deleted: u64,
     /// Hours whose rollup was rebuilt.
-    pub rollups_built: u64,
+    pub(crate) rollups_built: u64,
 }
 
 /// The generation of an old partition file name, `None` for other files.
@@ -79,7 +79,7 @@ fn newest_by_dir(objects: Vec<ObjectMeta>) -> (BTreeMap<String, ObjectMeta>, Vec
 }
 
 /// Converts the lake at `lake` in place; a no-op on a converted lake.
-pub async fn migrate(lake: &Lake) -> Result<MigrateSummary> {
+pub(crate) async fn migrate(lake: &Lake) -> Result<MigrateSummary> {
     let mut summary = MigrateSummary::default();
     convert_requests(lake, &mut summary).await?;
     convert_ingested(lake, &mut summary).await?;

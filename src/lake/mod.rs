@@ -9,19 +9,19 @@
 //! [`maintain`] checkpoints, compaction and vacuum, [`migrate`] the
 //! conversion of lakes written before Delta.
 
-pub mod checkpoint;
-pub mod delta;
-pub mod ingested;
-pub mod keying;
-pub mod layout;
-pub mod maintain;
-pub mod migrate;
-pub mod parquet_io;
-pub mod partition;
-pub mod retention;
+pub(crate) mod checkpoint;
+pub(crate) mod delta;
+pub(crate) mod ingested;
+pub(crate) mod keying;
+pub(crate) mod layout;
+pub(crate) mod maintain;
+pub(crate) mod migrate;
+pub(crate) mod parquet_io;
+pub(crate) mod partition;
+pub(crate) mod retention;
 pub mod rollup;
-pub mod runs;
-pub mod unreadable;
+pub(crate) mod runs;
+pub(crate) mod unreadable;
 
 use crate::aws::S3Settings;
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// The raw rows' Delta table.
-pub const REQUESTS_TABLE: delta::TableDef = delta::TableDef {
+pub(crate) const REQUESTS_TABLE: delta::TableDef = delta::TableDef {
     dir: layout::REQUESTS_DIR,
     file_schema: crate::schema::requests_schema,
     partition_by: &crate::schema::PARTITION_COLUMNS,
@@ -41,7 +41,7 @@ pub const REQUESTS_TABLE: delta::TableDef = delta::TableDef {
 
 /// A lake: where it is and how to reach it.
 #[derive(Debug, Clone)]
-pub struct Lake {
+pub(crate) struct Lake {
     store: Arc<dyn ObjectStore>,
     /// The lake's root inside `store`.
     root: Path,
@@ -54,7 +54,7 @@ impl Lake {
     /// already be one: every command but `ingest` and `init` reads or
     /// maintains a lake, and a mistyped `--lake` is an error naming the path,
     /// never a new empty lake.
-    pub async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+    pub(crate) async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
         if !location.starts_with("s3://") && !std::path::Path::new(location).is_dir() {
             return Err(Error::NotALake {
                 location: location.to_string(),
@@ -73,7 +73,7 @@ impl Lake {
 
     /// Opens the lake at a location, starting a new one there when there is
     /// none (`ingest` and `init`).
-    pub async fn open_or_create(location: &str, s3: &S3Settings) -> Result<Self> {
+    pub(crate) async fn open_or_create(location: &str, s3: &S3Settings) -> Result<Self> {
         Self::locate(location, s3, true).await
     }
 
@@ -131,12 +131,12 @@ impl Lake {
     }
 
     /// The underlying store, whose root is the file system's or the bucket's.
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
     /// The lake's location as a user gave it (a directory or `s3://…`).
-    pub fn display_location(&self) -> String {
+    pub(crate) fn display_location(&self) -> String {
         match self.url.scheme() {
             "file" => self
                 .url
@@ -148,7 +148,7 @@ impl Lake {
 
     /// True when a directory below the root holds any file other than a
     /// Delta log's.
-    pub async fn holds_files_under(&self, relative: &str) -> Result<bool> {
+    pub(crate) async fn holds_files_under(&self, relative: &str) -> Result<bool> {
         use futures::TryStreamExt;
         let mut listed = self.store.list(Some(&self.path(relative)));
         while let Some(meta) = listed.try_next().await? {
@@ -161,7 +161,7 @@ impl Lake {
 
     /// True when a source location (`s3://bucket/key` or an absolute local
     /// path) is one of the lake's own files.
-    pub fn holds_location(&self, location: &str) -> bool {
+    pub(crate) fn holds_location(&self, location: &str) -> bool {
         match self.url.scheme() {
             "file" => self
                 .url
@@ -172,24 +172,17 @@ impl Lake {
     }
 
     /// The lake root URL, ending in `/`.
-    pub fn url(&self) -> &Url {
+    pub(crate) fn url(&self) -> &Url {
         &self.url
     }
 
     /// The URL of a table directory, ending in `/`.
-    pub fn table_url(&self, table: &str) -> String {
+    pub(crate) fn table_url(&self, table: &str) -> String {
         format!("{}{table}/", self.url)
     }
 
-    /// The object-store URL (scheme and bucket) DataFusion registers the store under.
-    pub fn store_url(&self) -> Url {
-        let mut url = self.url.clone();
-        url.set_path("/");
-        url
-    }
-
     /// A path below the lake root.
-    pub fn path(&self, relative: &str) -> Path {
+    pub(crate) fn path(&self, relative: &str) -> Path {
         relative
             .split('/')
             .filter(|p| !p.is_empty())
@@ -265,7 +258,11 @@ impl object_store::CredentialProvider for AwsConfigCredentials {
 
 /// Writes a whole file to a local path or an `s3://bucket/key` location
 /// (exports and their manifests), atomically either way; `-` is stdout.
-pub async fn write_output(location: &str, bytes: bytes::Bytes, s3: &S3Settings) -> Result<()> {
+pub(crate) async fn write_output(
+    location: &str,
+    bytes: bytes::Bytes,
+    s3: &S3Settings,
+) -> Result<()> {
     use object_store::{ObjectStoreExt, PutPayload};
     if location == "-" {
         use std::io::Write;

@@ -50,7 +50,7 @@ const STRING_STATISTICS_COLUMNS: &[&str] = &["api_key_id"];
 /// Writer settings for lake files: zstd, dictionaries, page statistics on
 /// numbers and on the string columns readers prune by, and the sort order
 /// declared when the rows are sorted.
-pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
+pub(crate) fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
     // zstd level 1 rather than 3, and no dictionaries for columns whose values
     // rarely repeat: on the benchmark, ingest CPU time fell by about a tenth and
     // the lake came out 6% smaller (dictionary pages that would be abandoned
@@ -82,7 +82,7 @@ pub fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterPropert
 }
 
 /// Encodes batches as one Parquet file.
-pub fn encode(
+pub(crate) fn encode(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     properties: WriterProperties,
@@ -103,7 +103,7 @@ pub fn encode(
 /// Unlike [`encode`], the rows never exist as one batch. Each column is made,
 /// encoded while it is still in cache and dropped before the next is made, so
 /// a caller that reorders rows holds one reordered column at a time, not all.
-pub fn encode_by_column(
+pub(crate) fn encode_by_column(
     schema: &SchemaRef,
     rows: usize,
     properties: WriterProperties,
@@ -139,7 +139,7 @@ pub fn encode_by_column(
 }
 
 /// Decodes a whole Parquet file.
-pub fn decode(data: Bytes) -> Result<Vec<RecordBatch>> {
+pub(crate) fn decode(data: Bytes) -> Result<Vec<RecordBatch>> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)?
         .with_batch_size(64 * 1024)
         .build()?;
@@ -149,7 +149,7 @@ pub fn decode(data: Bytes) -> Result<Vec<RecordBatch>> {
 /// Decodes a whole Parquet file as batches of `schema`, taking its columns by
 /// name: a column the file lacks (written before the column was added) is
 /// all null.
-pub fn decode_as(data: Bytes, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+pub(crate) fn decode_as(data: Bytes, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     decode(data)?
         .into_iter()
         .map(|batch| {
@@ -175,7 +175,7 @@ pub fn decode_as(data: Bytes, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
 
 /// Decodes the named columns of a Parquet file (those it has), in the
 /// file's order.
-pub fn decode_columns(data: Bytes, columns: &[&str]) -> Result<Vec<RecordBatch>> {
+pub(crate) fn decode_columns(data: Bytes, columns: &[&str]) -> Result<Vec<RecordBatch>> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
     let reader = builder

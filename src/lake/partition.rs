@@ -44,18 +44,18 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Rows per file of `requests`, at most.
-pub const MAX_FILE_ROWS: usize = 1_000_000;
+pub(crate) const MAX_FILE_ROWS: usize = 1_000_000;
 
 /// Bytes of string values per file of `requests`, about: a file ends at the
 /// first row past it. Far below the 2 GiB that one Arrow string array holds.
-pub const MAX_FILE_BYTES: usize = 128 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 128 << 20;
 
 /// How large one file of an hour may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileLimits {
-    pub rows: usize,
+pub(crate) struct FileLimits {
+    pub(crate) rows: usize,
     /// Bytes of string values, about: a file ends at the first row past it.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Default for FileLimits {
@@ -69,40 +69,40 @@ impl Default for FileLimits {
 
 /// What merging into one hour did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MergeOutcome {
-    pub partition: String,
+pub(crate) struct MergeOutcome {
+    pub(crate) partition: String,
     /// New rows written.
-    pub rows_added: u64,
+    pub(crate) rows_added: u64,
     /// New rows dropped because their request was already counted.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Rows in the partition after the merge.
-    pub rows_total: u64,
+    pub(crate) rows_total: u64,
     /// Rows of objects read again (`reingest`) taken out before the merge.
-    pub rows_replaced: u64,
+    pub(crate) rows_replaced: u64,
 }
 
 /// One hour merged at one table version, ready to commit.
 #[derive(Debug)]
-pub struct HourMerge {
-    pub hour: i64,
-    pub outcome: MergeOutcome,
+pub(crate) struct HourMerge {
+    pub(crate) hour: i64,
+    pub(crate) outcome: MergeOutcome,
     /// The hour's files the merge read: what it replaces.
-    pub read: Vec<DataFile>,
+    pub(crate) read: Vec<DataFile>,
     /// Remove the read files, add the new ones; empty when no row was new.
-    pub actions: Vec<Action>,
+    pub(crate) actions: Vec<Action>,
     /// Where the new files were written (deleted if they are never committed).
-    pub written: Vec<Path>,
+    pub(crate) written: Vec<Path>,
     /// The hour's files once the actions are committed.
-    pub files_after: Vec<String>,
+    pub(crate) files_after: Vec<String>,
     /// The hour's rollup as of `files_after`, when it changed (or was missing).
-    pub rollup: Option<bytes::Bytes>,
+    pub(crate) rollup: Option<bytes::Bytes>,
 }
 
 /// Merges `new` rows (all of the same hour) into the hour as `current` holds
 /// it (the hour's files at the version the commit will be made on), first
 /// taking out the rows of the source objects in `replacing` (objects read
 /// again). Writes the new files; commits nothing.
-pub async fn merge_hour(
+pub(crate) async fn merge_hour(
     lake: &Lake,
     table: &TableDef,
     hour: i64,
@@ -268,7 +268,7 @@ fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: i64) -> Result<Sca
 /// Deletes files that were written but will never be committed (a merge
 /// redone at a newer version). Best effort: a file left behind is in no
 /// table version, invisible to every reader, and `maintain` vacuums it.
-pub async fn discard(lake: &Lake, written: &[Path]) {
+pub(crate) async fn discard(lake: &Lake, written: &[Path]) {
     for location in written {
         if let Err(e) = lake.store().delete(location).await {
             tracing::debug!(%location, error = %e, "could not delete an uncommitted file");

@@ -12,18 +12,18 @@ use std::collections::{BTreeSet, HashMap};
 
 /// What a retention pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retention {
+pub(crate) struct Retention {
     /// `requests/dt=…` and `usage_hourly/dt=…` partitions dropped.
-    pub dropped: Vec<String>,
+    pub(crate) dropped: Vec<String>,
     /// Dates older than the cutoff kept because they were in `keep`.
-    pub kept: Vec<String>,
+    pub(crate) kept: Vec<String>,
 }
 
 /// Removes every file of the `dt=` partitions dated before `now - days` (UTC
 /// dates) from both tables, except the dates in `keep` (those an ingest run
 /// has just written); returns what it dropped and kept. The files stay on
 /// storage for readers of older versions until `maintain` vacuums them.
-pub async fn drop_older_than(
+pub(crate) async fn drop_older_than(
     lake: &Lake,
     days: u32,
     now: DateTime<Utc>,

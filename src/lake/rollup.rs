@@ -35,14 +35,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
 /// The rollup's Delta table.
-pub const ROLLUP_TABLE: TableDef = TableDef {
+pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     dir: USAGE_HOURLY_DIR,
     file_schema: rollup_schema,
     partition_by: &PARTITION_COLUMNS,
 };
 
 /// The name of the rollup file that sums exactly these `requests` files.
-pub fn file_name_for(requests_files: &[String]) -> String {
+pub(crate) fn file_name_for(requests_files: &[String]) -> String {
     let mut sorted: Vec<&str> = requests_files.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     let digest = Sha256::digest(sorted.join("\n").as_bytes());
@@ -56,17 +56,17 @@ fn digest_of_name(name: &str) -> Option<&str> {
 
 /// How a `requests` snapshot and a `usage_hourly` snapshot pair up.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Pairing {
+pub(crate) struct Pairing {
     /// Rollup files (relative to their table) that sum their hour exactly.
-    pub valid: Vec<String>,
+    pub(crate) valid: Vec<String>,
     /// `requests` partitions (`[dt, hour]`) with no exact rollup.
-    pub stale: Vec<Vec<String>>,
+    pub(crate) stale: Vec<Vec<String>>,
     /// Rollup files of each partition, valid or not (what a new one replaces).
-    pub rollup_files: BTreeMap<Vec<String>, Vec<DataFile>>,
+    pub(crate) rollup_files: BTreeMap<Vec<String>, Vec<DataFile>>,
 }
 
 /// Pairs every `requests` hour with its rollup, if it has an exact one.
-pub fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairing> {
+pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairing> {
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
     let rollup_files = match rollups {
         Some(table) => delta::files_by_partition(table, &ROLLUP_TABLE)?,
@@ -92,17 +92,17 @@ pub fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairi
 
 /// A new rollup of one hour, summing exactly `requests_files`.
 #[derive(Debug, Clone)]
-pub struct HourRollup {
-    pub hour: i64,
-    pub requests_files: Vec<String>,
-    pub file: Bytes,
+pub(crate) struct HourRollup {
+    pub(crate) hour: i64,
+    pub(crate) requests_files: Vec<String>,
+    pub(crate) file: Bytes,
 }
 
 /// Commits new rollups of some hours: each replaces its hour's rollup files
 /// in one `usage_hourly` commit. An hour whose `requests` files have changed
 /// since its rollup was computed is left out (the writer that changed it
 /// commits the newer rollup), so a slower writer never puts back an older sum.
-pub async fn commit(
+pub(crate) async fn commit(
     lake: &Lake,
     requests: &mut DeltaTable,
     rollups: &mut DeltaTable,
@@ -171,7 +171,7 @@ pub async fn commit(
 
 /// The sums of one `requests` file of an hour, by key and status (a batch of
 /// [`totals`]), read from the columns the rollup needs.
-pub async fn sum_file(lake: &Lake, file: &DataFile, hour: i64) -> Result<RecordBatch> {
+pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: i64) -> Result<RecordBatch> {
     let location = delta::file_location(lake, &REQUESTS_TABLE, &file.path);
     let data = lake.store().get(&location).await?.bytes().await?;
     crate::cpu::run(move || {
@@ -185,7 +185,7 @@ pub async fn sum_file(lake: &Lake, file: &DataFile, hour: i64) -> Result<RecordB
 /// Rebuilds the rollup of every `requests` hour that has no exact one (a
 /// crash between an hour's two commits, or a migrated lake); returns the
 /// number of hours rolled up.
-pub async fn repair(
+pub(crate) async fn repair(
     lake: &Lake,
     requests: &mut DeltaTable,
     rollups: &mut DeltaTable,
@@ -256,7 +256,7 @@ impl<'a> Totals<'a> {
 }
 
 /// The columns of `requests` that [`encode_hour`] reads; it needs no others.
-pub const REQUESTS_COLUMNS: [&str; 5] = [
+pub(crate) const REQUESTS_COLUMNS: [&str; 5] = [
     "api_key_id",
     "api_key_hint",
     "sc_status",
@@ -266,13 +266,13 @@ pub const REQUESTS_COLUMNS: [&str; 5] = [
 
 /// Sums an hour's `requests` rows by key and status and encodes the result as
 /// one Parquet file, sorted by key then status.
-pub fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
+pub(crate) fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
     encode_hour_with(hour, batches, &[])
 }
 
 /// As [`encode_hour`], adding `partial` sums (batches of [`totals`]) of rows
 /// that are not in `batches`.
-pub fn encode_hour_with(
+pub(crate) fn encode_hour_with(
     hour: i64,
     batches: &[RecordBatch],
     partial: &[RecordBatch],
@@ -297,7 +297,11 @@ pub fn encode_hour_with(
 ///
 /// Sums of rows can be summed again: an hour too large to hold at once is
 /// summed a file at a time.
-pub fn totals(hour: i64, batches: &[RecordBatch], partial: &[RecordBatch]) -> Result<RecordBatch> {
+pub(crate) fn totals(
+    hour: i64,
+    batches: &[RecordBatch],
+    partial: &[RecordBatch],
+) -> Result<RecordBatch> {
     let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
     for batch in partial {
         if batch.schema() != rollup_schema() {

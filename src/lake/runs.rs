@@ -11,7 +11,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
 /// Writes a run's record.
-pub async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {
+pub(crate) async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) -> Result<()> {
     let body = serde_json::to_vec_pretty(record)?;
     let path = lake.path(&format!("{RUNS_DIR}/{run_id}.json"));
     lake.store().put(&path, PutPayload::from(body)).await?;
@@ -20,7 +20,7 @@ pub async fn write(lake: &Lake, run_id: &str, record: &impl serde::Serialize) ->
 
 /// The newest `limit` run records, newest first (run ids begin with their
 /// start time).
-pub async fn records(lake: &Lake, limit: usize) -> Result<Vec<serde_json::Value>> {
+pub(crate) async fn records(lake: &Lake, limit: usize) -> Result<Vec<serde_json::Value>> {
     let dir = lake.path(RUNS_DIR);
     let mut listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
     listed.sort_by(|a, b| b.location.cmp(&a.location));
@@ -38,7 +38,7 @@ pub async fn records(lake: &Lake, limit: usize) -> Result<Vec<serde_json::Value>
 
 /// The start of the newest finished run that began at or before `at`, read
 /// from the records' names (a run id begins with its start time).
-pub async fn newest_start(
+pub(crate) async fn newest_start(
     lake: &Lake,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -54,7 +54,7 @@ pub async fn newest_start(
 }
 
 /// The newest `limit` run records as a table.
-pub async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
+pub(crate) async fn list(lake: &Lake, limit: usize) -> Result<RecordBatch> {
     let records = records(lake, limit).await?;
     let text = |key: &str| -> ArrayRef {
         Arc::new(StringArray::from_iter(records.iter().map(|r| {

@@ -20,24 +20,24 @@ use sha2::{Digest, Sha256};
 
 /// One object that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     /// The object's location (`s3://bucket/key` or a local path).
-    pub object: String,
+    pub(crate) object: String,
     /// The `--source` it was listed under.
-    pub source: String,
+    pub(crate) source: String,
     /// Why the last attempt failed.
-    pub reason: String,
-    pub first_attempt: DateTime<Utc>,
-    pub last_attempt: DateTime<Utc>,
-    pub attempts: u64,
+    pub(crate) reason: String,
+    pub(crate) first_attempt: DateTime<Utc>,
+    pub(crate) last_attempt: DateTime<Utc>,
+    pub(crate) attempts: u64,
     /// When a user accepted that it will not be read; it is not retried after.
-    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub(crate) acknowledged_at: Option<DateTime<Utc>>,
     /// Not a log and not named like one: skipped (acknowledged when found)
     /// while its ETag stays `etag`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub not_a_log: bool,
+    pub(crate) not_a_log: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 fn path(lake: &Lake, object: &str) -> object_store::path::Path {
@@ -46,7 +46,7 @@ fn path(lake: &Lake, object: &str) -> object_store::path::Path {
 }
 
 /// Every document of the record, sorted by object.
-pub async fn load(lake: &Lake) -> Result<Vec<Unreadable>> {
+pub(crate) async fn load(lake: &Lake) -> Result<Vec<Unreadable>> {
     let dir = lake.path(UNREADABLE_DIR);
     let listed: Vec<_> = lake.store().list(Some(&dir)).try_collect().await?;
     let mut out = Vec::with_capacity(listed.len());
@@ -69,7 +69,7 @@ pub async fn load(lake: &Lake) -> Result<Vec<Unreadable>> {
 }
 
 /// Records a failed attempt, keeping the first attempt and any acknowledgement.
-pub async fn record_failure(
+pub(crate) async fn record_failure(
     lake: &Lake,
     previous: Option<&Unreadable>,
     source: &str,
@@ -98,7 +98,7 @@ pub async fn record_failure(
 
 /// Records an object that is not a log: acknowledged at once, so that it
 /// never makes a run partial, and skipped while its ETag is unchanged.
-pub async fn record_not_a_log(
+pub(crate) async fn record_not_a_log(
     lake: &Lake,
     source: &str,
     object: &str,
@@ -132,7 +132,7 @@ async fn put(lake: &Lake, record: &Unreadable) -> Result<()> {
 }
 
 /// Forgets an object: it has been read.
-pub async fn clear(lake: &Lake, object: &str) -> Result<()> {
+pub(crate) async fn clear(lake: &Lake, object: &str) -> Result<()> {
     match lake.store().delete(&path(lake, object)).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),
@@ -141,7 +141,7 @@ pub async fn clear(lake: &Lake, object: &str) -> Result<()> {
 
 /// Acknowledges the objects `wanted` accepts that are not acknowledged yet;
 /// returns them.
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     lake: &Lake,
     wanted: impl Fn(&Unreadable) -> bool,
     at: DateTime<Utc>,

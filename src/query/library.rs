@@ -9,12 +9,12 @@ use datafusion::common::ScalarValue;
 #[derive(Debug, Clone, Copy)]
 pub struct NamedQuery {
     pub name: &'static str,
-    pub sql: &'static str,
+    pub(crate) sql: &'static str,
 }
 
 /// The type of a query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamType {
+pub(crate) enum ParamType {
     /// A date (midnight UTC) or RFC 3339 instant.
     Timestamp,
     String,
@@ -23,15 +23,15 @@ pub enum ParamType {
 
 /// A parameter a query declares with `-- @param NAME TYPE [DEFAULT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamSpec {
-    pub name: String,
-    pub ty: ParamType,
-    pub default: Option<String>,
+pub(crate) struct ParamSpec {
+    pub(crate) name: String,
+    pub(crate) ty: ParamType,
+    pub(crate) default: Option<String>,
 }
 
 impl NamedQuery {
     /// The leading `--` comment, without the markers and parameter declarations.
-    pub fn description(&self) -> String {
+    pub(crate) fn description(&self) -> String {
         self.header()
             .filter(|l| !l.starts_with("@param"))
             .collect::<Vec<_>>()
@@ -46,7 +46,7 @@ impl NamedQuery {
     }
 
     /// The declared parameters.
-    pub fn params(&self) -> Vec<ParamSpec> {
+    pub(crate) fn params(&self) -> Vec<ParamSpec> {
         self.header()
             .filter_map(|l| l.strip_prefix("@param "))
             .filter_map(|decl| {
@@ -66,7 +66,7 @@ impl NamedQuery {
     /// Typed values for the declared parameters from `name=value` text; an
     /// unset `from`/`to` is an open end. `from_dt`/`to_dt` (partition pruning)
     /// are derived from `from`/`to`.
-    pub fn bind(&self, given: &[(String, String)]) -> Result<Vec<(String, ScalarValue)>> {
+    pub(crate) fn bind(&self, given: &[(String, String)]) -> Result<Vec<(String, ScalarValue)>> {
         let specs = self.params();
         let bad = |reason: String| Error::Query {
             name: self.name.to_string(),
@@ -143,7 +143,7 @@ pub const QUERIES: &[NamedQuery] = queries![
 
 /// A named query, or an error listing the known names.
 /// `name=value` pairs from `--param` flags.
-pub fn parse_params(flags: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_params(flags: &[String]) -> Result<Vec<(String, String)>> {
     flags
         .iter()
         .map(|f| {
@@ -156,7 +156,7 @@ pub fn parse_params(flags: &[String]) -> Result<Vec<(String, String)>> {
 
 /// The named queries whose names are nearest a misspelled one, best first
 /// (at most three; none when nothing is close).
-pub fn nearest(name: &str) -> Vec<&'static str> {
+pub(crate) fn nearest(name: &str) -> Vec<&'static str> {
     let wanted = name.to_ascii_lowercase();
     let mut scored: Vec<(f64, &'static str)> = QUERIES
         .iter()
@@ -167,7 +167,7 @@ pub fn nearest(name: &str) -> Vec<&'static str> {
     scored.into_iter().take(3).map(|(_, name)| name).collect()
 }
 
-pub fn get(name: &str) -> Result<&'static NamedQuery> {
+pub(crate) fn get(name: &str) -> Result<&'static NamedQuery> {
     QUERIES
         .iter()
         .find(|q| q.name == name)

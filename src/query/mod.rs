@@ -3,9 +3,9 @@
 //! guard that keeps ad hoc SQL from changing anything.
 
 pub mod library;
-pub mod output;
-pub mod udf;
-pub mod usage;
+pub(crate) mod output;
+pub(crate) mod udf;
+pub(crate) mod usage;
 
 use crate::error::{Error, Result};
 use crate::lake::delta::{self, AsOf, TableDef};
@@ -43,20 +43,20 @@ GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
 
 /// The versions of the lake's tables a session reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LakeVersions {
+pub(crate) struct LakeVersions {
     /// `requests`' version; `None` on a lake with no table yet.
-    pub requests: Option<u64>,
-    pub usage_hourly: Option<u64>,
-    pub ingested: Option<u64>,
+    pub(crate) requests: Option<u64>,
+    pub(crate) usage_hourly: Option<u64>,
+    pub(crate) ingested: Option<u64>,
 }
 
 /// What one query may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueryLimits {
+pub(crate) struct QueryLimits {
     /// Memory of the query's operators, in MiB.
-    pub memory_mib: u64,
+    pub(crate) memory_mib: u64,
     /// Wall time, in seconds.
-    pub timeout_secs: u64,
+    pub(crate) timeout_secs: u64,
 }
 
 impl Default for QueryLimits {
@@ -70,9 +70,9 @@ impl Default for QueryLimits {
 
 /// Default memory pool of a query: a quarter of the smallest machine the
 /// benchmark runs on leaves room for ingest beside it.
-pub const DEFAULT_QUERY_MEMORY_MIB: u64 = 4096;
+pub(crate) const DEFAULT_QUERY_MEMORY_MIB: u64 = 4096;
 /// Default time limit of a query.
-pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 600;
+pub(crate) const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 600;
 
 impl QueryLimits {
     fn memory_bytes(&self) -> usize {
@@ -80,7 +80,10 @@ impl QueryLimits {
     }
 
     /// Runs `work` under the time limit.
-    pub async fn timed<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn timed<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(std::time::Duration::from_secs(self.timeout_secs), work).await {
             Ok(done) => done,
             Err(_) => Err(crate::Error::QueryTimeout(self.timeout_secs)),
@@ -90,7 +93,7 @@ impl QueryLimits {
 
 /// A DataFusion session over one lake, with `requests`, `usage_hourly` and
 /// `ingested` registered read-only, each at one Delta version.
-pub struct LakeSession {
+pub(crate) struct LakeSession {
     ctx: SessionContext,
     versions: LakeVersions,
     /// When the `requests` version read was committed.
@@ -99,18 +102,18 @@ pub struct LakeSession {
 
 impl LakeSession {
     /// A session over the newest version of every table.
-    pub async fn open(lake: &Lake) -> Result<Self> {
+    pub(crate) async fn open(lake: &Lake) -> Result<Self> {
         Self::open_as_of(lake, AsOf::Latest).await
     }
 
     /// A session over the lake as of a version of `requests` or a time: the
     /// other tables are read as of the same instant.
-    pub async fn open_as_of(lake: &Lake, as_of: AsOf) -> Result<Self> {
+    pub(crate) async fn open_as_of(lake: &Lake, as_of: AsOf) -> Result<Self> {
         Self::open_with(lake, as_of, &QueryLimits::default()).await
     }
 
     /// [`LakeSession::open_as_of`] under a memory pool of `limits`.
-    pub async fn open_with(lake: &Lake, as_of: AsOf, limits: &QueryLimits) -> Result<Self> {
+    pub(crate) async fn open_with(lake: &Lake, as_of: AsOf, limits: &QueryLimits) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -200,22 +203,22 @@ impl LakeSession {
     }
 
     /// The table versions this session reads.
-    pub fn versions(&self) -> LakeVersions {
+    pub(crate) fn versions(&self) -> LakeVersions {
         self.versions
     }
 
     /// When the version of `requests` this session reads was committed.
-    pub fn read_at(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn read_at(&self) -> Option<DateTime<Utc>> {
         self.read_at
     }
 
-    pub fn context(&self) -> &SessionContext {
+    pub(crate) fn context(&self) -> &SessionContext {
         &self.ctx
     }
 
     /// Plans read-only SQL: DDL, DML (`INSERT`, `COPY … TO`, …) and statements
     /// (`SET`, transactions) are refused before anything runs.
-    pub async fn read_only_sql(&self, sql: &str) -> Result<DataFrame> {
+    pub(crate) async fn read_only_sql(&self, sql: &str) -> Result<DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -237,7 +240,7 @@ impl LakeSession {
 
     /// Runs a named query with parameters given as `name=value` text, typed by
     /// the query's declarations.
-    pub async fn named_from_text(
+    pub(crate) async fn named_from_text(
         &self,
         name: &str,
         given: &[(String, String)],
@@ -247,7 +250,7 @@ impl LakeSession {
     }
 
     /// Runs a named query from the library with bound parameters.
-    pub async fn named(
+    pub(crate) async fn named(
         &self,
         name: &str,
         params: Vec<(String, ScalarValue)>,
@@ -309,7 +312,7 @@ impl TimeRange {
     /// - `head_dt`/`head_hour`, `tail_dt`/`tail_hour`: the partitions of the
     ///   partial hours at either edge, whose raw rows are read (empty strings,
     ///   matching no partition, when that edge is on the hour).
-    pub fn params(&self) -> Vec<(String, ScalarValue)> {
+    pub(crate) fn params(&self) -> Vec<(String, ScalarValue)> {
         let ts = |t: DateTime<Utc>| {
             ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), Some("UTC".into()))
         };
@@ -351,13 +354,7 @@ impl TimeRange {
     }
 }
 
-/// Per-key usage over a time range (`queries/usage_by_key.sql`).
-pub async fn usage(lake: &Lake, range: &TimeRange) -> Result<SendableRecordBatchStream> {
-    let session = LakeSession::open(lake).await?;
-    session.named("usage_by_key", range.params()).await
-}
-
 /// Collects a stream (for tests and small results).
-pub async fn collect(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
+pub(crate) async fn collect(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
     Ok(datafusion::physical_plan::common::collect(stream).await?)
 }

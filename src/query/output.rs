@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// An aligned text table (the whole result is gathered first).
     Table,
     /// CSV with a header row.
@@ -33,7 +33,7 @@ pub enum OutputFormat {
 /// Writes a result stream in `format` to `output` (stdout when `None` or
 /// `-`), creating the file's missing parent directories. Parquet is not
 /// written to a terminal.
-pub async fn write(
+pub(crate) async fn write(
     stream: SendableRecordBatchStream,
     format: OutputFormat,
     output: Option<&Path>,
@@ -64,7 +64,7 @@ pub async fn write(
 
 /// Writes a result stream to any writer; returns the number of rows. A
 /// reader that went away (`| head`) is [`Error::OutputClosed`].
-pub async fn write_to(
+pub(crate) async fn write_to(
     stream: SendableRecordBatchStream,
     format: OutputFormat,
     sink: Box<dyn Write + Send>,
@@ -241,7 +241,7 @@ fn printable(text: &str) -> String {
 }
 
 /// Text that a spreadsheet would run as a formula gets a leading `'`.
-pub fn spreadsheet_safe(cell: &str) -> String {
+pub(crate) fn spreadsheet_safe(cell: &str) -> String {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if risky && cell.parse::<f64>().is_err() {
         format!("'{cell}")

@@ -16,13 +16,13 @@ use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
 /// Registers edgemeter's functions in a session.
-pub fn register(ctx: &SessionContext) {
+pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(endpoint_template_udf());
     ctx.register_udf(window_start_udf());
 }
 
 /// Replaces id-like path segments with `{id}`.
-pub fn endpoint_template(stem: &str) -> String {
+pub(crate) fn endpoint_template(stem: &str) -> String {
     let mut out = String::with_capacity(stem.len());
     for (i, segment) in stem.split('/').enumerate() {
         if i > 0 {
@@ -94,7 +94,7 @@ fn endpoint_template_udf() -> ScalarUDF {
 }
 
 /// The start of the window containing `t` in `zone`.
-pub fn window_start(t: DateTime<Utc>, unit: &str, zone: chrono_tz::Tz) -> Option<String> {
+pub(crate) fn window_start(t: DateTime<Utc>, unit: &str, zone: chrono_tz::Tz) -> Option<String> {
     let local = t.with_timezone(&zone);
     if unit == "hour" {
         // Back to the start of the local hour with the offset in force: the

@@ -14,7 +14,7 @@ use datafusion::execution::SendableRecordBatchStream;
 
 /// A window size for `--by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WindowUnit {
+pub(crate) enum WindowUnit {
     Hour,
     Day,
     Month,
@@ -22,7 +22,7 @@ pub enum WindowUnit {
 
 /// A dimension for `--group-by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dimension {
+pub(crate) enum Dimension {
     /// `cs_uri_stem` with ids folded into `{id}`.
     Endpoint,
     Method,
@@ -45,14 +45,14 @@ impl Dimension {
 
 /// What to count.
 #[derive(Debug, Clone, Default)]
-pub struct UsageQuery {
-    pub range: TimeRange,
-    pub by: Option<WindowUnit>,
+pub(crate) struct UsageQuery {
+    pub(crate) range: TimeRange,
+    pub(crate) by: Option<WindowUnit>,
     /// IANA zone of the windows (UTC when `None`).
-    pub tz: Option<String>,
-    pub group_by: Vec<Dimension>,
+    pub(crate) tz: Option<String>,
+    pub(crate) group_by: Vec<Dimension>,
     /// Only these `api_key_id`s (all when empty).
-    pub keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
 }
 
 const MEASURES: &str = "count(*) AS requests,
@@ -64,7 +64,7 @@ const MEASURES: &str = "count(*) AS requests,
 
 impl UsageQuery {
     /// The statement and its parameters.
-    pub fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
+    pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
         let mut params = self.range.params();
         let mut select = Vec::new();
         let mut group = Vec::new();
@@ -129,7 +129,7 @@ impl UsageQuery {
         Ok((sql, params))
     }
 
-    pub async fn run(&self, session: &LakeSession) -> Result<SendableRecordBatchStream> {
+    pub(crate) async fn run(&self, session: &LakeSession) -> Result<SendableRecordBatchStream> {
         if self.by.is_none() && self.group_by.is_empty() && self.keys.is_empty() {
             return session.named("usage_by_key", self.range.params()).await;
         }

@@ -10,7 +10,7 @@
 
 /// The Arrow type a lake column is stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
+pub(crate) enum ColumnType {
     Utf8,
     Int16,
     Int32,
@@ -20,12 +20,12 @@ pub enum ColumnType {
 
 /// One known log field.
 #[derive(Debug, Clone, Copy)]
-pub struct FieldSpec {
+pub(crate) struct FieldSpec {
     /// The lake column (snake_case).
-    pub column: &'static str,
+    pub(crate) column: &'static str,
     /// The names the field goes by in `#Fields:` headers (W3C spelling first).
-    pub names: &'static [&'static str],
-    pub ty: ColumnType,
+    pub(crate) names: &'static [&'static str],
+    pub(crate) ty: ColumnType,
 }
 
 use ColumnType::*;
@@ -39,7 +39,7 @@ macro_rules! field {
 /// Every log field that becomes a lake column, in lake column order.
 ///
 /// `date` and `time` are not here: together they become the `timestamp` column.
-pub const FIELDS: &[FieldSpec] = &[
+pub(crate) const FIELDS: &[FieldSpec] = &[
     // The 12 fields of the first era (2008–2012).
     field!("x_edge_location", Utf8, ["x-edge-location"]),
     field!("sc_bytes", Int64, ["sc-bytes"]),
@@ -109,15 +109,10 @@ pub const FIELDS: &[FieldSpec] = &[
 ];
 
 /// Index of a field in [`FIELDS`], by any of its header names.
-pub fn field_index(name: &str) -> Option<usize> {
+pub(crate) fn field_index(name: &str) -> Option<usize> {
     FIELDS
         .iter()
         .position(|f| f.names.iter().any(|n| n.eq_ignore_ascii_case(name)) || f.column == name)
-}
-
-/// Index of a field in [`FIELDS`] by its lake column name.
-pub fn column_index(column: &str) -> Option<usize> {
-    FIELDS.iter().position(|f| f.column == column)
 }
 
 #[cfg(test)]

@@ -6,25 +6,28 @@
 //! in the files. Which Delta table holds these files is the lake's
 //! (`lake::REQUESTS_TABLE`).
 
-pub mod fields;
+pub(crate) mod fields;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use fields::{ColumnType, FIELDS};
 use std::sync::{Arc, LazyLock};
 
 /// Columns that precede the log fields in every `requests` file.
-pub const LEAD_COLUMNS: [&str; 3] = ["timestamp", "api_key_id", "api_key_hint"];
+#[cfg(test)]
+pub(crate) const LEAD_COLUMNS: [&str; 3] = ["timestamp", "api_key_id", "api_key_hint"];
 /// Lineage columns that follow the log fields: where each row came from.
-pub const LINEAGE_COLUMNS: [&str; 2] = ["source_object", "source_line"];
+#[cfg(test)]
+pub(crate) const LINEAGE_COLUMNS: [&str; 2] = ["source_object", "source_line"];
 /// Columns added after the lineage columns, in the order they were added
 /// (tables made before are given them by the lake when it opens them;
 /// their older files read them as null).
-pub const LATER_COLUMNS: [&str; 1] = ["conflicting_key_id"];
+#[cfg(test)]
+pub(crate) const LATER_COLUMNS: [&str; 1] = ["conflicting_key_id"];
 /// The Hive partition columns of `requests` and `usage_hourly`.
 pub const PARTITION_COLUMNS: [&str; 2] = ["dt", "hour"];
 
 /// The Arrow type of a catalogue column.
-pub fn arrow_type(ty: ColumnType) -> DataType {
+pub(crate) fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
         ColumnType::Utf8 => DataType::Utf8,
         ColumnType::Int16 => DataType::Int16,
@@ -35,7 +38,7 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
 }
 
 /// The type of the `timestamp` column: milliseconds since the epoch, UTC.
-pub fn timestamp_type() -> DataType {
+pub(crate) fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
@@ -64,7 +67,8 @@ pub fn requests_schema() -> SchemaRef {
 }
 
 /// Index of the first log-field column in [`requests_schema`].
-pub const FIRST_FIELD_COLUMN: usize = LEAD_COLUMNS.len();
+#[cfg(test)]
+pub(crate) const FIRST_FIELD_COLUMN: usize = LEAD_COLUMNS.len();
 
 #[cfg(test)]
 mod tests {

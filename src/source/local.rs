@@ -12,22 +12,22 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 #[derive(Debug, Clone)]
-pub struct LocalSource {
+pub(crate) struct LocalSource {
     root: PathBuf,
 }
 
 /// An entry of the source that could not be listed, and why.
-pub type EntryProblem = (String, String);
+pub(crate) type EntryProblem = (String, String);
 
 impl LocalSource {
-    pub fn new(root: impl AsRef<Path>) -> Result<Self> {
+    pub(crate) fn new(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref();
         let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
         Ok(Self { root })
     }
 
     /// Every regular file below the root, and the entries that could not be listed.
-    pub async fn list(&self) -> Result<(Vec<LogObject>, Vec<EntryProblem>)> {
+    pub(crate) async fn list(&self) -> Result<(Vec<LogObject>, Vec<EntryProblem>)> {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
             let mut walk = Walk {
@@ -45,7 +45,7 @@ impl LocalSource {
 
     /// The object at `uri` as a listing would give it now: `Ok(None)` when
     /// it no longer exists, `Err` when it exists but cannot be read.
-    pub async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+    pub(crate) async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
         let root = self.root.clone();
         let path = PathBuf::from(uri);
         let result = tokio::task::spawn_blocking(move || match std::fs::symlink_metadata(&path) {
@@ -64,11 +64,11 @@ impl LocalSource {
         result.unwrap_or_else(|e| Err(e.to_string()))
     }
 
-    pub fn holds(&self, uri: &str) -> bool {
+    pub(crate) fn holds(&self, uri: &str) -> bool {
         Path::new(uri).starts_with(&self.root)
     }
 
-    pub async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
+    pub(crate) async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
         let data = tokio::fs::read(&object.uri)
             .await
             .map_err(|e| Error::io(&object.uri, e))?;

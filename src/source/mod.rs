@@ -1,8 +1,8 @@
 //! Where log objects come from: an S3 prefix or a local directory. Listing and
 //! fetching, with retries; nothing here knows what the bytes mean.
 
-pub mod local;
-pub mod s3;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 use crate::aws::S3Settings;
 use crate::error::Result;
@@ -12,24 +12,24 @@ use chrono::{DateTime, Utc};
 
 /// One log object: a file in a directory or an object in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogObject {
+pub(crate) struct LogObject {
     /// Full location, `s3://bucket/key` or an absolute local path.
-    pub uri: String,
+    pub(crate) uri: String,
     /// S3 ETag, or `<size>-<mtime ns>` for local files.
-    pub etag: String,
-    pub size: u64,
+    pub(crate) etag: String,
+    pub(crate) size: u64,
 }
 
 /// A place to read log objects from.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum Source {
     Local(local::LocalSource),
     S3(s3::S3Source),
 }
 
 impl Source {
     /// A source for `s3://bucket/prefix/` or a local directory.
-    pub async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+    pub(crate) async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             Ok(Source::S3(s3::S3Source::new(bucket, prefix, s3).await?))
@@ -48,7 +48,7 @@ impl Source {
     ///
     /// Entries that could not be listed (a local link that dangles, loops or
     /// leaves the source) come back beside the objects, each with its reason.
-    pub async fn list(&self, listing: &Listing) -> Result<Listed> {
+    pub(crate) async fn list(&self, listing: &Listing) -> Result<Listed> {
         let (mut objects, problems) = match (self, listing) {
             (Source::Local(s), _) => s.list().await?,
             (Source::S3(s), Listing::Full) => (s.list().await?, Vec::new()),
@@ -69,7 +69,7 @@ impl Source {
     /// One object as a listing would give it now (for objects outside this
     /// run's listing that an earlier run could not read): `Ok(None)` when
     /// it is gone, `Err` with the reason when it cannot be reached.
-    pub async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+    pub(crate) async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
         match self {
             Source::Local(s) => s.stat(uri).await,
             Source::S3(s) => s.stat(uri).await,
@@ -77,7 +77,7 @@ impl Source {
     }
 
     /// Whether `uri` lies under this source.
-    pub fn holds(&self, uri: &str) -> bool {
+    pub(crate) fn holds(&self, uri: &str) -> bool {
         match self {
             Source::Local(s) => s.holds(uri),
             Source::S3(s) => s.holds(uri),
@@ -85,7 +85,7 @@ impl Source {
     }
 
     /// The whole content of one object; a body shorter than announced is an error.
-    pub async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
+    pub(crate) async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
         match self {
             Source::Local(s) => s.fetch(object).await,
             Source::S3(s) => s.fetch(object).await,
@@ -95,19 +95,19 @@ impl Source {
 
 /// What a listing found.
 #[derive(Debug, Clone, Default)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// The objects to consider, sorted by location.
-    pub objects: Vec<LogObject>,
+    pub(crate) objects: Vec<LogObject>,
     /// Entries that could not be listed, each with its reason.
-    pub problems: Vec<(String, String)>,
+    pub(crate) problems: Vec<(String, String)>,
     /// Objects seen but named for hours before the listing's start (all of
     /// them in a local directory; on S3, those of the first day listed).
-    pub outside_window: u64,
+    pub(crate) outside_window: u64,
 }
 
 /// Which objects a run lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
+pub(crate) enum Listing {
     /// Everything under the source.
     Full,
     /// Objects named for this hour or later (CloudFront names files

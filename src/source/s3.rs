@@ -20,14 +20,14 @@ use std::time::Duration;
 const BODY_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
-pub struct S3Source {
+pub(crate) struct S3Source {
     client: Client,
     bucket: String,
     prefix: String,
 }
 
 /// An S3 client from [`shared_config`], with path-style addressing for custom endpoints.
-pub fn client(shared: &aws_config::SdkConfig) -> Client {
+pub(crate) fn client(shared: &aws_config::SdkConfig) -> Client {
     let custom_endpoint = shared.endpoint_url().is_some();
     let config = aws_sdk_s3::config::Builder::from(shared)
         .retry_config(
@@ -58,7 +58,7 @@ fn read_timeout_secs() -> u64 {
 }
 
 impl S3Source {
-    pub async fn new(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self> {
+    pub(crate) async fn new(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self> {
         if bucket.is_empty() {
             return Err(Error::Config("an s3:// source needs a bucket".into()));
         }
@@ -70,7 +70,7 @@ impl S3Source {
     }
 
     /// Lists every object under the prefix, page by page.
-    pub async fn list(&self) -> Result<Vec<LogObject>> {
+    pub(crate) async fn list(&self) -> Result<Vec<LogObject>> {
         Ok(self.list_prefix(&self.prefix, None).await?.0)
     }
 
@@ -82,7 +82,7 @@ impl S3Source {
     /// Hive-style `year=/month=/…`, Firehose `YYYY/MM/DD/HH/`), the prefix is
     /// listed in full and filtered by the hour in each path instead, so no
     /// layout can hide objects from a windowed run.
-    pub async fn list_since(&self, since: DateTime<Utc>) -> Result<Vec<LogObject>> {
+    pub(crate) async fn list_since(&self, since: DateTime<Utc>) -> Result<Vec<LogObject>> {
         let (_, distributions) = self.list_prefix(&self.prefix, Some(".")).await?;
         let nested = distributions
             .iter()
@@ -152,7 +152,7 @@ impl S3Source {
         Ok((out, prefixes))
     }
 
-    pub fn holds(&self, uri: &str) -> bool {
+    pub(crate) fn holds(&self, uri: &str) -> bool {
         uri.strip_prefix("s3://")
             .and_then(|rest| rest.strip_prefix(self.bucket.as_str()))
             .and_then(|rest| rest.strip_prefix('/'))
@@ -160,7 +160,7 @@ impl S3Source {
     }
 
     /// The object at `uri` now (HeadObject): `Ok(None)` when it is gone.
-    pub async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+    pub(crate) async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
         let Some(key) = uri.strip_prefix(&format!("s3://{}/", self.bucket)) else {
             return Err(format!("not in bucket {}", self.bucket));
         };
@@ -192,7 +192,7 @@ impl S3Source {
     }
 
     /// Reads one object whole, retrying cut-short bodies with backoff and jitter.
-    pub async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
+    pub(crate) async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
         let key = object
             .uri
             .strip_prefix(&format!("s3://{}/", self.bucket))
@@ -242,14 +242,14 @@ impl S3Source {
 }
 
 /// Exponential backoff with full jitter: up to 100 ms · 2^(attempt-1), capped at 5 s.
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let cap = (100u64 << attempt.saturating_sub(1).min(6)).min(5_000);
     let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (cap + 1);
     Duration::from_millis(jitter.max(cap / 4))
 }
 
 /// An error and all its sources on one line.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
