@@ -8,6 +8,7 @@ pub(crate) mod pricing;
 
 use crate::error::Result;
 use crate::query::{LakeSession, collect};
+use crate::schema::status::StatusClass::{ClientError, ServerError};
 use crate::time::TimeRange;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Int16Type, Int64Type};
@@ -58,8 +59,8 @@ pub(crate) async fn usage_by_key(
             u.requests += n;
             if let Some(s) = status {
                 u.billable_requests += if billable.contains(s) { n } else { 0 };
-                u.client_errors += if (400..500).contains(&s) { n } else { 0 };
-                u.server_errors += if (500..600).contains(&s) { n } else { 0 };
+                u.client_errors += if ClientError.contains(s) { n } else { 0 };
+                u.server_errors += if ServerError.contains(s) { n } else { 0 };
             }
             u.bytes_out += bytes_out.value(row) as u64;
             u.bytes_in += bytes_in.value(row) as u64;

@@ -135,7 +135,7 @@ mod raw {
     }
 
     fn two_xx() -> String {
-        "2xx".into()
+        crate::schema::status::StatusClass::DEFAULT_BILLABLE.label()
     }
 
     #[derive(Deserialize)]

@@ -8,6 +8,7 @@
 
 use super::LakeSession;
 use crate::error::{Error, Result};
+use crate::schema::status::StatusClass;
 use crate::time::TimeRange;
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
@@ -55,12 +56,21 @@ pub(crate) struct UsageQuery {
     pub(crate) keys: Vec<String>,
 }
 
-const MEASURES: &str = "count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+/// The columns every usage query sums, the status classes as
+/// [`StatusClass`] defines them.
+fn measures() -> String {
+    format!(
+        "count(*) AS requests,
+    count(*) FILTER (WHERE {}) AS billable_requests,
+    count(*) FILTER (WHERE {}) AS client_errors,
+    count(*) FILTER (WHERE {}) AS server_errors,
     coalesce(sum(sc_bytes), 0) AS bytes_out,
-    coalesce(sum(cs_bytes), 0) AS bytes_in";
+    coalesce(sum(cs_bytes), 0) AS bytes_in",
+        StatusClass::DEFAULT_BILLABLE.sql(),
+        StatusClass::ClientError.sql(),
+        StatusClass::ServerError.sql()
+    )
+}
 
 impl UsageQuery {
     /// The statement and its parameters.
@@ -121,8 +131,9 @@ impl UsageQuery {
             .map(|g| format!("{g} ASC NULLS LAST"))
             .collect();
         let sql = format!(
-            "SELECT\n    {},\n    {MEASURES}\nFROM requests\nWHERE dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to{filter}\nGROUP BY {}\nORDER BY {}",
+            "SELECT\n    {},\n    {}\nFROM requests\nWHERE dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to{filter}\nGROUP BY {}\nORDER BY {}",
             select.join(",\n    "),
+            measures(),
             group.join(", "),
             order.join(", ")
         );

@@ -1,5 +1,5 @@
 //! The data model the parser and the lake share: the field catalogue
-//! ([`fields`]) and the Arrow schema of the lake's `requests` files, derived
+//! ([`fields`]), the classes of `sc_status` ([`status`]) and the Arrow schema of the lake's `requests` files, derived
 //! from it so that parser, writer and `schemas/` cannot drift apart.
 //!
 //! Partition columns (`dt`, `hour`) live in the Delta log and the paths, not
@@ -7,6 +7,7 @@
 //! (`lake::REQUESTS_TABLE`).
 
 pub(crate) mod fields;
+pub(crate) mod status;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use fields::{ColumnType, FIELDS};
