@@ -318,6 +318,17 @@ pub(crate) async fn commit(
     }
 }
 
+/// Brings `table` to the newest version when another commit follows the one
+/// it holds. Checking for the next version's log entry is one read, where
+/// delta-rs's update lists the log (the whole `_delta_log` on a local lake).
+pub(crate) async fn catch_up(table: &mut DeltaTable) -> Result<()> {
+    let next = table.version().map_or(0, |v| v + 1);
+    if table.log_store().read_commit_entry(next).await?.is_some() {
+        table.update_incremental(None).await?;
+    }
+    Ok(())
+}
+
 /// Commits actions that stay right whatever else was committed meanwhile
 /// (appends of new files): on a conflict they are committed again on top.
 pub(crate) async fn commit_append(

@@ -122,7 +122,7 @@ pub(crate) async fn commit(
         written.insert(rollup.hour, (path, rollup.file.len()));
     }
     for attempt in 0..delta::MAX_ATTEMPTS {
-        requests.update_incremental(None).await?;
+        delta::catch_up(requests).await?;
         let current = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
         let existing = delta::files_by_partition(rollups, &ROLLUP_TABLE)?;
         let mut actions = Vec::new();
