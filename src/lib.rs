@@ -48,7 +48,7 @@ pub mod cli;
 pub(crate) mod config;
 pub mod cpu;
 pub(crate) mod error;
-pub(crate) mod export;
+pub mod export;
 pub mod format;
 pub mod fuzz;
 pub mod ingest;
@@ -62,6 +62,6 @@ pub mod query;
 pub(crate) mod report;
 pub mod schema;
 pub(crate) mod source;
-pub(crate) mod time;
+pub mod time;
 
 pub use error::{Error, Result};

@@ -4,9 +4,40 @@
 //! Parsing is here, once, for every layer that takes a time: the lake's
 //! `--as-of`, ingest's window, the queries' ranges, export's `--period`.
 //! How a range becomes query parameters is the queries' business.
+//!
+//! "Now" comes from a [`Clock`]: the CLI reads the [`SystemClock`], a test
+//! fixes the instant with a [`FixedClock`] (as delta-rs's `with_clock`), so
+//! that what depends on the date (Stripe's 35-day window, grace periods) is
+//! testable on fixtures of any age.
 
 use crate::error::{Error, Result};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+
+/// Where the current instant comes from.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock of the machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock stopped at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
 
 /// A half-open UTC time range `[from, to)`; open ends mean "all".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

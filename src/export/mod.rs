@@ -13,7 +13,7 @@ use crate::billing::{KeyUsage, pricing, usage_by_key};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::{LakeSession, library};
-use crate::time::Period;
+use crate::time::{Clock, Period, SystemClock};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -187,7 +187,7 @@ impl Completeness {
 
 /// Everything `export` needs.
 #[derive(Debug, Clone)]
-pub(crate) struct ExportOptions {
+pub struct ExportOptions {
     pub(crate) lake: String,
     pub(crate) s3: crate::aws::S3Settings,
     pub(crate) period: String,
@@ -199,9 +199,36 @@ pub(crate) struct ExportOptions {
     pub(crate) as_of: crate::lake::delta::AsOf,
 }
 
+impl ExportOptions {
+    /// The export of `period` (YYYY-MM, UTC) of the newest version of the
+    /// lake at `lake`, priced by the plans file `plans`, in `format` (as
+    /// `--format` names it), to `output`; S3 is reached as the environment
+    /// says. For tests and embedding: the CLI fills the fields from its flags.
+    pub fn try_new(
+        lake: &str,
+        period: &str,
+        plans: impl Into<std::path::PathBuf>,
+        format: &str,
+        output: &str,
+    ) -> Result<Self> {
+        let format = <formats::Format as clap::ValueEnum>::from_str(format, true)
+            .map_err(|e| Error::Config(format!("--format {format:?}: {e}")))?;
+        Ok(Self {
+            lake: lake.to_string(),
+            s3: crate::aws::S3Settings::default(),
+            period: period.to_string(),
+            tz: None,
+            plans: plans.into(),
+            format,
+            output: output.to_string(),
+            as_of: crate::lake::delta::AsOf::Latest,
+        })
+    }
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct ExportReport {
+pub struct ExportReport {
     pub(crate) files: Vec<String>,
     pub(crate) lines: usize,
     /// Events written, for the formats of billing systems.
@@ -227,8 +254,15 @@ pub(crate) struct Restatement {
     pub(crate) total_after: Decimal,
 }
 
-/// Runs an export end to end.
+/// Runs an export end to end, as of the system clock.
 pub(crate) async fn export(options: &ExportOptions) -> Result<ExportReport> {
+    export_with_clock(options, &SystemClock).await
+}
+
+/// Runs an export end to end as of the instant `clock` gives: it decides
+/// whether the period is complete (its grace period over) and, for Stripe,
+/// the event time and whether Stripe still takes it (the past 35 days).
+pub async fn export_with_clock(options: &ExportOptions, clock: &dyn Clock) -> Result<ExportReport> {
     let plans = Plans::load(&options.plans)?;
     let period = Period::month(&options.period, options.tz.as_deref())?;
     let lake = Lake::open(&options.lake, &options.s3).await?;
@@ -238,8 +272,8 @@ pub(crate) async fn export(options: &ExportOptions) -> Result<ExportReport> {
     // exporting the versions a manifest names again gives the same bytes.
     let historical = options.as_of != crate::lake::delta::AsOf::Latest;
     let now = match historical {
-        true => session.read_at().unwrap_or_else(Utc::now),
-        false => Utc::now(),
+        true => session.read_at().unwrap_or_else(|| clock.now()),
+        false => clock.now(),
     };
     // The retry record is not versioned: a historical export leaves it out.
     let unreadable = match historical {

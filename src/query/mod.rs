@@ -93,7 +93,10 @@ impl QueryLimits {
 
 /// A DataFusion session over one lake, with `requests`, `usage_hourly` and
 /// `ingested` registered read-only, each at one Delta version.
-pub(crate) struct LakeSession {
+///
+/// Public so that tests run the named queries in-process
+/// ([`LakeSession::open_location`], [`LakeSession::named_from_text`]).
+pub struct LakeSession {
     ctx: SessionContext,
     versions: LakeVersions,
     /// When the `requests` version read was committed.
@@ -101,6 +104,13 @@ pub(crate) struct LakeSession {
 }
 
 impl LakeSession {
+    /// A session over the newest version of the lake at a directory or
+    /// `s3://bucket/prefix/`, with S3 reached as the environment says.
+    pub async fn open_location(location: &str) -> Result<Self> {
+        let lake = Lake::open(location, &crate::aws::S3Settings::default()).await?;
+        Self::open(&lake).await
+    }
+
     /// A session over the newest version of every table.
     pub(crate) async fn open(lake: &Lake) -> Result<Self> {
         Self::open_as_of(lake, AsOf::Latest).await
@@ -240,7 +250,7 @@ impl LakeSession {
 
     /// Runs a named query with parameters given as `name=value` text, typed by
     /// the query's declarations.
-    pub(crate) async fn named_from_text(
+    pub async fn named_from_text(
         &self,
         name: &str,
         given: &[(String, String)],

@@ -568,3 +568,97 @@ async fn lago_batches_hold_at_most_100_events() {
     assert_eq!((count("lago-0001.json"), count("lago-0002.json")), (100, 2));
     assert!(!out.exists(), "split batches are numbered");
 }
+
+/// Exports October 2025 to Stripe's format in-process, as of `now`.
+async fn stripe_as_of(
+    s: &Setup,
+    now: &str,
+) -> edgemeter::Result<(serde_json::Value, Vec<serde_json::Value>)> {
+    use edgemeter::export::{ExportOptions, export_with_clock};
+    let out = s.out.join(format!("stripe-{now}.jsonl"));
+    let options = ExportOptions::try_new(
+        &s.lake,
+        "2025-10",
+        &s.plans,
+        "stripe",
+        out.to_str().unwrap(),
+    )?;
+    let clock = edgemeter::time::FixedClock(now.parse().unwrap());
+    let report = serde_json::to_value(export_with_clock(&options, &clock).await?).unwrap();
+    let events = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Ok((report, events))
+}
+
+/// Stripe's success path, with the clock fixed: the meter events of October
+/// 2025 as Stripe takes them while the month is at most 35 days past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_takes_a_recent_period_as_of_a_fixed_clock() {
+    use sha2::{Digest, Sha256};
+    let s = setup().await;
+    // Half a day after October, inside the 24 grace hours: provisional, no warning.
+    let (report, events) = stripe_as_of(&s, "2025-11-01T12:00:00Z").await.unwrap();
+    assert_eq!(
+        (&report["status"], &report["events"], &report["warnings"]),
+        (
+            &serde_json::json!("provisional"),
+            &serde_json::json!(6),
+            &serde_json::json!([]),
+        ),
+        "{report}"
+    );
+    // Customers by id, two meters each: Acme's keys A and B (40 + 10 2xx;
+    // 40 × 100 MB + 10 × 50 MB out), Evil's key C (150 × 200, no bytes),
+    // Idle (none). Key D and the keyless requests bill no customer.
+    let want = [
+        ("cus_acme", "cus_N1", "billable_requests", "50"),
+        ("cus_acme", "cus_N1", "bytes_out", "4500000000"),
+        ("cus_evil", "cus_N2", "billable_requests", "150"),
+        ("cus_evil", "cus_N2", "bytes_out", "0"),
+        ("cus_idle", "cus_N3", "billable_requests", "0"),
+        ("cus_idle", "cus_N3", "bytes_out", "0"),
+    ];
+    assert_eq!(events.len(), want.len());
+    for (event, (customer, stripe_id, meter, value)) in events.iter().zip(want) {
+        let digest = Sha256::digest(format!("{customer}\u{1f}2025-10\u{1f}{meter}").as_bytes());
+        let identifier = format!("edgemeter-{}", &sha256_hex_of(&digest)[..40]);
+        assert_eq!(
+            event,
+            &serde_json::json!({
+                "event_name": format!("edgemeter_{meter}"),
+                // 2025-10-31T23:59:59Z, the month's last second.
+                "timestamp": 1_761_955_199,
+                "identifier": identifier,
+                "payload": {"stripe_customer_id": stripe_id, "value": value},
+            })
+        );
+    }
+
+    // While October runs, its events are stamped now.
+    let (_, events) = stripe_as_of(&s, "2025-10-20T08:00:00Z").await.unwrap();
+    assert_eq!(events[0]["timestamp"], 1_760_947_200);
+
+    // The last instant Stripe takes the month: its last second + 35 days,
+    // 2025-12-05T23:59:59Z. Past the grace period, and with no ingest run
+    // recorded by then (the one run started at the wall clock, later), it is
+    // not final.
+    let (report, events) = stripe_as_of(&s, "2025-12-05T23:59:59Z").await.unwrap();
+    assert_eq!(events.len(), 6);
+    assert_eq!(report["status"], "provisional");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("no record of any ingest run"),
+        "{warnings}"
+    );
+    // One second later Stripe would refuse the events: none are written.
+    let late = stripe_as_of(&s, "2025-12-06T00:00:00Z").await.unwrap_err();
+    assert!(late.to_string().contains("35 days"), "{late}");
+    assert!(!s.out.join("stripe-2025-12-06T00:00:00Z.jsonl").exists());
+}
+
+fn sha256_hex_of(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

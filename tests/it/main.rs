@@ -19,5 +19,6 @@ mod s3_faults;
 mod scheduled;
 mod schema;
 mod secrets;
+mod sql;
 mod traps;
 mod webhook;
