@@ -8,7 +8,7 @@
 use crate::aws::S3Settings;
 use crate::error::Result;
 use crate::format::ObjectError;
-use crate::format::w3c::{ParseOptions, ParseStats};
+use crate::format::{ParseOptions, ParseStats};
 use crate::key::KeyHasher;
 use crate::lake::delta::{self, Committed};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
