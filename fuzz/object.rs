@@ -9,7 +9,7 @@ libfuzzer_sys::fuzz_target!(
         // unreadable object, as in ingest; any other panic is a crash.
         let aborting = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !edgemeter::format::parquet_input::decoding() {
+            if !edgemeter::format::parquet::decoding() {
                 aborting(info);
             }
         }));

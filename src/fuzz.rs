@@ -10,7 +10,7 @@
 //! [`plans`] parses a plans file and must only ever return an error.
 
 use crate::billing::plans::Plans;
-use crate::format::w3c::{LogFormat, ParseOptions, Parsed};
+use crate::format::{LogFormat, ParseOptions, Parsed};
 use crate::key::{KeyHasher, decode_twice, default_sources};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
@@ -34,7 +34,7 @@ pub fn object(data: &[u8]) {
     };
     let format = if first % 2 == 1 {
         LogFormat::Realtime(
-            crate::format::fields::REALTIME_CANONICAL
+            crate::format::realtime::REALTIME_CANONICAL
                 .iter()
                 .map(|f| f.to_string())
                 .collect(),
@@ -357,7 +357,7 @@ mod tests {
 
     /// An object seed (its first byte 0: detected format) parsed as the
     /// target parses it, which must succeed; with the hasher that keyed it.
-    fn parse_seed(seed: &[u8]) -> (crate::format::w3c::Parsed, KeyHasher) {
+    fn parse_seed(seed: &[u8]) -> (crate::format::Parsed, KeyHasher) {
         let options = ParseOptions {
             key_sources: default_sources(),
             format: LogFormat::Auto,

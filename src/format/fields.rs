@@ -1,75 +1,12 @@
 //! What the parser needs of the field catalogue ([`crate::schema::fields`])
-//! beyond the catalogue itself: the positions it reads directly, the text
-//! fields a found key is also redacted from, and the canonical order of
-//! real-time log fields.
+//! beyond the catalogue itself: the positions it reads directly and the text
+//! fields a found key is also redacted from.
 
 use crate::schema::fields::field_index;
 
-/// The fields of CloudFront real-time logs in AWS's canonical order: records
-/// carry the configured fields in this order, whatever order the
-/// configuration lists them in.
-pub(crate) const REALTIME_CANONICAL: &[&str] = &[
-    "timestamp",
-    "c-ip",
-    "s-ip",
-    "time-to-first-byte",
-    "sc-status",
-    "sc-bytes",
-    "cs-method",
-    "cs-protocol",
-    "cs-host",
-    "cs-uri-stem",
-    "cs-bytes",
-    "x-edge-location",
-    "x-edge-request-id",
-    "x-host-header",
-    "time-taken",
-    "cs-protocol-version",
-    "c-ip-version",
-    "cs-user-agent",
-    "cs-referer",
-    "cs-cookie",
-    "cs-uri-query",
-    "x-edge-response-result-type",
-    "x-forwarded-for",
-    "ssl-protocol",
-    "ssl-cipher",
-    "x-edge-result-type",
-    "fle-encrypted-fields",
-    "fle-status",
-    "sc-content-type",
-    "sc-content-len",
-    "sc-range-start",
-    "sc-range-end",
-    "c-port",
-    "x-edge-detailed-result-type",
-    "c-country",
-    "cs-accept-encoding",
-    "cs-accept",
-    "cache-behavior-path-pattern",
-    "cs-headers",
-    "cs-header-names",
-    "cs-headers-count",
-    "primary-distribution-id",
-    "primary-distribution-dns-name",
-    "origin-fbl",
-    "origin-lbl",
-    "asn",
-];
-
-/// Orders configured real-time fields canonically; unknown names are an error.
-pub(crate) fn realtime_order(fields: &[String]) -> Result<Vec<&'static str>, String> {
-    for f in fields {
-        if !REALTIME_CANONICAL.contains(&f.as_str()) {
-            return Err(format!("{f:?} is not a real-time log field"));
-        }
-    }
-    Ok(REALTIME_CANONICAL
-        .iter()
-        .copied()
-        .filter(|c| fields.iter().any(|f| f == c))
-        .collect())
-}
+/// Kept at this path for `config.rs`, which names it so (the real-time
+/// fields are `realtime`'s).
+pub(crate) use super::realtime::realtime_order;
 
 /// Positions in [`FIELDS`] of the fields the parser reads directly
 /// (checked against the table by a test).
@@ -129,38 +66,5 @@ mod tests {
             "viewer_request_log_data"
         );
         assert_eq!(FIELDS[idx::CS_HEADERS].column, "cs_headers");
-    }
-}
-
-#[cfg(test)]
-mod realtime_tests {
-    use super::*;
-
-    #[test]
-    fn configured_fields_are_put_in_canonical_order() {
-        let shuffled: Vec<String> = [
-            "cs-headers",
-            "sc-status",
-            "timestamp",
-            "c-ip",
-            "cs-uri-query",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(
-            realtime_order(&shuffled).unwrap(),
-            [
-                "timestamp",
-                "c-ip",
-                "sc-status",
-                "cs-uri-query",
-                "cs-headers"
-            ]
-        );
-        assert!(realtime_order(&["sc-bytez".to_string()]).is_err());
-        for name in REALTIME_CANONICAL.iter().filter(|n| **n != "timestamp") {
-            assert!(field_index(name).is_some(), "{name} has a lake column");
-        }
     }
 }

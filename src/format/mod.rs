@@ -1,16 +1,139 @@
-//! What the bytes of a log object mean: decompression, the field catalogue,
-//! the CloudFront standard (W3C) log parser, and the Arrow rows it produces.
+//! What the bytes of a log object mean. [`parse_object`] is the one entry,
+//! with [`ObjectParts`] for the same a part at a time: it decides an object's
+//! format (Parquet by its magic bytes, also gzip-compressed; text otherwise)
+//! and hands it to the module that owns it. From the bytes down:
+//!
+//! - `decompress`: gzip (any number of members) or plain, capped in size.
+//! - `framing`: a text object's lines, a part at a time; which parser each
+//!   line goes to (a `#Fields:` header, a JSON object, a tab-separated line).
+//! - `header`: a header's fields, to the slot each position of a line goes to.
+//! - `w3c`: the line parser, one tab-separated line to one row; the formats
+//!   of named fields go through its interface for records.
+//! - `json`, `parquet`: v2 JSON lines and Parquet, as records of named fields.
+//! - `realtime`: real-time records' fields, in AWS's canonical order.
+//! - `timestamps`: request times, and the calendar maths they take.
+//! - `fields`, `rows`: what the parser needs of the field catalogue; the
+//!   Arrow rows it fills, by hour.
+//!
+//! Below the entry are the types every format shares: the options, the
+//! counts and rows of an object, and what makes an object unreadable.
 
+mod decompress;
 pub(crate) mod fields;
-pub mod parquet_input;
-pub(crate) mod rows;
+mod framing;
+mod header;
+mod json;
+pub mod parquet;
+pub(crate) mod realtime;
+mod rows;
+#[cfg(test)]
+mod testing;
+mod timestamps;
 pub(crate) mod w3c;
 
-use flate2::read::MultiGzDecoder;
-use std::io::{BufRead, BufReader, Read};
+use crate::key::KeySource;
+use datafusion::arrow::array::RecordBatch;
+use decompress::{object_error, open_object, open_owned};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
 
-/// Default cap on the decompressed size of one object (a gzip bomb stops here).
-pub(crate) const DEFAULT_MAX_OBJECT_BYTES: u64 = 8 << 30;
+/// Whether an object is Parquet, also when gzip-compressed.
+fn is_parquet(data: &[u8], max_bytes: u64) -> bool {
+    let mut head = [0u8; 4];
+    data.starts_with(parquet::MAGIC)
+        || data.starts_with(&[0x1f, 0x8b])
+            && open_object(data, max_bytes).read_exact(&mut head).is_ok()
+            && head == parquet::MAGIC
+}
+
+/// Parses one whole object as ingest does: Parquet by its magic bytes (also
+/// when gzip-compressed, inflated whole since Parquet needs random access),
+/// text logs otherwise, reading at most `max_bytes` of decompressed data.
+pub(crate) fn parse_object(
+    data: bytes::Bytes,
+    object: &str,
+    options: &ParseOptions,
+    max_bytes: u64,
+    hasher: &mut crate::key::KeyHasher,
+) -> Result<Parsed, ObjectError> {
+    let mut parts = ObjectParts::open(data, options, max_bytes)?;
+    let (parsed, _) = parts.next_part(object, options, hasher, u64::MAX)?;
+    Ok(parsed)
+}
+
+/// An object opened to be parsed a part at a time (see [`framing::TextParts`]).
+pub(crate) enum ObjectParts {
+    /// Parquet, decoded whole as one part (its decoded size is capped).
+    Parquet(Option<bytes::Bytes>, u64),
+    Text {
+        parts: Box<framing::TextParts<Box<dyn BufRead + Send>>>,
+        data: bytes::Bytes,
+        max_bytes: u64,
+    },
+}
+
+impl ObjectParts {
+    pub(crate) fn open(
+        data: bytes::Bytes,
+        options: &ParseOptions,
+        max_bytes: u64,
+    ) -> Result<Self, ObjectError> {
+        if is_parquet(&data, max_bytes) {
+            return Ok(Self::Parquet(Some(data), max_bytes));
+        }
+        let parts = Box::new(framing::TextParts::new(
+            open_owned(data.clone(), max_bytes),
+            options,
+        )?);
+        Ok(Self::Text {
+            parts,
+            data,
+            max_bytes,
+        })
+    }
+
+    /// The next part, of about `part_bytes` of log text (see
+    /// [`framing::TextParts::next_part`]), and whether the object goes on.
+    pub(crate) fn next_part(
+        &mut self,
+        object: &str,
+        options: &ParseOptions,
+        hasher: &mut crate::key::KeyHasher,
+        part_bytes: u64,
+    ) -> Result<(Parsed, bool), ObjectError> {
+        match self {
+            Self::Parquet(data, max_bytes) => {
+                let Some(data) = data.take() else {
+                    return Ok((Parsed::default(), false));
+                };
+                let data = match data.starts_with(parquet::MAGIC) {
+                    true => data,
+                    false => {
+                        let mut inflated = Vec::new();
+                        open_object(&data, *max_bytes)
+                            .read_to_end(&mut inflated)
+                            .map_err(object_error)?;
+                        inflated.into()
+                    }
+                };
+                let parsed = parquet::parse(data, object, options, *max_bytes, hasher)?;
+                Ok((parsed, false))
+            }
+            Self::Text { parts, .. } => parts.next_part(object, options, hasher, part_bytes),
+        }
+    }
+
+    /// Checks that the rest of the object can be read whole (see
+    /// [`framing::check_text`]).
+    pub(crate) fn check_whole(&self, options: &ParseOptions) -> Result<(), ObjectError> {
+        match self {
+            Self::Parquet(..) => Ok(()),
+            Self::Text {
+                data, max_bytes, ..
+            } => framing::check_text(open_object(data, *max_bytes), options.max_line_bytes),
+        }
+    }
+}
 
 /// Why a whole object could not be read. Its rows are not used; the object is
 /// reported, left out of the ingested record, and tried again by the next run.
@@ -26,224 +149,81 @@ pub(crate) enum ObjectError {
     Unsupported(String),
 }
 
-/// Opens an object's bytes for line reading: gzip (any number of concatenated
-/// members) when it starts with the gzip magic, plain text otherwise; either way
-/// reading stops with an error past `max_bytes` of decompressed data.
-pub(crate) fn open_object(data: &[u8], max_bytes: u64) -> Box<dyn BufRead + Send + '_> {
-    open_reader(data, data.starts_with(&[0x1f, 0x8b]), max_bytes)
+/// Which log format objects are in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Per object: standard logs by their header lines, JSON lines by `{`,
+    /// Parquet by its magic bytes.
+    Auto,
+    /// Real-time records carrying these configured fields.
+    Realtime(Vec<String>),
 }
 
-/// As [`open_object`], owning the bytes.
-fn open_owned(data: bytes::Bytes, max_bytes: u64) -> Box<dyn BufRead + Send> {
-    let gzipped = data.starts_with(&[0x1f, 0x8b]);
-    open_reader(bytes::Buf::reader(data), gzipped, max_bytes)
+/// What the parser needs to know beyond the bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct ParseOptions {
+    /// Where API keys are looked for, in order of preference.
+    pub(crate) key_sources: Vec<KeySource>,
+    pub(crate) format: LogFormat,
+    /// Longest line accepted: a longer one is a bad line, skipped without
+    /// ever being held whole.
+    pub(crate) max_line_bytes: usize,
 }
 
-fn open_reader<'a>(
-    data: impl Read + Send + 'a,
-    gzipped: bool,
-    max_bytes: u64,
-) -> Box<dyn BufRead + Send + 'a> {
-    const BUF: usize = 256 * 1024;
-    if gzipped {
-        let gz = MultiGzDecoder::new(data);
-        Box::new(BufReader::with_capacity(BUF, Capped::new(gz, max_bytes)))
-    } else {
-        Box::new(BufReader::with_capacity(BUF, Capped::new(data, max_bytes)))
-    }
+/// Default [`ParseOptions::max_line_bytes`]: CloudFront's own lines stay
+/// under a few KiB (`cs-headers` is cut at 800 bytes, user agents are short).
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Default cap on the decompressed size of one object (a gzip bomb stops here).
+pub(crate) const DEFAULT_MAX_OBJECT_BYTES: u64 = 8 << 30;
+
+/// Counts for one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct ParseStats {
+    /// Decompressed bytes read.
+    pub(crate) bytes: u64,
+    /// Non-empty lines (or Parquet rows) that are not comments or headers.
+    pub(crate) lines: u64,
+    /// Lines that became rows.
+    pub(crate) requests: u64,
+    /// Requests without an API key.
+    pub(crate) keyless: u64,
+    /// Lines that could not be parsed.
+    pub(crate) bad_lines: u64,
+    /// The first few bad lines.
+    pub(crate) bad_samples: Vec<BadLine>,
+    /// Damaged values of requests, each stored as null.
+    pub(crate) field_errors: u64,
+    /// The first few field errors.
+    pub(crate) field_error_samples: Vec<FieldError>,
+    /// Requests that carried another key besides the one billed, by the
+    /// billed key's `api_key_id`.
+    pub(crate) conflicting_keys: BTreeMap<String, u64>,
 }
 
-/// Whether an object is Parquet, also when gzip-compressed.
-fn is_parquet(data: &[u8], max_bytes: u64) -> bool {
-    let mut head = [0u8; 4];
-    data.starts_with(parquet_input::MAGIC)
-        || data.starts_with(&[0x1f, 0x8b])
-            && open_object(data, max_bytes).read_exact(&mut head).is_ok()
-            && head == parquet_input::MAGIC
+/// The rows of one object, routed by hour (hours since the epoch, UTC).
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) hours: BTreeMap<i64, Vec<RecordBatch>>,
+    pub(crate) stats: ParseStats,
 }
 
-/// Parses one whole object as ingest does: Parquet by its magic bytes (also
-/// when gzip-compressed, inflated whole since Parquet needs random access),
-/// text logs otherwise, reading at most `max_bytes` of decompressed data.
-pub(crate) fn parse_object(
-    data: bytes::Bytes,
-    object: &str,
-    options: &w3c::ParseOptions,
-    max_bytes: u64,
-    hasher: &mut crate::key::KeyHasher,
-) -> Result<w3c::Parsed, ObjectError> {
-    let mut parts = ObjectParts::open(data, options, max_bytes)?;
-    let (parsed, _) = parts.next_part(object, options, hasher, u64::MAX)?;
-    Ok(parsed)
+/// How many malformed lines of one object are kept as samples.
+pub(crate) const MAX_BAD_LINE_SAMPLES: usize = 5;
+
+/// A malformed line: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct BadLine {
+    pub(crate) line: u64,
+    pub(crate) reason: String,
 }
 
-/// An object opened to be parsed a part at a time (see [`w3c::TextParts`]).
-pub(crate) enum ObjectParts {
-    /// Parquet, decoded whole as one part (its decoded size is capped).
-    Parquet(Option<bytes::Bytes>, u64),
-    Text {
-        parts: Box<w3c::TextParts<Box<dyn BufRead + Send>>>,
-        data: bytes::Bytes,
-        max_bytes: u64,
-    },
-}
-
-impl ObjectParts {
-    pub(crate) fn open(
-        data: bytes::Bytes,
-        options: &w3c::ParseOptions,
-        max_bytes: u64,
-    ) -> Result<Self, ObjectError> {
-        if is_parquet(&data, max_bytes) {
-            return Ok(Self::Parquet(Some(data), max_bytes));
-        }
-        let parts = Box::new(w3c::TextParts::new(
-            open_owned(data.clone(), max_bytes),
-            options,
-        )?);
-        Ok(Self::Text {
-            parts,
-            data,
-            max_bytes,
-        })
-    }
-
-    /// The next part, of about `part_bytes` of log text (see
-    /// [`w3c::TextParts::next_part`]), and whether the object goes on.
-    pub(crate) fn next_part(
-        &mut self,
-        object: &str,
-        options: &w3c::ParseOptions,
-        hasher: &mut crate::key::KeyHasher,
-        part_bytes: u64,
-    ) -> Result<(w3c::Parsed, bool), ObjectError> {
-        match self {
-            Self::Parquet(data, max_bytes) => {
-                let Some(data) = data.take() else {
-                    return Ok((w3c::Parsed::default(), false));
-                };
-                let data = match data.starts_with(parquet_input::MAGIC) {
-                    true => data,
-                    false => {
-                        let mut inflated = Vec::new();
-                        open_object(&data, *max_bytes)
-                            .read_to_end(&mut inflated)
-                            .map_err(object_error)?;
-                        inflated.into()
-                    }
-                };
-                let parsed = parquet_input::parse(data, object, options, *max_bytes, hasher)?;
-                Ok((parsed, false))
-            }
-            Self::Text { parts, .. } => parts.next_part(object, options, hasher, part_bytes),
-        }
-    }
-
-    /// Checks that the rest of the object can be read whole (see
-    /// [`w3c::check_text`]).
-    pub(crate) fn check_whole(&self, options: &w3c::ParseOptions) -> Result<(), ObjectError> {
-        match self {
-            Self::Parquet(..) => Ok(()),
-            Self::Text {
-                data, max_bytes, ..
-            } => w3c::check_text(open_object(data, *max_bytes), options.max_line_bytes),
-        }
-    }
-}
-
-/// A reader that fails once more than `limit` bytes have been read.
-struct Capped<R> {
-    inner: R,
-    remaining: u64,
-    limit: u64,
-}
-
-impl<R> Capped<R> {
-    fn new(inner: R, limit: u64) -> Self {
-        Self {
-            inner,
-            remaining: limit,
-            limit,
-        }
-    }
-}
-
-/// Marker carried inside the `io::Error` of a [`Capped`] reader.
-#[derive(Debug)]
-pub(crate) struct CapExceeded(pub u64);
-
-impl std::fmt::Display for CapExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "decompressed size exceeds {} bytes", self.0)
-    }
-}
-
-impl std::error::Error for CapExceeded {}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.remaining {
-            return Err(std::io::Error::other(CapExceeded(self.limit)));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
-}
-
-/// Maps a read error to the object error it means.
-pub(crate) fn object_error(e: std::io::Error) -> ObjectError {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<CapExceeded>())
-    {
-        Some(CapExceeded(limit)) => ObjectError::TooLarge(*limit),
-        None => ObjectError::Decompress(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-    use std::io::Write;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
-    #[test]
-    fn reads_every_member_of_a_multi_member_gzip() {
-        let mut data = gzip(b"first\n");
-        data.extend(gzip(b"second\n"));
-        let mut out = String::new();
-        open_object(&data, 1 << 20)
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "first\nsecond\n");
-    }
-
-    #[test]
-    fn stops_past_the_size_cap() {
-        let data = gzip(&vec![b'a'; 10_000]);
-        let mut out = Vec::new();
-        let err = open_object(&data, 9_999).read_to_end(&mut out).unwrap_err();
-        assert_eq!(object_error(err), ObjectError::TooLarge(9_999));
-        let mut out = Vec::new();
-        open_object(&data, 10_000).read_to_end(&mut out).unwrap();
-        assert_eq!(out.len(), 10_000);
-    }
-
-    #[test]
-    fn truncated_gzip_is_an_error() {
-        let data = gzip(&vec![b'x'; 100_000]);
-        let mut out = Vec::new();
-        let err = open_object(&data[..data.len() / 2], 1 << 20)
-            .read_to_end(&mut out)
-            .unwrap_err();
-        assert!(matches!(object_error(err), ObjectError::Decompress(_)));
-    }
+/// A damaged value in a line that is still a request: the field was stored
+/// as null.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct FieldError {
+    pub(crate) line: u64,
+    /// The field's W3C name, or `(beyond the header)`.
+    pub(crate) field: String,
+    pub(crate) reason: String,
 }

@@ -1,10 +1,12 @@
 //! CloudFront standard logging v2 delivered as Parquet: string columns named
-//! by W3C field names or their snake_case forms. Each row is parsed like a
-//! line under a header of the column names, so every rule of the text formats
-//! (nulls, keys, redaction, bad rows) applies unchanged.
+//! by W3C field names or their snake_case forms. Each row is handed to the
+//! line parser as a record of named fields ([`LineParser::record_counted`]),
+//! parsed like a line under a header of the column names, so every rule of
+//! the text formats (nulls, keys, redaction, bad rows) applies unchanged.
 
 use super::ObjectError;
-use super::w3c::{LineParser, ParseOptions, Parsed};
+use super::w3c::LineParser;
+use super::{ParseOptions, Parsed};
 use crate::key::KeyHasher;
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray};
@@ -15,7 +17,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 
 /// The Parquet magic bytes at the start of a file.
-pub(crate) const MAGIC: &[u8] = b"PAR1";
+pub(super) const MAGIC: &[u8] = b"PAR1";
 
 std::thread_local! {
     /// True while this thread decodes Parquet inside [`parse`]'s guard.
@@ -37,7 +39,7 @@ pub fn decoding() -> bool {
 /// The `parquet` crate's decoder can panic on corrupt pages (a bit width
 /// beyond its type's, found by fuzzing); such a panic makes the object
 /// unreadable, with a reason, like any other damage.
-pub(crate) fn parse(
+pub(super) fn parse(
     data: Bytes,
     object: &str,
     options: &ParseOptions,
@@ -92,7 +94,7 @@ fn parse_unguarded(
         .build()
         .map_err(|e| unreadable(&e))?;
     let mut parser = LineParser::new(object, options, hasher)?;
-    parser.stats.bytes = size;
+    parser.read_bytes(size);
     let mut row_no = 0u64;
     let mut decoded = 0u64;
     for batch in reader {
