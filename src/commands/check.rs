@@ -51,22 +51,7 @@ pub(crate) async fn run(args: CheckArgs, quiet: bool) -> Result<Outcome> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !quiet {
-        println!("quota use for {}:", report.period);
-        for q in &report.quotas {
-            let of =
-                |quota: Option<u64>| quota.map_or("no quota".to_string(), |q| format!("of {q}"));
-            println!(
-                "  {}: {} requests this month ({}), {} today ({})",
-                q.customer_id,
-                q.month_requests,
-                of(q.monthly_quota),
-                q.day_requests,
-                of(q.daily_quota)
-            );
-        }
-        for a in &report.alerts {
-            println!("ALERT {}", a.text);
-        }
+        print!("{}", crate::render::check_report(&report));
     }
     Ok(Outcome::Done)
 }

@@ -3,7 +3,7 @@
 
 use super::{LakeArgs, Outcome, as_of};
 use crate::error::Result;
-use crate::render::plural;
+use crate::render;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -46,54 +46,14 @@ pub(crate) async fn run(args: ExportArgs, quiet: bool) -> Result<Outcome> {
     let to_stdout = options.output == "-";
     let report = crate::export::export(&options).await?;
     if !quiet {
-        for file in &report.files {
-            let line = format!(
-                "wrote {} ({}, {})",
-                if to_stdout { "stdout" } else { file },
-                match report.events {
-                    Some(n) => plural(n as u64, "event"),
-                    None => plural(report.lines as u64, "invoice line"),
-                },
-                report.status
-            );
-            match to_stdout {
-                true => eprintln!("{line}"),
-                false => println!("{line}"),
-            }
-        }
-        for w in &report.warnings {
-            eprintln!("warning: not final: {w}");
-        }
-        if !report.unassigned_keys.is_empty() {
-            eprintln!(
-                "warning: {} with usage belong to no customer of --plans{}: {}",
-                plural(report.unassigned_keys.len() as u64, "key"),
-                match report.events {
-                    Some(_) => " and are in no event",
-                    None => " (lines without a customer)",
-                },
-                report.unassigned_keys.join(", ")
-            );
-        }
-        for r in &report.restatements {
-            let line = format!(
-                "restated {} [{}]: billable {} -> {}, total {} -> {}",
-                if r.customer_id.is_empty() {
-                    "(no customer)"
-                } else {
-                    &r.customer_id
-                },
-                r.api_key_ids.join(";"),
-                r.billable_before,
-                r.billable_after,
-                r.total_before,
-                r.total_after
-            );
-            match to_stdout {
-                true => eprintln!("{line}"),
-                false => println!("{line}"),
-            }
-        }
+        // Written to stdout, the export is the output: reports go to stderr.
+        let report_line = |text: String| match to_stdout {
+            true => eprint!("{text}"),
+            false => print!("{text}"),
+        };
+        report_line(render::export_files(&report, to_stdout));
+        eprint!("{}", render::export_warnings(&report));
+        report_line(render::export_restatements(&report));
     }
     Ok(Outcome::Done)
 }

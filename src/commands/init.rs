@@ -3,6 +3,7 @@
 use super::{LakeArgs, Outcome};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::render::SecretKept;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -49,21 +50,17 @@ pub(crate) async fn run(args: InitArgs) -> Result<Outcome> {
     };
     crate::lake::keying::check_or_record(&lake, &hasher).await?;
     let fingerprint = hasher.fingerprint().unwrap_or_default();
-    match (&args.secret_file, &args.secret_manager) {
-        (Some(path), _) => println!(
-            "initialised {} (secret fingerprint {fingerprint}); run with EDGEMETER_KEY_SECRET_FILE={}",
-            args.lake.lake,
-            path.display()
-        ),
-        (None, Some(name)) => println!(
-            "initialised {} (secret fingerprint {fingerprint}); the secret is in AWS Secrets Manager as {}; run with EDGEMETER_KEY_SECRET_ID={name}",
-            args.lake.lake,
-            stored.unwrap_or_default()
-        ),
-        (None, None) => println!(
-            "initialised {} (secret fingerprint {fingerprint}); keep this secret (in a secret manager) and run with it set:\nEDGEMETER_KEY_SECRET={secret}",
-            args.lake.lake
-        ),
-    }
+    let kept = match (&args.secret_file, &args.secret_manager) {
+        (Some(path), _) => SecretKept::File(path),
+        (None, Some(name)) => SecretKept::Manager {
+            name,
+            stored: stored.unwrap_or_default(),
+        },
+        (None, None) => SecretKept::Shown(&secret),
+    };
+    print!(
+        "{}",
+        crate::render::initialised(&args.lake.lake, &fingerprint, &kept)
+    );
     Ok(Outcome::Done)
 }

@@ -33,22 +33,7 @@ pub(crate) async fn run(args: MaintainArgs, quiet: bool) -> Result<Outcome> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !quiet {
-        for (table, version) in &summary.checkpoints {
-            println!("checkpointed {table} at version {version}");
-        }
-        for (table, n) in &summary.files_vacuumed {
-            println!("vacuumed {n} files of {table}");
-        }
-        for (table, n) in &summary.log_files_removed {
-            println!("removed {n} expired log files of {table}");
-        }
-        println!(
-            "compacted {} ingested-record files",
-            summary.record_files_compacted
-        );
-        for p in &summary.partitions_dropped {
-            println!("dropped {p}");
-        }
+        print!("{}", crate::render::maintain_summary(&summary));
     }
     Ok(Outcome::Done)
 }

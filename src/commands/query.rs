@@ -92,22 +92,7 @@ pub(crate) async fn run(mut args: QueryArgs) -> Result<Outcome> {
 
 /// Lists the named queries with their parameters.
 pub(crate) fn list() -> Result<Outcome> {
-    for q in library::QUERIES {
-        let params: Vec<String> = q
-            .params()
-            .iter()
-            .map(|p| match &p.default {
-                Some(d) => format!("{}={d}", p.name),
-                None => p.name.clone(),
-            })
-            .collect();
-        println!(
-            "{} ({})\n  {}\n",
-            q.name,
-            params.join(", "),
-            q.description().replace('\n', "\n  ")
-        );
-    }
+    print!("{}", crate::render::queries(library::QUERIES));
     Ok(Outcome::Done)
 }
 

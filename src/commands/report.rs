@@ -42,7 +42,7 @@ pub(crate) async fn run(args: ReportArgs, quiet: bool) -> Result<Outcome> {
     .await?;
     crate::lake::write_output(&args.output, html.into(), &settings).await?;
     if !quiet && args.output != "-" {
-        println!("wrote {}", args.output);
+        print!("{}", crate::render::wrote(&args.output));
     }
     Ok(Outcome::Done)
 }

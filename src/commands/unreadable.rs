@@ -38,7 +38,7 @@ pub(crate) async fn run(args: UnreadableArgs, quiet: bool) -> Result<Outcome> {
             .filter(|a| !done.iter().any(|d| &d.object == *a))
             .collect();
         if !quiet {
-            eprintln!("acknowledged {} objects", done.len());
+            eprint!("{}", crate::render::acknowledged(done.len()));
         }
         if !missing.is_empty() {
             return Err(Error::Config(format!(
