@@ -5,7 +5,7 @@
 
 use crate::commands::check::CheckArgs;
 use crate::commands::export::ExportArgs;
-use crate::commands::ingest::IngestFlags;
+use crate::commands::ingest::IngestSettings;
 use crate::commands::init::InitArgs;
 use crate::commands::maintain::MaintainArgs;
 use crate::commands::query::QueryArgs;
@@ -53,7 +53,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read CloudFront logs and merge them into the lake (skips objects already ingested).
-    Ingest(IngestFlags),
+    Ingest(IngestSettings),
     /// Start a lake whose key ids are keyed by a new secret (stored where you choose, never in the lake).
     Init(InitArgs),
     /// The scheduled entry point: ingest every source of the config file.
@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     crate::key::load_managed_secret().await?;
     let quiet = cli.quiet;
     match cli.command {
-        Command::Ingest(flags) => commands::ingest::run(flags, quiet).await,
+        Command::Ingest(settings) => commands::ingest::run(settings, quiet).await,
         Command::Run(args) => commands::run::run(args, quiet).await,
         Command::Reingest(args) => commands::reingest::run(args, quiet).await,
         Command::Export(args) => commands::export::run(args, quiet).await,

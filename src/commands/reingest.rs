@@ -2,8 +2,8 @@
 //! replacing their rows exactly.
 
 use super::Outcome;
-use super::ingest::{IngestFlags, run_ingests};
-use crate::config::{self, FileConfig};
+use super::ingest::{IngestSettings, run_ingests};
+use crate::config;
 use crate::error::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -18,12 +18,12 @@ pub struct ReingestArgs {
     #[arg(long)]
     pub(crate) until: String,
     #[command(flatten)]
-    pub(crate) flags: IngestFlags,
+    pub(crate) settings: IngestSettings,
 }
 
 /// Ingests the objects named for hours in [--since, --until) again.
 pub(crate) async fn run(args: ReingestArgs, quiet: bool) -> Result<Outcome> {
-    let Some(since) = args.flags.since.clone() else {
+    let Some(since) = args.settings.since.clone() else {
         return Err(Error::Config(
             "reingest needs --since (and --until): the range of hours to read again".into(),
         ));
@@ -34,18 +34,20 @@ pub(crate) async fn run(args: ReingestArgs, quiet: bool) -> Result<Outcome> {
         return Err(Error::Config("--until must be after --since".into()));
     }
     let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+        Some(path) => IngestSettings::load(path)?,
+        None => IngestSettings::default(),
     };
-    let mut run = config::resolve(args.flags.overrides(quiet), file)?;
+    let progress = args.settings.progress(quiet);
+    let (json, print_config) = (args.settings.json, args.settings.print_config);
+    let mut run = config::resolve(args.settings, file, progress)?;
     for options in &mut run.ingests {
         options.window = crate::ingest::Window::Since(since);
         options.reingest_until = Some(until);
         options.retain_days = None;
     }
-    if args.flags.print_config {
+    if print_config {
         println!("{}", serde_json::to_string_pretty(&run.describe())?);
         return Ok(Outcome::Done);
     }
-    run_ingests(run, args.flags.json, quiet).await
+    run_ingests(run, json, quiet).await
 }

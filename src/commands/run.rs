@@ -2,8 +2,8 @@
 //! config file (flags and the environment override it).
 
 use super::Outcome;
-use super::ingest::{IngestFlags, run_ingests};
-use crate::config::{self, FileConfig};
+use super::ingest::{IngestSettings, run_ingests};
+use crate::config;
 use crate::error::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -19,20 +19,22 @@ pub struct RunArgs {
     #[arg(long, env = "EDGEMETER_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
-    pub(crate) flags: IngestFlags,
+    pub(crate) settings: IngestSettings,
 }
 
 /// Ingests every source of the config file, flags and the environment over it.
 pub(crate) async fn run(args: RunArgs, quiet: bool) -> Result<Outcome> {
     let file = match (&args.config, std::env::var(CONFIG_TEXT_ENV)) {
-        (Some(path), _) => FileConfig::load(path)?,
-        (None, Ok(text)) => FileConfig::parse(&text, CONFIG_TEXT_ENV)?,
-        (None, Err(_)) => FileConfig::default(),
+        (Some(path), _) => IngestSettings::load(path)?,
+        (None, Ok(text)) => IngestSettings::parse(&text, CONFIG_TEXT_ENV)?,
+        (None, Err(_)) => IngestSettings::default(),
     };
-    let run = config::resolve(args.flags.overrides(quiet), file)?;
-    if args.flags.print_config {
+    let progress = args.settings.progress(quiet);
+    let (json, print_config) = (args.settings.json, args.settings.print_config);
+    let run = config::resolve(args.settings, file, progress)?;
+    if print_config {
         println!("{}", serde_json::to_string_pretty(&run.describe())?);
         return Ok(Outcome::Done);
     }
-    run_ingests(run, args.flags.json, quiet).await
+    run_ingests(run, json, quiet).await
 }
