@@ -1,56 +1,27 @@
-//! Raw settings from flags, `EDGEMETER_*` environment variables and the
-//! `edgemeter.toml` file, merged once (flags > env > file > defaults) into
-//! validated [`IngestOptions`], one per source.
+//! Ingest settings from flags, `EDGEMETER_*` environment variables and the
+//! `edgemeter.toml` file (all three in the one form of
+//! [`IngestSettings`]), merged once (flags > env > file > defaults) into
+//! validated [`IngestOptions`], one per source. The defaults are named here
+//! or beside the code they bound.
 
 use crate::aws::S3Settings;
+use crate::commands::ingest::IngestSettings;
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
 use crate::format::w3c::{LogFormat, ParseOptions};
 use crate::ingest::{IngestOptions, Window};
 use crate::key::{KeySource, default_sources};
 use crate::time::parse_instant;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// The `edgemeter.toml` file of scheduled runs. Every key is optional here;
-/// flags and environment variables override it.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
-    /// Log locations: `s3://bucket/prefix/` or directories.
-    #[serde(default)]
-    pub(crate) sources: Vec<String>,
-    pub(crate) lake: Option<String>,
-    pub(crate) endpoint_url: Option<String>,
-    pub(crate) region: Option<String>,
-    #[serde(default)]
-    pub(crate) key_params: Vec<String>,
-    /// Key sources tried in order: `query:NAME`, `header:NAME`, `cookie:NAME`, `log-data:NAME`.
-    #[serde(default)]
-    pub(crate) key_from: Vec<String>,
-    /// `auto` (default) or `realtime`.
-    pub(crate) format: Option<String>,
-    /// The fields of a real-time log configuration (any order).
-    #[serde(default)]
-    pub(crate) fields: Vec<String>,
-    pub(crate) lookback: Option<String>,
-    pub(crate) since: Option<String>,
-    pub(crate) full_listing: Option<bool>,
-    pub(crate) retain_days: Option<u32>,
-    pub(crate) max_keyless_share: Option<f64>,
-    pub(crate) metrics_file: Option<PathBuf>,
-    pub(crate) concurrency: Option<usize>,
-    #[serde(default, deserialize_with = "size_setting")]
-    pub(crate) batch_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "size_setting")]
-    pub(crate) max_object_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "size_setting")]
-    pub(crate) part_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "size_setting")]
-    pub(crate) max_line_bytes: Option<u64>,
-    pub(crate) max_file_rows: Option<u64>,
-    #[serde(default, deserialize_with = "size_setting")]
-    pub(crate) max_file_bytes: Option<u64>,
-}
+/// How far back the listing goes when nothing sets a window: objects named
+/// for the last 48 hours.
+pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(48 * 3600);
+/// Objects downloaded at once.
+pub(crate) const DEFAULT_CONCURRENCY: usize = 16;
+/// Compressed bytes of logs merged and committed per batch.
+pub(crate) const DEFAULT_BATCH_BYTES: u64 = 8 << 20;
 
 /// A size: a number of bytes, or a number with a unit (`8MiB`, `512 KiB`,
 /// `1GB`; binary units are powers of 1024, decimal ones of 1000).
@@ -80,67 +51,6 @@ pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// A size in the config file: a number of bytes or a string with a unit.
-fn size_setting<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<u64>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
-    }
-    match <Option<Size> as serde::Deserialize>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Size::Bytes(n)) => Ok(Some(n)),
-        Some(Size::Text(text)) => parse_size(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
-}
-
-impl FileConfig {
-    pub(crate) fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
-    /// Parses config text; `origin` names it in errors.
-    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
-    }
-}
-
-/// Settings as given on the command line or in the environment (`None`: not given).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Overrides {
-    pub(crate) sources: Vec<String>,
-    pub(crate) lake: Option<String>,
-    pub(crate) endpoint_url: Option<String>,
-    pub(crate) region: Option<String>,
-    pub(crate) key_params: Vec<String>,
-    pub(crate) key_from: Vec<String>,
-    pub(crate) format: Option<String>,
-    pub(crate) fields: Vec<String>,
-    pub(crate) lookback: Option<String>,
-    pub(crate) since: Option<String>,
-    /// `Some(false)`: turned off explicitly (`--full-listing=false`,
-    /// `EDGEMETER_FULL_LISTING=0`), which overrides the file too.
-    pub(crate) full_listing: Option<bool>,
-    pub(crate) retain_days: Option<u32>,
-    pub(crate) max_keyless_share: Option<f64>,
-    pub(crate) metrics_file: Option<PathBuf>,
-    pub(crate) concurrency: Option<usize>,
-    pub(crate) batch_bytes: Option<u64>,
-    pub(crate) max_object_bytes: Option<u64>,
-    pub(crate) part_bytes: Option<u64>,
-    pub(crate) max_line_bytes: Option<u64>,
-    pub(crate) max_file_rows: Option<u64>,
-    pub(crate) max_file_bytes: Option<u64>,
-    pub(crate) progress: bool,
-}
-
 /// A validated run: one set of options per source, and where metrics go.
 #[derive(Debug, Clone)]
 pub(crate) struct RunConfig {
@@ -148,8 +58,13 @@ pub(crate) struct RunConfig {
     pub(crate) metrics_file: Option<PathBuf>,
 }
 
-/// Merges flags/env over the file over defaults, and checks the result.
-pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
+/// Merges flags/env over the file over defaults, and checks the result;
+/// `progress`: whether ingests draw a progress bar.
+pub(crate) fn resolve(
+    given: IngestSettings,
+    file: IngestSettings,
+    progress: bool,
+) -> Result<RunConfig> {
     let sources = if given.sources.is_empty() {
         file.sources
     } else {
@@ -229,7 +144,7 @@ pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
     )? {
         Some(window) => window,
         None => window_of(file.full_listing, file.since, file.lookback, Layer::File)?
-            .unwrap_or(Window::Lookback(std::time::Duration::from_secs(48 * 3600))),
+            .unwrap_or(Window::Lookback(DEFAULT_LOOKBACK)),
     };
     let max_keyless_share = given
         .max_keyless_share
@@ -240,7 +155,10 @@ pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
             "max_keyless_share {max_keyless_share}: give a share from 0 to 1 (1 never warns)"
         )));
     }
-    let concurrency = given.concurrency.or(file.concurrency).unwrap_or(16);
+    let concurrency = given
+        .concurrency
+        .or(file.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 {
         return Err(Error::Config("concurrency must be at least 1".into()));
     }
@@ -262,7 +180,10 @@ pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
                 }),
         },
         concurrency,
-        batch_bytes: given.batch_bytes.or(file.batch_bytes).unwrap_or(8 << 20),
+        batch_bytes: given
+            .batch_bytes
+            .or(file.batch_bytes)
+            .unwrap_or(DEFAULT_BATCH_BYTES),
         file_limits: crate::lake::partition::FileLimits {
             rows: given
                 .max_file_rows
@@ -287,7 +208,7 @@ pub(crate) fn resolve(given: Overrides, file: FileConfig) -> Result<RunConfig> {
         window,
         retain_days: given.retain_days.or(file.retain_days),
         max_keyless_share,
-        progress: given.progress,
+        progress,
         reingest_until: None,
     };
     Ok(RunConfig {
@@ -347,9 +268,7 @@ fn window_of(
             parse_duration(&lookback).map_err(|e| e.in_setting(&layer.name("lookback")))?,
         ))),
         // `full_listing = false` alone turns a full listing off: the default window.
-        (None, None) if full_listing == Some(false) => Ok(Some(Window::Lookback(
-            std::time::Duration::from_secs(48 * 3600),
-        ))),
+        (None, None) if full_listing == Some(false) => Ok(Some(Window::Lookback(DEFAULT_LOOKBACK))),
         (None, None) => Ok(None),
     }
 }
@@ -433,11 +352,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
-        let file: FileConfig = toml::from_str(
+        let file: IngestSettings = toml::from_str(
             r#"
             sources = ["s3://logs/cf/"]
             lake = "s3://lake/edge/"
@@ -447,11 +365,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        let given = Overrides {
+        let given = IngestSettings {
             lake: Some("/tmp/lake".into()),
             ..Default::default()
         };
-        let run = resolve(given, file).unwrap();
+        let run = resolve(given, file, false).unwrap();
         let only = &run.ingests[0];
         assert_eq!(only.source, "s3://logs/cf/");
         assert_eq!(only.lake, "/tmp/lake");
@@ -467,14 +385,14 @@ mod tests {
 
     #[test]
     fn key_from_and_key_param_together_are_both_sources() {
-        let given = Overrides {
+        let given = IngestSettings {
             sources: vec!["/logs".into()],
             lake: Some("/tmp/lake".into()),
             key_from: vec!["header:x-api-key".into(), "query:token".into()],
             key_params: vec!["api_key".into(), "token".into()],
             ..Default::default()
         };
-        let run = resolve(given, FileConfig::default()).unwrap();
+        let run = resolve(given, IngestSettings::default(), false).unwrap();
         assert_eq!(
             run.ingests[0].parse.key_sources,
             vec![
@@ -485,23 +403,23 @@ mod tests {
         );
     }
 
-    fn file(text: &str) -> FileConfig {
-        FileConfig::parse(
+    fn file(text: &str) -> IngestSettings {
+        IngestSettings::parse(
             &format!("sources = [\"/logs\"]\nlake = \"/lake\"\n{text}"),
             "test",
         )
         .unwrap()
     }
 
-    fn window(given: Overrides, text: &str) -> Result<Window> {
-        resolve(given, file(text)).map(|run| run.ingests[0].window)
+    fn window(given: IngestSettings, text: &str) -> Result<Window> {
+        resolve(given, file(text), false).map(|run| run.ingests[0].window)
     }
 
     #[test]
     fn the_listing_window_of_flags_or_env_wins_over_the_files_whatever_its_kind() {
         let hours = |h: u64| Window::Lookback(Duration::from_secs(h * 3600));
         let since = |t: &str| Window::Since(parse_instant(t).unwrap());
-        let lookback = |l: &str| Overrides {
+        let lookback = |l: &str| IngestSettings {
             lookback: Some(l.into()),
             ..Default::default()
         };
@@ -515,7 +433,7 @@ mod tests {
             hours(6)
         );
         // A since given overrides the file's full listing and lookback.
-        let given = Overrides {
+        let given = IngestSettings {
             since: Some("2025-10-05T09".into()),
             ..Default::default()
         };
@@ -528,20 +446,20 @@ mod tests {
             since("2025-10-05T09:00:00Z")
         );
         // Full listing turned off explicitly: the default window, not the file's.
-        let off = Overrides {
+        let off = IngestSettings {
             full_listing: Some(false),
             ..Default::default()
         };
         assert_eq!(window(off, "full_listing = true").unwrap(), hours(48));
         // Nothing given: the file's, then the default.
         assert_eq!(
-            window(Overrides::default(), "lookback = \"3d\"").unwrap(),
+            window(IngestSettings::default(), "lookback = \"3d\"").unwrap(),
             hours(72)
         );
-        assert_eq!(window(Overrides::default(), "").unwrap(), hours(48));
+        assert_eq!(window(IngestSettings::default(), "").unwrap(), hours(48));
         // One layer setting both is ambiguous.
         let err = window(
-            Overrides::default(),
+            IngestSettings::default(),
             "lookback = \"3d\"\nsince = \"2025-01-01\"",
         )
         .unwrap_err()
@@ -561,11 +479,12 @@ mod tests {
     #[test]
     fn key_sources_given_replace_the_files_of_both_kinds() {
         let run = resolve(
-            Overrides {
+            IngestSettings {
                 key_params: vec!["token".into()],
                 ..Default::default()
             },
             file("key_from = [\"header:x-api-key\"]"),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -589,19 +508,20 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999TiB").is_err());
         let run = resolve(
-            Overrides::default(),
+            IngestSettings::default(),
             file("batch_bytes = \"16MiB\"\nmax_object_bytes = 1024"),
+            false,
         )
         .unwrap();
         assert_eq!(run.ingests[0].batch_bytes, 16 << 20);
         assert_eq!(run.ingests[0].max_object_bytes, 1024);
-        assert!(FileConfig::parse("batch_bytes = \"16 bananas\"", "test").is_err());
+        assert!(IngestSettings::parse("batch_bytes = \"16 bananas\"", "test").is_err());
     }
 
     #[test]
     fn unknown_keys_and_missing_essentials_are_config_errors() {
-        assert!(toml::from_str::<FileConfig>("lakes = \"x\"").is_err());
-        let err = resolve(Overrides::default(), FileConfig::default()).unwrap_err();
+        assert!(toml::from_str::<IngestSettings>("lakes = \"x\"").is_err());
+        let err = resolve(IngestSettings::default(), IngestSettings::default(), false).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
     }
 

@@ -52,7 +52,7 @@ const LAYERS: &[Layer] = &[
         independent: true,
     },
     Layer {
-        modules: &["config", "cli", "metrics", "fuzz"],
+        modules: &["config", "commands", "render", "cli", "metrics", "fuzz"],
         independent: false,
     },
 ];

@@ -32,8 +32,10 @@
 //! 7. `billing`: plans, prices, per-key usage.
 //! 8. commands, independent: [`ingest`], `export`, `alerts` (`check`),
 //!    `report`.
-//! 9. the top: `config`, [`cli`], `metrics`, [`fuzz`] (and the binary,
-//!    `main.rs`).
+//! 9. the top: `config`, [`commands`] (one module per command of the
+//!    command line, each with one entry function), `render` (the text
+//!    printed for people), [`cli`] (parsing, dispatch, exit status),
+//!    `metrics`, [`fuzz`] (and the binary, `main.rs`).
 //!
 //! Items are `pub(crate)` unless `main.rs`, `tests/` or `fuzz/` reach them
 //! through the library (`unreachable_pub` warns of any other `pub`), so the
@@ -45,6 +47,7 @@ pub(crate) mod alerts;
 pub(crate) mod aws;
 pub(crate) mod billing;
 pub mod cli;
+pub mod commands;
 pub(crate) mod config;
 pub mod cpu;
 pub(crate) mod error;
@@ -59,6 +62,7 @@ mod layering;
 pub(crate) mod metrics;
 pub(crate) mod object_names;
 pub mod query;
+pub(crate) mod render;
 pub(crate) mod report;
 pub mod schema;
 pub(crate) mod source;

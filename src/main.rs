@@ -2,8 +2,7 @@
 //! library, and turn the outcome into an exit status.
 
 use clap::Parser;
-use edgemeter::Error;
-use edgemeter::cli::{Cli, Command, run};
+use edgemeter::cli::{self, Cli, Command, run};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -98,7 +97,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edgemeter: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(cli::EXIT_FAILURE);
         }
     };
     let ingesting = matches!(
@@ -116,17 +115,7 @@ fn main() -> ExitCode {
         runtime.shutdown_background();
         return interrupted(ingesting);
     };
-    match outcome {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(Error::OutputClosed) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("edgemeter: {e}");
-            ExitCode::from(match e {
-                Error::Config(_) | Error::ReadOnly(_) | Error::Query { .. } => 2,
-                _ => 1,
-            })
-        }
-    }
+    ExitCode::from(cli::finish(outcome))
 }
 
 /// Ctrl-C: every batch is one commit, so what was committed stays and the
@@ -146,7 +135,7 @@ fn interrupted(ingesting: bool) -> ExitCode {
     } else {
         eprintln!("edgemeter: interrupted");
     }
-    ExitCode::from(130)
+    ExitCode::from(cli::EXIT_INTERRUPTED)
 }
 
 /// Human-readable logs on a terminal, JSON lines otherwise; `EDGEMETER_LOG`

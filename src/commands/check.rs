@@ -1,0 +1,57 @@
+//! `edgemeter check`: quota use per customer and health per key; alerts to
+//! a webhook.
+
+use super::{LakeArgs, Outcome, as_of};
+use crate::error::Result;
+use crate::lake::Lake;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    /// The plans file (TOML) with monthly_quota / daily_quota.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub(crate) plans: PathBuf,
+    /// Check as of this instant (RFC 3339 or a date) instead of now.
+    #[arg(long)]
+    pub(crate) at: Option<String>,
+    /// Months and days of this IANA time zone instead of UTC.
+    #[arg(long, env = "EDGEMETER_TZ")]
+    pub(crate) tz: Option<String>,
+    /// Where alerts go: a URL taking a JSON body with a `text` field (Slack, Discord).
+    #[arg(long, env = "EDGEMETER_ALERT_WEBHOOK")]
+    pub(crate) webhook: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Check the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
+    #[arg(long)]
+    pub(crate) as_of: Option<String>,
+}
+
+/// Checks quotas and health, sends alerts, prints the report.
+pub(crate) async fn run(args: CheckArgs, quiet: bool) -> Result<Outcome> {
+    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let plans = crate::billing::plans::Plans::load(&args.plans)?;
+    let at = match &args.at {
+        Some(t) => crate::time::parse_instant(t)?,
+        None => chrono::Utc::now(),
+    };
+    let report = crate::alerts::check(
+        &lake,
+        &plans,
+        at,
+        args.tz.as_deref(),
+        args.webhook.as_deref(),
+        as_of(args.as_of.as_deref())?,
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !quiet {
+        print!("{}", crate::render::check_report(&report));
+    }
+    Ok(Outcome::Done)
+}

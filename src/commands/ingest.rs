@@ -1,0 +1,300 @@
+//! `edgemeter ingest`: read CloudFront logs and merge them into the lake.
+//! Its settings, [`IngestSettings`], are shared by `run` and `reingest`, and
+//! so is [`run_ingests`], which runs the ingests they resolve to.
+
+use super::Outcome;
+use crate::config::{self, RunConfig, parse_size};
+use crate::error::{Error, Result};
+use crate::ingest::{IngestSummary, ingest};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// The ingest settings, shared by `ingest`, `run` and `reingest`, in one
+/// form: the command line's flags (each also an `EDGEMETER_*` variable) and
+/// the keys of the `edgemeter.toml` file of `run` (every key optional). Unset
+/// ones are `None` or empty; [`config::resolve`] merges flags and
+/// environment over the file over the defaults once, and validates the result.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Where the logs are: s3://bucket/prefix/ or a local directory (read recursively).
+    #[arg(long = "source", env = "EDGEMETER_SOURCE", value_delimiter = ',')]
+    pub(crate) sources: Vec<String>,
+    /// The lake: a local directory or s3://bucket/prefix/.
+    #[arg(long, env = "EDGEMETER_LAKE")]
+    pub(crate) lake: Option<String>,
+    /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
+    /// AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// AWS region, when the environment or profile names none.
+    #[arg(long, env = "EDGEMETER_REGION")]
+    pub(crate) region: Option<String>,
+    /// Query parameter holding the API key (shorthand for --key-from query:NAME; repeatable).
+    #[arg(
+        long = "key-param",
+        env = "EDGEMETER_KEY_PARAMS",
+        value_delimiter = ','
+    )]
+    pub(crate) key_params: Vec<String>,
+    /// Where the key is, tried in order (repeatable): query:NAME, header:NAME,
+    /// cookie:NAME, log-data:NAME; with --key-param, its parameters come after
+    /// [default: header:x-api-key, log-data:api_key, cookie:api_key, query:api_key].
+    #[arg(long = "key-from", env = "EDGEMETER_KEY_FROM", value_delimiter = ',')]
+    pub(crate) key_from: Vec<String>,
+    /// Log format: auto (standard W3C, v2 JSON lines or Parquet, per object) or realtime [default: auto].
+    #[arg(long, env = "EDGEMETER_FORMAT")]
+    pub(crate) format: Option<String>,
+    /// Real-time log fields as configured (any order; records use AWS's canonical order).
+    #[arg(long, env = "EDGEMETER_FIELDS", value_delimiter = ',')]
+    pub(crate) fields: Vec<String>,
+    /// List only objects named for the last DURATION (48h, 2d, …) [default: 48h; the
+    /// lake's first run lists everything].
+    #[arg(long, env = "EDGEMETER_LOOKBACK")]
+    pub(crate) lookback: Option<String>,
+    /// List objects named for this date (or RFC 3339 hour) and later: for backfills.
+    #[arg(long, env = "EDGEMETER_SINCE", conflicts_with = "lookback")]
+    pub(crate) since: Option<String>,
+    /// List everything under the source, whatever the file names say
+    /// (`--full-listing=false` or EDGEMETER_FULL_LISTING=0 turns a config
+    /// file's full listing off).
+    #[arg(
+        long,
+        env = "EDGEMETER_FULL_LISTING",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) full_listing: Option<bool>,
+    /// Drop lake partitions older than N days (UTC dates).
+    #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
+    pub(crate) retain_days: Option<u32>,
+    /// Warn, and exit 3, when more than this share of an object's requests
+    /// carry no API key (wrong key settings?); 1 never warns [default: 0.5].
+    #[arg(long, env = "EDGEMETER_MAX_KEYLESS_SHARE")]
+    pub(crate) max_keyless_share: Option<f64>,
+    /// Write Prometheus text-format metrics of the run to this file.
+    #[arg(long, env = "EDGEMETER_METRICS_FILE")]
+    pub(crate) metrics_file: Option<PathBuf>,
+    /// Objects downloaded at once [default: 16].
+    #[arg(long, env = "EDGEMETER_CONCURRENCY")]
+    pub(crate) concurrency: Option<usize>,
+    /// Compressed bytes of logs merged and committed per batch (bytes, or 8MiB, 1GB…); bounds memory [default: 8MiB].
+    #[arg(long, env = "EDGEMETER_BATCH_BYTES", value_parser = parse_size)]
+    #[serde(deserialize_with = "size_setting")]
+    pub(crate) batch_bytes: Option<u64>,
+    /// Largest decompressed size accepted for one object [default: 8 GiB].
+    #[arg(long, env = "EDGEMETER_MAX_OBJECT_BYTES", value_parser = parse_size)]
+    #[serde(deserialize_with = "size_setting")]
+    pub(crate) max_object_bytes: Option<u64>,
+    /// Log text of one object parsed and committed at a time: a larger object
+    /// is committed in parts of this size, and recorded as ingested after its
+    /// last; bounds memory [default: 128 MiB].
+    #[arg(long, env = "EDGEMETER_PART_BYTES", value_parser = parse_size)]
+    #[serde(deserialize_with = "size_setting")]
+    pub(crate) part_bytes: Option<u64>,
+    /// Longest line accepted; a longer one is a bad line, never held whole [default: 1 MiB].
+    #[arg(long, env = "EDGEMETER_MAX_LINE_BYTES", value_parser = parse_size)]
+    #[serde(deserialize_with = "size_setting")]
+    pub(crate) max_line_bytes: Option<u64>,
+    /// Rows per data file of an hour, at most [default: 1000000].
+    #[arg(long, env = "EDGEMETER_MAX_FILE_ROWS")]
+    pub(crate) max_file_rows: Option<u64>,
+    /// Bytes of string values per data file of an hour, about; bounds the
+    /// memory of reading one file [default: 128 MiB].
+    #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES", value_parser = parse_size)]
+    #[serde(deserialize_with = "size_setting")]
+    pub(crate) max_file_bytes: Option<u64>,
+    /// Print the run summary as JSON.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(crate) json: bool,
+    /// Print the settings the run would use (flags over environment over
+    /// config file over defaults) as JSON, and exit without running.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(crate) print_config: bool,
+}
+
+impl IngestSettings {
+    /// The settings of a config file.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
+    }
+
+    /// Whether to draw a progress bar: not when quiet, nor for JSON.
+    pub(crate) fn progress(&self, quiet: bool) -> bool {
+        !quiet && !self.json
+    }
+}
+
+/// A size in the config file: a number of bytes or a string with a unit.
+fn size_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match <Option<Size> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Size::Bytes(n)) => Ok(Some(n)),
+        Some(Size::Text(text)) => parse_size(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Ingests the sources given by flags and the environment (no config file).
+pub(crate) async fn run(settings: IngestSettings, quiet: bool) -> Result<Outcome> {
+    let progress = settings.progress(quiet);
+    let (json, print_config) = (settings.json, settings.print_config);
+    let run = config::resolve(settings, IngestSettings::default(), progress)?;
+    if print_config {
+        println!("{}", serde_json::to_string_pretty(&run.describe())?);
+        return Ok(Outcome::Done);
+    }
+    run_ingests(run, json, quiet).await
+}
+
+/// Ingests each source in turn, prints summaries, writes metrics; the outcome
+/// is partial if any object of any source was unreadable.
+pub(crate) async fn run_ingests(run: RunConfig, json: bool, quiet: bool) -> Result<Outcome> {
+    let mut summaries = Vec::new();
+    let mut failure = None;
+    for options in &run.ingests {
+        match ingest(options).await {
+            Ok(summary) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                } else if !quiet {
+                    print!("{}", crate::render::ingest_summary(&summary));
+                }
+                summaries.push(summary);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let partial = summaries.iter().any(IngestSummary::is_partial);
+    if let Some(path) = &run.metrics_file {
+        crate::metrics::write(path, &summaries, failure.is_none() && !partial)?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(if partial {
+            Outcome::Partial
+        } else {
+            Outcome::Done
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const README: &str = include_str!("../../README.md");
+
+    /// The rows of the README's flag table as (flag, its `EDGEMETER_*`
+    /// variable, the commands the row names, none for the ingest settings).
+    fn readme_flags() -> Vec<(String, Option<String>, Vec<String>)> {
+        let table = README
+            .split("| flag | env | meaning |\n|---|---|---|\n")
+            .nth(1)
+            .expect("the README has a flag table");
+        table
+            .lines()
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| {
+                // No cell of the table holds a `|`.
+                let cells: Vec<&str> = line.split('|').skip(1).map(str::trim).collect();
+                let flag = cells[0].trim_matches('`');
+                if flag.is_empty() {
+                    return None;
+                }
+                let env = cells[1]
+                    .split('`')
+                    .find(|word| word.starts_with("EDGEMETER_"))
+                    .map(str::to_string);
+                // "`usage`, `query`: …" names the commands a row is for.
+                let scope = match cells[2].split_once(": ") {
+                    Some((names, _)) if names.starts_with('`') => names
+                        .split(", ")
+                        .map(|name| name.trim_matches('`').to_string())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some((flag.to_string(), env, scope))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_flag_table_lists_exactly_the_ingest_settings() {
+        use clap::CommandFactory;
+        let mut cli = crate::cli::Cli::command();
+        // Building propagates global flags (`--quiet`) to the subcommands.
+        cli.build();
+        let ingest = cli.find_subcommand("ingest").expect("an ingest command");
+        let flags: BTreeSet<(String, Option<String>)> = ingest
+            .get_arguments()
+            .filter_map(|arg| {
+                let long = arg.get_long()?;
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                (long != "help").then(|| (format!("--{long}"), env))
+            })
+            .collect();
+        let documented: BTreeSet<(String, Option<String>)> = readme_flags()
+            .into_iter()
+            .filter(|(_, _, scope)| scope.is_empty() || scope.iter().any(|c| c == "ingest"))
+            .map(|(flag, env, _)| (flag, env))
+            .collect();
+        assert_eq!(
+            documented.difference(&flags).collect::<Vec<_>>(),
+            Vec::<&(String, Option<String>)>::new(),
+            "in the README's flag table (unscoped or for `ingest`), not settings of ingest"
+        );
+        assert_eq!(
+            flags.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, Option<String>)>::new(),
+            "settings of ingest missing from the README's flag table"
+        );
+    }
+
+    #[test]
+    fn the_readme_config_file_example_is_ingest_settings() {
+        let example = README
+            .split("```toml\n# edgemeter.toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README has an edgemeter.toml example");
+        // Its commented-out keys too.
+        let text: String = example
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .filter(|line| line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let settings = IngestSettings::parse(&text, "README").unwrap();
+        assert_eq!(settings.sources.len(), 2);
+        assert_eq!(settings.batch_bytes, Some(8 << 20));
+        assert_eq!(settings.max_file_rows, Some(1_000_000));
+        // Flags that are not settings are no keys of the file.
+        assert!(IngestSettings::parse("json = true", "test").is_err());
+        assert!(IngestSettings::parse("print_config = true", "test").is_err());
+    }
+}

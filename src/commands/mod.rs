@@ -1,0 +1,74 @@
+//! One module per command, each with one entry function, `run`, that takes
+//! the command's settings and returns an [`Outcome`] or an error. The modules
+//! open lakes, call the library and print; `cli` only parses and dispatches,
+//! and turns the result into the exit status.
+//!
+//! `ingest`, `run` and `reingest` share the ingest settings and the code that
+//! runs ingests (`ingest::run_ingests`); every other command stands alone.
+
+use crate::aws::S3Settings;
+use crate::error::Result;
+use clap::Args;
+
+pub mod check;
+pub mod docs;
+pub mod export;
+pub mod ingest;
+pub mod init;
+pub mod maintain;
+pub mod migrate;
+pub mod query;
+pub mod reingest;
+pub mod report;
+pub mod run;
+pub mod runs;
+pub mod schema;
+pub mod unreadable;
+pub mod usage;
+
+/// How a command that did not fail ended; `cli` maps it to the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was done.
+    Done,
+    /// The run finished, but some objects could not be read (or most of an
+    /// object's requests had no key).
+    Partial,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct S3Args {
+    /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
+    /// AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// AWS region, when the environment or profile names none.
+    #[arg(long, env = "EDGEMETER_REGION")]
+    pub(crate) region: Option<String>,
+}
+
+impl S3Args {
+    pub(crate) fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LakeArgs {
+    /// The lake: a local directory or s3://bucket/prefix/.
+    #[arg(long, env = "EDGEMETER_LAKE")]
+    pub(crate) lake: String,
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
+}
+
+/// `--as-of`, parsed; the newest version when absent.
+pub(crate) fn as_of(text: Option<&str>) -> Result<crate::lake::delta::AsOf> {
+    text.map_or(
+        Ok(crate::lake::delta::AsOf::Latest),
+        crate::lake::delta::AsOf::parse,
+    )
+}

@@ -1,0 +1,31 @@
+//! `edgemeter runs`: the lake's run records.
+
+use super::{LakeArgs, Outcome};
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::query::output::{OutputFormat, write};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArgs,
+    /// Show only the newest N runs.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: OutputFormat,
+}
+
+/// Prints the newest run records.
+pub(crate) async fn run(args: RunsArgs) -> Result<Outcome> {
+    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let batch = crate::lake::runs::list(&lake, args.limit).await?;
+    let schema = batch.schema();
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter([Ok(batch)]),
+    );
+    write(Box::pin(stream), args.format, None).await?;
+    Ok(Outcome::Done)
+}
