@@ -349,7 +349,7 @@ mod tests {
     use super::*;
     use crate::alerts::{Alert, QuotaUse};
     use crate::export::Restatement;
-    use crate::ingest::{
+    use crate::ingest::summary::{
         BadLineSample, FieldErrorSample, MostlyKeyless, NotALog, UnreadableObject,
     };
     use rust_decimal::Decimal;

@@ -15,7 +15,7 @@ mod commit;
 mod decode;
 mod fetch;
 mod plan;
-mod summary;
+pub(crate) mod summary;
 
 pub(crate) use summary::IngestSummary;
 
