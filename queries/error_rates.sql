@@ -7,11 +7,11 @@
 SELECT
     api_key_id,
     count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $client_error_lo AND $client_error_hi) AS client_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi) AS server_errors,
     count(*) FILTER (WHERE sc_status = 429) AS throttled,
-    round(CAST(count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS DOUBLE) / count(*), 4) AS client_error_rate,
-    round(CAST(count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS DOUBLE) / count(*), 4) AS server_error_rate,
+    round(CAST(count(*) FILTER (WHERE sc_status BETWEEN $client_error_lo AND $client_error_hi) AS DOUBLE) / count(*), 4) AS client_error_rate,
+    round(CAST(count(*) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi) AS DOUBLE) / count(*), 4) AS server_error_rate,
     round(CAST(count(*) FILTER (WHERE sc_status = 429) AS DOUBLE) / count(*), 4) AS throttle_rate
 FROM requests
 WHERE dt >= $from_dt AND dt <= $to_dt

@@ -9,7 +9,7 @@
 SELECT
     api_key_id,
     count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi) AS server_errors,
     avg(time_taken) AS avg_time_taken
 FROM requests
 WHERE dt >= $from_dt AND dt <= $to_dt

@@ -7,7 +7,7 @@
 SELECT
     api_key_id,
     max(api_key_hint) AS api_key_hint,
-    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
+    count(*) FILTER (WHERE sc_status BETWEEN $billable_lo AND $billable_hi) AS billable_requests,
     count(*) AS requests,
     coalesce(sum(sc_bytes), 0) AS bytes_out
 FROM requests

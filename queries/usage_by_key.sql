@@ -29,9 +29,9 @@ SELECT
     api_key_id,
     max(api_key_hint) AS api_key_hint,
     sum(requests) AS requests,
-    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 200 AND 299), 0) AS billable_requests,
-    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 400 AND 499), 0) AS client_errors,
-    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN 500 AND 599), 0) AS server_errors,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN $billable_lo AND $billable_hi), 0) AS billable_requests,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN $client_error_lo AND $client_error_hi), 0) AS client_errors,
+    coalesce(sum(requests) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi), 0) AS server_errors,
     sum(bytes_out) AS bytes_out,
     sum(bytes_in) AS bytes_in
 FROM counted

@@ -9,9 +9,9 @@ SELECT
     endpoint_template(cs_uri_stem) AS endpoint,
     cs_method,
     count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $billable_lo AND $billable_hi) AS billable_requests,
+    count(*) FILTER (WHERE sc_status BETWEEN $client_error_lo AND $client_error_hi) AS client_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi) AS server_errors,
     coalesce(sum(sc_bytes), 0) AS bytes_out
 FROM requests
 WHERE dt >= $from_dt AND dt <= $to_dt

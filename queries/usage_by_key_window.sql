@@ -12,9 +12,9 @@ SELECT
     api_key_id,
     max(api_key_hint) AS api_key_hint,
     count(*) AS requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 200 AND 299) AS billable_requests,
-    count(*) FILTER (WHERE sc_status BETWEEN 400 AND 499) AS client_errors,
-    count(*) FILTER (WHERE sc_status BETWEEN 500 AND 599) AS server_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $billable_lo AND $billable_hi) AS billable_requests,
+    count(*) FILTER (WHERE sc_status BETWEEN $client_error_lo AND $client_error_hi) AS client_errors,
+    count(*) FILTER (WHERE sc_status BETWEEN $server_error_lo AND $server_error_hi) AS server_errors,
     coalesce(sum(sc_bytes), 0) AS bytes_out,
     coalesce(sum(cs_bytes), 0) AS bytes_in
 FROM requests

@@ -185,7 +185,7 @@ pub(crate) fn get(name: &str) -> Result<&'static NamedQuery> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -212,6 +212,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The `$name` placeholders of SQL, comments left out.
+    pub(crate) fn placeholders(sql: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in sql.lines().map(|l| l.split("--").next().unwrap_or("")) {
+            for (at, _) in line.match_indices('$') {
+                let name: String = line[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every placeholder of every query is bound when it runs, the status
+    /// classes' bounds included (as `sc_status`'s type), whatever the user gave.
+    #[test]
+    fn every_query_receives_its_parameters() {
+        let mut classed = 0;
+        for q in QUERIES {
+            let bound = super::super::with_status_params(q.bind(&[]).unwrap());
+            for name in placeholders(q.sql) {
+                assert!(
+                    bound.iter().any(|(n, _)| *n == name),
+                    "{} uses ${name}, which is not bound",
+                    q.name
+                );
+            }
+            for (name, class) in crate::schema::status::StatusClass::COUNTED {
+                if q.sql
+                    .contains(&crate::schema::status::StatusClass::sql(name))
+                {
+                    let (lo, hi) = class.range();
+                    assert!(bound.contains(&(format!("{name}_lo"), ScalarValue::Int16(Some(lo)))));
+                    assert!(bound.contains(&(format!("{name}_hi"), ScalarValue::Int16(Some(hi)))));
+                    classed += 1;
+                }
+            }
+        }
+        assert!(classed >= 10, "only {classed} uses of a status class");
+        // The class bounds are not the user's to set.
+        let q = get("usage_by_key").unwrap();
+        assert!(q.bind(&[("billable_lo".into(), "100".into())]).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::lake::ingested::INGESTED_TABLE;
 use crate::lake::layout::{self, hour_of_partition};
 use crate::lake::rollup::{self, ROLLUP_TABLE};
 use crate::lake::{Lake, REQUESTS_TABLE};
+use crate::schema::status::StatusClass;
 use crate::time::{self, TimeRange};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
@@ -267,10 +268,12 @@ impl LakeSession {
     ) -> Result<SendableRecordBatchStream> {
         let query = library::get(name)?;
         let df = self.read_only_sql(query.sql).await?;
-        let df = df.with_param_values(params).map_err(|e| Error::Query {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })?;
+        let df = df
+            .with_param_values(with_status_params(params))
+            .map_err(|e| Error::Query {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(df.execute_stream().await?)
     }
 }
@@ -309,6 +312,29 @@ async fn register(
     };
     ctx.register_table(name, provider)?;
     Ok(())
+}
+
+/// The bounds of the status classes the SQL counts ([`StatusClass::COUNTED`]):
+/// `billable_lo` = 200, `billable_hi` = 299, `client_error_lo`, … as
+/// `SMALLINT`, the type of `sc_status`. Every named query is given them.
+pub(crate) fn status_params() -> Vec<(String, ScalarValue)> {
+    StatusClass::COUNTED
+        .iter()
+        .flat_map(|(name, class)| {
+            let (lo, hi) = class.range();
+            let (lo_name, hi_name) = StatusClass::param_names(name);
+            [
+                (lo_name, ScalarValue::Int16(Some(lo))),
+                (hi_name, ScalarValue::Int16(Some(hi))),
+            ]
+        })
+        .collect()
+}
+
+/// `params` and the status classes' bounds: what a named query is run with.
+fn with_status_params(mut params: Vec<(String, ScalarValue)>) -> Vec<(String, ScalarValue)> {
+    params.extend(status_params());
+    params
 }
 
 /// Query parameters of a [`TimeRange`]: the range itself belongs to

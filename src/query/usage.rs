@@ -57,18 +57,16 @@ pub(crate) struct UsageQuery {
 }
 
 /// The columns every usage query sums, the status classes as
-/// [`StatusClass`] defines them.
+/// [`StatusClass`] defines them (their bounds bound as parameters).
 fn measures() -> String {
+    let [billable, client, server] = StatusClass::COUNTED.map(|(name, _)| StatusClass::sql(name));
     format!(
         "count(*) AS requests,
-    count(*) FILTER (WHERE {}) AS billable_requests,
-    count(*) FILTER (WHERE {}) AS client_errors,
-    count(*) FILTER (WHERE {}) AS server_errors,
+    count(*) FILTER (WHERE {billable}) AS billable_requests,
+    count(*) FILTER (WHERE {client}) AS client_errors,
+    count(*) FILTER (WHERE {server}) AS server_errors,
     coalesce(sum(sc_bytes), 0) AS bytes_out,
-    coalesce(sum(cs_bytes), 0) AS bytes_in",
-        StatusClass::DEFAULT_BILLABLE.sql(),
-        StatusClass::ClientError.sql(),
-        StatusClass::ServerError.sql()
+    coalesce(sum(cs_bytes), 0) AS bytes_in"
     )
 }
 
@@ -76,6 +74,7 @@ impl UsageQuery {
     /// The statement and its parameters.
     pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
         let mut params = self.range.params();
+        params.extend(super::status_params());
         let mut select = Vec::new();
         let mut group = Vec::new();
         if let Some(unit) = self.by {
@@ -150,5 +149,30 @@ impl UsageQuery {
             .await?
             .with_param_values(params)?;
         Ok(df.execute_stream().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every placeholder of an assembled statement is bound, the status
+    /// classes' bounds included.
+    #[test]
+    fn assembled_statements_bind_every_placeholder() {
+        let query = UsageQuery {
+            by: Some(WindowUnit::Day),
+            group_by: vec![Dimension::Status, Dimension::Endpoint],
+            keys: vec!["a".repeat(64)],
+            ..UsageQuery::default()
+        };
+        let (sql, params) = query.sql().unwrap();
+        assert!(sql.contains(&StatusClass::sql("billable")));
+        for name in crate::query::library::tests::placeholders(&sql) {
+            assert!(
+                params.iter().any(|(n, _)| *n == name),
+                "${name} is not bound"
+            );
+        }
     }
 }

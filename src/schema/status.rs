@@ -1,7 +1,9 @@
 //! Classes of HTTP status, defined once: the success class that is billable
 //! unless a plans file says otherwise, and the client and server errors that
-//! usage counts. The SQL of `queries/` spells the same ranges (`sc_status
-//! BETWEEN 200 AND 299`); a test holds every file to these.
+//! usage counts. The SQL of `queries/` spells no status number: it names a
+//! class's bounds as parameters (`sc_status BETWEEN $billable_lo AND
+//! $billable_hi`), bound from [`StatusClass::COUNTED`] with every named
+//! query (`crate::query::status_params`); a test holds every file to these.
 
 /// A class of HTTP statuses (`sc_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,14 @@ impl StatusClass {
 
     /// The class billable when a plans file names none.
     pub(crate) const DEFAULT_BILLABLE: StatusClass = Self::Success;
+
+    /// The classes the SQL counts, by the name of their bounds' parameters:
+    /// `("billable", …)` is bound as `$billable_lo` and `$billable_hi`.
+    pub(crate) const COUNTED: [(&'static str, StatusClass); 3] = [
+        ("billable", Self::DEFAULT_BILLABLE),
+        ("client_error", Self::ClientError),
+        ("server_error", Self::ServerError),
+    ];
 
     /// The hundreds digit of the class's statuses.
     pub(crate) const fn hundreds(self) -> i16 {
@@ -47,10 +57,17 @@ impl StatusClass {
         format!("{}xx", self.hundreds())
     }
 
-    /// The SQL condition of the class: `sc_status BETWEEN 200 AND 299`.
-    pub(crate) fn sql(self) -> String {
-        let (lo, hi) = self.range();
-        format!("sc_status BETWEEN {lo} AND {hi}")
+    /// The names of the parameters of a counted class's bounds
+    /// (`billable_lo`, `billable_hi`).
+    pub(crate) fn param_names(name: &str) -> (String, String) {
+        (format!("{name}_lo"), format!("{name}_hi"))
+    }
+
+    /// The SQL condition of a counted class, its bounds as parameters:
+    /// `sc_status BETWEEN $billable_lo AND $billable_hi`.
+    pub(crate) fn sql(name: &str) -> String {
+        let (lo, hi) = Self::param_names(name);
+        format!("sc_status BETWEEN ${lo} AND ${hi}")
     }
 }
 
@@ -68,25 +85,54 @@ mod tests {
         assert!(!StatusClass::Success.contains(199));
         assert_eq!(StatusClass::DEFAULT_BILLABLE.label(), "2xx");
         assert_eq!(
-            StatusClass::ServerError.sql(),
-            "sc_status BETWEEN 500 AND 599"
+            StatusClass::sql("server_error"),
+            "sc_status BETWEEN $server_error_lo AND $server_error_hi"
         );
     }
 
-    /// Every status range the named queries spell is one of the classes.
+    /// No named query spells a status class: every status range is a
+    /// counted class's condition, its bounds parameters, and no line that
+    /// reads `sc_status` compares it with a class's bound or a class label.
     #[test]
-    fn the_queries_spell_the_classes() {
+    fn no_query_spells_a_class() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+        let bounds: Vec<String> = StatusClass::ALL
+            .iter()
+            .flat_map(|c| [c.range().0.to_string(), c.range().1.to_string()])
+            .collect();
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let sql = std::fs::read_to_string(&path).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The SQL without its comments (which may say `2xx`).
+            let sql: String = text
+                .lines()
+                .map(|l| l.split("--").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
             for (at, _) in sql.match_indices("sc_status BETWEEN ") {
                 let rest = &sql[at..];
-                let spelled = StatusClass::ALL.iter().any(|c| rest.starts_with(&c.sql()));
                 let line = rest.lines().next().unwrap_or("");
-                assert!(spelled, "{}: `{line}` is no status class", path.display());
+                let counted = StatusClass::COUNTED
+                    .iter()
+                    .any(|(name, _)| rest.starts_with(&StatusClass::sql(name)));
+                assert!(counted, "{}: `{line}` is no status class", path.display());
                 seen += 1;
+            }
+            for line in sql.lines().filter(|l| l.contains("sc_status")) {
+                let tokens: Vec<&str> = line
+                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .collect();
+                assert!(
+                    !tokens.iter().any(|t| bounds.iter().any(|b| b == t)),
+                    "{}: `{line}` spells a status class's bound",
+                    path.display()
+                );
+                assert!(
+                    !tokens.iter().any(|t| t.len() == 3 && t.ends_with("xx")),
+                    "{}: `{line}` spells a status class",
+                    path.display()
+                );
             }
         }
         assert!(seen >= 15, "only {seen} status conditions in queries/");
