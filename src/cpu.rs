@@ -6,9 +6,9 @@
 //! own I/O, on the same pool, is done; so the pool needs spare threads (with
 //! one thread per core, two snapshot builds at once deadlocked). CPU work
 //! spread over those many threads cost memory: each thread keeps its own
-//! allocator heap, and ingest's peak RSS grew by half (358 → 546 MiB on the
-//! benchmark) with a third more time spent faulting in fresh pages. Here it
-//! always runs on the same few threads.
+//! allocator heap, and ingest's peak RSS grew by half on the benchmark, with
+//! a third more time spent faulting in fresh pages. Here it always runs on the
+//! same few threads.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, LazyLock, Mutex};

@@ -263,7 +263,7 @@ const BATCHES_IN_MEMORY: usize = 3;
 /// Batches committed at once. Merging is most of a commit's work (over half of
 /// the CPU time of an ingest), so with one commit at a time the commits were
 /// the longest chain in a run, and the parse stage waited on them with a core
-/// idle. Two commits merge side by side (4.59 s → 4.14 s on the benchmark);
+/// idle. Two commits merge side by side (see `bench/RESULTS.md`);
 /// [`HourLocks`] keeps them out of the same hour.
 const COMMITS_IN_FLIGHT: usize = 2;
 
