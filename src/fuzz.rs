@@ -192,7 +192,8 @@ fn check(parsed: &Parsed, hasher: &KeyHasher) {
                 let decoded = String::from_utf8_lossy(&decoded);
                 assert!(
                     !value.contains(key) && !decoded.contains(key),
-                    "hour {hour}, row {row}: the key found in the request is stored in {}: {value:?}",
+                    "hour {}, row {row}: the key found in the request is stored in {}: {value:?}",
+                    hour.epoch_hours(),
                     field.name()
                 );
             }

@@ -2,16 +2,17 @@
 //! and the v2 and Firehose layouts put in the file name or its directories.
 //! Listing skips objects by it, and the lake files an object's record under it.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use crate::time::Hour;
+use chrono::{NaiveDate, TimeZone, Utc};
 
 /// The hour a log object is named for: the `.YYYY-MM-DD-HH.` of a legacy
 /// CloudFront file name, else the `year=/month=/day=/hour=` or `/YYYY/MM/DD/HH/`
 /// directories of v2 and Firehose layouts.
-pub(crate) fn name_hour(location: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn name_hour(location: &str) -> Option<Hour> {
     legacy_name_hour(location).or_else(|| path_hour(location))
 }
 
-fn path_hour(location: &str) -> Option<DateTime<Utc>> {
+fn path_hour(location: &str) -> Option<Hour> {
     let parts: Vec<&str> = location.split('/').collect();
     let hive = |key: &str| {
         parts
@@ -31,10 +32,10 @@ fn path_hour(location: &str) -> Option<DateTime<Utc>> {
         })?,
     };
     let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
-    Utc.from_utc_datetime(&date.and_hms_opt(h, 0, 0)?).into()
+    Some(Hour::of(Utc.from_utc_datetime(&date.and_hms_opt(h, 0, 0)?)))
 }
 
-fn legacy_name_hour(location: &str) -> Option<DateTime<Utc>> {
+fn legacy_name_hour(location: &str) -> Option<Hour> {
     let name = location.rsplit('/').next()?;
     name.split('.').find_map(|part| {
         let b = part.as_bytes();
@@ -43,7 +44,9 @@ fn legacy_name_hour(location: &str) -> Option<DateTime<Utc>> {
         }
         let date = NaiveDate::parse_from_str(&part[..10], "%Y-%m-%d").ok()?;
         let hour: u32 = part[11..].parse().ok().filter(|h| *h < 24)?;
-        Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0)?).into()
+        Some(Hour::of(
+            Utc.from_utc_datetime(&date.and_hms_opt(hour, 0, 0)?),
+        ))
     })
 }
 
@@ -54,12 +57,15 @@ mod tests {
     #[test]
     fn cloudfront_file_names_carry_their_hour() {
         let hour = name_hour("s3://b/logs/E2EXAMPLE.2025-10-05-01.a1b2c3.gz").unwrap();
-        assert_eq!(hour.to_rfc3339(), "2025-10-05T01:00:00+00:00");
+        assert_eq!(
+            hour.start().unwrap().to_rfc3339(),
+            "2025-10-05T01:00:00+00:00"
+        );
         assert_eq!(name_hour("/x/E2.2025-10-05-24.a.gz"), None);
         assert_eq!(name_hour("/x/notes.txt"), None);
         // A date in a directory name is not the file's hour.
         assert_eq!(name_hour("s3://b/2025-10-05-01.d/file.gz"), None);
-        let hour = |p: &str| name_hour(p).map(|t| t.to_rfc3339());
+        let hour = |p: &str| name_hour(p).and_then(Hour::start).map(|t| t.to_rfc3339());
         assert_eq!(
             hour("s3://b/AWSLogs/123456789012/CloudFront/E2/2025/10/05/01/x.gz").as_deref(),
             Some("2025-10-05T01:00:00+00:00")

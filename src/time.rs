@@ -5,6 +5,10 @@
 //! `--as-of`, ingest's window, the queries' ranges, export's `--period`.
 //! How a range becomes query parameters is the queries' business.
 //!
+//! An [`Hour`] is one hour of UTC time, as the lake partitions rows by it
+//! (`dt=YYYY-MM-DD/hour=HH`); its conversions to and from milliseconds,
+//! instants and partition values are its methods, nowhere else.
+//!
 //! "Now" comes from a [`Clock`]: the CLI reads the [`SystemClock`], a test
 //! fixes the instant with a [`FixedClock`] (as delta-rs's `with_clock`), so
 //! that what depends on the date (Stripe's 35-day window, grace periods) is
@@ -36,6 +40,83 @@ pub struct FixedClock(pub DateTime<Utc>);
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         self.0
+    }
+}
+
+/// Milliseconds in an hour.
+const MS_PER_HOUR: i64 = 3_600_000;
+/// Seconds in an hour.
+const SECS_PER_HOUR: i64 = 3_600;
+
+/// One hour of UTC time: its number is the hours since the Unix epoch
+/// (1970-01-01T00:00:00Z is hour 0, the hour before it -1). A type of its own
+/// so that an hour is never taken for milliseconds, seconds or a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Hour(i64);
+
+impl Hour {
+    /// The hour numbered `hours` since the epoch (the crate makes hours of
+    /// instants and partitions; tests name them by number).
+    #[cfg(test)]
+    pub(crate) const fn from_epoch_hours(hours: i64) -> Self {
+        Self(hours)
+    }
+
+    /// Its number: hours since the epoch.
+    #[inline]
+    pub(crate) const fn epoch_hours(self) -> i64 {
+        self.0
+    }
+
+    /// The hour holding the instant `ms` milliseconds since the epoch (the
+    /// line parser calls this once per request).
+    #[inline]
+    pub(crate) const fn of_millis(ms: i64) -> Self {
+        Self(ms.div_euclid(MS_PER_HOUR))
+    }
+
+    /// The hour holding the instant `t`.
+    #[inline]
+    pub(crate) fn of(t: DateTime<Utc>) -> Self {
+        Self(t.timestamp().div_euclid(SECS_PER_HOUR))
+    }
+
+    /// Its first instant, in milliseconds since the epoch.
+    #[inline]
+    pub(crate) const fn start_millis(self) -> i64 {
+        self.0 * MS_PER_HOUR
+    }
+
+    /// Its first instant; `None` beyond the instants chrono holds.
+    pub(crate) fn start(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.0 * SECS_PER_HOUR, 0)
+    }
+
+    /// The hour after it.
+    #[inline]
+    pub(crate) const fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    /// Its UTC date, `YYYY-MM-DD`: the `dt` partition value.
+    pub(crate) fn dt(self) -> String {
+        self.start()
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// Its hour of the UTC day, `HH` (`00` to `23`): the `hour` partition value.
+    pub(crate) fn hour_of_day(self) -> String {
+        self.start().unwrap_or_default().format("%H").to_string()
+    }
+
+    /// The hour of the partition values `dt` (`YYYY-MM-DD`) and `hour` (`HH`).
+    pub(crate) fn of_partition(dt: &str, hour: &str) -> Option<Self> {
+        let date = NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
+        let hour: i64 = hour.parse().ok()?;
+        let day = date.and_time(Default::default()).and_utc().timestamp() / SECS_PER_HOUR;
+        (0..24).contains(&hour).then_some(Self(day + hour))
     }
 }
 
@@ -206,6 +287,74 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn hours_are_counted_from_the_epoch() {
+        // 2025-10-01T00:00:00Z is 1,759,276,800 s = 488,688 h after the epoch.
+        let h = Hour::from_epoch_hours(488_688);
+        assert_eq!(h.epoch_hours(), 488_688);
+        assert_eq!(h.start(), Some(utc("2025-10-01T00:00:00Z")));
+        assert_eq!(h.start_millis(), 1_759_276_800_000);
+        assert_eq!(Hour::of(utc("2025-10-01T00:00:00Z")), h);
+        assert_eq!(Hour::of(utc("2025-10-01T00:59:59.999Z")), h);
+        assert_eq!(Hour::of(utc("2025-10-01T01:00:00Z")), h.next());
+        assert_eq!(Hour::of_millis(1_759_276_800_000), h);
+        assert_eq!(Hour::of_millis(1_759_280_399_999), h);
+        assert_eq!(Hour::of_millis(1_759_280_400_000), h.next());
+        assert_eq!(
+            (h.dt(), h.hour_of_day()),
+            ("2025-10-01".into(), "00".into())
+        );
+        // 2025-10-05T01:00:00Z: four days and an hour later, 488,688 + 97.
+        let h = Hour::from_epoch_hours(488_785);
+        assert_eq!(h.start(), Some(utc("2025-10-05T01:00:00Z")));
+        assert_eq!(
+            (h.dt(), h.hour_of_day()),
+            ("2025-10-05".into(), "01".into())
+        );
+        assert_eq!(Hour::of_partition("2025-10-05", "01"), Some(h));
+        // 2019-12-31T23:00:00Z: 1,577,833,200 s = 438,287 h.
+        let h = Hour::from_epoch_hours(438_287);
+        assert_eq!(
+            (h.dt(), h.hour_of_day()),
+            ("2019-12-31".into(), "23".into())
+        );
+        assert_eq!(Hour::of_partition("2019-12-31", "23"), Some(h));
+        assert_eq!(h.next().dt(), "2020-01-01");
+        // The epoch is hour 0; the hours before it are negative, and an
+        // instant before the epoch is in the hour that starts at or before it.
+        let zero = Hour::from_epoch_hours(0);
+        assert_eq!(Hour::of_millis(0), zero);
+        assert_eq!(
+            (zero.dt(), zero.hour_of_day()),
+            ("1970-01-01".into(), "00".into())
+        );
+        let before = Hour::from_epoch_hours(-1);
+        assert_eq!(Hour::of_millis(-1), before);
+        assert_eq!(Hour::of_millis(-3_600_000), before);
+        assert_eq!(Hour::of_millis(-3_600_001), Hour::from_epoch_hours(-2));
+        assert_eq!(Hour::of(utc("1969-12-31T23:30:00Z")), before);
+        assert_eq!(before.start_millis(), -3_600_000);
+        assert_eq!(before.start(), Some(utc("1969-12-31T23:00:00Z")));
+        assert_eq!(before.next(), zero);
+        assert_eq!(
+            (before.dt(), before.hour_of_day()),
+            ("1969-12-31".into(), "23".into())
+        );
+        assert_eq!(Hour::of_partition("1969-12-31", "23"), Some(before));
+        // 1969-12-30T00:00:00Z: 2 days, 48 hours, before the epoch.
+        assert_eq!(
+            Hour::of_partition("1969-12-30", "00"),
+            Some(Hour::from_epoch_hours(-48))
+        );
+        // Hours are ordered as time is.
+        assert!(before < zero && zero < h);
+        // Partition values that are no hour.
+        assert_eq!(Hour::of_partition("2025-10-05", "24"), None);
+        assert_eq!(Hour::of_partition("2025-10-05", "-1"), None);
+        assert_eq!(Hour::of_partition("2025-02-29", "00"), None);
+        assert_eq!(Hour::of_partition("2025-10-05", "x"), None);
     }
 
     #[test]

@@ -330,6 +330,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::{DEFAULT_MAX_LINE_BYTES, ParseStats};
     use super::*;
+    use crate::time::Hour;
     use datafusion::arrow::array::RecordBatch;
     use std::collections::BTreeMap;
 
@@ -498,7 +499,7 @@ mod tests {
             let mut parts = TextParts::new(open_object(&data, 1 << 30), &options).unwrap();
             let mut hasher = KeyHasher::new(None);
             let (mut rows, mut stats) = (
-                BTreeMap::<i64, Vec<RecordBatch>>::new(),
+                BTreeMap::<Hour, Vec<RecordBatch>>::new(),
                 ParseStats::default(),
             );
             let mut n = 0;
@@ -561,7 +562,7 @@ mod tests {
                 let got = datafusion::arrow::compute::concat_batches(&schema, batches).unwrap();
                 let want = datafusion::arrow::compute::concat_batches(&schema, &whole.hours[hour])
                     .unwrap();
-                assert_eq!(got, want, "{part_bytes}: hour {hour}");
+                assert_eq!(got, want, "{part_bytes}: hour {hour:?}");
             }
         }
     }

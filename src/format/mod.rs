@@ -32,6 +32,7 @@ mod timestamps;
 pub(crate) mod w3c;
 
 use crate::key::KeySource;
+use crate::time::Hour;
 use datafusion::arrow::array::RecordBatch;
 use decompress::{object_error, open_object, open_owned};
 use std::collections::BTreeMap;
@@ -201,10 +202,10 @@ pub(crate) struct ParseStats {
     pub(crate) conflicting_keys: BTreeMap<String, u64>,
 }
 
-/// The rows of one object, routed by hour (hours since the epoch, UTC).
+/// The rows of one object, routed by the UTC hour of their requests.
 #[derive(Debug, Default)]
 pub(crate) struct Parsed {
-    pub(crate) hours: BTreeMap<i64, Vec<RecordBatch>>,
+    pub(crate) hours: BTreeMap<Hour, Vec<RecordBatch>>,
     pub(crate) stats: ParseStats,
 }
 

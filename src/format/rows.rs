@@ -8,6 +8,7 @@
 use crate::key::KeyIdentity;
 use crate::schema::fields::{ColumnType, FIELDS};
 use crate::schema::{arrow_type, requests_schema};
+use crate::time::Hour;
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMillisecondBuilder, new_null_array,
@@ -299,7 +300,7 @@ impl RowsBuilder {
 #[derive(Default)]
 pub(crate) struct HourlyRows {
     /// (hour, rows being built, full chunks), in the order hours first appeared.
-    hours: Vec<(i64, RowsBuilder, Vec<RecordBatch>)>,
+    hours: Vec<(Hour, RowsBuilder, Vec<RecordBatch>)>,
     /// Index into `hours` of the last row's hour: log lines come in time order,
     /// so the next row is nearly always in the same hour.
     last: usize,
@@ -310,7 +311,7 @@ pub(crate) struct HourlyRows {
 impl HourlyRows {
     #[inline]
     pub(crate) fn append(&mut self, row: &Row<'_>) {
-        let hour = row.timestamp_ms.div_euclid(3_600_000);
+        let hour = Hour::of_millis(row.timestamp_ms);
         if self.hours.get(self.last).is_none_or(|(h, _, _)| *h != hour) {
             self.last = match self.hours.iter().position(|(h, _, _)| *h == hour) {
                 Some(i) => i,
@@ -334,8 +335,8 @@ impl HourlyRows {
         }
     }
 
-    /// Batches keyed by hour number (hours since the epoch).
-    pub(crate) fn finish(self) -> BTreeMap<i64, Vec<RecordBatch>> {
+    /// Batches keyed by hour.
+    pub(crate) fn finish(self) -> BTreeMap<Hour, Vec<RecordBatch>> {
         self.hours
             .into_iter()
             .map(|(hour, mut rows, mut done)| {

@@ -404,6 +404,7 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::key::KeyHasher;
+    use crate::time::Hour;
     use datafusion::arrow::array::{Array, AsArray};
 
     /// The word-at-a-time split finds the same fields as splitting on each tab,
@@ -641,8 +642,8 @@ mod tests {
             ]
         );
         // Only the good line's hour, 2025-10-05T01.
-        let hours: Vec<i64> = parsed.hours.keys().copied().collect();
-        assert_eq!(hours, vec![1_759_626_000 / 3600]);
+        let hours: Vec<Hour> = parsed.hours.keys().copied().collect();
+        assert_eq!(hours, vec![Hour::from_epoch_hours(1_759_626_000 / 3600)]);
         assert_eq!(i64_sum(&all_rows(&parsed), "sc_bytes"), 8);
     }
 }

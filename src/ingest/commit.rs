@@ -15,6 +15,7 @@ use crate::lake::layout;
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
 use crate::lake::rollup::{self, HourRollup, ROLLUP_TABLE};
 use crate::lake::{Lake, REQUESTS_TABLE};
+use crate::time::Hour;
 use datafusion::arrow::array::RecordBatch;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -88,7 +89,7 @@ pub(super) fn tally_batch(
     max_keyless_share: f64,
     summary: &mut IngestSummary,
 ) -> TalliedBatch {
-    let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+    let mut by_hour: BTreeMap<Hour, Vec<RecordBatch>> = BTreeMap::new();
     let mut objects = Vec::new();
     let mut first_reads = Vec::new();
     let mut waits = Vec::new();
@@ -209,7 +210,7 @@ pub(super) fn tally_batch(
 pub(super) struct TalliedBatch {
     /// New rows by hour (and, when reingesting, every hour that holds rows
     /// of the objects read again, whether or not they have new rows there).
-    by_hour: BTreeMap<i64, Vec<RecordBatch>>,
+    by_hour: BTreeMap<Hour, Vec<RecordBatch>>,
     /// The batch's readable objects, recorded as ingested by the commit
     /// (an object read in parts, with its last part).
     objects: Vec<IngestedObject>,
@@ -227,7 +228,7 @@ pub(super) struct TalliedBatch {
 impl TalliedBatch {
     /// Makes the commit take out the earlier rows of the batch's objects,
     /// in every hour that holds any.
-    pub(super) fn replace_earlier_rows(&mut self, earlier_hours: &HashMap<String, BTreeSet<i64>>) {
+    pub(super) fn replace_earlier_rows(&mut self, earlier_hours: &HashMap<String, BTreeSet<Hour>>) {
         // Not for later parts: the first part took those rows out, and the
         // earlier parts' rows are the new ones.
         let objects: std::collections::HashSet<String> = self.first_reads.iter().cloned().collect();
@@ -245,10 +246,10 @@ impl TalliedBatch {
 /// to, the second commit would conflict and merge again (as it does against
 /// other runs).
 #[derive(Default)]
-pub(super) struct HourLocks(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
+pub(super) struct HourLocks(std::sync::Mutex<HashMap<Hour, Arc<tokio::sync::Mutex<()>>>>);
 
 impl HourLocks {
-    fn of(&self, hour: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn of(&self, hour: Hour) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .0
             .lock()
@@ -292,7 +293,7 @@ pub(super) async fn commit_batch(
         held.push(lock.lock().await);
     }
     let mut requests = Tables::newest(&tables.requests).await?;
-    let mut merges: BTreeMap<i64, HourMerge> = BTreeMap::new();
+    let mut merges: BTreeMap<Hour, HourMerge> = BTreeMap::new();
     let mut version = None;
     for attempt in 0..delta::MAX_ATTEMPTS {
         let files = delta::files_by_partition(&requests, &REQUESTS_TABLE)?;
@@ -405,10 +406,10 @@ pub(super) async fn commit_batch(
 /// read (all of them, the first time).
 async fn remerge_changed(
     lake: &Lake,
-    by_hour: &BTreeMap<i64, Vec<RecordBatch>>,
+    by_hour: &BTreeMap<Hour, Vec<RecordBatch>>,
     replacing: &Arc<std::collections::HashSet<String>>,
     files: &BTreeMap<Vec<String>, Vec<delta::DataFile>>,
-    merges: &mut BTreeMap<i64, HourMerge>,
+    merges: &mut BTreeMap<Hour, HourMerge>,
     limits: partition::FileLimits,
 ) -> Result<()> {
     for (&hour, rows) in by_hour {
@@ -437,7 +438,7 @@ async fn remerge_changed(
     Ok(())
 }
 
-async fn discard_all(lake: &Lake, merges: &BTreeMap<i64, HourMerge>) {
+async fn discard_all(lake: &Lake, merges: &BTreeMap<Hour, HourMerge>) {
     for merge in merges.values() {
         partition::discard(lake, &merge.written).await;
     }

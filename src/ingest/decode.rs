@@ -9,6 +9,7 @@ use super::IngestOptions;
 use crate::format::{ObjectError, ParseStats};
 use crate::key::KeyHasher;
 use crate::source::LogObject;
+use crate::time::Hour;
 use datafusion::arrow::array::RecordBatch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -146,7 +147,7 @@ pub(super) struct PartSink<'a> {
 /// The result of fetching and parsing one object, or one part of it.
 pub(super) struct ObjectOutcome {
     pub(super) object: LogObject,
-    pub(super) result: std::result::Result<(BTreeMap<i64, Vec<RecordBatch>>, ParseStats), Failure>,
+    pub(super) result: std::result::Result<(BTreeMap<Hour, Vec<RecordBatch>>, ParseStats), Failure>,
     /// Set for a part of an object read in parts.
     pub(super) part: Option<Part>,
 }

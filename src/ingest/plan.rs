@@ -12,6 +12,7 @@ use crate::lake::ingested;
 use crate::lake::layout;
 use crate::lake::unreadable::Unreadable;
 use crate::source::{Listing, LogObject, Source};
+use crate::time::Hour;
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::RecordBatch;
 use futures::StreamExt;
@@ -27,7 +28,7 @@ pub(super) struct Plan {
     pub(super) done: Vec<LogObject>,
     pub(super) retry: Retry,
     /// When reingesting: the hours that hold rows of each pending object now.
-    pub(super) earlier_hours: Arc<HashMap<String, BTreeSet<i64>>>,
+    pub(super) earlier_hours: Arc<HashMap<String, BTreeSet<Hour>>>,
 }
 
 /// Lists the source and decides what the run reads.
@@ -53,7 +54,11 @@ pub(super) async fn plan(
     if let Some(until) = options.reingest_until {
         // Only objects named for an hour of the range: a name is what ties
         // an object to the hours its rows are in.
-        listed.retain(|o| crate::object_names::name_hour(&o.uri).is_some_and(|h| h < until));
+        listed.retain(|o| {
+            crate::object_names::name_hour(&o.uri)
+                .and_then(Hour::start)
+                .is_some_and(|h| h < until)
+        });
     }
     let objects_listed = listed.len() as u64;
     let retry = match options.reingest_until {
@@ -272,9 +277,9 @@ async fn hours_holding(
     objects: &[&str],
     listing: &Listing,
     until: DateTime<Utc>,
-) -> Result<HashMap<String, BTreeSet<i64>>> {
+) -> Result<HashMap<String, BTreeSet<Hour>>> {
     use datafusion::arrow::array::{Array, AsArray};
-    let mut out: HashMap<String, BTreeSet<i64>> = HashMap::new();
+    let mut out: HashMap<String, BTreeSet<Hour>> = HashMap::new();
     if objects.is_empty() {
         return Ok(out);
     }
@@ -336,8 +341,7 @@ impl Window {
             (Window::Full, _) | (Window::Lookback(_), None) => Listing::Full,
             (Window::Lookback(d), Some(listed_at)) => {
                 let since = listed_at - chrono::Duration::seconds(d.as_secs() as i64);
-                let hour = since.timestamp().div_euclid(3600) * 3600;
-                Listing::Since(DateTime::from_timestamp(hour, 0).unwrap_or(since))
+                Listing::Since(Hour::of(since).start().unwrap_or(since))
             }
             (Window::Since(t), _) => Listing::Since(t),
         }

@@ -67,7 +67,7 @@ pub(crate) fn ingested_schema() -> SchemaRef {
 /// The partition of the record an object's row belongs to.
 fn day_partition(source: &str) -> String {
     match crate::object_names::name_hour(source) {
-        Some(hour) => hour.format("%Y-%m-%d").to_string(),
+        Some(hour) => hour.dt(),
         None => UNDATED.to_string(),
     }
 }

@@ -17,7 +17,7 @@
 //! Paths are relative to the lake root ([`super::Lake::path`]); a table's
 //! files are named relative to its directory.
 
-use chrono::{DateTime, Utc};
+use crate::time::Hour;
 
 /// The raw rows' table.
 pub(crate) const REQUESTS_DIR: &str = "requests";
@@ -88,29 +88,25 @@ pub(crate) fn dt_of_partition_dir(dir: &str) -> Option<&str> {
     dir.split('/').find_map(|part| part.strip_prefix("dt="))
 }
 
-/// `dt` and `hour` partition values of an hour number (hours since the epoch, UTC).
-pub(crate) fn partition_values(hour: i64) -> (String, String) {
-    let t: DateTime<Utc> = DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
-    (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string())
+/// `dt` and `hour` partition values of an hour.
+pub(crate) fn partition_values(hour: Hour) -> (String, String) {
+    (hour.dt(), hour.hour_of_day())
 }
 
 /// The partition of an hour, as [`super::delta::files_by_partition`] keys it.
-pub(crate) fn partition_key(hour: i64) -> Vec<String> {
+pub(crate) fn partition_key(hour: Hour) -> Vec<String> {
     let (dt, hh) = partition_values(hour);
     vec![dt, hh]
 }
 
-/// The hour number of a partition key `[dt, hour]`.
-pub(crate) fn hour_of_partition(key: &[String]) -> Option<i64> {
+/// The hour of a partition key `[dt, hour]`.
+pub(crate) fn hour_of_partition(key: &[String]) -> Option<Hour> {
     let [dt, hour] = key else { return None };
-    let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
-    let hour: i64 = hour.parse().ok()?;
-    let day = date.and_time(Default::default()).and_utc().timestamp() / 3600;
-    (0..24).contains(&hour).then_some(day + hour)
+    Hour::of_partition(dt, hour)
 }
 
 /// The directory of an hour's partition of a table, relative to the table.
-pub(crate) fn partition_dir(hour: i64) -> String {
+pub(crate) fn partition_dir(hour: Hour) -> String {
     let (dt, hh) = partition_values(hour);
     format!("dt={dt}/hour={hh}")
 }
@@ -122,15 +118,16 @@ mod tests {
     #[test]
     fn partition_values_are_utc_date_and_hour() {
         // 2019-12-04T21:00:00Z is 1575493200 s since the epoch.
+        let hour = Hour::from_epoch_hours(1_575_493_200 / 3600);
         assert_eq!(
-            partition_values(1_575_493_200 / 3600),
+            partition_values(hour),
             ("2019-12-04".to_string(), "21".to_string())
         );
-        assert_eq!(partition_dir(0), "dt=1970-01-01/hour=00");
         assert_eq!(
-            hour_of_partition(&partition_key(1_575_493_200 / 3600)),
-            Some(1_575_493_200 / 3600)
+            partition_dir(Hour::from_epoch_hours(0)),
+            "dt=1970-01-01/hour=00"
         );
+        assert_eq!(hour_of_partition(&partition_key(hour)), Some(hour));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use super::parquet_io::{decode_as, encode_by_column, writer_properties};
 use super::rollup;
 use crate::error::{Error, Result};
 use crate::schema::requests_schema;
+use crate::time::Hour;
 use chrono::DateTime;
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
@@ -84,7 +85,7 @@ pub(crate) struct MergeOutcome {
 /// One hour merged at one table version, ready to commit.
 #[derive(Debug)]
 pub(crate) struct HourMerge {
-    pub(crate) hour: i64,
+    pub(crate) hour: Hour,
     pub(crate) outcome: MergeOutcome,
     /// The hour's files the merge read: what it replaces.
     pub(crate) read: Vec<DataFile>,
@@ -105,7 +106,7 @@ pub(crate) struct HourMerge {
 pub(crate) async fn merge_hour(
     lake: &Lake,
     table: &TableDef,
-    hour: i64,
+    hour: Hour,
     current: &[DataFile],
     new: Vec<RecordBatch>,
     replacing: Arc<std::collections::HashSet<String>>,
@@ -232,7 +233,7 @@ const SCANNED_COLUMNS: [&str; 8] = [
 
 /// Reads a full file's request ids and sums, and drops the new rows whose
 /// request it already holds.
-fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: i64) -> Result<ScannedFull> {
+fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: Hour) -> Result<ScannedFull> {
     let rows = super::parquet_io::decode_columns(data, &SCANNED_COLUMNS)?;
     let mut held: HashSet<RequestKey<'_>> =
         HashSet::with_capacity(rows.iter().map(RecordBatch::num_rows).sum());
@@ -441,7 +442,7 @@ fn merge_rows(
     existing: Vec<RecordBatch>,
     new: Vec<RecordBatch>,
     replacing: &std::collections::HashSet<String>,
-    hour: i64,
+    hour: Hour,
     limits: FileLimits,
     full: FullFiles,
 ) -> Result<Merged> {
@@ -771,7 +772,7 @@ mod tests {
     }
 
     /// Requests of one hour with these ids, every other column null.
-    fn rows_with_ids(hour: i64, ids: &[&str]) -> RecordBatch {
+    fn rows_with_ids(hour: Hour, ids: &[&str]) -> RecordBatch {
         let schema = requests_schema();
         let n = ids.len();
         let columns = schema
@@ -781,7 +782,7 @@ mod tests {
                 match f.name().as_str() {
                     "timestamp" => Arc::new(
                         TimestampMillisecondArray::from_iter_values(
-                            (0..n as i64).map(|i| hour * 3_600_000 + i),
+                            (0..n as i64).map(|i| hour.start_millis() + i),
                         )
                         .with_timezone("UTC"),
                     ),
@@ -812,7 +813,7 @@ mod tests {
             file_schema: schema_before_later_columns,
             partition_by: &PARTITION_COLUMNS,
         };
-        let hour = 480_000;
+        let hour = Hour::from_epoch_hours(480_000);
         let mut table = delta::open_or_create(&lake, &BEFORE).await.unwrap();
         let old_schema = schema_before_later_columns();
         let old_rows = rows_with_ids(hour, &["a", "b", "c"]);

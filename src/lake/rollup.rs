@@ -21,6 +21,7 @@ use super::layout::{USAGE_HOURLY_DIR, hour_of_partition, partition_dir, partitio
 use super::parquet_io::{decode_columns, encode, writer_properties};
 use crate::error::{Error, Result};
 use crate::schema::PARTITION_COLUMNS;
+use crate::time::Hour;
 use bytes::Bytes;
 use datafusion::arrow::array::{
     Array, AsArray, Int16Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -93,7 +94,7 @@ pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Resul
 /// A new rollup of one hour, summing exactly `requests_files`.
 #[derive(Debug, Clone)]
 pub(crate) struct HourRollup {
-    pub(crate) hour: i64,
+    pub(crate) hour: Hour,
     pub(crate) requests_files: Vec<String>,
     pub(crate) file: Bytes,
 }
@@ -171,7 +172,7 @@ pub(crate) async fn commit(
 
 /// The sums of one `requests` file of an hour, by key and status (a batch of
 /// [`totals`]), read from the columns the rollup needs.
-pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: i64) -> Result<RecordBatch> {
+pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: Hour) -> Result<RecordBatch> {
     let location = delta::file_location(lake, &REQUESTS_TABLE, &file.path);
     let data = lake.store().get(&location).await?.bytes().await?;
     crate::cpu::run(move || {
@@ -266,14 +267,14 @@ pub(crate) const REQUESTS_COLUMNS: [&str; 5] = [
 
 /// Sums an hour's `requests` rows by key and status and encodes the result as
 /// one Parquet file, sorted by key then status.
-pub(crate) fn encode_hour(hour: i64, batches: &[RecordBatch]) -> Result<Bytes> {
+pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<Bytes> {
     encode_hour_with(hour, batches, &[])
 }
 
 /// As [`encode_hour`], adding `partial` sums (batches of [`totals`]) of rows
 /// that are not in `batches`.
 pub(crate) fn encode_hour_with(
-    hour: i64,
+    hour: Hour,
     batches: &[RecordBatch],
     partial: &[RecordBatch],
 ) -> Result<Bytes> {
@@ -298,7 +299,7 @@ pub(crate) fn encode_hour_with(
 /// Sums of rows can be summed again: an hour too large to hold at once is
 /// summed a file at a time.
 pub(crate) fn totals(
-    hour: i64,
+    hour: Hour,
     batches: &[RecordBatch],
     partial: &[RecordBatch],
 ) -> Result<RecordBatch> {
@@ -369,7 +370,7 @@ pub(crate) fn totals(
     groups.sort_unstable_by_key(|(a, _)| *a);
     let keys = || groups.iter().map(|(k, _)| k);
     let values = || groups.iter().map(|(_, v)| v);
-    let start = hour * 3_600_000;
+    let start = hour.start_millis();
     let columns: Vec<Arc<dyn Array>> = vec![
         Arc::new(
             TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
@@ -443,7 +444,7 @@ mod tests {
             &[Some(1), Some(2), Some(4), Some(8), Some(16), Some(32)],
         );
         let b = rows(&[Some("b"), None], &[Some(200), None], &[Some(64), None]);
-        let out = decode(encode_hour(7, &[a, b]).unwrap()).unwrap();
+        let out = decode(encode_hour(Hour::from_epoch_hours(7), &[a, b]).unwrap()).unwrap();
         let out = &out[0];
         let keys: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
         let statuses: Vec<Option<i16>> = out.column(3).as_primitive::<Int16Type>().iter().collect();
@@ -485,8 +486,9 @@ mod tests {
             let columns = REQUESTS_COLUMNS.map(|name| schema.index_of(name).unwrap());
             batch.project(&columns).unwrap()
         };
-        let projected = encode_hour(480_000, &[project(&a), project(&b)]).unwrap();
-        let file = encode_hour(480_000, &[a, b]).unwrap();
+        let projected =
+            encode_hour(Hour::from_epoch_hours(480_000), &[project(&a), project(&b)]).unwrap();
+        let file = encode_hour(Hour::from_epoch_hours(480_000), &[a, b]).unwrap();
         assert_eq!(projected, file);
         let out = decode(file).unwrap();
         assert_eq!(out.len(), 1);

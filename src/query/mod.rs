@@ -14,7 +14,7 @@ use crate::lake::layout::{self, hour_of_partition};
 use crate::lake::rollup::{self, ROLLUP_TABLE};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::schema::status::StatusClass;
-use crate::time::{self, TimeRange};
+use crate::time::{self, Hour, TimeRange};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
@@ -355,18 +355,20 @@ impl TimeRange {
         let text = |s: String| ScalarValue::Utf8(Some(s));
         let from = self.from.unwrap_or(time::epoch_floor());
         let to = self.to.unwrap_or(time::epoch_ceiling());
-        let floor_hour = |t: DateTime<Utc>| t.timestamp().div_euclid(3600);
         let edge = |t: DateTime<Utc>| {
-            if t.timestamp_subsec_nanos() == 0 && t.timestamp().rem_euclid(3600) == 0 {
+            if Hour::of(t).start() == Some(t) {
                 return (String::new(), String::new());
             }
-            layout::partition_values(floor_hour(t))
+            layout::partition_values(Hour::of(t))
         };
-        let hour_instant =
-            |h: i64| DateTime::from_timestamp(h * 3600, 0).unwrap_or(time::epoch_ceiling());
+        let hour_instant = |h: Hour| h.start().unwrap_or(time::epoch_ceiling());
         let aligned = edge(from).0.is_empty();
-        let whole_from = hour_instant(floor_hour(from) + i64::from(!aligned));
-        let whole_to = hour_instant(floor_hour(to));
+        let whole_from = hour_instant(if aligned {
+            Hour::of(from)
+        } else {
+            Hour::of(from).next()
+        });
+        let whole_to = hour_instant(Hour::of(to));
         let (head_dt, head_hour) = edge(from);
         let (tail_dt, tail_hour) = edge(to);
         vec![

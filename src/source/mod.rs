@@ -7,6 +7,7 @@ pub(crate) mod s3;
 use crate::aws::S3Settings;
 use crate::error::Result;
 use crate::object_names::name_hour;
+use crate::time::Hour;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -56,7 +57,11 @@ impl Source {
         };
         let seen = objects.len();
         if let Listing::Since(since) = listing {
-            objects.retain(|o| name_hour(&o.uri).is_none_or(|hour| hour >= *since));
+            objects.retain(|o| {
+                name_hour(&o.uri)
+                    .and_then(Hour::start)
+                    .is_none_or(|hour| hour >= *since)
+            });
         }
         objects.sort_by(|a, b| a.uri.cmp(&b.uri));
         Ok(Listed {
