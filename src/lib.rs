@@ -19,8 +19,9 @@
 //! 1. foundation: `error`, [`cpu`].
 //! 2. shared model, what several layers need and none of them owns:
 //!    [`schema`] (the field catalogue and the lake's Arrow schema), `time`
-//!    (instants, ranges, billing periods, zones), `aws` (S3 settings and
-//!    aws-config), `object_names` (the hour a log object is named for).
+//!    (instants, UTC hours, ranges, billing periods, zones), `aws` (S3
+//!    settings and aws-config), `object_names` (the hour a log object is
+//!    named for).
 //! 3. `source` and `key`, independent: where log objects come from;
 //!    finding, hashing and redacting keys. `key` sits below `format` although
 //!    a key is found after a line is split: the parser calls the key finder
