@@ -7,6 +7,10 @@ use crate::render;
 use clap::Args;
 use std::path::PathBuf;
 
+/// The export's format when no `--format` is given.
+pub(crate) const DEFAULT_EXPORT_FORMAT: crate::export::formats::Format =
+    crate::export::formats::Format::Csv;
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -20,7 +24,7 @@ pub struct ExportArgs {
     /// The plans file (TOML); see the README.
     #[arg(long, env = "EDGEMETER_PLANS")]
     pub(crate) plans: PathBuf,
-    #[arg(long, value_enum, default_value = "csv")]
+    #[arg(long, value_enum, default_value_t = DEFAULT_EXPORT_FORMAT)]
     pub(crate) format: crate::export::formats::Format,
     /// Where to write: a path or s3://bucket/key (a manifest is written beside it).
     #[arg(long)]

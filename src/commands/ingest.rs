@@ -275,6 +275,113 @@ mod tests {
         );
     }
 
+    /// The ingest settings stay unset (`None`) until [`config::resolve`]
+    /// merges them with the file's, so clap cannot show their defaults: their
+    /// help text names them by hand, and this checks it against the named
+    /// constants `resolve` falls back to. No other flag of any command has a
+    /// hand-written default (clap shows theirs, from constants).
+    #[test]
+    fn the_help_texts_defaults_are_the_named_constants() {
+        use crate::config::{
+            DEFAULT_BATCH_BYTES, DEFAULT_CONCURRENCY, DEFAULT_LOG_FORMAT, DEFAULT_LOOKBACK,
+            parse_duration,
+        };
+        use clap::CommandFactory;
+        let size = |text: &str| parse_size(text).unwrap();
+        let check = |flag: &str, text: &str| match flag {
+            "--key-from" => {
+                let sources: Vec<crate::key::KeySource> =
+                    text.split(", ").map(|s| s.parse().unwrap()).collect();
+                assert_eq!(sources, crate::key::default_sources(), "{flag}");
+            }
+            "--format" => assert_eq!(text, DEFAULT_LOG_FORMAT, "{flag}"),
+            "--lookback" => {
+                let duration = text.split(';').next().unwrap();
+                assert_eq!(
+                    parse_duration(duration).unwrap(),
+                    DEFAULT_LOOKBACK,
+                    "{flag}"
+                );
+            }
+            "--max-keyless-share" => assert_eq!(
+                text.parse::<f64>().unwrap(),
+                crate::ingest::DEFAULT_MAX_KEYLESS_SHARE,
+                "{flag}"
+            ),
+            "--concurrency" => {
+                assert_eq!(
+                    text.parse::<usize>().unwrap(),
+                    DEFAULT_CONCURRENCY,
+                    "{flag}"
+                )
+            }
+            "--batch-bytes" => assert_eq!(size(text), DEFAULT_BATCH_BYTES, "{flag}"),
+            "--max-object-bytes" => assert_eq!(
+                size(text),
+                crate::format::DEFAULT_MAX_OBJECT_BYTES,
+                "{flag}"
+            ),
+            "--part-bytes" => assert_eq!(size(text), crate::ingest::DEFAULT_PART_BYTES, "{flag}"),
+            "--max-line-bytes" => assert_eq!(
+                size(text),
+                crate::format::w3c::DEFAULT_MAX_LINE_BYTES as u64,
+                "{flag}"
+            ),
+            "--max-file-rows" => assert_eq!(
+                size(text),
+                crate::lake::partition::MAX_FILE_ROWS as u64,
+                "{flag}"
+            ),
+            "--max-file-bytes" => assert_eq!(
+                size(text),
+                crate::lake::partition::MAX_FILE_BYTES as u64,
+                "{flag}"
+            ),
+            _ => panic!("{flag}: a default written in the help text, not shown by clap"),
+        };
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let mut checked = BTreeSet::new();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let help = [arg.get_help(), arg.get_long_help()]
+                    .into_iter()
+                    .flatten()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let Some((_, rest)) = help.split_once("[default: ") else {
+                    continue;
+                };
+                let text = rest.split(']').next().unwrap();
+                let flag = format!("--{}", arg.get_long().unwrap());
+                check(&flag, text);
+                checked.insert((command.get_name().to_string(), flag));
+            }
+        }
+        let ingest_settings = |command: &str| {
+            [
+                "--key-from",
+                "--format",
+                "--lookback",
+                "--max-keyless-share",
+                "--concurrency",
+                "--batch-bytes",
+                "--max-object-bytes",
+                "--part-bytes",
+                "--max-line-bytes",
+                "--max-file-rows",
+                "--max-file-bytes",
+            ]
+            .map(|flag| (command.to_string(), flag.to_string()))
+        };
+        let expected: BTreeSet<(String, String)> = ["ingest", "run", "reingest"]
+            .into_iter()
+            .flat_map(ingest_settings)
+            .collect();
+        assert_eq!(checked, expected);
+    }
+
     #[test]
     fn the_readme_config_file_example_is_ingest_settings() {
         let example = README

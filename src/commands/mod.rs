@@ -8,6 +8,7 @@
 
 use crate::aws::S3Settings;
 use crate::error::Result;
+use crate::query::output::OutputFormat;
 use clap::Args;
 
 pub mod check;
@@ -35,6 +36,10 @@ pub enum Outcome {
     /// object's requests had no key).
     Partial,
 }
+
+/// How `usage`, `query`, `runs` and `unreadable` write rows when no
+/// `--format` is given.
+pub(crate) const DEFAULT_OUTPUT_FORMAT: OutputFormat = OutputFormat::Table;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct S3Args {

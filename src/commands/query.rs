@@ -13,7 +13,7 @@ use std::path::PathBuf;
 pub struct QueryArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]

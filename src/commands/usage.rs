@@ -36,7 +36,7 @@ pub struct UsageArgs {
     /// Only this raw key, hashed first (repeatable; honours EDGEMETER_KEY_SECRET).
     #[arg(long = "key-raw")]
     pub(crate) raw_keys: Vec<String>,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
