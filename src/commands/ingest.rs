@@ -209,13 +209,22 @@ mod tests {
 
     const README: &str = include_str!("../../README.md");
 
+    /// The commands whose flags are the ingest settings: those of a README
+    /// flag-table row that names no commands.
+    const INGEST_COMMANDS: [&str; 3] = ["ingest", "run", "reingest"];
+
     /// The rows of the README's flag table as (flag, its `EDGEMETER_*`
-    /// variable, the commands the row names, none for the ingest settings).
-    fn readme_flags() -> Vec<(String, Option<String>, Vec<String>)> {
+    /// variable, the commands the row is for), given every command's name.
+    fn readme_flags(commands: &[String]) -> Vec<(String, Option<String>, Vec<String>)> {
         let table = README
             .split("| flag | env | meaning |\n|---|---|---|\n")
             .nth(1)
             .expect("the README has a flag table");
+        let names = |list: &str| -> Vec<String> {
+            list.split(", ")
+                .map(|name| name.trim_matches('`').to_string())
+                .collect()
+        };
         table
             .lines()
             .take_while(|line| line.starts_with('|'))
@@ -230,13 +239,23 @@ mod tests {
                     .split('`')
                     .find(|word| word.starts_with("EDGEMETER_"))
                     .map(str::to_string);
-                // "`usage`, `query`: …" names the commands a row is for.
+                // "`usage`, `query`: …" names the commands a row is for;
+                // "every command: …" and "every command but `man`: …" too.
                 let scope = match cells[2].split_once(": ") {
-                    Some((names, _)) if names.starts_with('`') => names
-                        .split(", ")
-                        .map(|name| name.trim_matches('`').to_string())
-                        .collect(),
-                    _ => Vec::new(),
+                    Some(("every command", _)) => commands.to_vec(),
+                    Some((list, _)) if list.starts_with("every command but ") => {
+                        let but = names(&list["every command but ".len()..]);
+                        for name in &but {
+                            assert!(commands.contains(name), "{flag}: no command {name}");
+                        }
+                        commands
+                            .iter()
+                            .filter(|c| !but.contains(c))
+                            .cloned()
+                            .collect()
+                    }
+                    Some((list, _)) if list.starts_with('`') => names(list),
+                    _ => INGEST_COMMANDS.map(str::to_string).to_vec(),
                 };
                 Some((flag.to_string(), env, scope))
             })
@@ -244,35 +263,51 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_flag_table_lists_exactly_the_ingest_settings() {
+    fn the_readme_flag_table_lists_exactly_every_commands_flags() {
         use clap::CommandFactory;
         let mut cli = crate::cli::Cli::command();
         // Building propagates global flags (`--quiet`) to the subcommands.
         cli.build();
-        let ingest = cli.find_subcommand("ingest").expect("an ingest command");
-        let flags: BTreeSet<(String, Option<String>)> = ingest
-            .get_arguments()
-            .filter_map(|arg| {
-                let long = arg.get_long()?;
-                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-                (long != "help").then(|| (format!("--{long}"), env))
-            })
+        let commands: Vec<String> = cli
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|name| name != "help")
             .collect();
-        let documented: BTreeSet<(String, Option<String>)> = readme_flags()
-            .into_iter()
-            .filter(|(_, _, scope)| scope.is_empty() || scope.iter().any(|c| c == "ingest"))
-            .map(|(flag, env, _)| (flag, env))
-            .collect();
-        assert_eq!(
-            documented.difference(&flags).collect::<Vec<_>>(),
-            Vec::<&(String, Option<String>)>::new(),
-            "in the README's flag table (unscoped or for `ingest`), not settings of ingest"
-        );
-        assert_eq!(
-            flags.difference(&documented).collect::<Vec<_>>(),
-            Vec::<&(String, Option<String>)>::new(),
-            "settings of ingest missing from the README's flag table"
-        );
+        for command in ["ingest", "run", "reingest", "usage", "maintain"] {
+            assert!(commands.iter().any(|c| c == command), "{command}");
+        }
+        let rows = readme_flags(&commands);
+        for (flag, _, scope) in &rows {
+            for name in scope {
+                assert!(commands.contains(name), "{flag}: no command {name}");
+            }
+        }
+        for name in &commands {
+            let command = cli.find_subcommand(name).unwrap();
+            let flags: BTreeSet<(String, Option<String>)> = command
+                .get_arguments()
+                .filter_map(|arg| {
+                    let long = arg.get_long()?;
+                    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                    (long != "help" && long != "version").then(|| (format!("--{long}"), env))
+                })
+                .collect();
+            let documented: BTreeSet<(String, Option<String>)> = rows
+                .iter()
+                .filter(|(_, _, scope)| scope.contains(name))
+                .map(|(flag, env, _)| (flag.clone(), env.clone()))
+                .collect();
+            assert_eq!(
+                documented.difference(&flags).collect::<Vec<_>>(),
+                Vec::<&(String, Option<String>)>::new(),
+                "in the README's flag table for `{name}`, not flags of it"
+            );
+            assert_eq!(
+                flags.difference(&documented).collect::<Vec<_>>(),
+                Vec::<&(String, Option<String>)>::new(),
+                "flags of `{name}` missing from the README's flag table"
+            );
+        }
     }
 
     /// The ingest settings stay unset (`None`) until [`config::resolve`]
