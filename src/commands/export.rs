@@ -35,8 +35,24 @@ pub struct ExportArgs {
     pub(crate) as_of: Option<String>,
 }
 
+/// `export`'s settings with `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Export {
+    args: ExportArgs,
+    as_of: crate::lake::delta::AsOf,
+}
+
+impl ExportArgs {
+    /// Parses the values the flags hold.
+    pub(crate) fn validate(self) -> Result<Export> {
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Export { args: self, as_of })
+    }
+}
+
 /// Writes the export and reports what was written.
-pub(crate) async fn run(args: ExportArgs, quiet: bool) -> Result<Outcome> {
+pub(crate) async fn run(export: Export, quiet: bool) -> Result<Outcome> {
+    let Export { args, as_of } = export;
     let options = crate::export::ExportOptions {
         lake: args.lake.lake,
         s3: args.lake.s3.settings(),
@@ -45,7 +61,7 @@ pub(crate) async fn run(args: ExportArgs, quiet: bool) -> Result<Outcome> {
         plans: args.plans,
         format: args.format,
         output: args.output,
-        as_of: as_of(args.as_of.as_deref())?,
+        as_of,
     };
     let to_stdout = options.output == "-";
     let report = crate::export::export(&options).await?;

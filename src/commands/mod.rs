@@ -1,5 +1,7 @@
 //! One module per command, each with one entry function, `run`, that takes
-//! the command's settings and returns an [`Outcome`] or an error. The modules
+//! the command's settings (those whose flags hold times or table versions
+//! parsed beforehand by their `validate`, so `run` takes valid values) and
+//! returns an [`Outcome`] or an error. The modules
 //! open lakes, call the library and print; `cli` only parses and dispatches,
 //! and turns the result into the exit status.
 //!
