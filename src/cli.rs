@@ -1,6 +1,7 @@
 //! The command line: the clap parser, whose subcommands are the settings
 //! structs of [`crate::commands`] (every flag also readable from an
-//! `EDGEMETER_*` environment variable); the dispatch to each command's `run`;
+//! `EDGEMETER_*` environment variable); the dispatch to each command's `run`,
+//! with the values its flags hold parsed first (`validate`), in one step;
 //! and the one place where an outcome or an error becomes the exit status.
 
 use crate::commands::check::CheckArgs;
@@ -99,15 +100,15 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Ingest(settings) => commands::ingest::run(settings, quiet).await,
         Command::Run(args) => commands::run::run(args, quiet).await,
-        Command::Reingest(args) => commands::reingest::run(args, quiet).await,
-        Command::Export(args) => commands::export::run(args, quiet).await,
-        Command::Check(args) => commands::check::run(args, quiet).await,
-        Command::Report(args) => commands::report::run(args, quiet).await,
+        Command::Reingest(args) => commands::reingest::run(args.validate()?, quiet).await,
+        Command::Export(args) => commands::export::run(args.validate()?, quiet).await,
+        Command::Check(args) => commands::check::run(args.validate()?, quiet).await,
+        Command::Report(args) => commands::report::run(args.validate()?, quiet).await,
         Command::Runs(args) => commands::runs::run(args).await,
         Command::Init(args) => commands::init::run(args).await,
         Command::Unreadable(args) => commands::unreadable::run(args, quiet).await,
-        Command::Usage(args) => commands::usage::run(args).await,
-        Command::Query(args) => commands::query::run(args).await,
+        Command::Usage(args) => commands::usage::run(args.validate()?).await,
+        Command::Query(args) => commands::query::run(args.validate()?).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             commands::docs::completions(shell, Cli::command())

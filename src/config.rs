@@ -22,6 +22,8 @@ pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(48 * 3600);
 pub(crate) const DEFAULT_CONCURRENCY: usize = 16;
 /// Compressed bytes of logs merged and committed per batch.
 pub(crate) const DEFAULT_BATCH_BYTES: u64 = 8 << 20;
+/// The log format when none is set: each object's own, detected.
+pub(crate) const DEFAULT_LOG_FORMAT: &str = "auto";
 
 /// A size: a number of bytes, or a number with a unit (`8MiB`, `512 KiB`,
 /// `1GB`; binary units are powers of 1024, decimal ones of 1000).
@@ -111,7 +113,12 @@ pub(crate) fn resolve(
         key_sources = default_sources();
     }
     let fields = pick(given.fields, file.fields);
-    let format = match given.format.or(file.format).as_deref().unwrap_or("auto") {
+    let format = match given
+        .format
+        .or(file.format)
+        .as_deref()
+        .unwrap_or(DEFAULT_LOG_FORMAT)
+    {
         "auto" if fields.is_empty() => LogFormat::Auto,
         "auto" => {
             return Err(Error::Config(

@@ -4,6 +4,7 @@
 use super::{LakeArgs, Outcome, as_of};
 use crate::error::Result;
 use crate::lake::Lake;
+use crate::lake::delta::AsOf;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,21 +32,42 @@ pub struct CheckArgs {
     pub(crate) as_of: Option<String>,
 }
 
+/// `check`'s settings with `--at` and `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Check {
+    args: CheckArgs,
+    at: chrono::DateTime<chrono::Utc>,
+    as_of: AsOf,
+}
+
+impl CheckArgs {
+    /// Parses the values the flags hold; `--at` absent is now.
+    pub(crate) fn validate(self) -> Result<Check> {
+        let at = match &self.at {
+            Some(t) => crate::time::parse_instant(t)?,
+            None => chrono::Utc::now(),
+        };
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Check {
+            args: self,
+            at,
+            as_of,
+        })
+    }
+}
+
 /// Checks quotas and health, sends alerts, prints the report.
-pub(crate) async fn run(args: CheckArgs, quiet: bool) -> Result<Outcome> {
+pub(crate) async fn run(check: Check, quiet: bool) -> Result<Outcome> {
+    let Check { args, at, as_of } = check;
     let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
     let plans = crate::billing::plans::Plans::load(&args.plans)?;
-    let at = match &args.at {
-        Some(t) => crate::time::parse_instant(t)?,
-        None => chrono::Utc::now(),
-    };
     let report = crate::alerts::check(
         &lake,
         &plans,
         at,
         args.tz.as_deref(),
         args.webhook.as_deref(),
-        as_of(args.as_of.as_deref())?,
+        as_of,
     )
     .await?;
     if args.json {

@@ -7,6 +7,10 @@ use crate::render;
 use clap::Args;
 use std::path::PathBuf;
 
+/// The export's format when no `--format` is given.
+pub(crate) const DEFAULT_EXPORT_FORMAT: crate::export::formats::Format =
+    crate::export::formats::Format::Csv;
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -20,7 +24,7 @@ pub struct ExportArgs {
     /// The plans file (TOML); see the README.
     #[arg(long, env = "EDGEMETER_PLANS")]
     pub(crate) plans: PathBuf,
-    #[arg(long, value_enum, default_value = "csv")]
+    #[arg(long, value_enum, default_value_t = DEFAULT_EXPORT_FORMAT)]
     pub(crate) format: crate::export::formats::Format,
     /// Where to write: a path or s3://bucket/key (a manifest is written beside it).
     #[arg(long)]
@@ -31,8 +35,24 @@ pub struct ExportArgs {
     pub(crate) as_of: Option<String>,
 }
 
+/// `export`'s settings with `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Export {
+    args: ExportArgs,
+    as_of: crate::lake::delta::AsOf,
+}
+
+impl ExportArgs {
+    /// Parses the values the flags hold.
+    pub(crate) fn validate(self) -> Result<Export> {
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Export { args: self, as_of })
+    }
+}
+
 /// Writes the export and reports what was written.
-pub(crate) async fn run(args: ExportArgs, quiet: bool) -> Result<Outcome> {
+pub(crate) async fn run(export: Export, quiet: bool) -> Result<Outcome> {
+    let Export { args, as_of } = export;
     let options = crate::export::ExportOptions {
         lake: args.lake.lake,
         s3: args.lake.s3.settings(),
@@ -41,7 +61,7 @@ pub(crate) async fn run(args: ExportArgs, quiet: bool) -> Result<Outcome> {
         plans: args.plans,
         format: args.format,
         output: args.output,
-        as_of: as_of(args.as_of.as_deref())?,
+        as_of,
     };
     let to_stdout = options.output == "-";
     let report = crate::export::export(&options).await?;

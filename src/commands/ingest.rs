@@ -209,13 +209,22 @@ mod tests {
 
     const README: &str = include_str!("../../README.md");
 
+    /// The commands whose flags are the ingest settings: those of a README
+    /// flag-table row that names no commands.
+    const INGEST_COMMANDS: [&str; 3] = ["ingest", "run", "reingest"];
+
     /// The rows of the README's flag table as (flag, its `EDGEMETER_*`
-    /// variable, the commands the row names, none for the ingest settings).
-    fn readme_flags() -> Vec<(String, Option<String>, Vec<String>)> {
+    /// variable, the commands the row is for), given every command's name.
+    fn readme_flags(commands: &[String]) -> Vec<(String, Option<String>, Vec<String>)> {
         let table = README
             .split("| flag | env | meaning |\n|---|---|---|\n")
             .nth(1)
             .expect("the README has a flag table");
+        let names = |list: &str| -> Vec<String> {
+            list.split(", ")
+                .map(|name| name.trim_matches('`').to_string())
+                .collect()
+        };
         table
             .lines()
             .take_while(|line| line.starts_with('|'))
@@ -230,13 +239,23 @@ mod tests {
                     .split('`')
                     .find(|word| word.starts_with("EDGEMETER_"))
                     .map(str::to_string);
-                // "`usage`, `query`: …" names the commands a row is for.
+                // "`usage`, `query`: …" names the commands a row is for;
+                // "every command: …" and "every command but `man`: …" too.
                 let scope = match cells[2].split_once(": ") {
-                    Some((names, _)) if names.starts_with('`') => names
-                        .split(", ")
-                        .map(|name| name.trim_matches('`').to_string())
-                        .collect(),
-                    _ => Vec::new(),
+                    Some(("every command", _)) => commands.to_vec(),
+                    Some((list, _)) if list.starts_with("every command but ") => {
+                        let but = names(&list["every command but ".len()..]);
+                        for name in &but {
+                            assert!(commands.contains(name), "{flag}: no command {name}");
+                        }
+                        commands
+                            .iter()
+                            .filter(|c| !but.contains(c))
+                            .cloned()
+                            .collect()
+                    }
+                    Some((list, _)) if list.starts_with('`') => names(list),
+                    _ => INGEST_COMMANDS.map(str::to_string).to_vec(),
                 };
                 Some((flag.to_string(), env, scope))
             })
@@ -244,35 +263,158 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_flag_table_lists_exactly_the_ingest_settings() {
+    fn the_readme_flag_table_lists_exactly_every_commands_flags() {
         use clap::CommandFactory;
         let mut cli = crate::cli::Cli::command();
         // Building propagates global flags (`--quiet`) to the subcommands.
         cli.build();
-        let ingest = cli.find_subcommand("ingest").expect("an ingest command");
-        let flags: BTreeSet<(String, Option<String>)> = ingest
-            .get_arguments()
-            .filter_map(|arg| {
-                let long = arg.get_long()?;
-                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-                (long != "help").then(|| (format!("--{long}"), env))
-            })
+        let commands: Vec<String> = cli
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|name| name != "help")
             .collect();
-        let documented: BTreeSet<(String, Option<String>)> = readme_flags()
+        for command in ["ingest", "run", "reingest", "usage", "maintain"] {
+            assert!(commands.iter().any(|c| c == command), "{command}");
+        }
+        let rows = readme_flags(&commands);
+        for (flag, _, scope) in &rows {
+            for name in scope {
+                assert!(commands.contains(name), "{flag}: no command {name}");
+            }
+        }
+        for name in &commands {
+            let command = cli.find_subcommand(name).unwrap();
+            let flags: BTreeSet<(String, Option<String>)> = command
+                .get_arguments()
+                .filter_map(|arg| {
+                    let long = arg.get_long()?;
+                    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                    (long != "help" && long != "version").then(|| (format!("--{long}"), env))
+                })
+                .collect();
+            let documented: BTreeSet<(String, Option<String>)> = rows
+                .iter()
+                .filter(|(_, _, scope)| scope.contains(name))
+                .map(|(flag, env, _)| (flag.clone(), env.clone()))
+                .collect();
+            assert_eq!(
+                documented.difference(&flags).collect::<Vec<_>>(),
+                Vec::<&(String, Option<String>)>::new(),
+                "in the README's flag table for `{name}`, not flags of it"
+            );
+            assert_eq!(
+                flags.difference(&documented).collect::<Vec<_>>(),
+                Vec::<&(String, Option<String>)>::new(),
+                "flags of `{name}` missing from the README's flag table"
+            );
+        }
+    }
+
+    /// The ingest settings stay unset (`None`) until [`config::resolve`]
+    /// merges them with the file's, so clap cannot show their defaults: their
+    /// help text names them by hand, and this checks it against the named
+    /// constants `resolve` falls back to. No other flag of any command has a
+    /// hand-written default (clap shows theirs, from constants).
+    #[test]
+    fn the_help_texts_defaults_are_the_named_constants() {
+        use crate::config::{
+            DEFAULT_BATCH_BYTES, DEFAULT_CONCURRENCY, DEFAULT_LOG_FORMAT, DEFAULT_LOOKBACK,
+            parse_duration,
+        };
+        use clap::CommandFactory;
+        let size = |text: &str| parse_size(text).unwrap();
+        let check = |flag: &str, text: &str| match flag {
+            "--key-from" => {
+                let sources: Vec<crate::key::KeySource> =
+                    text.split(", ").map(|s| s.parse().unwrap()).collect();
+                assert_eq!(sources, crate::key::default_sources(), "{flag}");
+            }
+            "--format" => assert_eq!(text, DEFAULT_LOG_FORMAT, "{flag}"),
+            "--lookback" => {
+                let duration = text.split(';').next().unwrap();
+                assert_eq!(
+                    parse_duration(duration).unwrap(),
+                    DEFAULT_LOOKBACK,
+                    "{flag}"
+                );
+            }
+            "--max-keyless-share" => assert_eq!(
+                text.parse::<f64>().unwrap(),
+                crate::ingest::DEFAULT_MAX_KEYLESS_SHARE,
+                "{flag}"
+            ),
+            "--concurrency" => {
+                assert_eq!(
+                    text.parse::<usize>().unwrap(),
+                    DEFAULT_CONCURRENCY,
+                    "{flag}"
+                )
+            }
+            "--batch-bytes" => assert_eq!(size(text), DEFAULT_BATCH_BYTES, "{flag}"),
+            "--max-object-bytes" => assert_eq!(
+                size(text),
+                crate::format::DEFAULT_MAX_OBJECT_BYTES,
+                "{flag}"
+            ),
+            "--part-bytes" => assert_eq!(size(text), crate::ingest::DEFAULT_PART_BYTES, "{flag}"),
+            "--max-line-bytes" => assert_eq!(
+                size(text),
+                crate::format::w3c::DEFAULT_MAX_LINE_BYTES as u64,
+                "{flag}"
+            ),
+            "--max-file-rows" => assert_eq!(
+                size(text),
+                crate::lake::partition::MAX_FILE_ROWS as u64,
+                "{flag}"
+            ),
+            "--max-file-bytes" => assert_eq!(
+                size(text),
+                crate::lake::partition::MAX_FILE_BYTES as u64,
+                "{flag}"
+            ),
+            _ => panic!("{flag}: a default written in the help text, not shown by clap"),
+        };
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let mut checked = BTreeSet::new();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let help = [arg.get_help(), arg.get_long_help()]
+                    .into_iter()
+                    .flatten()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let Some((_, rest)) = help.split_once("[default: ") else {
+                    continue;
+                };
+                let text = rest.split(']').next().unwrap();
+                let flag = format!("--{}", arg.get_long().unwrap());
+                check(&flag, text);
+                checked.insert((command.get_name().to_string(), flag));
+            }
+        }
+        let ingest_settings = |command: &str| {
+            [
+                "--key-from",
+                "--format",
+                "--lookback",
+                "--max-keyless-share",
+                "--concurrency",
+                "--batch-bytes",
+                "--max-object-bytes",
+                "--part-bytes",
+                "--max-line-bytes",
+                "--max-file-rows",
+                "--max-file-bytes",
+            ]
+            .map(|flag| (command.to_string(), flag.to_string()))
+        };
+        let expected: BTreeSet<(String, String)> = ["ingest", "run", "reingest"]
             .into_iter()
-            .filter(|(_, _, scope)| scope.is_empty() || scope.iter().any(|c| c == "ingest"))
-            .map(|(flag, env, _)| (flag, env))
+            .flat_map(ingest_settings)
             .collect();
-        assert_eq!(
-            documented.difference(&flags).collect::<Vec<_>>(),
-            Vec::<&(String, Option<String>)>::new(),
-            "in the README's flag table (unscoped or for `ingest`), not settings of ingest"
-        );
-        assert_eq!(
-            flags.difference(&documented).collect::<Vec<_>>(),
-            Vec::<&(String, Option<String>)>::new(),
-            "settings of ingest missing from the README's flag table"
-        );
+        assert_eq!(checked, expected);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! One module per command, each with one entry function, `run`, that takes
-//! the command's settings and returns an [`Outcome`] or an error. The modules
+//! the command's settings (those whose flags hold times or table versions
+//! parsed beforehand by their `validate`, so `run` takes valid values) and
+//! returns an [`Outcome`] or an error. The modules
 //! open lakes, call the library and print; `cli` only parses and dispatches,
 //! and turns the result into the exit status.
 //!
@@ -8,6 +10,7 @@
 
 use crate::aws::S3Settings;
 use crate::error::Result;
+use crate::query::output::OutputFormat;
 use clap::Args;
 
 pub mod check;
@@ -35,6 +38,10 @@ pub enum Outcome {
     /// object's requests had no key).
     Partial,
 }
+
+/// How `usage`, `query`, `runs` and `unreadable` write rows when no
+/// `--format` is given.
+pub(crate) const DEFAULT_OUTPUT_FORMAT: OutputFormat = OutputFormat::Table;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct S3Args {

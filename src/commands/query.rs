@@ -13,7 +13,7 @@ use std::path::PathBuf;
 pub struct QueryArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
@@ -40,8 +40,24 @@ pub struct QueryArgs {
     pub(crate) timeout_secs: u64,
 }
 
+/// `query`'s settings with `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Query {
+    args: QueryArgs,
+    as_of: crate::lake::delta::AsOf,
+}
+
+impl QueryArgs {
+    /// Parses the values the flags hold.
+    pub(crate) fn validate(self) -> Result<Query> {
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Query { args: self, as_of })
+    }
+}
+
 /// Runs the SQL or named query given and prints its rows.
-pub(crate) async fn run(mut args: QueryArgs) -> Result<Outcome> {
+pub(crate) async fn run(query: Query) -> Result<Outcome> {
+    let Query { mut args, as_of } = query;
     let sql = match (args.sql.take(), &args.file) {
         (_, Some(path)) => std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("--file {}: {e}", path.display())))?,
@@ -69,7 +85,7 @@ pub(crate) async fn run(mut args: QueryArgs) -> Result<Outcome> {
         memory_mib: args.memory_mib,
         timeout_secs: args.timeout_secs,
     };
-    let session = LakeSession::open_with(&lake, as_of(args.as_of.as_deref())?, &limits).await?;
+    let session = LakeSession::open_with(&lake, as_of, &limits).await?;
     if !named && !args.params.is_empty() {
         return Err(crate::Error::Config(
             "--param applies to named queries; the SQL given is not one (see `edgemeter queries`)"

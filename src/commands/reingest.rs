@@ -5,6 +5,7 @@ use super::Outcome;
 use super::ingest::{IngestSettings, run_ingests};
 use crate::config;
 use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,18 +22,38 @@ pub struct ReingestArgs {
     pub(crate) settings: IngestSettings,
 }
 
-/// Ingests the objects named for hours in [--since, --until) again.
-pub(crate) async fn run(args: ReingestArgs, quiet: bool) -> Result<Outcome> {
-    let Some(since) = args.settings.since.clone() else {
-        return Err(Error::Config(
-            "reingest needs --since (and --until): the range of hours to read again".into(),
-        ));
-    };
-    let since = crate::time::parse_instant(&since).map_err(|e| e.in_setting("--since"))?;
-    let until = crate::time::parse_instant(&args.until).map_err(|e| e.in_setting("--until"))?;
-    if until <= since {
-        return Err(Error::Config("--until must be after --since".into()));
+/// `reingest`'s settings with the range of hours parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Reingest {
+    args: ReingestArgs,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+}
+
+impl ReingestArgs {
+    /// Parses `--since` and `--until`, which must give a range.
+    pub(crate) fn validate(self) -> Result<Reingest> {
+        let Some(since) = self.settings.since.as_deref() else {
+            return Err(Error::Config(
+                "reingest needs --since (and --until): the range of hours to read again".into(),
+            ));
+        };
+        let since = crate::time::parse_instant(since).map_err(|e| e.in_setting("--since"))?;
+        let until = crate::time::parse_instant(&self.until).map_err(|e| e.in_setting("--until"))?;
+        if until <= since {
+            return Err(Error::Config("--until must be after --since".into()));
+        }
+        Ok(Reingest {
+            args: self,
+            since,
+            until,
+        })
     }
+}
+
+/// Ingests the objects named for hours in [--since, --until) again.
+pub(crate) async fn run(reingest: Reingest, quiet: bool) -> Result<Outcome> {
+    let Reingest { args, since, until } = reingest;
     let file = match &args.config {
         Some(path) => IngestSettings::load(path)?,
         None => IngestSettings::default(),

@@ -24,22 +24,41 @@ pub struct ReportArgs {
     pub(crate) as_of: Option<String>,
 }
 
+/// `report`'s settings with `--period` and `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Report {
+    args: ReportArgs,
+    period: crate::time::Period,
+    as_of: crate::lake::delta::AsOf,
+}
+
+impl ReportArgs {
+    /// Parses the values the flags hold.
+    pub(crate) fn validate(self) -> Result<Report> {
+        let period = crate::time::Period::month(&self.period, None)?;
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Report {
+            args: self,
+            period,
+            as_of,
+        })
+    }
+}
+
 /// Writes the report of the month.
-pub(crate) async fn run(args: ReportArgs, quiet: bool) -> Result<Outcome> {
+pub(crate) async fn run(report: Report, quiet: bool) -> Result<Outcome> {
+    let Report {
+        args,
+        period,
+        as_of,
+    } = report;
     let settings = args.lake.s3.settings();
     let lake = Lake::open(&args.lake.lake, &settings).await?;
-    let period = crate::time::Period::month(&args.period, None)?;
     let plans = match &args.plans {
         Some(path) => Some(crate::billing::plans::Plans::load(path)?),
         None => None,
     };
-    let html = crate::report::report(
-        &lake,
-        &period,
-        as_of(args.as_of.as_deref())?,
-        plans.as_ref(),
-    )
-    .await?;
+    let html = crate::report::report(&lake, &period, as_of, plans.as_ref()).await?;
     crate::lake::write_output(&args.output, html.into(), &settings).await?;
     if !quiet && args.output != "-" {
         print!("{}", crate::render::wrote(&args.output));

@@ -6,14 +6,17 @@ use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
 use clap::Args;
 
+/// How many run records `runs` shows when no `--limit` is given.
+pub(crate) const DEFAULT_RUNS_LIMIT: usize = 50;
+
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArgs,
     /// Show only the newest N runs.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = DEFAULT_RUNS_LIMIT)]
     pub(crate) limit: usize,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
 }
 

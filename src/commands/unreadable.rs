@@ -19,7 +19,7 @@ pub struct UnreadableArgs {
     /// Acknowledge every object listed.
     #[arg(long, conflicts_with = "acknowledge")]
     pub(crate) acknowledge_all: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
 }
 

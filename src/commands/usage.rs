@@ -36,7 +36,7 @@ pub struct UsageArgs {
     /// Only this raw key, hashed first (repeatable; honours EDGEMETER_KEY_SECRET).
     #[arg(long = "key-raw")]
     pub(crate) raw_keys: Vec<String>,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
     pub(crate) format: OutputFormat,
     /// Write to this file instead of stdout.
     #[arg(long)]
@@ -46,10 +46,32 @@ pub struct UsageArgs {
     pub(crate) as_of: Option<String>,
 }
 
+/// `usage`'s settings with the range and `--as-of` parsed: what [`run`] takes.
+#[derive(Debug)]
+pub struct Usage {
+    args: UsageArgs,
+    range: TimeRange,
+    as_of: crate::lake::delta::AsOf,
+}
+
+impl UsageArgs {
+    /// Parses the values the flags hold.
+    pub(crate) fn validate(self) -> Result<Usage> {
+        let range =
+            TimeRange::parse_in(self.from.as_deref(), self.to.as_deref(), self.tz.as_deref())?;
+        let as_of = as_of(self.as_of.as_deref())?;
+        Ok(Usage {
+            args: self,
+            range,
+            as_of,
+        })
+    }
+}
+
 /// Prints the usage of the range.
-pub(crate) async fn run(args: UsageArgs) -> Result<Outcome> {
+pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
+    let Usage { args, range, as_of } = usage;
     let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-    let range = TimeRange::parse_in(args.from.as_deref(), args.to.as_deref(), args.tz.as_deref())?;
     let hasher = crate::key::KeyHasher::from_env();
     let mut keys = args.keys;
     keys.extend(args.raw_keys.iter().map(|raw| hasher.id_of(raw)));
@@ -60,7 +82,7 @@ pub(crate) async fn run(args: UsageArgs) -> Result<Outcome> {
         group_by: args.group_by,
         keys,
     };
-    let session = LakeSession::open_as_of(&lake, as_of(args.as_of.as_deref())?).await?;
+    let session = LakeSession::open_as_of(&lake, as_of).await?;
     let stream = query.run(&session).await?;
     write(stream, args.format, args.output.as_deref()).await?;
     Ok(Outcome::Done)
