@@ -8,7 +8,7 @@ use crate::aws::S3Settings;
 use crate::commands::ingest::IngestSettings;
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
-use crate::format::w3c::{LogFormat, ParseOptions};
+use crate::format::{LogFormat, ParseOptions};
 use crate::ingest::{IngestOptions, Window};
 use crate::key::{KeySource, default_sources};
 use crate::time::parse_instant;
@@ -132,7 +132,7 @@ pub(crate) fn resolve(
             ));
         }
         "realtime" => {
-            crate::format::fields::realtime_order(&fields).map_err(Error::Config)?;
+            crate::format::realtime::realtime_order(&fields).map_err(Error::Config)?;
             LogFormat::Realtime(fields)
         }
         other => {
@@ -182,7 +182,7 @@ pub(crate) fn resolve(
             max_line_bytes: given
                 .max_line_bytes
                 .or(file.max_line_bytes)
-                .map_or(crate::format::w3c::DEFAULT_MAX_LINE_BYTES, |n| {
+                .map_or(crate::format::DEFAULT_MAX_LINE_BYTES, |n| {
                     usize::try_from(n.max(64)).unwrap_or(usize::MAX)
                 }),
         },

@@ -359,7 +359,7 @@ mod tests {
             "--part-bytes" => assert_eq!(size(text), crate::ingest::DEFAULT_PART_BYTES, "{flag}"),
             "--max-line-bytes" => assert_eq!(
                 size(text),
-                crate::format::w3c::DEFAULT_MAX_LINE_BYTES as u64,
+                crate::format::DEFAULT_MAX_LINE_BYTES as u64,
                 "{flag}"
             ),
             "--max-file-rows" => assert_eq!(

@@ -4,10 +4,6 @@
 
 use crate::schema::fields::field_index;
 
-/// Kept at this path for `config.rs`, which names it so (the real-time
-/// fields are `realtime`'s).
-pub(crate) use super::realtime::realtime_order;
-
 /// Positions in [`FIELDS`] of the fields the parser reads directly
 /// (checked against the table by a test).
 pub(crate) mod idx {

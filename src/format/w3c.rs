@@ -19,12 +19,9 @@ use super::realtime;
 use super::rows::{HourlyRows, Row, Value, parse_value};
 use super::timestamps::{END_VALID_MS, FIRST_VALID_MS, parse_epoch, parse_timestamp};
 use super::{BadLine, FieldError, MAX_BAD_LINE_SAMPLES, ObjectError, ParseStats, Parsed};
+use super::{LogFormat, ParseOptions};
 use crate::key::{KeyFields, KeyFinder, KeyHasher};
 use crate::schema::fields::FIELDS;
-
-/// Kept at this path for `config.rs`, which names them so (they are the
-/// shared types of every format, `format`'s own).
-pub(crate) use super::{DEFAULT_MAX_LINE_BYTES, LogFormat, ParseOptions};
 
 /// Parses the lines of one object, or of one part of it, into rows by hour.
 pub(super) struct LineParser<'a, 'h> {
