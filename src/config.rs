@@ -217,6 +217,7 @@ pub(crate) fn resolve(
         max_keyless_share,
         progress,
         reingest_until: None,
+        clock: std::sync::Arc::new(crate::time::SystemClock),
     };
     Ok(RunConfig {
         ingests: sources

@@ -11,14 +11,15 @@
 //!
 //! "Now" comes from a [`Clock`]: the CLI reads the [`SystemClock`], a test
 //! fixes the instant with a [`FixedClock`] (as delta-rs's `with_clock`), so
-//! that what depends on the date (Stripe's 35-day window, grace periods) is
-//! testable on fixtures of any age.
+//! that what depends on the date (Stripe's 35-day window, grace periods, an
+//! ingest run's lookback window and its recorded times) is testable on
+//! fixtures of any age.
 
 use crate::error::{Error, Result};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 
 /// Where the current instant comes from.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
 }

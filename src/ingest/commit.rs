@@ -5,9 +5,9 @@
 //! later runs skip them). See the design section of the README for why this
 //! order keeps every request counted exactly once.
 
-use super::OBJECTS_COMMITTED;
 use super::decode::{Failure, ObjectOutcome};
 use super::summary::{BadLineSample, FieldErrorSample, IngestSummary, MAX_SAMPLES, MostlyKeyless};
+use super::{IngestOptions, OBJECTS_COMMITTED};
 use crate::error::Result;
 use crate::lake::delta::{self, Committed};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
@@ -86,7 +86,7 @@ pub(super) async fn repair_rollups(lake: &Lake, tables: &Tables) -> Result<u64> 
 pub(super) fn tally_batch(
     run_id: &str,
     outcomes: Vec<ObjectOutcome>,
-    max_keyless_share: f64,
+    options: &IngestOptions,
     summary: &mut IngestSummary,
 ) -> TalliedBatch {
     let mut by_hour: BTreeMap<Hour, Vec<RecordBatch>> = BTreeMap::new();
@@ -94,7 +94,7 @@ pub(super) fn tally_batch(
     let mut first_reads = Vec::new();
     let mut waits = Vec::new();
     let mut signals = Vec::new();
-    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now_ms = options.clock.now().timestamp_millis();
     for ObjectOutcome {
         object,
         result,
@@ -167,7 +167,7 @@ pub(super) fn tally_batch(
                 counts.add(&stats);
                 summary.objects_ingested += 1;
                 if counts.requests > 0
-                    && counts.keyless as f64 > max_keyless_share * counts.requests as f64
+                    && counts.keyless as f64 > options.max_keyless_share * counts.requests as f64
                 {
                     tracing::warn!(object = %object.uri, requests = counts.requests, keyless = counts.keyless, "most requests of the object have no API key: check --key-from / --key-param");
                     summary.mostly_keyless.push(MostlyKeyless {

@@ -26,6 +26,7 @@ use crate::key::KeyHasher;
 use crate::lake::Lake;
 use crate::lake::layout;
 use crate::source::{LogObject, Source};
+use crate::time::Clock;
 use chrono::{DateTime, SecondsFormat, Utc};
 use commit::{HourLocks, Tables, commit_batch, tally_batch};
 use decode::{ObjectOutcome, PartSink};
@@ -41,7 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Ingests every object under `options.source` that the lake has not committed yet.
 pub(crate) async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
-    let run_id = new_run_id();
+    let run_id = new_run_id(options.clock.now());
     let lake = Lake::open_or_create(&options.lake, &options.s3).await?;
     let source = Source::open(&options.source, &options.s3).await?;
     ingest_into(options, &lake, &source, run_id, started).await
@@ -64,7 +65,7 @@ async fn ingest_into(
         );
     }
     crate::lake::keying::check_or_record(lake, &hasher).await?;
-    let now = Utc::now();
+    let now = options.clock.now();
     let Plan {
         mut summary,
         pending,
@@ -137,7 +138,7 @@ async fn ingest_into(
                     };
                     // Objects the batch records (not the earlier parts of one).
                     let count = outcomes.iter().filter(|o| o.part.as_ref().is_none_or(|p| p.last)).count() as u64;
-                    let mut batch = tally_batch(&run_id, outcomes, options.max_keyless_share, &mut summary);
+                    let mut batch = tally_batch(&run_id, outcomes, options, &mut summary);
                     if options.reingest_until.is_some() {
                         batch.replace_earlier_rows(&earlier_hours);
                     }
@@ -206,7 +207,10 @@ async fn ingest_into(
         .settle(lake, &options.source, &done, &mut summary, now)
         .await?;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    summary.finished_at = options
+        .clock
+        .now()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
     crate::lake::runs::write(lake, &run_id, &summary).await?;
     // The next lookback run lists from this run's start minus the lookback
     // (a reingest lists a range of its own, and moves nothing).
@@ -248,8 +252,7 @@ fn progress_bar(enabled: bool, objects: u64) -> ProgressBar {
 }
 
 /// A run id that sorts by start time.
-fn new_run_id() -> String {
-    let now = chrono::Utc::now();
+fn new_run_id(now: DateTime<Utc>) -> String {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &suffix[..8])
 }
@@ -300,6 +303,11 @@ pub(crate) struct IngestOptions {
     /// Read the objects named for hours up to this one (exclusive) again,
     /// from `window`'s `Since`, replacing their rows (`edgemeter reingest`).
     pub(crate) reingest_until: Option<DateTime<Utc>>,
+    /// Where "now" comes from: the run's id and start, the time the listing
+    /// is recorded at (which the next lookback run lists from), retention's
+    /// cut-off and the ingested record's times. The system clock; a fixed
+    /// one in tests.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// Which source objects a run lists.
@@ -346,5 +354,89 @@ mod tests {
         assert_eq!(names, vec![vec!["a"], vec!["b"], vec!["c"], vec!["d"]]);
         let got = batches(vec![obj("a", 3), obj("b", 3), obj("c", 3)], 10);
         assert_eq!(got.len(), 1);
+    }
+
+    /// A log object of 2025-10-05 named for `hour`, with `n` requests.
+    fn write_log(dir: &std::path::Path, hour: u32, name: &str, n: u32) {
+        use std::io::Write;
+        let mut text = String::from(
+            "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) \
+             cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) \
+             x-edge-result-type x-edge-request-id\n",
+        );
+        for i in 0..n {
+            text.push_str(&format!(
+                "2025-10-05\t{hour:02}:{i:02}:00\tLAX1\t100\t192.0.2.1\tGET\td.cloudfront.net\t/v1\t200\t-\tcurl\tapi_key=ak_clock_test\t-\tMiss\t{name}{hour}r{i}==\n"
+            ));
+        }
+        let file =
+            std::fs::File::create(dir.join(format!("E2CLOCK.2025-10-05-{hour:02}.{name}.gz")))
+                .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lookback_counts_from_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("logs");
+        std::fs::create_dir(&source).unwrap();
+        for (hour, name) in [(8, "a"), (11, "b"), (13, "c")] {
+            write_log(&source, hour, name, 3);
+        }
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let mut options = IngestOptions {
+            source: source.to_str().unwrap().into(),
+            lake: dir.path().join("lake").to_str().unwrap().into(),
+            s3: S3Settings::default(),
+            parse: ParseOptions {
+                key_sources: crate::key::default_sources(),
+                format: crate::format::LogFormat::Auto,
+                max_line_bytes: crate::format::DEFAULT_MAX_LINE_BYTES,
+            },
+            concurrency: 2,
+            batch_bytes: 8 << 20,
+            max_object_bytes: 1 << 30,
+            part_bytes: DEFAULT_PART_BYTES,
+            file_limits: Default::default(),
+            window: Window::Lookback(std::time::Duration::from_secs(3 * 3600)),
+            retain_days: None,
+            max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
+            progress: false,
+            reingest_until: None,
+            clock: Arc::new(crate::time::FixedClock(at("2025-10-05T13:30:00Z"))),
+        };
+        // Never listed to the end before: everything is read.
+        let first = ingest(&options).await.unwrap();
+        assert_eq!(first.listing, "full");
+        assert_eq!((first.objects_ingested, first.requests), (3, 9));
+        assert_eq!(first.started_at, "2025-10-05T13:30:00.000Z");
+        assert!(
+            first.run_id.starts_with("20251005T133000.000Z-"),
+            "{}",
+            first.run_id
+        );
+
+        // An hour later by the clock, a late object named for 08:00 and a new
+        // one for 14:00 arrive. The run lists from 3 hours before the last
+        // listing (13:30), from 10:00 on: the 08:00 objects are outside its
+        // window, the 11:00 and 13:00 ones are already in the lake.
+        write_log(&source, 8, "late", 2);
+        write_log(&source, 14, "d", 4);
+        options.clock = Arc::new(crate::time::FixedClock(at("2025-10-05T14:30:00Z")));
+        let second = ingest(&options).await.unwrap();
+        assert_eq!(second.listing, "since 2025-10-05T10:00:00Z");
+        assert_eq!(
+            (
+                second.objects_listed,
+                second.objects_skipped,
+                second.objects_ingested,
+                second.objects_outside_window,
+                second.requests
+            ),
+            (3, 2, 1, 2, 4)
+        );
+        assert_eq!(second.finished_at, "2025-10-05T14:30:00.000Z");
     }
 }
