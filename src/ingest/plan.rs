@@ -46,7 +46,7 @@ pub(super) async fn plan(
         objects: mut listed,
         problems,
         outside_window,
-    } = source.list(&listing).await?;
+    } = source.list(&listing, now).await?;
     // A lake inside the source directory: its own files are not logs.
     let before = listed.len();
     listed.retain(|o| !lake.holds_location(&o.uri));

@@ -49,11 +49,15 @@ impl Source {
     ///
     /// Entries that could not be listed (a local link that dangles, loops or
     /// leaves the source) come back beside the objects, each with its reason.
-    pub(crate) async fn list(&self, listing: &Listing) -> Result<Listed> {
+    /// `now` bounds the days [`Listing::Since`] lists (up to the day after
+    /// it).
+    pub(crate) async fn list(&self, listing: &Listing, now: DateTime<Utc>) -> Result<Listed> {
         let (mut objects, problems) = match (self, listing) {
             (Source::Local(s), _) => s.list().await?,
             (Source::S3(s), Listing::Full) => (s.list().await?, Vec::new()),
-            (Source::S3(s), Listing::Since(since)) => (s.list_since(*since).await?, Vec::new()),
+            (Source::S3(s), Listing::Since(since)) => {
+                (s.list_since(*since, now).await?, Vec::new())
+            }
         };
         let seen = objects.len();
         if let Listing::Since(since) = listing {

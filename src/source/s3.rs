@@ -82,7 +82,11 @@ impl S3Source {
     /// Hive-style `year=/month=/…`, Firehose `YYYY/MM/DD/HH/`), the prefix is
     /// listed in full and filtered by the hour in each path instead, so no
     /// layout can hide objects from a windowed run.
-    pub(crate) async fn list_since(&self, since: DateTime<Utc>) -> Result<Vec<LogObject>> {
+    pub(crate) async fn list_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LogObject>> {
         let (_, distributions) = self.list_prefix(&self.prefix, Some(".")).await?;
         let nested = distributions
             .iter()
@@ -90,7 +94,7 @@ impl S3Source {
         if nested {
             return self.list().await;
         }
-        let today = Utc::now().date_naive();
+        let today = now.date_naive();
         let mut out = Vec::new();
         for distribution in distributions {
             let mut day = since.date_naive();
