@@ -28,6 +28,7 @@ pub(crate) async fn run(args: MaintainArgs, quiet: bool) -> Result<Outcome> {
     let options = crate::lake::maintain::MaintainOptions {
         retain_versions: chrono::Duration::hours(i64::from(args.retain_versions_hours)),
         retain_days: args.retain_days,
+        clock: std::sync::Arc::new(crate::time::SystemClock),
     };
     let summary = crate::lake::maintain::maintain(&lake, &options).await?;
     if args.json {

@@ -439,4 +439,75 @@ mod tests {
         );
         assert_eq!(second.finished_at, "2025-10-05T14:30:00.000Z");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vacuum_keeps_a_week_of_versions_by_the_clock() {
+        use crate::lake::maintain::{MaintainOptions, maintain};
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("logs");
+        std::fs::create_dir(&source).unwrap();
+        write_log(&source, 13, "c", 3);
+        let options = IngestOptions {
+            source: source.to_str().unwrap().into(),
+            lake: dir.path().join("lake").to_str().unwrap().into(),
+            s3: S3Settings::default(),
+            parse: ParseOptions {
+                key_sources: crate::key::default_sources(),
+                format: crate::format::LogFormat::Auto,
+                max_line_bytes: crate::format::DEFAULT_MAX_LINE_BYTES,
+            },
+            concurrency: 2,
+            batch_bytes: 8 << 20,
+            max_object_bytes: 1 << 30,
+            part_bytes: DEFAULT_PART_BYTES,
+            file_limits: Default::default(),
+            window: Window::Full,
+            retain_days: None,
+            max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
+            progress: false,
+            reingest_until: None,
+            clock: Arc::new(crate::time::SystemClock),
+        };
+        ingest(&options).await.unwrap();
+        // A late object for the same hour: the hour's requests file and its
+        // rollup are replaced (each removed now, by the wall clock).
+        write_log(&source, 13, "late", 2);
+        assert_eq!(ingest(&options).await.unwrap().requests, 2);
+        let lake = Lake::open(&options.lake, &options.s3).await.unwrap();
+        let vacuumed = |days: i64| {
+            let maintain_options = MaintainOptions {
+                retain_versions: chrono::Duration::days(7),
+                retain_days: None,
+                clock: Arc::new(crate::time::FixedClock(
+                    Utc::now() + chrono::Duration::days(days),
+                )),
+            };
+            let lake = &lake;
+            async move {
+                let summary = maintain(lake, &maintain_options).await.unwrap();
+                let mut got = summary.files_vacuumed;
+                got.sort();
+                got
+            }
+        };
+        let named = |counts: [u64; 3]| {
+            let mut want: Vec<(String, u64)> = ["_edgemeter/ingested", "requests", "usage_hourly"]
+                .into_iter()
+                .map(String::from)
+                .zip(counts)
+                .collect();
+            want.sort();
+            want
+        };
+        // Six days on, every removed file is still needed by a version of the
+        // last week. (This maintenance folds the ingested record's two files
+        // of the day into one, removing both.)
+        assert_eq!(vacuumed(6).await, named([0, 0, 0]));
+        // Eight days on, the files removed more than a week before are gone:
+        // the hour's first requests file and rollup, and the record's two.
+        assert_eq!(vacuumed(8).await, named([2, 1, 1]));
+        let hour_dir = dir.path().join("lake/requests/dt=2025-10-05/hour=13");
+        let files = std::fs::read_dir(hour_dir).unwrap().count();
+        assert_eq!(files, 1);
+    }
 }

@@ -22,9 +22,11 @@ use super::delta::{self, AsOf, Committed, TableDef};
 use super::ingested::{self, INGESTED_TABLE};
 use super::rollup::ROLLUP_TABLE;
 use crate::error::{Error, Result};
+use crate::time::Clock;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::SaveMode;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What `maintain` does.
 #[derive(Debug, Clone)]
@@ -33,6 +35,20 @@ pub(crate) struct MaintainOptions {
     pub(crate) retain_versions: chrono::Duration,
     /// Drop days of `requests` and `usage_hourly` older than this.
     pub(crate) retain_days: Option<u32>,
+    /// Where "now" comes from, for both retentions: the system clock; a fixed
+    /// one in tests, so that a week of time travel can be tested in a moment.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// delta-rs's vacuum reads the time through a clock trait of its own: this
+/// one reads the run's.
+#[derive(Debug)]
+struct VacuumClock(Arc<dyn Clock>);
+
+impl deltalake::operations::vacuum::Clock for VacuumClock {
+    fn current_timestamp_millis(&self) -> i64 {
+        self.0.now().timestamp_millis()
+    }
 }
 
 /// The default for `--retain-versions-hours`: a week of time travel.
@@ -58,7 +74,7 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
     let mut summary = MaintainSummary::default();
     if let Some(days) = options.retain_days {
         summary.partitions_dropped =
-            super::retention::drop_older_than(lake, days, chrono::Utc::now(), &Default::default())
+            super::retention::drop_older_than(lake, days, options.clock.now(), &Default::default())
                 .await?
                 .dropped;
     }
@@ -76,6 +92,7 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
             .with_mode(VacuumMode::Full)
             .with_retention_period(options.retain_versions)
             .with_enforce_retention_duration(false)
+            .with_clock(Arc::new(VacuumClock(options.clock.clone())))
             .await?;
         summary
             .files_vacuumed
