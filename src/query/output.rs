@@ -311,4 +311,46 @@ mod tests {
         assert_eq!(spreadsheet_safe("-12.50"), "-12.50");
         assert_eq!(spreadsheet_safe("Acme Corp"), "Acme Corp");
     }
+
+    /// The table `--format table` prints, from fixed rows over two batches:
+    /// numbers right-aligned, text left-aligned, a null key shown as
+    /// `(no key)`, other nulls empty, control characters escaped, widths
+    /// counted in characters (`é`).
+    #[test]
+    fn tables_align_and_escape() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("api_key_id", DataType::Utf8, true),
+            Field::new("user_agent", DataType::Utf8, true),
+            Field::new("requests", DataType::Int64, true),
+        ]));
+        let batch =
+            |ids: Vec<Option<&str>>, agents: Vec<Option<&str>>, requests: Vec<Option<i64>>| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        std::sync::Arc::new(StringArray::from(ids)),
+                        std::sync::Arc::new(StringArray::from(agents)),
+                        std::sync::Arc::new(Int64Array::from(requests)),
+                    ],
+                )
+                .unwrap()
+            };
+        let batches = [
+            batch(
+                vec![Some("3f2a"), None],
+                vec![Some("curl/8.7.1"), Some("caf\u{e9}")],
+                vec![Some(1_204), Some(7)],
+            ),
+            batch(
+                vec![Some("9b"), Some("0c1d")],
+                vec![Some("x\u{1b}[31m"), None],
+                vec![None, Some(42)],
+            ),
+        ];
+        insta::assert_snapshot!(table(&batches).unwrap());
+        // No rows at all: the header alone.
+        insta::assert_snapshot!(table(&[RecordBatch::new_empty(schema.clone())]).unwrap());
+    }
 }
