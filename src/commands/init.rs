@@ -48,7 +48,7 @@ pub(crate) async fn run(args: InitArgs) -> Result<Outcome> {
         Some(name) => Some(crate::key::create_managed_secret(name, &secret).await?),
         None => None,
     };
-    crate::lake::keying::check_or_record(&lake, &hasher).await?;
+    crate::lake::keying::check_or_record(&lake, hasher.fingerprint()).await?;
     let fingerprint = hasher.fingerprint().unwrap_or_default();
     let kept = match (&args.secret_file, &args.secret_manager) {
         (Some(path), _) => SecretKept::File(path),

@@ -64,7 +64,7 @@ async fn ingest_into(
              create lakes with `edgemeter init` and set EDGEMETER_KEY_SECRET or EDGEMETER_KEY_SECRET_FILE"
         );
     }
-    crate::lake::keying::check_or_record(lake, &hasher).await?;
+    crate::lake::keying::check_or_record(lake, hasher.fingerprint()).await?;
     let now = options.clock.now();
     let Plan {
         mut summary,

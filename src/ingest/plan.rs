@@ -70,7 +70,8 @@ pub(super) async fn plan(
     listed.retain(|o| !retry.is_remembered_not_a_log(o));
     let remembered_not_logs = (before - listed.len()) as u64;
     listed.extend(retry.refetch.iter().cloned());
-    let committed = ingested::load_for(lake, listed.iter().map(|o| o.uri.as_str())).await?;
+    let uris: Vec<&str> = listed.iter().map(|o| o.uri.as_str()).collect();
+    let committed = ingested::load_for(lake, &uris).await?;
     let mut summary = IngestSummary {
         run_id: run_id.to_string(),
         source: options.source.clone(),

@@ -252,11 +252,11 @@ pub(crate) async fn load(lake: &Lake, as_of: AsOf) -> Result<HashMap<String, (St
 
 /// The record of the days these sources fall in (and of undated objects):
 /// all a run needs to tell which of them are new.
-pub(crate) async fn load_for<'a>(
+pub(crate) async fn load_for(
     lake: &Lake,
-    sources: impl Iterator<Item = &'a str>,
+    sources: &[&str],
 ) -> Result<HashMap<String, (String, u64)>> {
-    let mut days: BTreeSet<String> = sources.map(day_partition).collect();
+    let mut days: BTreeSet<String> = sources.iter().copied().map(day_partition).collect();
     days.insert(UNDATED.to_string());
     load_days(lake, AsOf::Latest, Some(&days)).await
 }

@@ -6,7 +6,6 @@
 use super::Lake;
 use super::layout::KEYING_FILE;
 use crate::error::{Error, Result};
-use crate::key::KeyHasher;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 /// The hashing a lake's ids were written with.
@@ -19,8 +18,10 @@ pub(crate) struct Keying {
 }
 
 impl Keying {
-    pub(crate) fn of(hasher: &KeyHasher) -> Self {
-        match hasher.fingerprint() {
+    /// The keying of a hasher with this secret fingerprint (`None`: no
+    /// secret, plain SHA-256).
+    pub(crate) fn of(fingerprint: Option<String>) -> Self {
+        match fingerprint {
             Some(f) => Self {
                 mode: "hmac-sha256".into(),
                 secret_fingerprint: Some(f),
@@ -54,11 +55,12 @@ pub(crate) async fn load(lake: &Lake) -> Result<Option<Keying>> {
     }
 }
 
-/// Records `hasher`'s keying in a lake that has none, or checks that it is
-/// the one recorded. Two first runs at once both create it conditionally:
-/// one wins, and the other compares against the winner.
-pub(crate) async fn check_or_record(lake: &Lake, hasher: &KeyHasher) -> Result<()> {
-    let mine = Keying::of(hasher);
+/// Records the keying of a hasher with this secret fingerprint (`None`: no
+/// secret) in a lake that has none, or checks that it is the one recorded.
+/// Two first runs at once both create it conditionally: one wins, and the
+/// other compares against the winner.
+pub(crate) async fn check_or_record(lake: &Lake, fingerprint: Option<String>) -> Result<()> {
+    let mine = Keying::of(fingerprint);
     let recorded = match load(lake).await? {
         Some(recorded) => recorded,
         None => {
