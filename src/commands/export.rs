@@ -40,24 +40,33 @@ pub struct ExportArgs {
 pub struct Export {
     args: ExportArgs,
     as_of: crate::lake::delta::AsOf,
+    period: crate::time::Period,
 }
 
 impl ExportArgs {
     /// Parses the values the flags hold.
     pub(crate) fn validate(self) -> Result<Export> {
         let as_of = as_of(self.as_of.as_deref())?;
-        Ok(Export { args: self, as_of })
+        let period = crate::time::Period::month(&self.period, self.tz.as_deref())?;
+        Ok(Export {
+            args: self,
+            as_of,
+            period,
+        })
     }
 }
 
 /// Writes the export and reports what was written.
 pub(crate) async fn run(export: Export, quiet: bool) -> Result<Outcome> {
-    let Export { args, as_of } = export;
+    let Export {
+        args,
+        as_of,
+        period,
+    } = export;
     let options = crate::export::ExportOptions {
         lake: args.lake.lake,
         s3: args.lake.s3.settings(),
-        period: args.period,
-        tz: args.tz,
+        period,
         plans: args.plans,
         format: args.format,
         output: args.output,

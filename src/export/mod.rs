@@ -190,8 +190,8 @@ impl Completeness {
 pub struct ExportOptions {
     pub(crate) lake: String,
     pub(crate) s3: crate::aws::S3Settings,
-    pub(crate) period: String,
-    pub(crate) tz: Option<String>,
+    /// The billing period, parsed from `--period` in `--tz`.
+    pub(crate) period: Period,
     pub(crate) plans: std::path::PathBuf,
     pub(crate) format: formats::Format,
     pub(crate) output: String,
@@ -216,8 +216,7 @@ impl ExportOptions {
         Ok(Self {
             lake: lake.to_string(),
             s3: crate::aws::S3Settings::default(),
-            period: period.to_string(),
-            tz: None,
+            period: Period::month(period, None)?,
             plans: plans.into(),
             format,
             output: output.to_string(),
@@ -264,7 +263,7 @@ pub(crate) async fn export(options: &ExportOptions) -> Result<ExportReport> {
 /// the event time and whether Stripe still takes it (the past 35 days).
 pub async fn export_with_clock(options: &ExportOptions, clock: &dyn Clock) -> Result<ExportReport> {
     let plans = Plans::load(&options.plans)?;
-    let period = Period::month(&options.period, options.tz.as_deref())?;
+    let period = &options.period;
     let lake = Lake::open(&options.lake, &options.s3).await?;
     let session = LakeSession::open_as_of(&lake, options.as_of).await?;
     let usage = usage_by_key(&session, &period.range(), &plans.billable).await?;
@@ -284,18 +283,18 @@ pub async fn export_with_clock(options: &ExportOptions, clock: &dyn Clock) -> Re
             .filter(|u| u.acknowledged_at.is_none())
             .count(),
     };
-    let completeness = Completeness::of(&lake, &plans, &period, &usage, now, unreadable).await?;
-    let lines = invoice_lines(&plans, &period, &usage, &completeness);
+    let completeness = Completeness::of(&lake, &plans, period, &usage, now, unreadable).await?;
+    let lines = invoice_lines(&plans, period, &usage, &completeness);
     let customers: BTreeMap<&str, &plans::Customer> =
         plans.customers.iter().map(|c| (c.id.as_str(), c)).collect();
-    let files = formats::render(options.format, &lines, &customers, &period, now)?;
-    let record = ExportRecord::new(&lake, &period, &lines);
+    let files = formats::render(options.format, &lines, &customers, period, now)?;
+    let record = ExportRecord::new(&lake, period, &lines);
     let restatements = record.changes_since(&record.last(&lake).await?);
     let manifest = manifest(
         &lake,
         &session,
         &plans,
-        &period,
+        period,
         options,
         &files,
         &restatements,
