@@ -41,13 +41,17 @@ pub struct Check {
 }
 
 impl CheckArgs {
-    /// Parses the values the flags hold; `--at` absent is now.
+    /// Parses the values the flags hold (a zone `--tz` does not name fails
+    /// here, before the lake is opened); `--at` absent is now.
     pub(crate) fn validate(self) -> Result<Check> {
         let at = match &self.at {
             Some(t) => crate::time::parse_instant(t)?,
             None => chrono::Utc::now(),
         };
         let as_of = as_of(self.as_of.as_deref())?;
+        if let Some(tz) = &self.tz {
+            crate::time::zone(tz)?;
+        }
         Ok(Check {
             args: self,
             at,
