@@ -377,18 +377,11 @@ mod tests {
         gz.finish().unwrap();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_lookback_counts_from_the_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("logs");
-        std::fs::create_dir(&source).unwrap();
-        for (hour, name) in [(8, "a"), (11, "b"), (13, "c")] {
-            write_log(&source, hour, name, 3);
-        }
-        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
-        let mut options = IngestOptions {
-            source: source.to_str().unwrap().into(),
-            lake: dir.path().join("lake").to_str().unwrap().into(),
+    /// Default settings for a run from `dir/logs` into `dir/lake`.
+    fn test_options(dir: &std::path::Path, window: Window, clock: Arc<dyn Clock>) -> IngestOptions {
+        IngestOptions {
+            source: dir.join("logs").to_str().unwrap().into(),
+            lake: dir.join("lake").to_str().unwrap().into(),
             s3: S3Settings::default(),
             parse: ParseOptions {
                 key_sources: crate::key::default_sources(),
@@ -400,13 +393,29 @@ mod tests {
             max_object_bytes: 1 << 30,
             part_bytes: DEFAULT_PART_BYTES,
             file_limits: Default::default(),
-            window: Window::Lookback(std::time::Duration::from_secs(3 * 3600)),
+            window,
             retain_days: None,
             max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
             progress: false,
             reingest_until: None,
-            clock: Arc::new(crate::time::FixedClock(at("2025-10-05T13:30:00Z"))),
-        };
+            clock,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lookback_counts_from_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("logs");
+        std::fs::create_dir(&source).unwrap();
+        for (hour, name) in [(8, "a"), (11, "b"), (13, "c")] {
+            write_log(&source, hour, name, 3);
+        }
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let mut options = test_options(
+            dir.path(),
+            Window::Lookback(std::time::Duration::from_secs(3 * 3600)),
+            Arc::new(crate::time::FixedClock(at("2025-10-05T13:30:00Z"))),
+        );
         // Never listed to the end before: everything is read.
         let first = ingest(&options).await.unwrap();
         assert_eq!(first.listing, "full");
@@ -447,27 +456,7 @@ mod tests {
         let source = dir.path().join("logs");
         std::fs::create_dir(&source).unwrap();
         write_log(&source, 13, "c", 3);
-        let options = IngestOptions {
-            source: source.to_str().unwrap().into(),
-            lake: dir.path().join("lake").to_str().unwrap().into(),
-            s3: S3Settings::default(),
-            parse: ParseOptions {
-                key_sources: crate::key::default_sources(),
-                format: crate::format::LogFormat::Auto,
-                max_line_bytes: crate::format::DEFAULT_MAX_LINE_BYTES,
-            },
-            concurrency: 2,
-            batch_bytes: 8 << 20,
-            max_object_bytes: 1 << 30,
-            part_bytes: DEFAULT_PART_BYTES,
-            file_limits: Default::default(),
-            window: Window::Full,
-            retain_days: None,
-            max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
-            progress: false,
-            reingest_until: None,
-            clock: Arc::new(crate::time::SystemClock),
-        };
+        let options = test_options(dir.path(), Window::Full, Arc::new(crate::time::SystemClock));
         ingest(&options).await.unwrap();
         // A late object for the same hour: the hour's requests file and its
         // rollup are replaced (each removed now, by the wall clock).
