@@ -72,8 +72,10 @@ pub enum Command {
     Check(CheckArgs),
     /// A self-contained HTML report of a month, with charts and tables.
     Report(ReportArgs),
-    /// Per-API-key usage totals over a time range.
+    /// Per-API-key usage totals over a time range, or the values of meters.
     Usage(UsageArgs),
+    /// List the meters of a plans file (filters, aggregations, the plans that charge them).
+    Meters(commands::meters::MetersArgs),
     /// Run read-only SQL over the lake's tables.
     Query(QueryArgs),
     /// List the named queries of the library.
@@ -108,6 +110,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Init(args) => commands::init::run(args).await,
         Command::Unreadable(args) => commands::unreadable::run(args, quiet).await,
         Command::Usage(args) => commands::usage::run(args.validate()?).await,
+        Command::Meters(args) => commands::meters::run(args),
         Command::Query(args) => commands::query::run(args.validate()?).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -34,6 +34,59 @@ pub(crate) fn plural(n: u64, noun: &str) -> String {
     }
 }
 
+/// The meters of a plans file: one block per meter, built-in ones first.
+pub(crate) fn meters(plans: &crate::billing::plans::Plans) -> String {
+    let mut out = String::new();
+    for meter in plans.meters.iter() {
+        let what = match meter.value {
+            Some(value) => format!("{}({value})", meter.aggregation.name()),
+            None => meter.aggregation.name().to_string(),
+        };
+        let kind = if meter.builtin { "  (built-in)" } else { "" };
+        let _ = writeln!(out, "{}: {what}{kind}", meter.slug);
+        if !meter.description.is_empty() {
+            let _ = writeln!(out, "  {}", meter.description);
+        }
+        let f = &meter.filter;
+        let list = |values: &[String]| values.join(", ");
+        let globs: Vec<String> = f.endpoint.iter().map(|g| g.glob.clone()).collect();
+        let status = f.status.as_ref().map(|s| {
+            s.0.iter()
+                .map(|(lo, hi)| match (lo, hi) {
+                    (lo, hi) if lo == hi => lo.to_string(),
+                    (lo, hi) if lo % 100 == 0 && *hi == lo + 99 => format!("{}xx", lo / 100),
+                    (lo, hi) => format!("{lo}-{hi}"),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        for (name, values) in [
+            ("endpoint", list(&globs)),
+            ("method", list(&f.method)),
+            ("status", status.unwrap_or_default()),
+            ("host", list(&f.host)),
+            ("edge", list(&f.edge)),
+            ("result_type", list(&f.result_type)),
+            ("protocol", list(&f.protocol)),
+            ("content_type", list(&f.content_type)),
+        ] {
+            if !values.is_empty() {
+                let _ = writeln!(out, "  {name:<13}{values}");
+            }
+        }
+        let charged: Vec<&str> = plans
+            .plans
+            .values()
+            .filter(|p| p.charges.contains_key(&meter.slug))
+            .map(|p| p.name.as_str())
+            .collect();
+        if !charged.is_empty() {
+            let _ = writeln!(out, "  {:<13}{}", "charged in", charged.join(", "));
+        }
+    }
+    out
+}
+
 /// The human-readable run summary.
 pub(crate) fn ingest_summary(s: &IngestSummary) -> String {
     let mut out = String::new();

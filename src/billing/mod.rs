@@ -3,6 +3,8 @@
 //! over a range. `export` turns these into invoice lines; `check` compares
 //! usage with quotas; `report` names keys by their customers.
 
+pub(crate) mod metering;
+pub(crate) mod meters;
 pub(crate) mod plans;
 pub(crate) mod pricing;
 

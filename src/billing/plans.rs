@@ -2,6 +2,7 @@
 //! API keys belong to which customer. Parsed once and validated here; money
 //! is `rust_decimal::Decimal`, never a float.
 
+use super::meters::Meters;
 use crate::error::{Error, Result};
 use crate::key::KeyHasher;
 use rust_decimal::Decimal;
@@ -15,6 +16,8 @@ pub(crate) struct Plans {
     pub(crate) currency: String,
     pub(crate) billable: StatusSet,
     pub(crate) grace_hours: u32,
+    /// Every meter: the built-in ones and those of `[meters.*]`.
+    pub(crate) meters: Meters,
     pub(crate) plans: BTreeMap<String, Plan>,
     pub(crate) customers: Vec<Customer>,
     /// SHA-256 of the file's bytes (for export manifests).
@@ -96,6 +99,39 @@ pub(crate) struct Plan {
     pub(crate) price_per_gb_out: Decimal,
     pub(crate) monthly_quota: Option<u64>,
     pub(crate) daily_quota: Option<u64>,
+    /// What the plan charges and limits, by meter slug: the `charges` tables,
+    /// and the shorthand fields as charges on `billable_requests` and
+    /// `bytes_out`.
+    pub(crate) charges: BTreeMap<String, Charge>,
+}
+
+/// How units of a meter beyond the included ones are priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UnitPricing {
+    /// Not priced (a charge may only limit).
+    None,
+    /// Every unit at a price (`price_per_unit`, or `price_per_1k` / 1000).
+    PerUnit(Decimal),
+    /// Whole packages of `size` units, the last one rounded up.
+    Package { size: u64, price: Decimal },
+    /// Tiers over the units beyond the included ones.
+    Tiered { mode: TierMode, tiers: Vec<Tier> },
+}
+
+/// What a plan charges for one meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Charge {
+    pub(crate) meter: String,
+    /// Units free of charge each period.
+    pub(crate) included: u64,
+    pub(crate) pricing: UnitPricing,
+    pub(crate) daily_limit: Option<u64>,
+    pub(crate) monthly_limit: Option<u64>,
+    /// Made from the plan's shorthand fields (`included_requests`, `tiers`,
+    /// `price_per_1k_requests`, `price_per_gb_out`, the quotas), whose invoice
+    /// columns are `request_charge` and `bandwidth_charge`; charges of a
+    /// `charges` table get columns `<meter>_quantity` and `<meter>_charge`.
+    pub(crate) shorthand: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +158,8 @@ mod raw {
         pub(crate) plans: BTreeMap<String, Plan>,
         #[serde(default)]
         pub(crate) customers: Vec<Customer>,
+        #[serde(default)]
+        pub(crate) meters: BTreeMap<String, crate::billing::meters::raw::Meter>,
     }
 
     #[derive(Deserialize)]
@@ -152,13 +190,38 @@ mod raw {
         pub(crate) price_per_gb_out: Option<String>,
         pub(crate) monthly_quota: Option<u64>,
         pub(crate) daily_quota: Option<u64>,
+        #[serde(default)]
+        pub(crate) charges: BTreeMap<String, Charge>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Charge {
+        #[serde(default)]
+        pub(crate) included: u64,
+        pub(crate) price_per_unit: Option<String>,
+        pub(crate) price_per_1k: Option<String>,
+        pub(crate) package: Option<Package>,
+        pub(crate) tier_mode: Option<String>,
+        #[serde(default)]
+        pub(crate) tiers: Vec<Tier>,
+        pub(crate) daily_limit: Option<u64>,
+        pub(crate) monthly_limit: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Package {
+        pub(crate) size: u64,
+        pub(crate) price: String,
     }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     pub(crate) struct Tier {
         pub(crate) up_to: UpTo,
-        pub(crate) price_per_1k: String,
+        pub(crate) price_per_1k: Option<String>,
+        pub(crate) price_per_unit: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -181,6 +244,61 @@ mod raw {
         pub(crate) lago_subscription_id: Option<String>,
         pub(crate) openmeter_subject: Option<String>,
     }
+}
+
+/// Bytes in a (decimal) gigabyte: `price_per_gb_out` is per 10^9 bytes.
+const GB: u64 = 1_000_000_000;
+
+/// Validates tiers (`context` ends where `tier_mode`/`tiers` are appended);
+/// each tier gives `price_per_1k` or `price_per_unit`.
+fn tiers(context: &str, mode: Option<&str>, raw: Vec<raw::Tier>) -> Result<(TierMode, Vec<Tier>)> {
+    let mode = match mode.unwrap_or("graduated") {
+        "graduated" => TierMode::Graduated,
+        "volume" => TierMode::Volume,
+        other => {
+            return Err(Error::Config(format!(
+                "{context}tier_mode = {other:?}: use graduated or volume"
+            )));
+        }
+    };
+    let mut tiers = Vec::new();
+    for t in raw {
+        let up_to = match t.up_to {
+            raw::UpTo::Units(n) => Some(n),
+            raw::UpTo::Text(s) if s == "inf" => None,
+            raw::UpTo::Text(s) => {
+                return Err(Error::Config(format!(
+                    "{context}tiers.up_to = {s:?}: use a number or \"inf\""
+                )));
+            }
+        };
+        let price_per_1k = match (t.price_per_1k, t.price_per_unit) {
+            (Some(p), None) => money(&format!("{context}tiers.price_per_1k"), &p)?,
+            (None, Some(p)) => {
+                money(&format!("{context}tiers.price_per_unit"), &p)? * Decimal::from(1000)
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "{context}tiers: each tier gives price_per_1k or price_per_unit"
+                )));
+            }
+        };
+        tiers.push(Tier {
+            up_to,
+            price_per_1k,
+        });
+    }
+    let ascending = tiers.windows(2).all(|w| match (w[0].up_to, w[1].up_to) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    });
+    if !ascending || tiers.last().is_some_and(|t| t.up_to.is_some()) {
+        return Err(Error::Config(format!(
+            "{context}tiers must ascend and end with up_to = \"inf\""
+        )));
+    }
+    Ok((mode, tiers))
 }
 
 fn money(context: &str, text: &str) -> Result<Decimal> {
@@ -207,6 +325,8 @@ impl Plans {
     /// Parses and validates plans; raw keys are hashed with `hasher`.
     pub(crate) fn parse(text: &str, hasher: &KeyHasher) -> Result<Self> {
         let raw: raw::File = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let billable = StatusSet::parse(&raw.billing.billable)?;
+        let meters = Meters::parse(raw.meters, &billable)?;
         let mut plans = BTreeMap::new();
         for (name, p) in raw.plans {
             let ctx = |field: &str| format!("plans.{name}.{field}");
@@ -221,45 +341,127 @@ impl Plans {
                 },
                 (None, true) => RequestPricing::None,
                 (None, false) => {
-                    let mode = match p.tier_mode.as_deref().unwrap_or("graduated") {
-                        "graduated" => TierMode::Graduated,
-                        "volume" => TierMode::Volume,
-                        other => {
-                            return Err(Error::Config(format!(
-                                "plans.{name}.tier_mode = {other:?}: use graduated or volume"
-                            )));
-                        }
-                    };
-                    let mut tiers = Vec::new();
-                    for t in p.tiers {
-                        let up_to = match t.up_to {
-                            raw::UpTo::Units(n) => Some(n),
-                            raw::UpTo::Text(s) if s == "inf" => None,
-                            raw::UpTo::Text(s) => {
-                                return Err(Error::Config(format!(
-                                    "{} = {s:?}: use a number or \"inf\"",
-                                    ctx("tiers.up_to")
-                                )));
-                            }
-                        };
-                        tiers.push(Tier {
-                            up_to,
-                            price_per_1k: money(&ctx("tiers.price_per_1k"), &t.price_per_1k)?,
-                        });
-                    }
-                    let ascending = tiers.windows(2).all(|w| match (w[0].up_to, w[1].up_to) {
-                        (Some(a), Some(b)) => a < b,
-                        (Some(_), None) => true,
-                        (None, _) => false,
-                    });
-                    if !ascending || tiers.last().is_some_and(|t| t.up_to.is_some()) {
-                        return Err(Error::Config(format!(
-                            "plans.{name}.tiers must ascend and end with up_to = \"inf\""
-                        )));
-                    }
+                    let (mode, tiers) = tiers(&ctx(""), p.tier_mode.as_deref(), p.tiers)?;
                     RequestPricing::Tiered { mode, tiers }
                 }
             };
+            let price_per_gb_out = money(
+                &ctx("price_per_gb_out"),
+                p.price_per_gb_out.as_deref().unwrap_or("0"),
+            )?;
+            let mut charges = BTreeMap::new();
+            let requests_shorthand = p.included_requests > 0
+                || requests != RequestPricing::None
+                || p.monthly_quota.is_some()
+                || p.daily_quota.is_some();
+            if requests_shorthand {
+                charges.insert(
+                    "billable_requests".to_string(),
+                    Charge {
+                        meter: "billable_requests".into(),
+                        included: p.included_requests,
+                        pricing: match &requests {
+                            RequestPricing::None => UnitPricing::None,
+                            RequestPricing::Flat { price_per_1k } => {
+                                UnitPricing::PerUnit(price_per_1k / Decimal::from(1000))
+                            }
+                            RequestPricing::Tiered { mode, tiers } => UnitPricing::Tiered {
+                                mode: *mode,
+                                tiers: tiers.clone(),
+                            },
+                        },
+                        daily_limit: p.daily_quota,
+                        monthly_limit: p.monthly_quota,
+                        shorthand: true,
+                    },
+                );
+            }
+            if !price_per_gb_out.is_zero() {
+                charges.insert(
+                    "bytes_out".to_string(),
+                    Charge {
+                        meter: "bytes_out".into(),
+                        included: 0,
+                        pricing: UnitPricing::PerUnit(price_per_gb_out / Decimal::from(GB)),
+                        daily_limit: None,
+                        monthly_limit: None,
+                        shorthand: true,
+                    },
+                );
+            }
+            for (slug, c) in p.charges {
+                let ctx = |field: &str| format!("plans.{name}.charges.{slug}{field}");
+                meters.require(&slug, &ctx(""))?;
+                if charges.contains_key(&slug) {
+                    return Err(Error::Config(format!(
+                        "{}: the plan already charges {slug} through its shorthand fields (included_requests, tiers, price_per_1k_requests, price_per_gb_out, the quotas); use one or the other",
+                        ctx("")
+                    )));
+                }
+                let given = [
+                    c.price_per_unit.is_some(),
+                    c.price_per_1k.is_some(),
+                    c.package.is_some(),
+                    !c.tiers.is_empty(),
+                ];
+                if given.iter().filter(|g| **g).count() > 1 {
+                    return Err(Error::Config(format!(
+                        "{}: give one of price_per_unit, price_per_1k, package or tiers",
+                        ctx("")
+                    )));
+                }
+                if c.tier_mode.is_some() && c.tiers.is_empty() {
+                    return Err(Error::Config(format!(
+                        "{}: tier_mode without tiers",
+                        ctx("")
+                    )));
+                }
+                let pricing = if let Some(price) = c.price_per_unit {
+                    UnitPricing::PerUnit(money(&ctx(".price_per_unit"), &price)?)
+                } else if let Some(price) = c.price_per_1k {
+                    UnitPricing::PerUnit(
+                        money(&ctx(".price_per_1k"), &price)? / Decimal::from(1000),
+                    )
+                } else if let Some(package) = c.package {
+                    if package.size == 0 {
+                        return Err(Error::Config(format!(
+                            "{}.size = 0: a package holds at least one unit",
+                            ctx(".package")
+                        )));
+                    }
+                    UnitPricing::Package {
+                        size: package.size,
+                        price: money(&ctx(".package.price"), &package.price)?,
+                    }
+                } else if !c.tiers.is_empty() {
+                    let (mode, tiers) = tiers(&ctx("."), c.tier_mode.as_deref(), c.tiers)?;
+                    UnitPricing::Tiered { mode, tiers }
+                } else {
+                    UnitPricing::None
+                };
+                for (field, limit) in [
+                    ("daily_limit", c.daily_limit),
+                    ("monthly_limit", c.monthly_limit),
+                ] {
+                    if limit == Some(0) {
+                        return Err(Error::Config(format!(
+                            "{}{field} = 0: a limit of no units alerts on every period; leave it out for no limit",
+                            ctx(".")
+                        )));
+                    }
+                }
+                charges.insert(
+                    slug.clone(),
+                    Charge {
+                        meter: slug.clone(),
+                        included: c.included,
+                        pricing,
+                        daily_limit: c.daily_limit,
+                        monthly_limit: c.monthly_limit,
+                        shorthand: false,
+                    },
+                );
+            }
             plans.insert(
                 name.clone(),
                 Plan {
@@ -267,12 +469,10 @@ impl Plans {
                     base_fee: money(&ctx("base_fee"), p.base_fee.as_deref().unwrap_or("0"))?,
                     included_requests: p.included_requests,
                     requests,
-                    price_per_gb_out: money(
-                        &ctx("price_per_gb_out"),
-                        p.price_per_gb_out.as_deref().unwrap_or("0"),
-                    )?,
+                    price_per_gb_out,
                     monthly_quota: p.monthly_quota,
                     daily_quota: p.daily_quota,
+                    charges,
                 },
             );
         }
@@ -324,7 +524,8 @@ impl Plans {
         customers.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Self {
             currency: raw.billing.currency,
-            billable: StatusSet::parse(&raw.billing.billable)?,
+            billable,
+            meters,
             grace_hours: raw.billing.grace_hours,
             plans,
             customers,

@@ -102,6 +102,7 @@ mod tests {
             price_per_gb_out: d("0.09"),
             monthly_quota: None,
             daily_quota: None,
+            charges: Default::default(),
         }
     }
 
@@ -172,6 +173,7 @@ mod tests {
             price_per_gb_out: d("0"),
             monthly_quota: None,
             daily_quota: None,
+            charges: Default::default(),
         };
         // 2,100 billable → 2,000 overage × 1.25/1k = 2.50.
         let c = price(&plan, 2_100, 0);

@@ -19,6 +19,7 @@ pub mod export;
 pub mod ingest;
 pub mod init;
 pub mod maintain;
+pub mod meters;
 pub mod migrate;
 pub mod query;
 pub mod reingest;

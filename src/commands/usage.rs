@@ -1,7 +1,10 @@
 //! `edgemeter usage`: per-API-key usage totals over a time range.
 
 use super::{LakeArgs, Outcome, as_of};
-use crate::error::Result;
+use crate::billing::metering::{MeterQuery, Per};
+use crate::billing::meters::Meters;
+use crate::billing::plans::Plans;
+use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::LakeSession;
 use crate::query::output::{OutputFormat, write};
@@ -44,14 +47,26 @@ pub struct UsageArgs {
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
     pub(crate) as_of: Option<String>,
+    /// Print these meters (repeatable), one column each named by its slug:
+    /// the built-in ones, or those of --plans.
+    #[arg(long = "meter")]
+    pub(crate) meters: Vec<String>,
+    /// The plans file that defines meters and customers.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub(crate) plans: Option<PathBuf>,
+    /// Rows per key, or per customer of --plans (with --meter).
+    #[arg(long, value_enum, default_value_t = Per::Key)]
+    pub(crate) per: Per,
 }
 
-/// `usage`'s settings with the range and `--as-of` parsed: what [`run`] takes.
+/// `usage`'s settings with the range and `--as-of` parsed, and the plans
+/// loaded when meters are asked for: what [`run`] takes.
 #[derive(Debug)]
 pub struct Usage {
     args: UsageArgs,
     range: TimeRange,
     as_of: crate::lake::delta::AsOf,
+    plans: Option<Plans>,
 }
 
 impl UsageArgs {
@@ -60,21 +75,71 @@ impl UsageArgs {
         let range =
             TimeRange::parse_in(self.from.as_deref(), self.to.as_deref(), self.tz.as_deref())?;
         let as_of = as_of(self.as_of.as_deref())?;
+        let plans = self.plans.as_deref().map(Plans::load).transpose()?;
+        if self.meters.is_empty() && self.per == Per::Customer {
+            return Err(Error::Config("--per customer goes with --meter".into()));
+        }
+        if !self.meters.is_empty() {
+            if !self.group_by.is_empty() {
+                return Err(Error::Config(
+                    "--group-by does not go with --meter: put the dimension in the meter's filter"
+                        .into(),
+                ));
+            }
+            if self.per == Per::Customer && plans.is_none() {
+                return Err(Error::Config(
+                    "--per customer needs --plans (who owns which key)".into(),
+                ));
+            }
+            let meters = meters_of(plans.as_ref());
+            for slug in &self.meters {
+                meters.require(slug, "--meter")?;
+            }
+        }
         Ok(Usage {
             args: self,
             range,
             as_of,
+            plans,
         })
     }
 }
 
 /// Prints the usage of the range.
 pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
-    let Usage { args, range, as_of } = usage;
+    let Usage {
+        args,
+        range,
+        as_of,
+        plans,
+    } = usage;
     let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
     let hasher = crate::key::KeyHasher::from_env();
     let mut keys = args.keys;
     keys.extend(args.raw_keys.iter().map(|raw| hasher.id_of(raw)));
+    if !args.meters.is_empty() {
+        crate::query::usage::check_key_ids(&keys)?;
+        let meters = meters_of(plans.as_ref());
+        let mut chosen = Vec::new();
+        for slug in &args.meters {
+            let meter = meters.require(slug, "--meter")?;
+            if !chosen.contains(&meter) {
+                chosen.push(meter);
+            }
+        }
+        let query = MeterQuery {
+            range,
+            meters: chosen,
+            per: args.per,
+            by: args.by,
+            tz: args.tz,
+            keys,
+        };
+        let session = LakeSession::open_as_of(&lake, as_of).await?;
+        let stream = query.run(&session, plans.as_ref()).await?;
+        write(stream, args.format, args.output.as_deref()).await?;
+        return Ok(Outcome::Done);
+    }
     let query = crate::query::usage::UsageQuery {
         range,
         by: args.by,
@@ -86,4 +151,17 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
     let stream = query.run(&session).await?;
     write(stream, args.format, args.output.as_deref()).await?;
     Ok(Outcome::Done)
+}
+
+/// The meters of a plans file, or only the built-in ones without one.
+fn meters_of(plans: Option<&Plans>) -> Meters {
+    match plans {
+        Some(plans) => plans.meters.clone(),
+        None => Meters::builtin(
+            &crate::billing::plans::StatusSet::parse(
+                &crate::schema::status::StatusClass::DEFAULT_BILLABLE.label(),
+            )
+            .expect("the default billable class parses"),
+        ),
+    }
 }

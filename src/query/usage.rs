@@ -70,6 +70,23 @@ fn measures() -> String {
     )
 }
 
+/// Refuses a `--key` that is not an `api_key_id` (64 hex digits). The value
+/// is not echoed: a raw key given to --key by mistake must not land in a
+/// terminal's scrollback or a job's log.
+pub(crate) fn check_key_ids(keys: &[String]) -> Result<()> {
+    if let Some(at) = keys
+        .iter()
+        .position(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(Error::Config(format!(
+            "--key number {} ({} characters) is not an api_key_id (64 hex digits); use --key-raw for a raw key",
+            at + 1,
+            keys[at].chars().count()
+        )));
+    }
+    Ok(())
+}
+
 impl UsageQuery {
     /// The statement and its parameters.
     pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
@@ -106,19 +123,7 @@ impl UsageQuery {
         }
         let mut filter = String::new();
         if !self.keys.is_empty() {
-            // The value is not echoed: a raw key given to --key by mistake
-            // must not land in a terminal's scrollback or a job's log.
-            if let Some(at) = self
-                .keys
-                .iter()
-                .position(|k| k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(Error::Config(format!(
-                    "--key number {} ({} characters) is not an api_key_id (64 hex digits); use --key-raw for a raw key",
-                    at + 1,
-                    self.keys[at].chars().count()
-                )));
-            }
+            check_key_ids(&self.keys)?;
             filter = "\n  AND array_has(string_to_array($keys, ','), api_key_id)".into();
             params.push((
                 "keys".into(),
