@@ -153,6 +153,54 @@ pub(crate) struct Meter {
     pub(crate) value: Option<&'static str>,
     pub(crate) filter: Filter,
     pub(crate) builtin: bool,
+    /// The names billing systems know the meter by (defaults:
+    /// `edgemeter_<slug>`, `<slug>` and `edgemeter_<slug>`).
+    pub(crate) events: EventNames,
+}
+
+/// What the export formats of billing systems call a meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventNames {
+    /// Stripe's meter `event_name`.
+    pub(crate) stripe: String,
+    /// Lago's billable metric `code`.
+    pub(crate) lago: String,
+    /// The CloudEvents `type` an OpenMeter meter selects (`eventType`).
+    pub(crate) openmeter: String,
+}
+
+impl EventNames {
+    /// The names of meter `slug`, given ones validated (`bad` names the meter).
+    fn of(slug: &str, raw: &raw::Meter, bad: &dyn Fn(String) -> Error) -> Result<Self> {
+        let name = |field: &str, given: &Option<String>, default: String| match given {
+            None => Ok(default),
+            // Stripe takes an event_name of at most 100 characters; none of
+            // the three systems matches names with spaces or control
+            // characters reliably, so any name is printable ASCII.
+            Some(n)
+                if !n.is_empty() && n.len() <= 100 && n.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(n.clone())
+            }
+            Some(n) => Err(bad(format!(
+                "{field} = {n:?}: give 1 to 100 printable ASCII characters without spaces"
+            ))),
+        };
+        let default = Self::default_of(slug);
+        Ok(Self {
+            stripe: name("stripe_event_name", &raw.stripe_event_name, default.stripe)?,
+            lago: name("lago_code", &raw.lago_code, default.lago)?,
+            openmeter: name("openmeter_type", &raw.openmeter_type, default.openmeter)?,
+        })
+    }
+
+    fn default_of(slug: &str) -> Self {
+        Self {
+            stripe: format!("edgemeter_{slug}"),
+            lago: slug.to_string(),
+            openmeter: format!("edgemeter_{slug}"),
+        }
+    }
 }
 
 /// Names of the built-in meters.
@@ -211,6 +259,7 @@ impl Meter {
                 ..Filter::default()
             },
             builtin: true,
+            events: EventNames::default_of(slug),
         }
     }
 
@@ -415,6 +464,7 @@ impl Meters {
                     Some(spec.column)
                 }
             };
+            let events = EventNames::of(&slug, &m, &bad)?;
             let filter = m.filter.map(|f| f.validate(&bad)).transpose()?;
             meters.0.insert(
                 slug.clone(),
@@ -425,6 +475,7 @@ impl Meters {
                     value,
                     filter: filter.unwrap_or_default(),
                     builtin: false,
+                    events,
                 },
             );
         }
@@ -443,6 +494,9 @@ pub(crate) mod raw {
         pub(crate) aggregation: String,
         pub(crate) value: Option<String>,
         pub(crate) filter: Option<Filter>,
+        pub(crate) stripe_event_name: Option<String>,
+        pub(crate) lago_code: Option<String>,
+        pub(crate) openmeter_type: Option<String>,
     }
 
     /// One value or a list of them.

@@ -8,6 +8,8 @@
 
 pub(crate) mod formats;
 
+use crate::billing::metering::{self, MeterValues, Per};
+use crate::billing::meters::{Aggregation, Meter};
 use crate::billing::plans::{self, Plans};
 use crate::billing::{KeyUsage, pricing, usage_by_key};
 use crate::error::{Error, Result};
@@ -37,9 +39,111 @@ pub(crate) struct InvoiceLine {
     pub(crate) base_fee: Decimal,
     pub(crate) request_charge: Decimal,
     pub(crate) bandwidth_charge: Decimal,
+    /// One per meter of [`charged_meters`], in its order.
+    pub(crate) meters: Vec<MeterLine>,
     pub(crate) total: Decimal,
     pub(crate) currency: String,
     pub(crate) status: String,
+}
+
+/// A meter's quantity on an invoice line and what the line's plan charges for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct MeterLine {
+    pub(crate) slug: String,
+    /// `None`: a `max`, `min` or `avg` over no requests.
+    pub(crate) quantity: Option<Decimal>,
+    pub(crate) charge: Decimal,
+    /// Whether the line's plan charges the meter in a `charges` table (its
+    /// customer then gets billing-system events for it).
+    pub(crate) charged: bool,
+}
+
+/// The meters some plan charges in a `charges` table, by slug: each gives
+/// invoice lines the columns `<slug>_quantity` and `<slug>_charge`. Meters
+/// charged only through a plan's shorthand fields have columns of their own
+/// already (`request_charge`, `bandwidth_charge`).
+pub(crate) fn charged_meters(plans: &Plans) -> Vec<&Meter> {
+    let slugs: std::collections::BTreeSet<&str> = plans
+        .plans
+        .values()
+        .flat_map(|p| p.charges.values())
+        .filter(|c| !c.shorthand)
+        .map(|c| c.meter.as_str())
+        .collect();
+    slugs
+        .into_iter()
+        .filter_map(|slug| plans.meters.get(slug))
+        .collect()
+}
+
+/// The charged meters and their values per customer (and per key of no
+/// customer), as [`metering::evaluate`] gives them with [`Per::Customer`].
+pub(crate) struct Metered<'a> {
+    pub(crate) meters: Vec<&'a Meter>,
+    pub(crate) values: MeterValues,
+}
+
+impl<'a> Metered<'a> {
+    /// Evaluates every meter charged in `plans` over `range` in one query
+    /// (none when no plan charges a meter in a `charges` table).
+    pub(crate) async fn evaluate(
+        session: &LakeSession,
+        plans: &'a Plans,
+        range: &crate::time::TimeRange,
+    ) -> Result<Self> {
+        let meters = charged_meters(plans);
+        let values = match meters.is_empty() {
+            true => MeterValues::default(),
+            false => {
+                metering::evaluate(session, range, &meters, Per::Customer, Some(plans)).await?
+            }
+        };
+        Ok(Self { meters, values })
+    }
+
+    /// The quantities of (customer, key): a customer's row has no key, a key
+    /// of no customer no customer, requests without a key neither. A row the
+    /// lake has none for counts 0, or nothing for `max`, `min` and `avg`.
+    fn quantities(&self, customer: Option<&str>, key: Option<&str>) -> Vec<Option<Decimal>> {
+        let id = (customer.map(str::to_string), key.map(str::to_string));
+        match self.values.rows.get(&id) {
+            Some(values) => values.clone(),
+            None => self
+                .meters
+                .iter()
+                .map(|m| match m.aggregation {
+                    Aggregation::Count | Aggregation::Sum | Aggregation::UniqueCount => {
+                        Some(Decimal::ZERO)
+                    }
+                    Aggregation::Max | Aggregation::Min | Aggregation::Avg => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Meter lines of (customer, key), priced by `plan`'s `charges` tables.
+    fn lines(
+        &self,
+        customer: Option<&str>,
+        key: Option<&str>,
+        plan: Option<&plans::Plan>,
+    ) -> Vec<MeterLine> {
+        self.meters
+            .iter()
+            .zip(self.quantities(customer, key))
+            .map(|(meter, quantity)| {
+                let charge = plan
+                    .and_then(|p| p.charges.get(&meter.slug))
+                    .filter(|c| !c.shorthand);
+                MeterLine {
+                    slug: meter.slug.clone(),
+                    quantity,
+                    charge: charge.map_or(Decimal::ZERO, |c| pricing::charge(c, quantity)),
+                    charged: charge.is_some(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The invoice lines of a period: one per customer (by id), then one per key
@@ -50,6 +154,7 @@ pub(crate) fn invoice_lines(
     plans: &Plans,
     period: &Period,
     usage: &BTreeMap<Option<String>, KeyUsage>,
+    metered: &Metered,
     completeness: &Completeness,
 ) -> Vec<InvoiceLine> {
     let status = match completeness {
@@ -74,6 +179,7 @@ pub(crate) fn invoice_lines(
             base_fee: Decimal::ZERO,
             request_charge: Decimal::ZERO,
             bandwidth_charge: Decimal::ZERO,
+            meters: Vec::new(),
             total: Decimal::ZERO,
             currency: plans.currency.clone(),
             status: status.to_string(),
@@ -89,27 +195,33 @@ pub(crate) fn invoice_lines(
             }
         }
         let mut l = line(&c.id, &c.name, &c.plan, c.key_ids.clone(), &total);
-        if let Some(plan) = plans.plans.get(&c.plan) {
+        let plan = plans.plans.get(&c.plan);
+        l.meters = metered.lines(Some(&c.id), None, plan);
+        if let Some(plan) = plan {
             let charges = pricing::price(plan, total.billable_requests, total.bytes_out);
             l.included_requests = plan.included_requests;
             l.overage_requests = charges.overage_requests;
             l.base_fee = charges.base_fee;
             l.request_charge = charges.request_charge;
             l.bandwidth_charge = charges.bandwidth_charge;
-            l.total = charges.total;
+            l.total = charges.total + l.meters.iter().map(|m| m.charge).sum::<Decimal>();
         }
         lines.push(l);
     }
     for (key, u) in usage {
         match key {
             Some(id) if !owned.contains(id.as_str()) => {
-                lines.push(line("", "", "", vec![id.clone()], u))
+                let mut l = line("", "", "", vec![id.clone()], u);
+                l.meters = metered.lines(None, Some(id), None);
+                lines.push(l);
             }
             _ => {}
         }
     }
     if let Some(u) = usage.get(&None) {
-        lines.push(line("", "", "", vec![], u));
+        let mut l = line("", "", "", vec![], u);
+        l.meters = metered.lines(None, None, None);
+        lines.push(l);
     }
     lines
 }
@@ -284,10 +396,18 @@ pub async fn export_with_clock(options: &ExportOptions, clock: &dyn Clock) -> Re
             .count(),
     };
     let completeness = Completeness::of(&lake, &plans, period, &usage, now, unreadable).await?;
-    let lines = invoice_lines(&plans, period, &usage, &completeness);
+    let metered = Metered::evaluate(&session, &plans, &period.range()).await?;
+    let lines = invoice_lines(&plans, period, &usage, &metered, &completeness);
     let customers: BTreeMap<&str, &plans::Customer> =
         plans.customers.iter().map(|c| (c.id.as_str(), c)).collect();
-    let files = formats::render(options.format, &lines, &customers, period, now)?;
+    let files = formats::render(
+        options.format,
+        &lines,
+        &metered.meters,
+        &customers,
+        period,
+        now,
+    )?;
     let record = ExportRecord::new(&lake, period, &lines);
     let restatements = record.changes_since(&record.last(&lake).await?);
     let manifest = manifest(
