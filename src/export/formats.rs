@@ -77,7 +77,7 @@ pub(crate) fn columns(meters: &[&Meter]) -> Vec<String> {
 /// Whether column `i` of [`columns`] is a meter's quantity.
 fn is_quantity(i: usize, meters: usize) -> bool {
     (METER_COLUMNS_AT..METER_COLUMNS_AT + 2 * meters).contains(&i)
-        && (i - METER_COLUMNS_AT) % 2 == 0
+        && (i - METER_COLUMNS_AT).is_multiple_of(2)
 }
 
 impl Format {
