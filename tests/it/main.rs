@@ -11,6 +11,7 @@ mod formats;
 mod hardening;
 mod large_objects;
 mod logs;
+mod meter_limits;
 mod meters;
 mod pipeline;
 mod report;
