@@ -8,7 +8,8 @@
 //! back, so the next check retries it. The webhook's URL is a credential:
 //! it is never printed, and redirects are not followed.
 
-use crate::billing::plans::Plans;
+use crate::billing::metering::{MeterValues, Per, evaluate};
+use crate::billing::plans::{Charge, Plans};
 use crate::billing::{KeyUsage, usage_by_key};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, layout};
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use object_store::ObjectStoreExt;
+use rust_decimal::Decimal;
 use sha2::Digest;
 use std::collections::BTreeSet;
 
@@ -46,11 +48,25 @@ pub(crate) struct QuotaUse {
     pub(crate) daily_quota: Option<u64>,
 }
 
+/// One customer's use of a meter its plan limits (`daily_limit`,
+/// `monthly_limit` of a charge).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct LimitUse {
+    pub(crate) customer_id: String,
+    pub(crate) meter: String,
+    /// `monthly` (month to date) or `daily` (day to date).
+    pub(crate) window: &'static str,
+    pub(crate) used: Decimal,
+    pub(crate) limit: u64,
+}
+
 /// What a check found and sent.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct CheckReport {
     pub(crate) period: String,
     pub(crate) quotas: Vec<QuotaUse>,
+    /// Use of every limited meter, by customer, meter, then window.
+    pub(crate) limits: Vec<LimitUse>,
     /// Alerts due now (new ones).
     pub(crate) alerts: Vec<Alert>,
     /// Whether they were delivered to a webhook.
@@ -126,6 +142,39 @@ pub(crate) async fn check(
             }
         }
         quotas.push(q);
+    }
+
+    let day_label = local.format("%Y-%m-%d").to_string();
+    let limits = meter_limits(&session, plans, &month, &day).await?;
+    for l in &limits {
+        let label = match l.window {
+            "monthly" => &period.label,
+            _ => &day_label,
+        };
+        let limit = Decimal::from(l.limit);
+        let pct = l.used * Decimal::from(100) / limit;
+        if let Some(t) = THRESHOLDS.iter().rev().find(|t| pct >= Decimal::from(**t)) {
+            let name = plans
+                .customers
+                .iter()
+                .find(|c| c.id == l.customer_id)
+                .map_or("", |c| c.name.as_str());
+            alerts.push(Alert {
+                id: format!(
+                    "limit:{}:{}:{label}:{}:{t}",
+                    l.meter, l.window, l.customer_id
+                ),
+                text: format!(
+                    "edgemeter: {} ({name}) has used {:.1}% of its {} limit of {} for {label}: {} of {} (threshold {t}%).",
+                    l.customer_id,
+                    pct.round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+                    l.window,
+                    l.meter,
+                    l.used.normalize(),
+                    l.limit
+                ),
+            });
+        }
     }
 
     let health = collect(session.named("key_health", month.params()).await?).await?;
@@ -226,9 +275,72 @@ pub(crate) async fn check(
     Ok(CheckReport {
         period: period.label,
         quotas,
+        limits,
         alerts,
         delivered,
     })
+}
+
+/// The use of every meter a customer's plan limits in a `charges` table,
+/// month to date and day to date (the shorthand quotas are [`QuotaUse`]).
+async fn meter_limits(
+    session: &LakeSession,
+    plans: &Plans,
+    month: &TimeRange,
+    day: &TimeRange,
+) -> Result<Vec<LimitUse>> {
+    let limited =
+        |c: &&Charge| !c.shorthand && (c.daily_limit.is_some() || c.monthly_limit.is_some());
+    let mut slugs: Vec<&str> = plans
+        .plans
+        .values()
+        .flat_map(|p| p.charges.values().filter(limited))
+        .map(|c| c.meter.as_str())
+        .collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    if slugs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let meters = slugs
+        .iter()
+        .map(|s| plans.meters.require(s, "a plan's charges"))
+        .collect::<Result<Vec<_>>>()?;
+    let month_values = evaluate(session, month, &meters, Per::Customer, Some(plans)).await?;
+    let day_values = evaluate(session, day, &meters, Per::Customer, Some(plans)).await?;
+    let mut out = Vec::new();
+    for c in &plans.customers {
+        let Some(plan) = plans.plans.get(&c.plan) else {
+            continue;
+        };
+        for charge in plan.charges.values().filter(limited) {
+            let at = slugs
+                .binary_search(&charge.meter.as_str())
+                .unwrap_or_default();
+            let used = |values: &MeterValues| {
+                values
+                    .rows
+                    .get(&(Some(c.id.clone()), None))
+                    .and_then(|v| v[at])
+                    .unwrap_or_default()
+            };
+            for (window, limit, values) in [
+                ("monthly", charge.monthly_limit, &month_values),
+                ("daily", charge.daily_limit, &day_values),
+            ] {
+                if let Some(limit) = limit {
+                    out.push(LimitUse {
+                        customer_id: c.id.clone(),
+                        meter: charge.meter.clone(),
+                        window,
+                        used: used(values),
+                        limit,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One claim per alert, `_edgemeter/alerts/<period>/<id digest>.json`,

@@ -290,6 +290,20 @@ pub(crate) fn check_report(report: &CheckReport) -> String {
             of(q.daily_quota)
         );
     }
+    for l in &report.limits {
+        let _ = writeln!(
+            out,
+            "  {}: {} {} {} (limit {})",
+            l.customer_id,
+            l.meter,
+            l.used.normalize(),
+            match l.window {
+                "monthly" => "this month",
+                _ => "today",
+            },
+            l.limit
+        );
+    }
     for a in &report.alerts {
         let _ = writeln!(out, "ALERT {}", a.text);
     }
@@ -400,7 +414,7 @@ mod tests {
     //! deliberate change, to be reviewed in the diff.
 
     use super::*;
-    use crate::alerts::{Alert, QuotaUse};
+    use crate::alerts::{Alert, LimitUse, QuotaUse};
     use crate::export::Restatement;
     use crate::ingest::summary::{
         BadLineSample, FieldErrorSample, MostlyKeyless, NotALog, UnreadableObject,
@@ -558,6 +572,13 @@ mod tests {
                     daily_quota: None,
                 },
             ],
+            limits: vec![LimitUse {
+                customer_id: "acme".into(),
+                meter: "search_calls".into(),
+                window: "daily",
+                used: rust_decimal::Decimal::from(950),
+                limit: 1_000,
+            }],
             alerts: vec![Alert {
                 id: "quota-90:acme:2025-11".into(),
                 text: "acme has used 91% of its monthly quota (91000 of 100000)".into(),

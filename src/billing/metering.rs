@@ -81,12 +81,12 @@ impl MeterQuery<'_> {
                 group.push("api_key_id".into());
             }
             Per::Customer => {
-                join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.api_key_id");
+                join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.owned_key_id");
                 let key = "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END";
                 select.push("o.customer_id AS customer_id".into());
                 select.push(format!("{key} AS api_key_id"));
-                // Grouped by the expressions: the alias `api_key_id` would be
-                // ambiguous with the columns of both joined tables.
+                // Grouped by the expressions: a name `api_key_id` in GROUP BY
+                // could be taken for the column `r.api_key_id`, a row per key.
                 group.push("o.customer_id".into());
                 group.push(key.into());
             }
@@ -150,7 +150,7 @@ fn register_owners(session: &LakeSession, plans: &Plans) -> Result<()> {
         .flat_map(|c| c.key_ids.iter().map(|k| (k.as_str(), c.id.as_str())))
         .unzip();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-        datafusion::arrow::datatypes::Field::new("api_key_id", DataType::Utf8, false),
+        datafusion::arrow::datatypes::Field::new("owned_key_id", DataType::Utf8, false),
         datafusion::arrow::datatypes::Field::new("customer_id", DataType::Utf8, false),
     ]));
     let batch = RecordBatch::try_new(

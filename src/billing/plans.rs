@@ -127,9 +127,11 @@ pub(crate) struct Charge {
     pub(crate) pricing: UnitPricing,
     pub(crate) daily_limit: Option<u64>,
     pub(crate) monthly_limit: Option<u64>,
-    /// Made from the plan's shorthand fields (`included_requests`, `tiers`,
-    /// `price_per_1k_requests`, `price_per_gb_out`, the quotas), whose invoice
-    /// columns are `request_charge` and `bandwidth_charge`; charges of a
+    /// Made from the plan's shorthand fields: `included_requests`, `tiers`
+    /// and `price_per_1k_requests` charge `billable_requests`,
+    /// `price_per_gb_out` charges `bytes_out` (invoice columns
+    /// `request_charge` and `bandwidth_charge`), and the quotas limit
+    /// `requests` (`edgemeter check`'s quota lines); charges of a
     /// `charges` table get columns `<meter>_quantity` and `<meter>_charge`.
     pub(crate) shorthand: bool,
 }
@@ -350,11 +352,7 @@ impl Plans {
                 p.price_per_gb_out.as_deref().unwrap_or("0"),
             )?;
             let mut charges = BTreeMap::new();
-            let requests_shorthand = p.included_requests > 0
-                || requests != RequestPricing::None
-                || p.monthly_quota.is_some()
-                || p.daily_quota.is_some();
-            if requests_shorthand {
+            if p.included_requests > 0 || requests != RequestPricing::None {
                 charges.insert(
                     "billable_requests".to_string(),
                     Charge {
@@ -370,6 +368,20 @@ impl Plans {
                                 tiers: tiers.clone(),
                             },
                         },
+                        daily_limit: None,
+                        monthly_limit: None,
+                        shorthand: true,
+                    },
+                );
+            }
+            // The quotas count every request of the customer's keys.
+            if p.monthly_quota.is_some() || p.daily_quota.is_some() {
+                charges.insert(
+                    "requests".to_string(),
+                    Charge {
+                        meter: "requests".into(),
+                        included: 0,
+                        pricing: UnitPricing::None,
                         daily_limit: p.daily_quota,
                         monthly_limit: p.monthly_quota,
                         shorthand: true,
@@ -588,6 +600,91 @@ mod tests {
             "[billing]\ncurrency='USD'\nbillable='2xx'\nextra=1",
         ] {
             assert!(Plans::parse(bad, &h).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shorthand_fields_are_charges_on_built_in_meters() {
+        let plans = Plans::parse(
+            r#"
+            [billing]
+            currency = "USD"
+            [meters.search]
+            aggregation = "count"
+            filter = { endpoint = "/v1/search" }
+            [plans.pro]
+            included_requests = 1000
+            price_per_1k_requests = "2.50"
+            price_per_gb_out = "0.09"
+            monthly_quota = 5000
+            [plans.pro.charges.search]
+            included = 10
+            package = { size = 100, price = "1.00" }
+            daily_limit = 50
+            "#,
+            &KeyHasher::new(None),
+        )
+        .unwrap();
+        let charges = &plans.plans["pro"].charges;
+        let slugs: Vec<&str> = charges.keys().map(String::as_str).collect();
+        assert_eq!(
+            slugs,
+            ["billable_requests", "bytes_out", "requests", "search"]
+        );
+        let requests = &charges["billable_requests"];
+        assert!(requests.shorthand && requests.included == 1000);
+        // 2.50 per 1k is 0.0025 a unit; 0.09 per 10^9 bytes is 9E-11 a byte.
+        assert_eq!(requests.pricing, UnitPricing::PerUnit(Decimal::new(25, 4)));
+        assert_eq!(
+            charges["bytes_out"].pricing,
+            UnitPricing::PerUnit(Decimal::new(9, 11))
+        );
+        assert_eq!(charges["requests"].monthly_limit, Some(5000));
+        let search = &charges["search"];
+        assert!(!search.shorthand);
+        assert_eq!(
+            (search.included, search.daily_limit, &search.pricing),
+            (
+                10,
+                Some(50),
+                &UnitPricing::Package {
+                    size: 100,
+                    price: Decimal::new(100, 2)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn bad_charges_name_the_plan_and_meter() {
+        let h = KeyHasher::new(None);
+        let head = "[billing]\ncurrency='USD'\n[meters.search]\naggregation='count'\n";
+        for (body, wanted) in [
+            (
+                "[plans.p.charges.nosuch]\nincluded=1",
+                "plans.p.charges.nosuch: no meter named \"nosuch\"",
+            ),
+            (
+                "[plans.p.charges.search]\nprice_per_unit='1'\nprice_per_1k='2'",
+                "plans.p.charges.search: give one of",
+            ),
+            (
+                "[plans.p.charges.search]\npackage={size=0, price='1'}",
+                "plans.p.charges.search.package.size = 0",
+            ),
+            (
+                "[plans.p]\nincluded_requests=5\n[plans.p.charges.billable_requests]\nincluded=1",
+                "already charges billable_requests",
+            ),
+            (
+                "[plans.p.charges.search]\nmonthly_limit=0",
+                "plans.p.charges.search.monthly_limit = 0",
+            ),
+        ] {
+            let err = Plans::parse(&format!("{head}{body}"), &h)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(wanted), "{body}: {err}");
         }
     }
 }

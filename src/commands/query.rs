@@ -40,65 +40,90 @@ pub struct QueryArgs {
     pub(crate) timeout_secs: u64,
 }
 
-/// `query`'s settings with `--as-of` parsed: what [`run`] takes.
+/// What `query` runs: a named query with its parameters bound, or SQL.
+#[derive(Debug)]
+enum Statement {
+    Named {
+        name: String,
+        params: Vec<(String, datafusion::common::ScalarValue)>,
+    },
+    Sql(String),
+}
+
+/// `query`'s settings with the statement read, a named query's parameters
+/// bound and `--as-of` parsed: what [`run`] takes.
 #[derive(Debug)]
 pub struct Query {
     args: QueryArgs,
+    statement: Statement,
     as_of: crate::lake::delta::AsOf,
 }
 
 impl QueryArgs {
-    /// Parses the values the flags hold.
-    pub(crate) fn validate(self) -> Result<Query> {
+    /// Reads the statement and parses the values the flags hold, before any
+    /// lake is opened.
+    pub(crate) fn validate(mut self) -> Result<Query> {
         let as_of = as_of(self.as_of.as_deref())?;
-        Ok(Query { args: self, as_of })
+        let sql = match (self.sql.take(), &self.file) {
+            (_, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("--file {}: {e}", path.display())))?,
+            (Some(dash), None) if dash == "-" => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| Error::Config(format!("reading SQL from stdin: {e}")))?;
+                text
+            }
+            (Some(sql), None) => sql,
+            (None, None) => unreachable!("clap requires the SQL or --file"),
+        };
+        let statement = match library::QUERIES.iter().find(|q| q.name == sql) {
+            Some(query) => Statement::Named {
+                name: sql.clone(),
+                params: query.bind(&library::parse_params(&self.params)?)?,
+            },
+            None if is_a_name(&sql) => {
+                return Err(Error::Config(format!(
+                    "{sql:?} is not a named query{} (see `edgemeter queries`)",
+                    match library::nearest(&sql).as_slice() {
+                        [] => String::new(),
+                        names => format!("; did you mean {}?", names.join(" or ")),
+                    }
+                )));
+            }
+            None if !self.params.is_empty() => {
+                return Err(Error::Config(
+                    "--param applies to named queries; the SQL given is not one (see `edgemeter queries`)"
+                        .into(),
+                ));
+            }
+            None => Statement::Sql(sql),
+        };
+        Ok(Query {
+            args: self,
+            statement,
+            as_of,
+        })
     }
 }
 
 /// Runs the SQL or named query given and prints its rows.
 pub(crate) async fn run(query: Query) -> Result<Outcome> {
-    let Query { mut args, as_of } = query;
-    let sql = match (args.sql.take(), &args.file) {
-        (_, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("--file {}: {e}", path.display())))?,
-        (Some(dash), None) if dash == "-" => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .map_err(|e| Error::Config(format!("reading SQL from stdin: {e}")))?;
-            text
-        }
-        (Some(sql), None) => sql,
-        (None, None) => unreachable!("clap requires the SQL or --file"),
-    };
-    let named = library::QUERIES.iter().any(|q| q.name == sql);
-    if !named && is_a_name(&sql) {
-        return Err(Error::Config(format!(
-            "{sql:?} is not a named query{} (see `edgemeter queries`)",
-            match library::nearest(&sql).as_slice() {
-                [] => String::new(),
-                names => format!("; did you mean {}?", names.join(" or ")),
-            }
-        )));
-    }
+    let Query {
+        args,
+        statement,
+        as_of,
+    } = query;
     let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
     let limits = crate::query::QueryLimits {
         memory_mib: args.memory_mib,
         timeout_secs: args.timeout_secs,
     };
     let session = LakeSession::open_with(&lake, as_of, &limits).await?;
-    if !named && !args.params.is_empty() {
-        return Err(crate::Error::Config(
-            "--param applies to named queries; the SQL given is not one (see `edgemeter queries`)"
-                .into(),
-        ));
-    }
     limits
         .timed(async {
-            let stream = if named {
-                let given = library::parse_params(&args.params)?;
-                session.named_from_text(&sql, &given).await?
-            } else {
-                session.read_only_sql(&sql).await?.execute_stream().await?
+            let stream = match statement {
+                Statement::Named { name, params } => session.named(&name, params).await?,
+                Statement::Sql(sql) => session.read_only_sql(&sql).await?.execute_stream().await?,
             };
             write(stream, args.format, args.output.as_deref()).await
         })

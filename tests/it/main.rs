@@ -12,6 +12,7 @@ mod hardening;
 mod large_objects;
 mod logs;
 mod meter_billing;
+mod meter_limits;
 mod meters;
 mod pipeline;
 mod report;

@@ -23,6 +23,10 @@ stripe_event_name = "search_calls_v2"
 lago_code = "search"
 openmeter_type = "com.example.search"
 
+[meters.active_clients]
+aggregation = "unique_count"
+value = "c_ip"
+
 [meters.report_bytes]
 aggregation = "sum"
 value = "sc_bytes"
@@ -45,6 +49,10 @@ base_fee = "5.00"
 [plans.basic.charges.search_calls]
 price_per_unit = "0.015"
 
+[plans.basic.charges.active_clients]
+included = 50
+price_per_unit = "0.10"
+
 [[customers]]
 id = "cus_acme"
 name = "Acme"
@@ -57,7 +65,7 @@ lago_subscription_id = "sub_acme"
 id = "cus_globex"
 name = "Globex"
 plan = "basic"
-keys = ["ak_live_globex_99qz"]
+keys = ["ak_live_globex_99qz", "ak_test_initech_0001"]
 stripe_customer_id = "cus_S2"
 lago_subscription_id = "sub_globex"
 "#;
@@ -94,6 +102,32 @@ fn counted_by_awk() -> BTreeMap<String, (u64, u64, u64, u64)> {
             (f[0].to_string(), (n(1), n(2), n(3), n(4)))
         })
         .collect()
+}
+
+/// Distinct client IPs of the requests whose raw key is one of `keys` (`-`
+/// for requests without a key), counted by awk over the example logs.
+fn distinct_clients_by_awk(keys: &str) -> u64 {
+    let script = r#"zcat "$1"/*.gz | awk -F'\t' -v keys="$2" 'BEGIN { split(keys, k, " "); for (i in k) wanted[k[i]] = 1 }
+        !/^#/ {
+            key = "-"
+            if (match($12, /api_key=[^&]*/)) key = substr($12, RSTART + 8, RLENGTH - 8)
+            if ((key in wanted) && !(($5) in seen)) { seen[$5] = 1; n++ }
+        } END { print n + 0 }'"#;
+    let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs");
+    let out = std::process::Command::new("sh")
+        .args(["-c", script, "sh", logs, keys])
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 struct Lake {
@@ -149,6 +183,13 @@ async fn meters_are_priced_on_invoice_lines_in_every_format() {
     assert_eq!(counts[GLOBEX], (106, 32, 237_710, 1_653_828));
     assert_eq!(counts[INITECH], (94, 29, 171_932, 1_672_569));
     assert_eq!(counts["-"], (88, 14, 252_220, 1_484_195));
+    // Distinct clients: Globex's two keys share some, so its count is less
+    // than the sum of each key's (128 + 124 = 252).
+    let clients = |keys: &str| distinct_clients_by_awk(keys);
+    assert_eq!(clients(ACME), 108);
+    assert_eq!((clients(GLOBEX), clients(INITECH)), (128, 124));
+    assert_eq!(clients(&format!("{GLOBEX} {INITECH}")), 201);
+    assert_eq!(clients("-"), 129);
     let l = lake().await;
 
     let csv_path = l.dir.path().join("out.csv");
@@ -162,6 +203,8 @@ async fn meters_are_priced_on_invoice_lines_in_every_format() {
             "base_fee",
             "request_charge",
             "bandwidth_charge",
+            "active_clients_quantity",
+            "active_clients_charge",
             "report_bytes_quantity",
             "report_bytes_charge",
             "search_calls_quantity",
@@ -175,68 +218,51 @@ async fn meters_are_priced_on_invoice_lines_in_every_format() {
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    let (acme, globex) = (counts[ACME], counts[GLOBEX]);
+    let acme = counts[ACME];
     // Acme (pro): 10.00 base; 80 billable × 1.00 / 1000 = 0.08;
+    // active_clients measured, not charged by its plan;
     // report_bytes 169,036: 100,000 × 0.00001 = 1.00, then 69,036 × 0.000005
     // = 0.34518, together 1.34518 → 1.35;
     // search_calls 13 − 5 included = 8 → ceil(8 / 3) = 3 packages × 2.00 = 6.00;
-    // total 10.00 + 0.08 + 0.00 + 1.35 + 6.00 = 17.43.
+    // total 10.00 + 0.08 + 0.00 + 0.00 + 1.35 + 6.00 = 17.43.
     assert_eq!(rows[0][1], "cus_acme");
     assert_eq!(rows[0][6], acme.0.to_string());
     assert_eq!(
-        rows[0][13..20],
+        rows[0][13..23],
         [
-            "10.00",
-            "0.08",
-            "0.00",
-            &acme.2.to_string(),
-            "1.35",
-            &acme.1.to_string(),
-            "6.00"
+            "10.00", "0.08", "0.00", "108", "0.00", "169036", "1.35", "13", "6.00", "17.43"
         ]
     );
-    assert_eq!(rows[0][20], "17.43");
-    // Globex (basic): 5.00 base; report_bytes measured but not charged by
-    // its plan; search_calls 32 × 0.015 = 0.48; total 5.48.
+    // Globex (basic) with Initech's key too: billable 106 + 94 = 200, unpriced;
+    // 5.00 base; active_clients 201 distinct over both keys − 50 included
+    // = 151 × 0.10 = 15.10; report_bytes 237,710 + 171,932 = 409,642, not
+    // charged by its plan; search_calls 32 + 29 = 61 × 0.015 = 0.915 → 0.92
+    // (half up); total 5.00 + 15.10 + 0.92 = 21.02.
+    let (globex, initech) = (counts[GLOBEX], counts[INITECH]);
+    assert_eq!(
+        (
+            globex.0 + initech.0,
+            globex.1 + initech.1,
+            globex.2 + initech.2
+        ),
+        (200, 61, 409_642)
+    );
     assert_eq!(rows[1][1], "cus_globex");
+    assert_eq!(rows[1][6], "200");
     assert_eq!(
-        rows[1][13..21],
+        rows[1][13..23],
         [
-            "5.00",
-            "0.00",
-            "0.00",
-            &globex.2.to_string(),
-            "0.00",
-            &globex.1.to_string(),
-            "0.48",
-            "5.48"
+            "5.00", "0.00", "0.00", "201", "15.10", "409642", "0.00", "61", "0.92", "21.02"
         ]
     );
-    // Initech's key belongs to no customer, then requests without a key:
-    // quantities shown, nothing charged.
-    assert_eq!(rows[2][4], sha256_hex(INITECH));
+    // Requests without a key: quantities shown, nothing charged.
+    assert_eq!((rows[2][1].as_str(), rows[2][4].as_str()), ("", ""));
     assert_eq!(
-        rows[2][16..21],
-        [
-            &counts[INITECH].2.to_string(),
-            "0.00",
-            &counts[INITECH].1.to_string(),
-            "0.00",
-            "0.00"
-        ]
+        rows[2][16..23],
+        ["129", "0.00", "252220", "0.00", "14", "0.00", "0.00"]
     );
-    assert_eq!((rows[3][1].as_str(), rows[3][4].as_str()), ("", ""));
-    assert_eq!(
-        rows[3][16..21],
-        [
-            &counts["-"].2.to_string(),
-            "0.00",
-            &counts["-"].1.to_string(),
-            "0.00",
-            "0.00"
-        ]
-    );
-    assert_eq!(rows.len(), 4);
+    assert_eq!(counts["-"].1, 14);
+    assert_eq!(rows.len(), 3);
     assert!(
         !text.contains(ACME) && !text.contains(INITECH),
         "no raw key"
@@ -289,14 +315,17 @@ async fn meters_are_priced_on_invoice_lines_in_every_format() {
             .as_primitive::<Decimal128Type>()
             .clone()
     };
-    // 13 units at scale 6; 6.00, 1.35 and 17.43 in cents.
+    // Quantities at scale 6 (13, 409,642, 201); charges and totals in cents.
     assert_eq!(column("search_calls_quantity").value(0), 13_000_000);
-    assert_eq!(column("report_bytes_quantity").value(1), 237_710_000_000);
+    assert_eq!(column("report_bytes_quantity").value(1), 409_642_000_000);
+    assert_eq!(column("active_clients_quantity").value(1), 201_000_000);
     assert_eq!(column("search_calls_charge").value(0), 600);
     assert_eq!(column("report_bytes_charge").value(0), 135);
+    assert_eq!(column("active_clients_charge").value(1), 1510);
+    assert_eq!(column("search_calls_charge").value(1), 92);
     assert_eq!(column("total").value(0), 1743);
-    assert_eq!(column("total").value(1), 548);
-    assert_eq!(column("total").len(), 4);
+    assert_eq!(column("total").value(1), 2102);
+    assert_eq!(column("total").len(), 3);
 }
 
 fn event_id(customer: &str, meter: &str) -> String {
@@ -333,12 +362,16 @@ async fn events(l: &Lake, format: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_systems_get_an_event_per_customer_and_charged_meter() {
     let counts = counted_by_awk();
-    let (acme, globex) = (counts[ACME], counts[GLOBEX]);
+    let (acme, g, i) = (counts[ACME], counts[GLOBEX], counts[INITECH]);
+    // Globex owns its key and Initech's: billable, search calls, bytes out.
+    let globex = (g.0 + i.0, g.1 + i.1, g.3 + i.3);
+    let globex_clients = distinct_clients_by_awk(&format!("{GLOBEX} {INITECH}"));
     let l = lake().await;
     // Built-in meters keep the ids they always had; defined meters' slugs
     // are namespaced ("meters.<slug>").
     let search = |c: &str| event_id(c, "meters.search_calls");
     let reports = |c: &str| event_id(c, "meters.report_bytes");
+    let clients = |c: &str| event_id(c, "meters.active_clients");
 
     let stripe: Vec<serde_json::Value> = String::from_utf8(events(&l, "stripe").await)
         .unwrap()
@@ -367,8 +400,9 @@ async fn billing_systems_get_an_event_per_customer_and_charged_meter() {
             value.to_string(),
         )
     };
-    // Acme: billable requests and bytes out as always, then its two charged
-    // meters by slug; Globex's plan charges search_calls only.
+    // Each customer: billable requests and bytes out as always, then the
+    // meters its plan charges, by slug (Acme: report_bytes, search_calls;
+    // Globex: active_clients, search_calls).
     assert_eq!(
         got,
         [
@@ -401,7 +435,13 @@ async fn billing_systems_get_an_event_per_customer_and_charged_meter() {
                 "edgemeter_bytes_out",
                 event_id("cus_globex", "bytes_out"),
                 "cus_S2",
-                globex.3
+                globex.2
+            ),
+            row(
+                "edgemeter_active_clients",
+                clients("cus_globex"),
+                "cus_S2",
+                globex_clients
             ),
             row("search_calls_v2", search("cus_globex"), "cus_S2", globex.1),
         ]
@@ -429,10 +469,17 @@ async fn billing_systems_get_an_event_per_customer_and_charged_meter() {
         ]
     );
     assert_eq!(
-        got[6],
-        row("search", search("cus_globex"), "sub_globex", globex.1)
+        got[6..],
+        [
+            row(
+                "active_clients",
+                clients("cus_globex"),
+                "sub_globex",
+                globex_clients
+            ),
+            row("search", search("cus_globex"), "sub_globex", globex.1),
+        ]
     );
-    assert_eq!(got.len(), 7);
 
     let openmeter: serde_json::Value =
         serde_json::from_slice(&events(&l, "openmeter").await).unwrap();
@@ -476,6 +523,12 @@ async fn billing_systems_get_an_event_per_customer_and_charged_meter() {
                 event_id("cus_globex", "usage"),
                 "cus_globex".to_string(),
                 serde_json::Value::Null
+            ),
+            (
+                "edgemeter_active_clients".to_string(),
+                clients("cus_globex"),
+                "cus_globex".to_string(),
+                text(globex_clients)
             ),
             (
                 "com.example.search".to_string(),
