@@ -4,7 +4,6 @@
 //! the comments.
 
 use crate::cli::{edgemeter, ingest};
-use crate::logs::sha256_hex;
 use std::collections::BTreeMap;
 use std::path::Path;
 
