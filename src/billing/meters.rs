@@ -366,9 +366,9 @@ impl Meters {
         let mut meters = Self::builtin(billable);
         for (slug, m) in raw {
             let bad = |problem: String| Error::Config(format!("meters.{slug}: {problem}"));
-            let m: raw::Definition = m.0.try_into().map_err(|e: toml::de::Error| {
-                bad(e.message().trim_end().to_string())
-            })?;
+            let m: raw::Definition =
+                m.0.try_into()
+                    .map_err(|e: toml::de::Error| bad(e.message().trim_end().to_string()))?;
             if BUILTIN.contains(&slug.as_str()) {
                 return Err(bad(format!(
                     "{slug} is a built-in meter ({}); choose another slug",
