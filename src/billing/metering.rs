@@ -82,12 +82,13 @@ impl MeterQuery<'_> {
             }
             Per::Customer => {
                 join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.owned_key_id");
+                // Grouped by the expressions, not their names: in GROUP BY,
+                // `api_key_id` would name the column of `requests`.
+                let key = "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END";
                 select.push("o.customer_id AS customer_id".into());
-                select.push(
-                    "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END AS api_key_id".into(),
-                );
-                group.push("customer_id".into());
-                group.push("api_key_id".into());
+                select.push(format!("{key} AS api_key_id"));
+                group.push("o.customer_id".into());
+                group.push(key.into());
             }
         }
         for (i, meter) in self.meters.iter().enumerate() {
