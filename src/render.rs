@@ -656,4 +656,53 @@ mod tests {
         ];
         insta::assert_snapshot!(queries(&library));
     }
+
+    /// Built-in meters (one charged through a plan's shorthand fields),
+    /// defined ones of every filter kind, and the plans that charge them.
+    #[test]
+    fn meters_of_a_plans_file() {
+        let plans = crate::billing::plans::Plans::parse(
+            r#"
+            [billing]
+            currency = "USD"
+            billable = "2xx,304"
+
+            [meters.search_calls]
+            description = "Successful calls to the search API"
+            aggregation = "count"
+            filter = { endpoint = ["/v1/search*", "/v2/search/**"], method = ["GET", "POST"], status = "2xx" }
+
+            [meters.download_bytes]
+            aggregation = "sum"
+            value = "sc_bytes"
+            filter = { endpoint = "/v1/files/*", status = "200-206,304", host = "Files.Example.com", edge = ["FRA", "IAD89"] }
+
+            [meters.active_clients]
+            aggregation = "unique_count"
+            value = "c_ip"
+            filter = { result_type = ["Hit", "Miss"], protocol = "https", content_type = "application/json" }
+
+            [meters.slowest]
+            aggregation = "max"
+            value = "time_taken"
+
+            [plans.starter]
+            price_per_1k_requests = "0.50"
+
+            [plans.pro]
+            [plans.pro.charges.search_calls]
+            included = 1000
+            price_per_1k = "2.00"
+            [plans.pro.charges.download_bytes]
+            package = { size = 1000000000, price = "0.09" }
+            monthly_limit = 500000000000
+
+            [plans.enterprise.charges.search_calls]
+            price_per_unit = "0.001"
+            "#,
+            &crate::key::KeyHasher::new(None),
+        )
+        .unwrap();
+        insta::assert_snapshot!(meters(&plans));
+    }
 }

@@ -82,11 +82,11 @@ impl MeterQuery<'_> {
             }
             Per::Customer => {
                 join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.owned_key_id");
+                // Grouped by the expressions, not their names: in GROUP BY,
+                // `api_key_id` would name the column of `requests`.
                 let key = "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END";
                 select.push("o.customer_id AS customer_id".into());
                 select.push(format!("{key} AS api_key_id"));
-                // Grouped by the expressions: a name `api_key_id` in GROUP BY
-                // could be taken for the column `r.api_key_id`, a row per key.
                 group.push("o.customer_id".into());
                 group.push(key.into());
             }

@@ -130,8 +130,10 @@ pub(crate) struct Filter {
     pub(crate) content_type: Vec<String>,
 }
 
-/// The SQL expression of the host a filter matches.
-pub(crate) const HOST_EXPR: &str = "coalesce(x_host_header, cs_host)";
+/// The SQL expression of the host a filter matches. Lowercased, as a
+/// filter's hosts are: viewers may send the Host header in any case
+/// (`API.Example.com`), and it names the same host.
+pub(crate) const HOST_EXPR: &str = "lower(coalesce(x_host_header, cs_host))";
 /// The SQL expression of the endpoint template a filter matches.
 pub(crate) const ENDPOINT_EXPR: &str = "endpoint_template(cs_uri_stem)";
 
@@ -413,6 +415,9 @@ impl Meters {
         let mut meters = Self::builtin(billable);
         for (slug, m) in raw {
             let bad = |problem: String| Error::Config(format!("meters.{slug}: {problem}"));
+            let m: raw::Definition =
+                m.0.try_into()
+                    .map_err(|e: toml::de::Error| bad(e.message().trim_end().to_string()))?;
             if BUILTIN.contains(&slug.as_str()) {
                 return Err(bad(format!(
                     "{slug} is a built-in meter ({}); choose another slug",
@@ -486,9 +491,16 @@ impl Meters {
 pub(crate) mod raw {
     use serde::Deserialize;
 
+    /// A `[meters.*]` table as written, read into a [`Definition`] by
+    /// [`super::Meters::parse`], so that an unknown or mistyped field is
+    /// reported with the meter's slug (the TOML parser knows only a line).
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    pub(crate) struct Meter(pub(crate) toml::Value);
+
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub(crate) struct Meter {
+    pub(crate) struct Definition {
         #[serde(default)]
         pub(crate) description: String,
         pub(crate) aggregation: String,
@@ -533,7 +545,13 @@ pub(crate) mod raw {
 impl raw::Filter {
     fn validate(self, bad: &dyn Fn(String) -> Error) -> Result<Filter> {
         let list = |name: &str, values: Option<raw::OneOrMany>| -> Result<Vec<String>> {
+            let given = values.is_some();
             let values = values.map(raw::OneOrMany::into_vec).unwrap_or_default();
+            if given && values.is_empty() {
+                return Err(bad(format!(
+                    "filter.{name} = []: an empty list can never match; leave {name} out to keep every value"
+                )));
+            }
             if let Some(empty) = values
                 .iter()
                 .find(|v| v.trim().is_empty() || v.trim() != **v)
@@ -564,7 +582,13 @@ impl raw::Filter {
             .collect::<Result<_>>()?;
         let status = self
             .status
-            .map(|s| StatusSet::parse(&s).map_err(|e| bad(format!("filter.status: {e}"))))
+            .map(|s| {
+                StatusSet::parse(&s).map_err(|_| {
+                    bad(format!(
+                        "filter.status = {s:?}: use classes like 2xx, ranges like 200-299, or codes like 304"
+                    ))
+                })
+            })
             .transpose()?;
         Ok(Filter {
             endpoint,
