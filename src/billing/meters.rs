@@ -173,7 +173,7 @@ pub(crate) struct EventNames {
 
 impl EventNames {
     /// The names of meter `slug`, given ones validated (`bad` names the meter).
-    fn of(slug: &str, raw: &raw::Meter, bad: &dyn Fn(String) -> Error) -> Result<Self> {
+    fn of(slug: &str, raw: &raw::Definition, bad: &dyn Fn(String) -> Error) -> Result<Self> {
         let name = |field: &str, given: &Option<String>, default: String| match given {
             None => Ok(default),
             // Stripe takes an event_name of at most 100 characters; none of
