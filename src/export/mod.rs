@@ -3,9 +3,10 @@
 //! ingest, with a manifest that makes every export reproducible.
 //!
 //! [`crate::billing`] owns the plans file, the prices and per-key usage,
-//! [`formats`] the bytes of each output format; this module assembles lines
-//! and writes them with their manifest.
+//! [`formats`] the bytes of each output format (`events` those of billing
+//! systems); this module assembles lines and writes them with their manifest.
 
+mod events;
 pub(crate) mod formats;
 
 use crate::billing::metering::{self, MeterValues, Per};
