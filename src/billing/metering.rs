@@ -8,7 +8,7 @@
 //! result, so a customer's distinct clients are counted across all its keys,
 //! never summed per key.
 
-use super::meters::{self, Aggregation, Meter};
+use super::meters::{self, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::query::LakeSession;
@@ -248,17 +248,4 @@ fn value(column: &ArrayRef, row: usize) -> Result<MeterValue> {
             });
         }
     }))
-}
-
-/// Whether a meter counts whole units (its value is an integer).
-pub(crate) fn integral(meter: &Meter) -> bool {
-    match meter.aggregation {
-        Aggregation::Count | Aggregation::UniqueCount => true,
-        Aggregation::Avg => false,
-        _ => meter.value.is_some_and(|v| {
-            crate::schema::fields::FIELDS
-                .iter()
-                .any(|f| f.column == v && f.ty != crate::schema::fields::ColumnType::Float64)
-        }),
-    }
 }

@@ -135,7 +135,7 @@ keys = ["ak_live_globex_99qz"]
     let texts = limit_texts();
     let month_t = threshold(acme, acme + 1).unwrap();
     // The share in tenths of a percent, rounded half up: 15 of 16 is 93.75% → 93.8%.
-    let tenths = (acme * 2000 / (acme + 1) + 1) / 2;
+    let tenths = (acme * 2000 / (acme + 1)).div_ceil(2);
     assert_eq!(threshold(globex, globex * 2), None);
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(
