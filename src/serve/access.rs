@@ -312,7 +312,6 @@ mod tests {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn tokens() -> Tokens {
-        // sha256("dev-token-0123456789") computed with `printf %s … | sha256sum`.
         let text = format!(
             "portal_secret = \"{SECRET}\"\n\
              [[tokens]]\nname = \"dev\"\nrole = \"admin\"\ntoken = \"dev-token-0123456789\"\n\

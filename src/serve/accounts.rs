@@ -141,7 +141,8 @@ pub(super) async fn quota(
 ) -> Answered {
     let params = params(query.as_deref(), &["at", "tz"])?;
     let customer = customer(&server, &caller, &id)?;
-    let report = check(&server, &params).await?;
+    let at = instant(&params)?;
+    let report = check(&server, at, &params).await?;
     let quota = report.quotas.iter().find(|q| q.customer_id == customer.id);
     let limits: Vec<_> = report
         .limits
@@ -151,7 +152,7 @@ pub(super) async fn quota(
     Ok(json(&serde_json::json!({
         "customerId": customer.id,
         "period": report.period,
-        "at": rfc3339(instant(&params)?),
+        "at": rfc3339(at),
         "quota": quota,
         "limits": limits,
     })))
@@ -166,7 +167,7 @@ pub(super) async fn alerts(
 ) -> Answered {
     admin_only(&caller)?;
     let params = params(query.as_deref(), &["at", "tz"])?;
-    let report = check(&server, &params).await?;
+    let report = check(&server, instant(&params)?, &params).await?;
     Ok(json(&serde_json::json!({
         "period": report.period,
         "alerts": report.alerts,
@@ -177,9 +178,9 @@ pub(super) async fn alerts(
 /// already sent included) and sends and claims nothing.
 async fn check(
     server: &Shared,
+    at: DateTime<Utc>,
     params: &BTreeMap<String, String>,
 ) -> std::result::Result<crate::alerts::CheckReport, Problem> {
-    let at = instant(params)?;
     let tz = zone(params)?;
     let report = server
         .limits
