@@ -125,9 +125,8 @@ pub(super) async fn invoice(
     // The export's own encoding of the line, so the two never differ.
     let files = formats::render(Format::Jsonl, &[line], &customers, &period, now)?;
     let bytes = files.first().map(|(_, b)| b.clone()).unwrap_or_default();
-    let mut line: serde_json::Value =
+    let line: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Problem::from(crate::Error::from(e)))?;
-    line["warnings"] = serde_json::json!(completeness.warnings());
     Ok(json(&line))
 }
 

@@ -107,7 +107,7 @@ fn register_subjects(session: &LakeSession, plans: &Plans) -> Result<()> {
         .unzip();
     let schema = Arc::new(Schema::new(vec![
         Field::new("owned_key_id", DataType::Utf8, false),
-        Field::new("subject", DataType::Utf8, false),
+        Field::new("owner_subject", DataType::Utf8, false),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),

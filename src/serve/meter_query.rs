@@ -276,7 +276,7 @@ impl QueryParams {
             }
             None => select.push("min(r.\"timestamp\") AS first_seen".into()),
         }
-        let subject = format!("coalesce(s.subject, r.api_key_id)");
+        let subject = "coalesce(s.owner_subject, r.api_key_id)";
         if self.by_subject {
             select.push(format!("{subject} AS subject"));
             group.push("subject".into());
@@ -391,7 +391,7 @@ fn row_of(
             (start, start + chrono::Duration::minutes(1))
         }
         Some(window) => {
-            let start = next().as_string::<i32>().value(i).to_string();
+            let start = text(next(), i)?.unwrap_or_default();
             let start = DateTime::parse_from_rfc3339(&start)
                 .map_err(|_| bad("window start"))?
                 .with_timezone(&Utc);
@@ -413,19 +413,12 @@ fn row_of(
         }
     };
     let subject = match params.by_subject {
-        true => {
-            let s = next().as_string::<i32>();
-            s.is_valid(i).then(|| s.value(i).to_string())
-        }
+        true => text(next(), i)?,
         false => None,
     };
     let mut group_by = serde_json::Map::new();
     for d in &params.group_by {
-        let values = next().as_string::<i32>();
-        let value = match values.is_valid(i) {
-            true => serde_json::Value::from(values.value(i)),
-            false => serde_json::Value::Null,
-        };
+        let value = text(next(), i)?.map_or(serde_json::Value::Null, serde_json::Value::from);
         group_by.insert(d.name().to_string(), value);
     }
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -436,6 +429,17 @@ fn row_of(
         subject,
         group_by,
     }))
+}
+
+/// A text value of any of Arrow's string types (`VARCHAR` casts give
+/// `Utf8View` in DataFusion's SQL).
+fn text(column: &ArrayRef, i: usize) -> crate::Result<Option<String>> {
+    if column.is_null(i) {
+        return Ok(None);
+    }
+    let one = column.slice(i, 1);
+    let utf8 = datafusion::arrow::compute::cast(&one, &DataType::Utf8)?;
+    Ok(Some(utf8.as_string::<i32>().value(0).to_string()))
 }
 
 /// The end of the window that starts at `start` in `zone`.

@@ -248,7 +248,12 @@ pub(super) async fn list_subjects(
         })
         .await?;
     for batch in &keys {
-        let ids = batch.column(0).as_string::<i32>();
+        let ids = datafusion::arrow::compute::cast(
+            batch.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .map_err(crate::Error::from)?;
+        let ids = ids.as_string::<i32>();
         for i in 0..batch.num_rows() {
             let id = ids.value(i);
             if ids.is_valid(i) && !owned.contains(id) {
