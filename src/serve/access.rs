@@ -125,15 +125,12 @@ impl Tokens {
                 )));
             }
             let digest = match (&t.token_sha256, &t.token) {
-                (Some(hex_digest), None) => {
-                    let bytes = hex::decode(hex_digest.trim())
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .ok_or_else(|| {
-                            bad("token_sha256 is not 64 hex digits (a SHA-256 digest)".into())
-                        })?;
-                    bytes
-                }
+                (Some(hex_digest), None) => hex::decode(hex_digest.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        bad("token_sha256 is not 64 hex digits (a SHA-256 digest)".into())
+                    })?,
                 (None, Some(token)) if token.len() >= 16 => Sha256::digest(token.as_bytes()).into(),
                 (None, Some(_)) => return Err(bad("token is shorter than 16 characters".into())),
                 _ => return Err(bad("give exactly one of token_sha256 or token".into())),
@@ -228,8 +225,12 @@ impl Tokens {
 /// on SIGHUP ([`TokenFile::reload`]).
 pub(crate) struct TokenFile {
     path: PathBuf,
-    current: Mutex<(Option<(SystemTime, u64)>, Arc<Tokens>)>,
+    /// The file's stamp when read, and what it held.
+    current: Mutex<(Option<Stamp>, Arc<Tokens>)>,
 }
+
+/// A file's modification time and size.
+type Stamp = (SystemTime, u64);
 
 impl TokenFile {
     /// Reads the file once; a bad file stops the server from starting.
@@ -267,7 +268,7 @@ impl TokenFile {
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }

@@ -28,11 +28,14 @@ struct Latency {
 /// Requests answered, by route, method and status, and their latency by route.
 #[derive(Default)]
 pub(super) struct Metrics {
-    inner: Mutex<(
-        BTreeMap<(String, String, u16), u64>,
-        BTreeMap<String, Latency>,
-    )>,
+    inner: Mutex<Counts>,
 }
+
+/// Answers by (route, method, status), and latency by route.
+type Counts = (
+    BTreeMap<(String, String, u16), u64>,
+    BTreeMap<String, Latency>,
+);
 
 impl Metrics {
     pub(super) fn record(&self, route: &str, method: &str, status: u16, took: Duration) {
