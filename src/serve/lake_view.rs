@@ -43,11 +43,20 @@ impl LakeView {
 
     /// A session over the newest version of the lake.
     pub(crate) async fn session(&self) -> Result<Arc<LakeSession>> {
-        let mut current = self.current.lock().await;
-        if let Some(session) = current.as_ref()
+        // The check runs outside the lock, so requests do not queue behind
+        // each other's HEAD requests; only opening a session is one at a time.
+        let seen = self.current.lock().await.clone();
+        if let Some(session) = &seen
             && !self.moved_on(session.versions().requests).await?
         {
             return Ok(session.clone());
+        }
+        let mut current = self.current.lock().await;
+        if let (Some(now), Some(before)) = (current.as_ref(), seen.as_ref())
+            && !Arc::ptr_eq(now, before)
+        {
+            // Another request opened a newer session meanwhile.
+            return Ok(now.clone());
         }
         let session = LakeSession::open_with(&self.lake, AsOf::Latest, &self.limits).await?;
         register_subjects(&session, &self.plans)?;

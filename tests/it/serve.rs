@@ -569,9 +569,76 @@ print(json.dumps([[r.window_start.isoformat(), r.subject, r.value] for r in resu
     assert_eq!(sdk, expected);
 }
 
+/// Every file under `dir` with its size and modification time.
+fn listing(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::metadata(&path).unwrap();
+        if meta.is_dir() {
+            out.extend(listing(&path));
+        } else {
+            out.insert(path, (meta.len(), meta.modified().unwrap()));
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn tokens_decide_who_sees_what() {
     let f = Fixture::new().await;
+
+    // Bad settings stop the server at once, naming what is wrong (exit 2).
+    let no_tokens = edgemeter(
+        &[],
+        &[
+            "serve",
+            "--lake",
+            &f.lake(),
+            "--plans",
+            &f.plans_arg(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    assert_eq!(no_tokens.code, 2, "{}", no_tokens.stderr);
+    assert!(
+        no_tokens.stderr.contains("--tokens"),
+        "{}",
+        no_tokens.stderr
+    );
+    let bad = f.dir.path().join("bad-tokens.toml");
+    std::fs::write(
+        &bad,
+        "[[tokens]]\nname = \"ci\"\nrole = \"admin\"\ntoken_sha256 = \"abc\"\n",
+    )
+    .unwrap();
+    let bad_tokens = edgemeter(
+        &[],
+        &[
+            "serve",
+            "--lake",
+            &f.lake(),
+            "--plans",
+            &f.plans_arg(),
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(bad_tokens.code, 2, "{}", bad_tokens.stderr);
+    assert!(
+        bad_tokens
+            .stderr
+            .contains("tokens[0] (name = \"ci\"): token_sha256 is not 64 hex digits"),
+        "{}",
+        bad_tokens.stderr
+    );
+
+    let lake_before = listing(Path::new(&f.lake()));
     let server = Server::start(&f, &[]).await;
     let path = format!("/api/v1/meters/requests/query?{DAY}");
 
@@ -716,6 +783,9 @@ async fn tokens_decide_who_sees_what() {
         server.send(&path, Some(ADMIN), "application/json").await.0,
         200
     );
+
+    // Everything above only read the lake.
+    assert_eq!(listing(Path::new(&f.lake())), lake_before);
 
     // Rate limits are per token: the fourth request of a minute is refused.
     let limited = Server::start(&f, &["--rate-per-minute", "3"]).await;
