@@ -150,7 +150,7 @@ impl Fixture {
 
 /// A running `edgemeter serve`, stopped when dropped.
 struct Server {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     base: String,
     client: reqwest::Client,
 }
@@ -184,7 +184,7 @@ impl Server {
         // Keep reading its log, so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
-            _child: child,
+            child,
             base,
             client: reqwest::Client::new(),
         }
@@ -783,6 +783,43 @@ async fn tokens_decide_who_sees_what() {
         server.send(&path, Some(ADMIN), "application/json").await.0,
         200
     );
+
+    // SIGHUP reads the file again even when its size and time look the same:
+    // a token of the same length swapped in, the old time put back.
+    let other = "admin-token-for-tests-0003";
+    let stamp = std::fs::metadata(f.tokens()).unwrap().modified().unwrap();
+    std::fs::write(
+        f.tokens(),
+        tokens_toml().replace(&sha256_hex(ADMIN), &sha256_hex(other)),
+    )
+    .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(f.tokens())
+        .unwrap()
+        .set_modified(stamp)
+        .unwrap();
+    assert_eq!(
+        server.send(&path, Some(other), "application/json").await.0,
+        401
+    );
+    let pid = server.child.id().unwrap() as libc::pid_t;
+    // SAFETY: signals the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = server.send(&path, Some(other), "application/json").await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.send(&path, Some(ADMIN), "application/json").await.0,
+        401
+    );
+    std::fs::write(f.tokens(), tokens_toml()).unwrap();
 
     // Everything above only read the lake.
     assert_eq!(listing(Path::new(&f.lake())), lake_before);
