@@ -107,8 +107,26 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     // Tests and scripts wait for this line (port 0 picks a free port).
     eprintln!("edgemeter: serving on http://{bound}");
     axum::serve(listener, router(server))
+        .with_graceful_shutdown(terminated())
         .await
         .map_err(|e| crate::Error::io("<http server>", e))
+}
+
+/// SIGTERM (how Kubernetes and systemd stop a service): answer the requests
+/// under way, take no new ones, and exit 0.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terms) => {
+                terms.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 fn router(server: Shared) -> Router {

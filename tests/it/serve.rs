@@ -836,6 +836,16 @@ async fn tokens_decide_who_sees_what() {
         limited.send(&path, Some(ADMIN), "application/json").await.0,
         429
     );
+    // SIGTERM: the server stops taking requests and exits 0.
+    let mut limited = limited;
+    let pid = limited.child.id().unwrap() as libc::pid_t;
+    // SAFETY: signals the server this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(20), limited.child.wait())
+        .await
+        .expect("the server exits on SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }
 
 #[tokio::test]
