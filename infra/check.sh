@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks of infra/: the CloudFront Function's unit tests (Node.js), the
 # Terraform module (parses with python-hcl2, passes checkov with only explained
-# skips), the Kubernetes manifest (kubernetes-validate) and the systemd units
+# skips), the Kubernetes manifests (kubernetes-validate) and the systemd units
 # (systemd-analyze verify). Installs its Python tools into .ci/venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +35,8 @@ if grep -rnE 'checkov:skip=[A-Z0-9_]+\s*$' infra/terraform; then
 fi
 BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" -d infra/terraform --framework terraform --quiet --compact --skip-download
 
-echo "== Kubernetes manifest"
-"$venv/bin/kubernetes-validate" --strict infra/kubernetes/cronjob.yaml
+echo "== Kubernetes manifests"
+"$venv/bin/kubernetes-validate" --strict infra/kubernetes/cronjob.yaml infra/kubernetes/serve.yaml
 
 echo "== systemd units"
 root=$(mktemp -d)

@@ -93,6 +93,8 @@ pub enum Command {
     Man,
     /// Checkpoint the tables' logs, compact the ingested record, vacuum old files.
     Maintain(MaintainArgs),
+    /// Serve usage over HTTP: OpenMeter's v1 API, invoices, quotas, health and metrics.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// Runs a parsed command line: the command's outcome, or its error.
@@ -124,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Schema(args) => commands::schema::run(args).await,
         Command::Maintain(args) => commands::maintain::run(args, quiet).await,
         Command::Migrate(args) => commands::migrate::run(args, quiet).await,
+        Command::Serve(args) => commands::serve::run(args.validate()?).await,
     }
 }
 

@@ -52,7 +52,9 @@ const LAYERS: &[Layer] = &[
         independent: true,
     },
     Layer {
-        modules: &["config", "commands", "render", "cli", "metrics", "fuzz"],
+        modules: &[
+            "config", "commands", "render", "cli", "metrics", "fuzz", "serve",
+        ],
         independent: false,
     },
 ];

@@ -36,7 +36,8 @@
 //! 9. the top: `config`, [`commands`] (one module per command of the
 //!    command line, each with one entry function), `render` (the text
 //!    printed for people), [`cli`] (parsing, dispatch, exit status),
-//!    `metrics`, [`fuzz`] (and the binary, `main.rs`).
+//!    `metrics`, [`fuzz`], `serve` (the HTTP server) (and the binary,
+//!    `main.rs`).
 //!
 //! Items are `pub(crate)` unless `main.rs`, `tests/` or `fuzz/` reach them
 //! through the library (`unreachable_pub` warns of any other `pub`), so the
@@ -66,6 +67,7 @@ pub mod query;
 pub(crate) mod render;
 pub(crate) mod report;
 pub mod schema;
+pub(crate) mod serve;
 pub(crate) mod source;
 pub mod time;
 

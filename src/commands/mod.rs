@@ -27,6 +27,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod serve;
 pub mod unreadable;
 pub mod usage;
 

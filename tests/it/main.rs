@@ -22,6 +22,7 @@ mod s3_faults;
 mod scheduled;
 mod schema;
 mod secrets;
+mod serve;
 mod sql;
 mod traps;
 mod webhook;
