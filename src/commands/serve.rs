@@ -4,7 +4,7 @@
 use super::{LakeArgs, Outcome};
 use crate::error::{Error, Result};
 use crate::query::QueryLimits;
-use crate::serve::{Limits, ServeOptions};
+use crate::serve::{Limits, PgOptions, ServeOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -18,6 +18,16 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, env = "EDGEMETER_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
+    /// Also serve SQL over the Postgres wire protocol here (psql, Grafana);
+    /// the password is an admin token.
+    #[arg(long, env = "EDGEMETER_PG_LISTEN")]
+    pub(crate) pg_listen: Option<String>,
+    /// TLS certificate chain (PEM) for --pg-listen; needs --pg-tls-key.
+    #[arg(long, env = "EDGEMETER_PG_TLS_CERT", requires = "pg_tls_key")]
+    pub(crate) pg_tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for --pg-listen; needs --pg-tls-cert.
+    #[arg(long, env = "EDGEMETER_PG_TLS_KEY", requires = "pg_tls_cert")]
+    pub(crate) pg_tls_key: Option<PathBuf>,
     /// The tokens file: `[[tokens]]` admin tokens and the `portal_secret`.
     #[arg(long, env = "EDGEMETER_TOKENS")]
     pub(crate) tokens: Option<PathBuf>,
@@ -53,6 +63,22 @@ impl ServeArgs {
                     .into(),
             )
         })?;
+        let pg = match self.pg_listen {
+            Some(text) => Some(PgOptions {
+                listen: text.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "--pg-listen {text:?}: give an address and port, like 127.0.0.1:5433"
+                    ))
+                })?,
+                tls: self.pg_tls_cert.zip(self.pg_tls_key),
+            }),
+            None if self.pg_tls_cert.is_some() => {
+                return Err(Error::Config(
+                    "--pg-tls-cert and --pg-tls-key need --pg-listen".into(),
+                ));
+            }
+            None => None,
+        };
         let positive = |name: &str, n: u64| {
             if n == 0 {
                 Err(Error::Config(format!("{name} must be at least 1")))
@@ -71,6 +97,7 @@ impl ServeArgs {
             plans: self.plans,
             tokens,
             listen,
+            pg,
             limits: Limits {
                 max_rows: self.max_rows,
                 query: QueryLimits {

@@ -4,7 +4,8 @@
 //! SDKs work unchanged, and edgemeter's own invoice, quota, alert, health
 //! and metrics routes. Every route but `/health` takes a bearer token
 //! ([`access`]); each request is rate limited per caller, bounded in time,
-//! and its query in rows and time.
+//! and its query in rows and time. With `--pg-listen`, the same lake is
+//! served over the Postgres wire protocol too ([`pg`]).
 //!
 //! The server never writes to the lake: it reads the newest version of it
 //! ([`lake_view`]), and alerts are listed, not sent (that is `check`'s).
@@ -15,6 +16,9 @@ mod lake_view;
 mod meter_query;
 mod openmeter;
 mod ops;
+mod pg;
+
+pub(crate) use pg::PgOptions;
 
 use crate::billing::plans::Plans;
 use crate::error::Result;
@@ -43,6 +47,8 @@ pub(crate) struct ServeOptions {
     pub(crate) plans: PathBuf,
     pub(crate) tokens: PathBuf,
     pub(crate) listen: SocketAddr,
+    /// The Postgres wire, when `--pg-listen` is given.
+    pub(crate) pg: Option<PgOptions>,
     pub(crate) limits: Limits,
 }
 
@@ -93,6 +99,9 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         metrics: ops::Metrics::default(),
     });
     reload_tokens_on_sighup(server.clone());
+    if let Some(pg) = &options.pg {
+        pg::start(server.clone(), pg).await?;
+    }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| {

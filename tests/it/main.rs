@@ -23,6 +23,7 @@ mod scheduled;
 mod schema;
 mod secrets;
 mod serve;
+mod serve_pg;
 mod sql;
 mod traps;
 mod webhook;
