@@ -76,7 +76,11 @@ const READ_ONLY: &str = "25006";
 /// serve stops `serve` before anything is served; then accepts connections
 /// in the background.
 pub(super) async fn start(server: Shared, options: &PgOptions) -> Result<()> {
-    let tls = options.tls.as_ref().map(|(c, k)| tls_acceptor(c, k)).transpose()?;
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|(c, k)| tls_acceptor(c, k))
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| {
@@ -137,10 +141,19 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad("--pg-tls-cert", cert, e.to_string()))?;
     if chain.is_empty() {
-        return Err(bad("--pg-tls-cert", cert, "no PEM certificate in it".into()));
+        return Err(bad(
+            "--pg-tls-cert",
+            cert,
+            "no PEM certificate in it".into(),
+        ));
     }
-    let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| bad("--pg-tls-key", key, format!("no usable PEM private key: {e}")))?;
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        bad(
+            "--pg-tls-key",
+            key,
+            format!("no usable PEM private key: {e}"),
+        )
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -273,7 +286,11 @@ struct TokenLogin {
 
 #[async_trait]
 impl StartupHandler for TokenLogin {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
@@ -365,9 +382,11 @@ fn allowed(statement: &Statement) -> bool {
         | Statement::Fetch { .. }
         | Statement::Close { .. } => true,
         Statement::Explain { statement, .. } => allowed(statement),
-        Statement::Declare { stmts } => stmts
-            .iter()
-            .all(|d| d.for_query.as_deref().is_some_and(|q| allowed(&Statement::Query(Box::new(q.clone()))))),
+        Statement::Declare { stmts } => stmts.iter().all(|d| {
+            d.for_query
+                .as_deref()
+                .is_some_and(|q| allowed(&Statement::Query(Box::new(q.clone()))))
+        }),
         Statement::Set(Set::SingleAssignment {
             scope: None,
             hivevar: false,

@@ -158,7 +158,16 @@ async fn psql(port: &str, conninfo: &str, password: Option<&str>, command: &str)
     psql.arg(format!(
         "host=127.0.0.1 port={port} user=grafana dbname=edgemeter {conninfo}"
     ))
-    .args(["-X", "-w", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
+    .args([
+        "-X",
+        "-w",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-v",
+        "VERBOSITY=verbose",
+    ])
     .args(["-c", command])
     .env_remove("PGPASSWORD")
     .env_remove("PGSSLMODE");
@@ -261,7 +270,10 @@ async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwo
     // The named query's view equals `edgemeter usage` over the same lake.
     let from_usage = usage(&[], &f.lake(), &[]).await;
     for (column, pick) in [
-        ("requests", (|t: &crate::logs::Totals| t.requests) as fn(&_) -> i64),
+        (
+            "requests",
+            (|t: &crate::logs::Totals| t.requests) as fn(&_) -> i64,
+        ),
         ("billable_requests", |t| t.billable),
         ("bytes_out", |t| t.bytes_out),
     ] {
@@ -288,7 +300,13 @@ async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwo
     );
     let version = psql(&port, "", Some(ADMIN), "SELECT version()").await;
     assert_eq!(version.code, 0, "{}", version.stderr);
-    let shown = psql(&port, "", Some(ADMIN), "SET extra_float_digits = 3; SHOW search_path").await;
+    let shown = psql(
+        &port,
+        "",
+        Some(ADMIN),
+        "SET extra_float_digits = 3; SHOW search_path",
+    )
+    .await;
     assert_eq!(shown.code, 0, "{}", shown.stderr);
 
     // Writes and session changes are refused, and the lake stays as it was.
@@ -317,17 +335,24 @@ async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwo
     let count = read(&port, "", "SELECT 'all', count(*) FROM requests").await;
     assert_eq!(count["all"], 600.0);
 
-    // A wrong password, a portal-style guess and no password are refused.
+    // A wrong password, none and an empty one are refused.
     let wrong = psql(&port, "", Some("not-the-token"), "SELECT 1").await;
     assert_eq!(wrong.code, 2, "{}", wrong.stderr);
     assert!(
-        wrong.stderr.contains("28P01") || wrong.stderr.contains("password authentication failed"),
+        wrong
+            .stderr
+            .to_lowercase()
+            .contains("password authentication failed"),
         "{}",
         wrong.stderr
     );
     let none = psql(&port, "", None, "SELECT 1").await;
     assert_eq!(none.code, 2, "{}", none.stderr);
-    assert!(none.stderr.contains("no password supplied"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("no password supplied"),
+        "{}",
+        none.stderr
+    );
     let empty = psql(&port, "", Some(""), "SELECT 1").await;
     assert_eq!(empty.code, 2, "{}", empty.stderr);
 }
@@ -337,13 +362,24 @@ async fn tls_is_served_and_required_and_a_broken_certificate_stops_serve() {
     let f = Fixture::new().await;
     let (cert, key) = (f.path("cert.pem"), f.path("key.pem"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
         .output()
         .expect("openssl runs");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let cert_arg = cert.to_str().unwrap();
     let key_arg = key.to_str().unwrap();
 
@@ -356,7 +392,11 @@ async fn tls_is_served_and_required_and_a_broken_certificate_stops_serve() {
     assert_eq!(count["all"], 600.0);
     let plain = psql(&port, "sslmode=disable", Some(ADMIN), "SELECT 1").await;
     assert_eq!(plain.code, 2, "{}", plain.stderr);
-    assert!(plain.stderr.contains("TLS connections only"), "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains("TLS connections only"),
+        "{}",
+        plain.stderr
+    );
 
     // A certificate that cannot be loaded stops serve before it listens.
     let garbage = f.path("garbage.pem");
