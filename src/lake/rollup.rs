@@ -1,5 +1,15 @@
-//! The `usage_hourly` rollup: per hour, per API key and per status, the request
-//! count and bytes of that hour's rows in `requests`.
+//! The `usage_hourly` rollup: per hour, per API key, status, method, host,
+//! endpoint template and edge location, the request count and bytes of that
+//! hour's rows in `requests`.
+//!
+//! Those dimensions are what a meter's filter may use and still be answered
+//! from the rollup (`billing::metering`); billing by key and status sums over
+//! the rest. They extend this one table rather than a second rollup because
+//! the guarantee below (one rollup per hour, paired with the exact set of
+//! `requests` files it sums, rebuilt when stale) then holds for both uses
+//! with one commit per hour, one pairing and one repair; the cost is more
+//! rows for readers that need only key and status (measured in
+//! bench/RESULTS.md).
 //!
 //! A rollup file is always computed from every row of its hour (see
 //! [`super::partition`]), so it is exact by construction, and it is named for
@@ -42,10 +52,16 @@ pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     partition_by: &PARTITION_COLUMNS,
 };
 
+/// The version of the rollup files' columns, part of their names' digest: a
+/// rollup of another layout never pairs, so its hour is summed from raw rows
+/// until [`repair`] writes it again in this one.
+const LAYOUT: &str = "usage_hourly/2 key status method host endpoint edge";
+
 /// The name of the rollup file that sums exactly these `requests` files.
 pub(crate) fn file_name_for(requests_files: &[String]) -> String {
     let mut sorted: Vec<&str> = requests_files.iter().map(String::as_str).collect();
     sorted.sort_unstable();
+    sorted.insert(0, LAYOUT);
     let digest = Sha256::digest(sorted.join("\n").as_bytes());
     format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
@@ -228,6 +244,12 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("requests", DataType::Int64, false),
         Field::new("bytes_out", DataType::Int64, false),
         Field::new("bytes_in", DataType::Int64, false),
+        // Added with meters; tables made before are given them when a writer
+        // opens them (their older files are of another layout and never pair).
+        Field::new("cs_method", DataType::Utf8, true),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("endpoint", DataType::Utf8, true),
+        Field::new("x_edge_location", DataType::Utf8, true),
     ]))
 });
 
@@ -236,8 +258,16 @@ pub fn rollup_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// A rollup row's group: API key id and status.
-type Group<'a> = (Option<&'a str>, Option<i16>);
+/// A rollup row's group: API key id, status, method, host, endpoint template
+/// and edge location; host and endpoint as ids of an [`Interner`].
+type Group<'a> = (
+    Option<&'a str>,
+    Option<i16>,
+    Option<&'a str>,
+    Option<u32>,
+    Option<u32>,
+    Option<&'a str>,
+);
 
 #[derive(Default)]
 struct Totals<'a> {
@@ -256,17 +286,75 @@ impl<'a> Totals<'a> {
     }
 }
 
+/// The strings a rollup makes rather than borrows (lowercased hosts,
+/// endpoint templates): each is made once per distinct logged value and held
+/// once, so summing allocates per distinct path, not per row.
+#[derive(Default)]
+struct Interner<'a> {
+    ids: datafusion::common::HashMap<String, u32>,
+    names: Vec<String>,
+    hosts: datafusion::common::HashMap<&'a str, u32>,
+    stems: datafusion::common::HashMap<&'a str, u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, made: &str) -> u32 {
+        if let Some(&id) = self.ids.get(made) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(made.to_string());
+        self.ids.insert(made.to_string(), id);
+        id
+    }
+
+    /// The host a meter's filter matches: lowercased as SQL's `lower` does
+    /// (see `billing::meters::HOST_EXPR`).
+    fn host(&mut self, logged: &'a str) -> u32 {
+        if let Some(&id) = self.hosts.get(logged) {
+            return id;
+        }
+        let id = self.intern(&logged.to_lowercase());
+        self.hosts.insert(logged, id);
+        id
+    }
+
+    /// The endpoint template of a `cs_uri_stem`.
+    fn endpoint(&mut self, stem: &'a str) -> u32 {
+        if let Some(&id) = self.stems.get(stem) {
+            return id;
+        }
+        let id = self.intern(&crate::query::udf::endpoint_template(stem));
+        self.stems.insert(stem, id);
+        id
+    }
+
+    fn name(&self, id: Option<u32>) -> Option<&str> {
+        id.map(|id| self.names[id as usize].as_str())
+    }
+}
+
+/// A text column's value in a row.
+fn at(column: &StringArray, row: usize) -> Option<&str> {
+    column.is_valid(row).then(|| column.value(row))
+}
+
 /// The columns of `requests` that [`encode_hour`] reads; it needs no others.
-pub(crate) const REQUESTS_COLUMNS: [&str; 5] = [
+pub(crate) const REQUESTS_COLUMNS: [&str; 10] = [
     "api_key_id",
     "api_key_hint",
     "sc_status",
     "sc_bytes",
     "cs_bytes",
+    "cs_method",
+    "x_host_header",
+    "cs_host",
+    "cs_uri_stem",
+    "x_edge_location",
 ];
 
-/// Sums an hour's `requests` rows by key and status and encodes the result as
-/// one Parquet file, sorted by key then status.
+/// Sums an hour's `requests` rows by group and encodes the result as one
+/// Parquet file, sorted by key then status.
 pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<Bytes> {
     encode_hour_with(hour, batches, &[])
 }
@@ -292,9 +380,9 @@ pub(crate) fn encode_hour_with(
 }
 
 /// The sums of `batches` (`requests` rows, of which only
-/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by key and
-/// status: one row of the rollup's schema per group, sorted by key then
-/// status, keyless (null) first.
+/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by
+/// [`Group`]: one row of the rollup's schema per group, sorted by key,
+/// status, method, host, endpoint and edge, nulls first.
 ///
 /// Sums of rows can be summed again: an hour too large to hold at once is
 /// summed a file at a time.
@@ -304,6 +392,7 @@ pub(crate) fn totals(
     partial: &[RecordBatch],
 ) -> Result<RecordBatch> {
     let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
+    let mut interner = Interner::default();
     for batch in partial {
         if batch.schema() != rollup_schema() {
             return Err(Error::Lake(
@@ -315,11 +404,22 @@ pub(crate) fn totals(
         let statuses = batch.column(3).as_primitive::<Int16Type>();
         let [requests, bytes_out, bytes_in] =
             [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
+        let [methods, hosts, endpoints, edges] =
+            [7, 8, 9, 10].map(|i| batch.column(i).as_string::<i32>());
         for row in 0..batch.num_rows() {
-            let key = keys.is_valid(row).then(|| keys.value(row));
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            groups.entry((key, status)).or_default().add(&Totals {
-                hint: hints.is_valid(row).then(|| hints.value(row)),
+            let host = at(hosts, row).map(|h| interner.intern(h));
+            let endpoint = at(endpoints, row).map(|e| interner.intern(e));
+            let group = (
+                at(keys, row),
+                status,
+                at(methods, row),
+                host,
+                endpoint,
+                at(edges, row),
+            );
+            groups.entry(group).or_default().add(&Totals {
+                hint: at(hints, row),
                 requests: requests.value(row),
                 bytes_out: bytes_out.value(row),
                 bytes_in: bytes_in.value(row),
@@ -337,13 +437,28 @@ pub(crate) fn totals(
         let statuses = column("sc_status")?.as_primitive::<Int16Type>();
         let sc_bytes = column("sc_bytes")?.as_primitive::<Int64Type>();
         let cs_bytes = column("cs_bytes")?.as_primitive::<Int64Type>();
-        // Rows come sorted by key, so consecutive rows mostly share their
+        let methods = column("cs_method")?.as_string::<i32>();
+        let host_headers = column("x_host_header")?.as_string::<i32>();
+        let cs_hosts = column("cs_host")?.as_string::<i32>();
+        let stems = column("cs_uri_stem")?.as_string::<i32>();
+        let edges = column("x_edge_location")?.as_string::<i32>();
+        // Rows come sorted by key, so consecutive rows often share their
         // group: each run of them is summed here and added to `groups` once.
         let mut run: Option<(Group<'_>, Totals<'_>)> = None;
         for row in 0..batch.num_rows() {
-            let key = keys.is_valid(row).then(|| keys.value(row));
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let group = (key, status);
+            let host = at(host_headers, row)
+                .or_else(|| at(cs_hosts, row))
+                .map(|h| interner.host(h));
+            let endpoint = at(stems, row).map(|s| interner.endpoint(s));
+            let group = (
+                at(keys, row),
+                status,
+                at(methods, row),
+                host,
+                endpoint,
+                at(edges, row),
+            );
             if run.as_ref().is_some_and(|(g, _)| *g != group)
                 && let Some((g, totals)) = run.take()
             {
@@ -365,9 +480,22 @@ pub(crate) fn totals(
             groups.entry(g).or_default().add(&totals);
         }
     }
-    // Sorted by key then status, keyless (None) first.
-    let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_unstable_by_key(|(a, _)| *a);
+    // Sorted by every part of the group, nulls (None) first.
+    let mut groups: Vec<_> = groups
+        .into_iter()
+        .map(|((key, status, method, host, endpoint, edge), totals)| {
+            let group = (
+                key,
+                status,
+                method,
+                interner.name(host),
+                interner.name(endpoint),
+                edge,
+            );
+            (group, totals)
+        })
+        .collect();
+    groups.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     let keys = || groups.iter().map(|(k, _)| k);
     let values = || groups.iter().map(|(_, v)| v);
     let start = hour.start_millis();
@@ -375,12 +503,16 @@ pub(crate) fn totals(
         Arc::new(
             TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
         ),
-        Arc::new(StringArray::from_iter(keys().map(|(k, _)| *k))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.0))),
         Arc::new(StringArray::from_iter(values().map(|t| t.hint))),
-        Arc::new(Int16Array::from_iter(keys().map(|(_, s)| *s))),
+        Arc::new(Int16Array::from_iter(keys().map(|g| g.1))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.requests))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_out))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_in))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.2))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.3))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.4))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.5))),
     ];
     Ok(RecordBatch::try_new(rollup_schema(), columns)?)
 }
