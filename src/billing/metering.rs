@@ -443,3 +443,48 @@ pub(crate) fn integral(meter: &Meter) -> bool {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn range(from: &str, to: &str) -> TimeRange {
+        let at = |t: &str| Some(t.parse::<DateTime<Utc>>().unwrap());
+        TimeRange {
+            from: at(from),
+            to: at(to),
+        }
+    }
+
+    #[test]
+    fn rollup_hours_are_used_only_where_each_lies_in_one_window() {
+        let zone = |tz: &str| crate::time::zone(tz).unwrap();
+        let october = range("2025-10-01T00:00:00Z", "2025-11-01T00:00:00Z");
+        // Whole-hour offsets, summer time ending on 26 October included.
+        for unit in ["hour", "day", "month"] {
+            assert!(hours_fit_windows(&october, unit, zone("Europe/Berlin")));
+            assert!(hours_fit_windows(&october, unit, zone("UTC")));
+        }
+        // UTC+5:30: every UTC hour straddles two local hours; 18:00-19:00 UTC
+        // straddles local midnight.
+        let kolkata = zone("Asia/Kolkata");
+        assert!(!hours_fit_windows(&october, "hour", kolkata));
+        assert!(!hours_fit_windows(&october, "day", kolkata));
+        // ... but a range whose whole hours all lie in one local day is fine
+        // for days (its edges, 18:30 local, are read from raw rows anyway).
+        let day = range("2025-10-05T00:00:00Z", "2025-10-05T18:00:00Z");
+        assert!(hours_fit_windows(&day, "day", kolkata));
+        assert!(!hours_fit_windows(&day, "hour", kolkata));
+        // Lord Howe moves its clocks by half an hour: whole offsets half the year.
+        let lord_howe = zone("Australia/Lord_Howe");
+        assert!(!hours_fit_windows(&october, "hour", lord_howe));
+        // Open ranges are not checked hour by hour outside UTC.
+        let open = TimeRange {
+            from: None,
+            to: None,
+        };
+        assert!(hours_fit_windows(&open, "day", zone("UTC")));
+        assert!(!hours_fit_windows(&open, "day", zone("Europe/Berlin")));
+    }
+}

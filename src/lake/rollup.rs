@@ -590,6 +590,134 @@ mod tests {
         assert_eq!(bytes_out, vec![0, 1 + 2 + 8, 4, 16 + 32 + 64]);
     }
 
+    /// One request's grouped fields: method, Host header, cs(Host), path, edge.
+    type Dims = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
+    /// [`rows`] of one key and status, with these methods, hosts, paths and edges.
+    fn requests_with(dims: &[Dims]) -> RecordBatch {
+        let n = dims.len();
+        let base = rows(&vec![Some("k"); n], &vec![Some(200); n], &vec![Some(10); n]);
+        let schema = base.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| -> Arc<dyn Array> {
+                let pick = |get: fn(&Dims) -> Option<&'static str>| -> Arc<dyn Array> {
+                    Arc::new(StringArray::from(dims.iter().map(get).collect::<Vec<_>>()))
+                };
+                match f.name().as_str() {
+                    "cs_method" => pick(|d| d.0),
+                    "x_host_header" => pick(|d| d.1),
+                    "cs_host" => pick(|d| d.2),
+                    "cs_uri_stem" => pick(|d| d.3),
+                    "x_edge_location" => pick(|d| d.4),
+                    _ => base.column(i).clone(),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// The group columns (method, host, endpoint, edge) and request counts of
+    /// a rollup batch.
+    fn groups_of(out: &RecordBatch) -> Vec<(Vec<Option<String>>, i64)> {
+        let requests = out.column(4).as_primitive::<Int64Type>();
+        (0..out.num_rows())
+            .map(|row| {
+                let dims = (7..=10)
+                    .map(|c| {
+                        let column = out.column(c).as_string::<i32>();
+                        column.is_valid(row).then(|| column.value(row).to_string())
+                    })
+                    .collect();
+                (dims, requests.value(row))
+            })
+            .collect()
+    }
+
+    /// Hosts in any case, and cs(Host) where the Host header is missing, are
+    /// one lowercased host; paths that differ only in ids are one endpoint.
+    #[test]
+    fn groups_by_method_lowercased_host_endpoint_template_and_edge() {
+        let cf = Some("D1.cloudfront.net");
+        let batch = requests_with(&[
+            (
+                Some("GET"),
+                Some("API.example.com"),
+                cf,
+                Some("/v1/users/1"),
+                Some("FRA2-C1"),
+            ),
+            (
+                Some("GET"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/22"),
+                Some("FRA2-C1"),
+            ),
+            (
+                Some("GET"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/22"),
+                Some("SFO53-P9"),
+            ),
+            (
+                Some("POST"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/3"),
+                Some("FRA2-C1"),
+            ),
+            (Some("GET"), None, cf, Some("/v1/users/4"), Some("FRA2-C1")),
+            (Some("GET"), None, None, None, None),
+        ]);
+        let out = totals(Hour::from_epoch_hours(7), std::slice::from_ref(&batch), &[]).unwrap();
+        let s = |v: &str| Some(v.to_string());
+        let users = s("/v1/users/{id}");
+        let want = vec![
+            (vec![s("GET"), None, None, None], 1),
+            (
+                vec![s("GET"), s("api.example.com"), users.clone(), s("FRA2-C1")],
+                2,
+            ),
+            (
+                vec![s("GET"), s("api.example.com"), users.clone(), s("SFO53-P9")],
+                1,
+            ),
+            (
+                vec![
+                    s("GET"),
+                    s("d1.cloudfront.net"),
+                    users.clone(),
+                    s("FRA2-C1"),
+                ],
+                1,
+            ),
+            (
+                vec![s("POST"), s("api.example.com"), users, s("FRA2-C1")],
+                1,
+            ),
+        ];
+        assert_eq!(groups_of(&out), want);
+        // Sums of sums: the rows a file at a time, then summed again, give
+        // the same rollup as all rows at once.
+        let (first, rest) = (batch.slice(0, 2), batch.slice(2, 4));
+        let partial = [
+            totals(Hour::from_epoch_hours(7), &[first], &[]).unwrap(),
+            totals(Hour::from_epoch_hours(7), &[rest], &[]).unwrap(),
+        ];
+        let again = totals(Hour::from_epoch_hours(7), &[], &partial).unwrap();
+        assert_eq!(again, out);
+    }
+
     #[test]
     fn a_rollup_is_named_for_the_set_of_files_it_sums() {
         let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
@@ -602,6 +730,13 @@ mod tests {
         assert_ne!(a, ab);
         assert_eq!(digest_of_name(&a), Some(&a[7..a.len() - 8]));
         assert_eq!(digest_of_name("part-0000000001.parquet"), None);
+        // A rollup of the layout before this one (named for the paths alone)
+        // never pairs with the same files.
+        let before = Sha256::digest(b"dt=2019-12-04/hour=21/part-a.parquet");
+        assert_ne!(
+            digest_of_name(&a),
+            Some(hex::encode(&before[..16]).as_str())
+        );
     }
 
     #[test]

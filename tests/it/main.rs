@@ -12,6 +12,7 @@ mod hardening;
 mod large_objects;
 mod logs;
 mod meters;
+mod meters_rollup;
 mod pipeline;
 mod report;
 mod rollup;
