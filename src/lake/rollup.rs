@@ -259,14 +259,15 @@ pub fn rollup_schema() -> SchemaRef {
 }
 
 /// A rollup row's group: API key id, status, method, host, endpoint template
-/// and edge location; host and endpoint as ids of an [`Interner`].
-type Group<'a> = (
-    Option<&'a str>,
+/// and edge location, the texts as ids of an [`Interner`] (so that a row's
+/// group hashes as a few integers).
+type Group = (
+    Option<u32>,
     Option<i16>,
-    Option<&'a str>,
     Option<u32>,
     Option<u32>,
-    Option<&'a str>,
+    Option<u32>,
+    Option<u32>,
 );
 
 #[derive(Default)]
@@ -286,51 +287,88 @@ impl<'a> Totals<'a> {
     }
 }
 
-/// The strings a rollup makes rather than borrows (lowercased hosts,
-/// endpoint templates): each is made once per distinct logged value and held
-/// once, so summing allocates per distinct path, not per row.
+/// The texts of a rollup's groups, each held once and named by an id.
+/// Hosts are lowercased and paths made endpoint templates in a reused
+/// buffer, so summing allocates per distinct text, not per row.
 #[derive(Default)]
-struct Interner<'a> {
+struct Interner {
     ids: datafusion::common::HashMap<String, u32>,
     names: Vec<String>,
-    hosts: datafusion::common::HashMap<&'a str, u32>,
-    stems: datafusion::common::HashMap<&'a str, u32>,
+    buffer: String,
 }
 
-impl<'a> Interner<'a> {
-    fn intern(&mut self, made: &str) -> u32 {
-        if let Some(&id) = self.ids.get(made) {
+impl Interner {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
             return id;
         }
         let id = self.names.len() as u32;
-        self.names.push(made.to_string());
-        self.ids.insert(made.to_string(), id);
+        self.names.push(text.to_string());
+        self.ids.insert(text.to_string(), id);
         id
     }
 
     /// The host a meter's filter matches: lowercased as SQL's `lower` does
     /// (see `billing::meters::HOST_EXPR`).
-    fn host(&mut self, logged: &'a str) -> u32 {
-        if let Some(&id) = self.hosts.get(logged) {
-            return id;
+    fn host(&mut self, logged: &str) -> u32 {
+        if !logged.is_ascii() {
+            return self.intern(&logged.to_lowercase());
         }
-        let id = self.intern(&logged.to_lowercase());
-        self.hosts.insert(logged, id);
+        if !logged.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.intern(logged);
+        }
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        buffer.push_str(logged);
+        buffer.make_ascii_lowercase();
+        let id = self.intern(&buffer);
+        self.buffer = buffer;
         id
     }
 
     /// The endpoint template of a `cs_uri_stem`.
-    fn endpoint(&mut self, stem: &'a str) -> u32 {
-        if let Some(&id) = self.stems.get(stem) {
-            return id;
-        }
-        let id = self.intern(&crate::query::udf::endpoint_template(stem));
-        self.stems.insert(stem, id);
+    fn endpoint(&mut self, stem: &str) -> u32 {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        crate::query::udf::endpoint_template_into(stem, &mut buffer);
+        let id = self.intern(&buffer);
+        self.buffer = buffer;
         id
     }
 
     fn name(&self, id: Option<u32>) -> Option<&str> {
         id.map(|id| self.names[id as usize].as_str())
+    }
+}
+
+/// The id of a column's text in each row, looked up only when it differs
+/// from the previous row's (rows are sorted by key; methods, hosts and edges
+/// repeat).
+struct Column<'a> {
+    values: &'a StringArray,
+    last: Option<(&'a str, u32)>,
+    make: fn(&mut Interner, &str) -> u32,
+}
+
+impl<'a> Column<'a> {
+    fn new(values: &'a StringArray, make: fn(&mut Interner, &str) -> u32) -> Self {
+        Self {
+            values,
+            last: None,
+            make,
+        }
+    }
+
+    fn id(&mut self, row: usize, interner: &mut Interner) -> Option<u32> {
+        let text = at(self.values, row)?;
+        if let Some((last, id)) = self.last
+            && last == text
+        {
+            return Some(id);
+        }
+        let id = (self.make)(interner, text);
+        self.last = Some((text, id));
+        Some(id)
     }
 }
 
@@ -391,7 +429,7 @@ pub(crate) fn totals(
     batches: &[RecordBatch],
     partial: &[RecordBatch],
 ) -> Result<RecordBatch> {
-    let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
+    let mut groups: datafusion::common::HashMap<Group, Totals<'_>> = Default::default();
     let mut interner = Interner::default();
     for batch in partial {
         if batch.schema() != rollup_schema() {
@@ -399,25 +437,18 @@ pub(crate) fn totals(
                 "partial sums have another schema than the rollup's".into(),
             ));
         }
-        let keys = batch.column(1).as_string::<i32>();
         let hints = batch.column(2).as_string::<i32>();
         let statuses = batch.column(3).as_primitive::<Int16Type>();
         let [requests, bytes_out, bytes_in] =
             [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
-        let [methods, hosts, endpoints, edges] =
-            [7, 8, 9, 10].map(|i| batch.column(i).as_string::<i32>());
+        let [keys, methods, hosts, endpoints, edges] = [1, 7, 8, 9, 10]
+            .map(|i| Column::new(batch.column(i).as_string::<i32>(), Interner::intern));
+        let mut columns = [keys, methods, hosts, endpoints, edges];
         for row in 0..batch.num_rows() {
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let host = at(hosts, row).map(|h| interner.intern(h));
-            let endpoint = at(endpoints, row).map(|e| interner.intern(e));
-            let group = (
-                at(keys, row),
-                status,
-                at(methods, row),
-                host,
-                endpoint,
-                at(edges, row),
-            );
+            let [key, method, host, endpoint, edge] =
+                columns.each_mut().map(|c| c.id(row, &mut interner));
+            let group = (key, status, method, host, endpoint, edge);
             groups.entry(group).or_default().add(&Totals {
                 hint: at(hints, row),
                 requests: requests.value(row),
@@ -432,32 +463,34 @@ pub(crate) fn totals(
                 .column_by_name(name)
                 .ok_or_else(|| Error::Lake(format!("requests rows lack column {name}")))
         };
-        let keys = column("api_key_id")?.as_string::<i32>();
+        let text = |name: &str| -> Result<&StringArray> { Ok(column(name)?.as_string::<i32>()) };
         let hints = column("api_key_hint")?.as_string::<i32>();
         let statuses = column("sc_status")?.as_primitive::<Int16Type>();
         let sc_bytes = column("sc_bytes")?.as_primitive::<Int64Type>();
         let cs_bytes = column("cs_bytes")?.as_primitive::<Int64Type>();
-        let methods = column("cs_method")?.as_string::<i32>();
-        let host_headers = column("x_host_header")?.as_string::<i32>();
-        let cs_hosts = column("cs_host")?.as_string::<i32>();
-        let stems = column("cs_uri_stem")?.as_string::<i32>();
-        let edges = column("x_edge_location")?.as_string::<i32>();
+        let host_headers = text("x_host_header")?;
+        let mut keys = Column::new(text("api_key_id")?, Interner::intern);
+        let mut methods = Column::new(text("cs_method")?, Interner::intern);
+        let mut headers = Column::new(host_headers, Interner::host);
+        let mut cs_hosts = Column::new(text("cs_host")?, Interner::host);
+        let mut stems = Column::new(text("cs_uri_stem")?, Interner::endpoint);
+        let mut edges = Column::new(text("x_edge_location")?, Interner::intern);
         // Rows come sorted by key, so consecutive rows often share their
         // group: each run of them is summed here and added to `groups` once.
-        let mut run: Option<(Group<'_>, Totals<'_>)> = None;
+        let mut run: Option<(Group, Totals<'_>)> = None;
         for row in 0..batch.num_rows() {
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let host = at(host_headers, row)
-                .or_else(|| at(cs_hosts, row))
-                .map(|h| interner.host(h));
-            let endpoint = at(stems, row).map(|s| interner.endpoint(s));
+            let host = match host_headers.is_valid(row) {
+                true => headers.id(row, &mut interner),
+                false => cs_hosts.id(row, &mut interner),
+            };
             let group = (
-                at(keys, row),
+                keys.id(row, &mut interner),
                 status,
-                at(methods, row),
+                methods.id(row, &mut interner),
                 host,
-                endpoint,
-                at(edges, row),
+                stems.id(row, &mut interner),
+                edges.id(row, &mut interner),
             );
             if run.as_ref().is_some_and(|(g, _)| *g != group)
                 && let Some((g, totals)) = run.take()
@@ -485,12 +518,12 @@ pub(crate) fn totals(
         .into_iter()
         .map(|((key, status, method, host, endpoint, edge), totals)| {
             let group = (
-                key,
+                interner.name(key),
                 status,
-                method,
+                interner.name(method),
                 interner.name(host),
                 interner.name(endpoint),
-                edge,
+                interner.name(edge),
             );
             (group, totals)
         })

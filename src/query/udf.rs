@@ -24,6 +24,12 @@ pub(crate) fn register(ctx: &SessionContext) {
 /// Replaces id-like path segments with `{id}`.
 pub(crate) fn endpoint_template(stem: &str) -> String {
     let mut out = String::with_capacity(stem.len());
+    endpoint_template_into(stem, &mut out);
+    out
+}
+
+/// [`endpoint_template`], appended to `out` (a buffer reused across rows).
+pub(crate) fn endpoint_template_into(stem: &str, out: &mut String) {
     for (i, segment) in stem.split('/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -34,7 +40,6 @@ pub(crate) fn endpoint_template(stem: &str) -> String {
             out.push_str(segment);
         }
     }
-    out
 }
 
 fn is_id(segment: &str) -> bool {
