@@ -528,7 +528,7 @@ pub(crate) fn totals(
             (group, totals)
         })
         .collect();
-    groups.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    groups.sort_unstable_by_key(|(group, _)| *group);
     let keys = || groups.iter().map(|(k, _)| k);
     let values = || groups.iter().map(|(_, v)| v);
     let start = hour.start_millis();

@@ -24,7 +24,6 @@ struct Logged {
     sc_bytes: Option<i64>,
     cs_bytes: i64,
     client: String,
-    line: String,
 }
 
 const KEYS: [&str; 3] = [
@@ -92,22 +91,20 @@ fn write_logs(dir: &std::path::Path) -> Vec<Logged> {
                 sc_bytes,
                 cs_bytes: 40 + (x % 301) as i64,
                 client: format!("10.0.{}.{}", hour % 2, i % 9),
-                line: String::new(),
             };
             let query = key.map_or("page=1".to_string(), |k| format!("api_key={k}"));
             let sc = sc_bytes.map_or("-".into(), |b| b.to_string());
             let line = format!(
-                "{date}\t{time}\t{edge}\t{sc}\t{client}\t{method}\t{cs_host}\t{stem}\t{status}\t-\tcurl/8.7.1\t{query}\t-\t{result}\t{id}\t{host_header}\thttps\t{cs}\t0.010\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\t{result}\tHTTP/2.0\t-\t-\t5000\t0.005\t{result}\tapplication/json\t10\t-\t-\n",
+                "{date}\t{time}\t{edge}\t{sc}\t{client}\t{method}\t{cs_host}\t{stem}\t{status}\t-\tcurl/8.7.1\t{query}\t-\t{result}\trq{date}{hour}x{i}\t{host_header}\thttps\t{cs}\t0.010\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\t{result}\tHTTP/2.0\t-\t-\t5000\t0.005\t{result}\tapplication/json\t10\t-\t-\n",
                 edge = r.edge,
                 client = r.client,
                 method = r.method,
                 status = r.status,
                 result = r.result_type,
-                id = format!("rq{date}{hour}x{i}"),
                 cs = r.cs_bytes,
             );
             text.push_str(&line);
-            all.push(Logged { line, ..r });
+            all.push(r);
         }
         let name = format!("E2METER.{date}-{hour:02}.0001.gz");
         std::fs::write(dir.join(name), gzip(&text)).unwrap();
