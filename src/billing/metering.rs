@@ -190,13 +190,15 @@ impl MeterQuery<'_> {
         let order = order.join(", ");
         let group_by = group.join(", ");
         let source_of_rollup = format!("(\n{HOURLY}\n)");
+        // Rows are ordered outside the grouped statement, where the names of
+        // its columns are the only ones (the owners table has an api_key_id).
         let sql = match (rolled.is_empty(), raw.is_empty()) {
             (true, _) => format!(
-                "{}\nORDER BY {order}",
+                "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
                 self.grouped("requests", &raw, &[], &meters::RAW, &mut params)
             ),
             (false, true) => format!(
-                "{}\nORDER BY {order}",
+                "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
                 self.grouped(&source_of_rollup, &rolled, &[], &ROLLUP, &mut params)
             ),
             (false, false) => {
@@ -249,23 +251,30 @@ impl MeterQuery<'_> {
         columns: &Columns,
         params: &mut Vec<(String, ScalarValue)>,
     ) -> String {
-        let mut select = Vec::new();
+        // Grouped by expressions, not by the names they are given: the
+        // owners table has an api_key_id of its own.
+        let mut group = Vec::new();
         if self.by.is_some() {
-            select.push("window_start(r.\"timestamp\", $unit, $tz) AS window_start".to_string());
+            group.push(("window_start(r.\"timestamp\", $unit, $tz)", "window_start"));
         }
         let mut join = String::new();
         match self.per {
-            Per::Key => {
-                select.push("r.api_key_id AS api_key_id".into());
-                select.push("max(r.api_key_hint) AS api_key_hint".into());
-            }
+            Per::Key => group.push(("r.api_key_id", "api_key_id")),
             Per::Customer => {
                 join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.api_key_id");
-                select.push("o.customer_id AS customer_id".into());
-                select.push(
-                    "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END AS api_key_id".into(),
-                );
+                group.push(("o.customer_id", "customer_id"));
+                group.push((
+                    "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END",
+                    "api_key_id",
+                ));
             }
+        }
+        let mut select: Vec<String> = group
+            .iter()
+            .map(|(expr, name)| format!("{expr} AS {name}"))
+            .collect();
+        if self.per == Per::Key {
+            select.push("max(r.api_key_hint) AS api_key_hint".into());
         }
         let mut by_index: Vec<(usize, String)> = Vec::new();
         for (i, meter) in measured {
@@ -297,7 +306,11 @@ impl MeterQuery<'_> {
         format!(
             "SELECT\n    {}\nFROM {source} r{join}{filter}\nGROUP BY {}",
             select.join(",\n    "),
-            self.group_columns().join(", ")
+            group
+                .iter()
+                .map(|(expr, _)| *expr)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 

@@ -285,19 +285,26 @@ async fn meters_csv(lake: &str, plans: &str, extra: &[&str]) -> crate::cli::Run 
 fn parse(csv_text: &str) -> Table {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    // The meters' columns start with the first of [`EXPECT`].
     let lead = headers
         .iter()
-        .position(|h| h == "api_key_hint")
-        .expect("per-key rows carry api_key_hint");
+        .position(|h| h == EXPECT[0].slug)
+        .expect("the first meter's column");
     reader
         .records()
         .map(|record| {
             let record = record.unwrap();
-            let id: Vec<&str> = record.iter().take(lead).collect();
-            let values = headers[lead + 1..]
+            let id: Vec<&str> = record
+                .iter()
+                .zip(&headers)
+                .take(lead)
+                .filter(|(_, h)| *h != "api_key_hint")
+                .map(|(v, _)| v)
+                .collect();
+            let values = headers[lead..]
                 .iter()
                 .cloned()
-                .zip(record.iter().skip(lead + 1).map(String::from))
+                .zip(record.iter().skip(lead).map(String::from))
                 .collect();
             (id.join("|"), values)
         })
@@ -307,10 +314,19 @@ fn parse(csv_text: &str) -> Table {
 /// What the test computes: rows keyed as [`parse`] keys them, `window` giving
 /// the leading window column of a request (none without `--by`).
 fn expected(kept: &[&Logged], window: &dyn Fn(&Logged) -> Option<String>) -> Table {
+    expected_per(kept, window, &|r| r.key.map(sha256_hex).unwrap_or_default())
+}
+
+/// [`expected`], rows keyed by `owner` of a request rather than its key.
+fn expected_per(
+    kept: &[&Logged],
+    window: &dyn Fn(&Logged) -> Option<String>,
+    owner: &dyn Fn(&Logged) -> String,
+) -> Table {
     let mut out = Table::new();
     let mut clients: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for r in kept {
-        let key = r.key.map(sha256_hex).unwrap_or_default();
+        let key = owner(r);
         let id = match window(r) {
             Some(w) => format!("{w}|{key}"),
             None => key,
@@ -513,4 +529,35 @@ async fn whole_hours_of_rollup_meters_never_read_raw_rows() {
     )
     .await;
     assert_ne!(raw.code, 0, "{}", raw.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_customer_the_rollup_sums_each_customers_keys() {
+    let (logs, lake_dir, all, plans) = lake_and_plans();
+    let lake = lake_dir.path().to_str().unwrap();
+    let run = ingest(&[], logs.path().to_str().unwrap(), lake, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Two keys of one customer; the third key belongs to no customer.
+    let customers = format!(
+        "{PLANS}\n[plans.basic]\nbase_fee = \"1.00\"\n\n[[customers]]\nid = \"cus_a\"\nname = \"A\"\nplan = \"basic\"\nkeys = [\"{}\", \"{}\"]\n",
+        KEYS[0], KEYS[1]
+    );
+    std::fs::write(&plans, customers).unwrap();
+    let (from, to) = ("2025-10-04T22:30:03Z", "2025-10-05T02:15:00Z");
+    let run = meters_csv(
+        lake,
+        &plans,
+        &["--from", from, "--to", to, "--per", "customer"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Rows are (customer_id, api_key_id): the key only for keys of no customer.
+    let owner = |r: &Logged| match r.key {
+        Some(k) if k == KEYS[0] || k == KEYS[1] => "cus_a|".to_string(),
+        Some(k) => format!("|{}", sha256_hex(k)),
+        None => "|".to_string(),
+    };
+    let want = expected_per(&in_range(&all, from, to), &|_| None, &owner);
+    assert_eq!(want.len(), 3);
+    assert_eq!(parse(&run.stdout), want);
 }
