@@ -330,7 +330,7 @@ impl Interner {
     fn endpoint(&mut self, stem: &str) -> u32 {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
-        crate::query::udf::endpoint_template_into(stem, &mut buffer);
+        crate::schema::endpoint::endpoint_template_into(stem, &mut buffer);
         let id = self.intern(&buffer);
         self.buffer = buffer;
         id
