@@ -4,7 +4,7 @@
 #     defaults: 48 files × 50,000 lines ≈ 0.85 GB of log text; SCALE (default 10)
 #     is the multiple of that set used for the peak-memory check.
 # Prints wall times (hyperfine: mean ± σ over 3 runs after a warm-up), throughput,
-# peak RSS and the ratios. With BASELINE=<git revision> (say, the last commit
+# peak RSS and the ratios, then the meters job (bench/meters.sh). With BASELINE=<git revision> (say, the last commit
 # before a change), that revision is built too and its ingest is timed and
 # measured beside this one's in the same run. Needs a Rust toolchain and python3; installs DuckDB
 # from PyPI into bench/venv and hyperfine from Debian's packages when missing.
@@ -96,6 +96,10 @@ read -r t_one rss_one < <(peak sh -c "rm -rf $out/lake-one && $em ingest --quiet
 read -r t_long rss_long < <(peak sh -c "rm -rf $out/lake-long && $em ingest --quiet --source $long --lake $out/lake-long")
 echo "one object of 3,000,000 lines ($(du -sb "$one" | cut -f1) bytes gzip): $t_one s, peak RSS $((rss_one / 1024)) MiB"
 echo "one object with a 2 GiB line: $t_long s, peak RSS $((rss_long / 1024)) MiB"
+
+# 6. A month of 6 meters (bench/plans.toml) over the lake of step 3, and the
+# rollup's size against the raw table's.
+bench/meters.sh "$out/lake" "$em"
 
 python3 - "$out" "$bytes" "$big_bytes" "$rss1" "$rssb" "$rssd" "$tb" "$ti_big" "$ti_day" <<'PY'
 import json, sys

@@ -1,5 +1,8 @@
 -- Athena over the edgemeter lake's `usage_hourly` Delta table: requests and
--- bytes per UTC hour, `api_key_id` and `sc_status`. A rollup file counts only
+-- bytes per UTC hour, `api_key_id`, `sc_status`, `cs_method`, `host` (the Host
+-- header, else cs_host, lowercased), `endpoint` (the endpoint template) and
+-- `x_edge_location`. Rollups written before those four columns existed read
+-- them as NULL and count for no hour until the next ingest rebuilds them. A rollup file counts only
 -- while its hour in `requests` holds the files it sums; after a writer stopped
 -- between an hour's two commits, sum `requests` for exact figures until the
 -- next ingest rebuilds the hour (edgemeter's own readers do this by themselves).

@@ -14,7 +14,7 @@ use crate::billing::{KeyUsage, usage_by_key};
 use crate::error::{Error, Result};
 use crate::lake::{Lake, layout};
 use crate::query::{LakeSession, collect};
-use crate::time::{Period, TimeRange};
+use crate::time::{Clock, Period, TimeRange};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
@@ -73,13 +73,22 @@ pub(crate) struct CheckReport {
     pub(crate) delivered: bool,
 }
 
-/// Checks quotas and key health as of `at` (month-to-date and day-to-date, in `tz`).
+/// Where alerts are sent, and the clock their claims are dated by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Webhook<'a> {
+    /// A credential: never printed.
+    pub(crate) url: &'a str,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+/// Checks quotas and key health as of `at` (month-to-date and day-to-date, in
+/// `tz`); with a webhook, sends the alerts due.
 pub(crate) async fn check(
     lake: &Lake,
     plans: &Plans,
     at: DateTime<Utc>,
     tz: Option<&str>,
-    webhook: Option<&str>,
+    webhook: Option<Webhook<'_>>,
     as_of: crate::lake::delta::AsOf,
 ) -> Result<CheckReport> {
     let zone = crate::time::zone(tz.unwrap_or("UTC"))?;
@@ -222,7 +231,7 @@ pub(crate) async fn check(
     };
     alerts.retain(|a| !sent.contains(&a.id));
     let delivered = match webhook {
-        Some(url) if !alerts.is_empty() => {
+        Some(Webhook { url, clock }) if !alerts.is_empty() => {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(30))
@@ -234,7 +243,7 @@ pub(crate) async fn check(
                     &period.label,
                     &hex::encode(sha2::Sha256::digest(alert.id.as_bytes())),
                 ));
-                if !claims::take(lake, &claim).await? {
+                if !claims::take(lake, &claim, clock.now()).await? {
                     continue; // sent, or being sent, by another check
                 }
                 let body = serde_json::to_vec(&serde_json::json!({ "text": alert.text }))?;
@@ -259,7 +268,7 @@ pub(crate) async fn check(
                     )),
                 };
                 match outcome {
-                    Ok(()) => claims::delivered(lake, &claim).await?,
+                    Ok(()) => claims::delivered(lake, &claim, clock.now()).await?,
                     Err(reason) => {
                         claims::release(lake, &claim).await?;
                         return Err(Error::Alert(reason));
@@ -350,6 +359,7 @@ async fn meter_limits(
 mod claims {
     use crate::error::Result;
     use crate::lake::Lake;
+    use chrono::{DateTime, Utc};
     use object_store::path::Path;
     use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
@@ -361,18 +371,18 @@ mod claims {
         delivered: bool,
     }
 
-    fn body(delivered: bool) -> Result<PutPayload> {
+    fn body(delivered: bool, now: DateTime<Utc>) -> Result<PutPayload> {
         let claim = Claim {
-            claimed_at_ms: chrono::Utc::now().timestamp_millis(),
+            claimed_at_ms: now.timestamp_millis(),
             delivered,
         };
         Ok(PutPayload::from(serde_json::to_vec(&claim)?))
     }
 
     /// Whether this check now holds the claim and must send.
-    pub(crate) async fn take(lake: &Lake, path: &Path) -> Result<bool> {
+    pub(crate) async fn take(lake: &Lake, path: &Path, now: DateTime<Utc>) -> Result<bool> {
         let create = PutOptions::from(PutMode::Create);
-        match lake.store().put_opts(path, body(false)?, create).await {
+        match lake.store().put_opts(path, body(false, now)?, create).await {
             Ok(_) => return Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -389,23 +399,35 @@ mod claims {
         };
         let claim: Option<Claim> = serde_json::from_slice(&found.bytes().await?).ok();
         let stale = claim.is_some_and(|c| {
-            !c.delivered
-                && chrono::Utc::now().timestamp_millis() - c.claimed_at_ms > STALE_SECS * 1000
+            !c.delivered && now.timestamp_millis() - c.claimed_at_ms > STALE_SECS * 1000
         });
         if !stale {
             return Ok(false);
         }
         let update = PutOptions::from(PutMode::Update(version));
-        match lake.store().put_opts(path, body(false)?, update).await {
+        match lake.store().put_opts(path, body(false, now)?, update).await {
             Ok(_) => Ok(true),
-            Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotImplemented { .. }) => Ok(false),
+            Err(object_store::Error::Precondition { .. }) => Ok(false),
+            // A local lake has no conditional update: the stale claim is
+            // removed and created anew, conditionally, so of two checks
+            // taking it over only one creates it. (One that removes the
+            // other's new claim in between can still send it twice; a local
+            // lake is checked from one machine, where checks rarely overlap.)
+            Err(object_store::Error::NotImplemented { .. }) => {
+                release(lake, path).await?;
+                let create = PutOptions::from(PutMode::Create);
+                match lake.store().put_opts(path, body(false, now)?, create).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    pub(crate) async fn delivered(lake: &Lake, path: &Path) -> Result<()> {
-        lake.store().put(path, body(true)?).await?;
+    pub(crate) async fn delivered(lake: &Lake, path: &Path, now: DateTime<Utc>) -> Result<()> {
+        lake.store().put(path, body(true, now)?).await?;
         Ok(())
     }
 
@@ -415,5 +437,43 @@ mod claims {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claims;
+    use crate::lake::{Lake, layout};
+    use chrono::{DateTime, Duration, Utc};
+
+    /// A claim is held until it is delivered or released; one left
+    /// undelivered by a check that died is taken over only after
+    /// `STALE_SECS`, by the claim's own time, not the wall clock.
+    #[tokio::test]
+    async fn an_undelivered_claim_is_taken_over_only_once_it_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_or_create(
+            dir.path().to_str().unwrap(),
+            &crate::aws::S3Settings::default(),
+        )
+        .await
+        .unwrap();
+        let claim = lake.path(&layout::alert_claim("2025-10", "abc"));
+        let t0: DateTime<Utc> = "2025-10-31T12:00:00Z".parse().unwrap();
+        let stale = Duration::seconds(claims::STALE_SECS);
+        assert!(claims::take(&lake, &claim, t0).await.unwrap());
+        // Another check, at once and just before the claim is stale: it waits.
+        assert!(!claims::take(&lake, &claim, t0).await.unwrap());
+        assert!(!claims::take(&lake, &claim, t0 + stale).await.unwrap());
+        // Past it, the claim is taken over, and dated anew.
+        let later = t0 + stale + Duration::seconds(1);
+        assert!(claims::take(&lake, &claim, later).await.unwrap());
+        assert!(!claims::take(&lake, &claim, later + stale).await.unwrap());
+        // A delivered claim is never taken over; a released one is free again.
+        claims::delivered(&lake, &claim, later).await.unwrap();
+        let much_later = later + stale * 100;
+        assert!(!claims::take(&lake, &claim, much_later).await.unwrap());
+        claims::release(&lake, &claim).await.unwrap();
+        assert!(claims::take(&lake, &claim, much_later).await.unwrap());
     }
 }

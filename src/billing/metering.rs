@@ -2,18 +2,23 @@
 //! meters, one column per meter (named by its slug), one row per key or per
 //! customer, and per window with `--by`.
 //!
-//! Every meter is read from raw `requests` rows pruned by partition and
-//! time, each an aggregate `FILTER (WHERE …)` of its own, so one scan answers
-//! all of them; `unique_count` is exact (`count(DISTINCT …)`) per row of the
-//! result, so a customer's distinct clients are counted across all its keys,
-//! never summed per key.
+//! Counts, and sums of bytes, whose filters use only what the hourly rollup
+//! groups by are read from `usage_hourly` for whole hours (raw rows only for
+//! the partial hours at the range's edges, and for hours that would straddle
+//! a window of a zone whose offset is not whole hours). Every other meter is
+//! read from raw `requests` rows pruned by partition and time. Each meter is
+//! an aggregate `FILTER (WHERE …)` of its own, so one scan of each source
+//! answers all of them; `unique_count` is exact (`count(DISTINCT …)`) per row
+//! of the result, so a customer's distinct clients are counted across all
+//! its keys, never summed per key.
 
-use super::meters::{self, Meter};
+use super::meters::{self, Aggregation, Columns, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::query::LakeSession;
+use crate::query::udf;
 use crate::query::usage::WindowUnit;
-use crate::time::TimeRange;
+use crate::time::{Hour, TimeRange};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int16Type, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
@@ -38,6 +43,95 @@ pub(crate) enum Per {
 /// session for the query's lifetime).
 const OWNERS_TABLE: &str = "edgemeter_key_owners";
 
+/// The rows meters the rollup answers are summed from: whole hours of
+/// `usage_hourly`, and the raw rows of the partial hours at the range's
+/// edges grouped as the rollup is (as `queries/usage_by_key_status.sql`
+/// does). An hour row stands at its `hour_start`.
+const HOURLY: &str =
+    "SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status, cs_method,
+    host, endpoint, x_edge_location, requests, bytes_out, bytes_in
+FROM usage_hourly
+WHERE dt >= $from_dt AND dt <= $to_dt
+  AND hour_start >= $whole_from AND hour_start < $whole_to
+UNION ALL
+SELECT \"timestamp\", api_key_id, api_key_hint, sc_status, cs_method,
+    lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,
+    CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
+FROM requests
+WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
+  AND \"timestamp\" >= $from AND \"timestamp\" < $to
+  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
+
+/// The columns of [`HOURLY`] a meter's filter reads.
+const ROLLUP: Columns = Columns {
+    status: "sc_status",
+    method: "cs_method",
+    host: "host",
+    endpoint: "endpoint",
+    edge: "x_edge_location",
+    rollup: true,
+};
+
+/// Whether the rollup answers a meter: a count, or a sum of the bytes it
+/// keeps, whose filter uses only what it groups by.
+pub(crate) fn answered_by_rollup(meter: &Meter) -> bool {
+    let counted = match meter.aggregation {
+        Aggregation::Count => true,
+        Aggregation::Sum => matches!(meter.value, Some("sc_bytes" | "cs_bytes")),
+        _ => false,
+    };
+    counted && meter.filter.rollup_answers()
+}
+
+/// A meter [`answered_by_rollup`] as a sum of [`HOURLY`]'s rows.
+fn rollup_measure(meter: &Meter, condition: &str) -> String {
+    let column = match meter.value {
+        Some("sc_bytes") => "bytes_out",
+        Some("cs_bytes") => "bytes_in",
+        _ => "requests",
+    };
+    format!("coalesce(sum(r.{column}) FILTER (WHERE {condition}), 0)")
+}
+
+/// The most hours of a range checked against a zone's windows; a longer or
+/// open range in a zone other than UTC is read from raw rows.
+const MOST_HOURS_CHECKED: i64 = 24 * 366 * 10;
+
+/// Whether every whole UTC hour of `range` lies inside one window of `unit`
+/// in `zone`, so that an hour of the rollup counts in exactly one window. It
+/// does not where the zone's offset is not a whole number of hours
+/// (Asia/Kolkata) or changes within an hour.
+fn hours_fit_windows(range: &TimeRange, unit: &str, zone: chrono_tz::Tz) -> bool {
+    if zone == chrono_tz::UTC {
+        return true;
+    }
+    let (from, to) = match (range.from, range.to) {
+        (Some(from), Some(to)) => (from, to),
+        _ => return false,
+    };
+    let first = Hour::of(from);
+    let first = if first.start() == Some(from) {
+        first
+    } else {
+        first.next()
+    };
+    let Some(start) = first.start() else {
+        return false;
+    };
+    if (to - start).num_hours() > MOST_HOURS_CHECKED {
+        return false;
+    }
+    let mut hour = start;
+    while hour + chrono::Duration::hours(1) <= to {
+        let last = hour + chrono::Duration::milliseconds(3_599_999);
+        if udf::window_start(hour, unit, zone) != udf::window_start(last, unit, zone) {
+            return false;
+        }
+        hour += chrono::Duration::hours(1);
+    }
+    true
+}
+
 /// A query of some meters over a range.
 #[derive(Debug, Clone)]
 pub(crate) struct MeterQuery<'a> {
@@ -56,68 +150,168 @@ impl MeterQuery<'_> {
     /// window), then `api_key_id` and `api_key_hint` (per key) or
     /// `customer_id` and `api_key_id` (per customer: the key only for keys of
     /// no customer), then one column per meter.
+    ///
+    /// Meters the rollup answers ([`answered_by_rollup`]) are summed from
+    /// `usage_hourly` for whole hours and from raw rows for the partial hours
+    /// at the edges; the others from raw rows. With both kinds, each kind is
+    /// one grouped statement and a group's row takes each meter from the
+    /// statement that has it (both see the same groups: every row in range).
     pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
         let mut params = self.range.params();
-        let mut select = Vec::new();
-        let mut group = Vec::new();
+        let mut rollup_fits = true;
         if let Some(unit) = self.by {
             let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
-            crate::time::zone(&tz)?;
+            let zone = crate::time::zone(&tz)?;
             let unit = match unit {
                 WindowUnit::Hour => "hour",
                 WindowUnit::Day => "day",
                 WindowUnit::Month => "month",
             };
-            select.push("window_start(r.\"timestamp\", $unit, $tz) AS window_start".to_string());
-            group.push("window_start".to_string());
+            rollup_fits = hours_fit_windows(&self.range, unit, zone);
             params.push(("unit".into(), ScalarValue::Utf8(Some(unit.into()))));
             params.push(("tz".into(), ScalarValue::Utf8(Some(tz))));
         }
-        let mut join = String::new();
-        match self.per {
-            Per::Key => {
-                select.push("r.api_key_id AS api_key_id".into());
-                select.push("max(r.api_key_hint) AS api_key_hint".into());
-                group.push("api_key_id".into());
-            }
-            Per::Customer => {
-                join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.owned_key_id");
-                // Grouped by the expressions, not their names: in GROUP BY,
-                // `api_key_id` would name the column of `requests`.
-                let key = "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END";
-                select.push("o.customer_id AS customer_id".into());
-                select.push(format!("{key} AS api_key_id"));
-                group.push("o.customer_id".into());
-                group.push(key.into());
-            }
-        }
-        for (i, meter) in self.meters.iter().enumerate() {
-            let condition = meter.condition(&meters::RAW, &format!("m{i}"), &mut params);
-            select.push(format!(
-                "{} AS \"{}\"",
-                meter.measure(&condition),
-                meter.slug
-            ));
-        }
-        let mut filter = String::new();
         if !self.keys.is_empty() {
-            filter = "\n  AND array_has(string_to_array($keys, ','), r.api_key_id)".into();
             params.push((
                 "keys".into(),
                 ScalarValue::Utf8(Some(self.keys.join(",").to_ascii_lowercase())),
             ));
         }
+        let (rolled, raw): (Vec<_>, Vec<_>) = self
+            .meters
+            .iter()
+            .enumerate()
+            .partition(|(_, m)| rollup_fits && answered_by_rollup(m));
+        let group = self.group_columns();
         let order: Vec<String> = group
             .iter()
             .map(|g| format!("{g} ASC NULLS LAST"))
             .collect();
-        let sql = format!(
-            "SELECT\n    {}\nFROM requests r{join}\nWHERE r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to{filter}\nGROUP BY {}\nORDER BY {}",
-            select.join(",\n    "),
-            group.join(", "),
-            order.join(", ")
-        );
+        let order = order.join(", ");
+        let group_by = group.join(", ");
+        let source_of_rollup = format!("(\n{HOURLY}\n)");
+        // Rows are ordered outside the grouped statement, where the names of
+        // its columns are the only ones (the owners table has an api_key_id).
+        let sql = match (rolled.is_empty(), raw.is_empty()) {
+            (true, _) => format!(
+                "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
+                self.grouped("requests", &raw, &[], &meters::RAW, &mut params)
+            ),
+            (false, true) => format!(
+                "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
+                self.grouped(&source_of_rollup, &rolled, &[], &ROLLUP, &mut params)
+            ),
+            (false, false) => {
+                let from_rollup =
+                    self.grouped(&source_of_rollup, &rolled, &raw, &ROLLUP, &mut params);
+                let from_raw = self.grouped("requests", &raw, &rolled, &meters::RAW, &mut params);
+                let mut select = group.clone();
+                if self.per == Per::Key {
+                    select.push("max(api_key_hint) AS api_key_hint".into());
+                }
+                select.extend(
+                    self.meters
+                        .iter()
+                        .map(|m| format!("max(\"{0}\") AS \"{0}\"", m.slug)),
+                );
+                format!(
+                    "SELECT\n    {}\nFROM (\n{from_rollup}\nUNION ALL\n{from_raw}\n) both_kinds\nGROUP BY {group_by}\nORDER BY {order}",
+                    select.join(",\n    ")
+                )
+            }
+        };
         Ok((sql, params))
+    }
+
+    /// The names of the columns a row is per.
+    fn group_columns(&self) -> Vec<String> {
+        let mut group = Vec::new();
+        if self.by.is_some() {
+            group.push("window_start".to_string());
+        }
+        match self.per {
+            Per::Key => group.push("api_key_id".into()),
+            Per::Customer => {
+                group.push("customer_id".into());
+                group.push("api_key_id".into());
+            }
+        }
+        group
+    }
+
+    /// One grouped statement over `source` (rows with the columns `columns`
+    /// names, a `timestamp` and `api_key_id`/`api_key_hint`) measuring the
+    /// meters `measured`, and a NULL column for each of `elsewhere`, in the
+    /// order of the query's meters.
+    fn grouped(
+        &self,
+        source: &str,
+        measured: &[(usize, &&Meter)],
+        elsewhere: &[(usize, &&Meter)],
+        columns: &Columns,
+        params: &mut Vec<(String, ScalarValue)>,
+    ) -> String {
+        // Grouped by expressions, not by the names they are given: the
+        // names could be read as columns of `requests`.
+        let mut group = Vec::new();
+        if self.by.is_some() {
+            group.push(("window_start(r.\"timestamp\", $unit, $tz)", "window_start"));
+        }
+        let mut join = String::new();
+        match self.per {
+            Per::Key => group.push(("r.api_key_id", "api_key_id")),
+            Per::Customer => {
+                join = format!(" LEFT JOIN {OWNERS_TABLE} o ON r.api_key_id = o.owned_key_id");
+                group.push(("o.customer_id", "customer_id"));
+                group.push((
+                    "CASE WHEN o.customer_id IS NULL THEN r.api_key_id END",
+                    "api_key_id",
+                ));
+            }
+        }
+        let mut select: Vec<String> = group
+            .iter()
+            .map(|(expr, name)| format!("{expr} AS {name}"))
+            .collect();
+        if self.per == Per::Key {
+            select.push("max(r.api_key_hint) AS api_key_hint".into());
+        }
+        let mut by_index: Vec<(usize, String)> = Vec::new();
+        for (i, meter) in measured {
+            let condition = meter.condition(columns, &format!("m{i}"), params);
+            let measure = match columns.rollup {
+                true => rollup_measure(meter, &condition),
+                false => meter.measure(&condition),
+            };
+            by_index.push((*i, format!("{measure} AS \"{}\"", meter.slug)));
+        }
+        for (i, meter) in elsewhere {
+            by_index.push((*i, format!("NULL AS \"{}\"", meter.slug)));
+        }
+        by_index.sort_by_key(|(i, _)| *i);
+        select.extend(by_index.into_iter().map(|(_, s)| s));
+        let mut filter = String::new();
+        if !columns.rollup {
+            filter.push_str(
+                "\nWHERE r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to",
+            );
+        }
+        if !self.keys.is_empty() {
+            filter.push_str(match filter.is_empty() {
+                true => "\nWHERE ",
+                false => "\n  AND ",
+            });
+            filter.push_str("array_has(string_to_array($keys, ','), r.api_key_id)");
+        }
+        format!(
+            "SELECT\n    {}\nFROM {source} r{join}{filter}\nGROUP BY {}",
+            select.join(",\n    "),
+            group
+                .iter()
+                .map(|(expr, _)| *expr)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 
     /// Runs the query; per customer, `plans` says who owns which key.
@@ -248,4 +442,49 @@ fn value(column: &ArrayRef, row: usize) -> Result<MeterValue> {
             });
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn range(from: &str, to: &str) -> TimeRange {
+        let at = |t: &str| Some(t.parse::<DateTime<Utc>>().unwrap());
+        TimeRange {
+            from: at(from),
+            to: at(to),
+        }
+    }
+
+    #[test]
+    fn rollup_hours_are_used_only_where_each_lies_in_one_window() {
+        let zone = |tz: &str| crate::time::zone(tz).unwrap();
+        let october = range("2025-10-01T00:00:00Z", "2025-11-01T00:00:00Z");
+        // Whole-hour offsets, summer time ending on 26 October included.
+        for unit in ["hour", "day", "month"] {
+            assert!(hours_fit_windows(&october, unit, zone("Europe/Berlin")));
+            assert!(hours_fit_windows(&october, unit, zone("UTC")));
+        }
+        // UTC+5:30: every UTC hour straddles two local hours; 18:00-19:00 UTC
+        // straddles local midnight.
+        let kolkata = zone("Asia/Kolkata");
+        assert!(!hours_fit_windows(&october, "hour", kolkata));
+        assert!(!hours_fit_windows(&october, "day", kolkata));
+        // ... but a range whose whole hours all lie in one local day is fine
+        // for days (its edges, 18:30 local, are read from raw rows anyway).
+        let day = range("2025-10-05T00:00:00Z", "2025-10-05T18:00:00Z");
+        assert!(hours_fit_windows(&day, "day", kolkata));
+        assert!(!hours_fit_windows(&day, "hour", kolkata));
+        // Lord Howe moves its clocks by half an hour: whole offsets half the year.
+        let lord_howe = zone("Australia/Lord_Howe");
+        assert!(!hours_fit_windows(&october, "hour", lord_howe));
+        // Open ranges are not checked hour by hour outside UTC.
+        let open = TimeRange {
+            from: None,
+            to: None,
+        };
+        assert!(hours_fit_windows(&open, "day", zone("UTC")));
+        assert!(!hours_fit_windows(&open, "day", zone("Europe/Berlin")));
+    }
 }

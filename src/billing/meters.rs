@@ -130,9 +130,9 @@ pub(crate) struct Filter {
     pub(crate) content_type: Vec<String>,
 }
 
-/// The SQL expression of the host a filter matches. Lowercased, as a
-/// filter's hosts are: viewers may send the Host header in any case
-/// (`API.Example.com`), and it names the same host.
+/// The SQL expression of the host a filter matches: lowercased, as the
+/// filter's hosts are (viewers may send the Host header in any case, and it
+/// names the same host), and as the rollup keeps it.
 pub(crate) const HOST_EXPR: &str = "lower(coalesce(x_host_header, cs_host))";
 /// The SQL expression of the endpoint template a filter matches.
 pub(crate) const ENDPOINT_EXPR: &str = "endpoint_template(cs_uri_stem)";
@@ -217,6 +217,8 @@ pub(crate) struct Columns {
     pub(crate) host: &'static str,
     pub(crate) endpoint: &'static str,
     pub(crate) edge: &'static str,
+    /// Whether these are a rollup's columns (summed) or raw rows (counted).
+    pub(crate) rollup: bool,
 }
 
 /// The columns of raw `requests` rows.
@@ -226,6 +228,7 @@ pub(crate) const RAW: Columns = Columns {
     host: HOST_EXPR,
     endpoint: ENDPOINT_EXPR,
     edge: "x_edge_location",
+    rollup: false,
 };
 
 impl Meter {

@@ -70,7 +70,10 @@ pub(crate) async fn run(check: Check, quiet: bool) -> Result<Outcome> {
         &plans,
         at,
         args.tz.as_deref(),
-        args.webhook.as_deref(),
+        args.webhook.as_deref().map(|url| crate::alerts::Webhook {
+            url,
+            clock: &crate::time::SystemClock,
+        }),
         as_of,
     )
     .await?;

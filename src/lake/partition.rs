@@ -219,22 +219,18 @@ struct ScannedFull {
     sums: RecordBatch,
 }
 
-/// The columns of a full file a merge reads: request identity and sums.
-const SCANNED_COLUMNS: [&str; 8] = [
-    "x_edge_request_id",
-    "source_object",
-    "source_line",
-    "api_key_id",
-    "api_key_hint",
-    "sc_status",
-    "sc_bytes",
-    "cs_bytes",
-];
+/// The columns of a full file a merge reads: request identity, and those
+/// the rollup sums ([`rollup::REQUESTS_COLUMNS`]).
+fn scanned_columns() -> Vec<&'static str> {
+    let mut columns = vec!["x_edge_request_id", "source_object", "source_line"];
+    columns.extend(rollup::REQUESTS_COLUMNS);
+    columns
+}
 
 /// Reads a full file's request ids and sums, and drops the new rows whose
 /// request it already holds.
 fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: Hour) -> Result<ScannedFull> {
-    let rows = super::parquet_io::decode_columns(data, &SCANNED_COLUMNS)?;
+    let rows = super::parquet_io::decode_columns(data, &scanned_columns())?;
     let mut held: HashSet<RequestKey<'_>> =
         HashSet::with_capacity(rows.iter().map(RecordBatch::num_rows).sum());
     for batch in &rows {

@@ -1,5 +1,15 @@
-//! The `usage_hourly` rollup: per hour, per API key and per status, the request
-//! count and bytes of that hour's rows in `requests`.
+//! The `usage_hourly` rollup: per hour, per API key, status, method, host,
+//! endpoint template and edge location, the request count and bytes of that
+//! hour's rows in `requests`.
+//!
+//! Those dimensions are what a meter's filter may use and still be answered
+//! from the rollup (`billing::metering`); billing by key and status sums over
+//! the rest. They extend this one table rather than a second rollup because
+//! the guarantee below (one rollup per hour, paired with the exact set of
+//! `requests` files it sums, rebuilt when stale) then holds for both uses
+//! with one commit per hour, one pairing and one repair; the cost is more
+//! rows for readers that need only key and status (measured in
+//! bench/RESULTS.md).
 //!
 //! A rollup file is always computed from every row of its hour (see
 //! [`super::partition`]), so it is exact by construction, and it is named for
@@ -42,10 +52,16 @@ pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     partition_by: &PARTITION_COLUMNS,
 };
 
+/// The version of the rollup files' columns, part of their names' digest: a
+/// rollup of another layout never pairs, so its hour is summed from raw rows
+/// until [`repair`] writes it again in this one.
+const LAYOUT: &str = "usage_hourly/2 key status method host endpoint edge";
+
 /// The name of the rollup file that sums exactly these `requests` files.
 pub(crate) fn file_name_for(requests_files: &[String]) -> String {
     let mut sorted: Vec<&str> = requests_files.iter().map(String::as_str).collect();
     sorted.sort_unstable();
+    sorted.insert(0, LAYOUT);
     let digest = Sha256::digest(sorted.join("\n").as_bytes());
     format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
@@ -228,6 +244,12 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("requests", DataType::Int64, false),
         Field::new("bytes_out", DataType::Int64, false),
         Field::new("bytes_in", DataType::Int64, false),
+        // Added with meters; tables made before are given them when a writer
+        // opens them (their older files are of another layout and never pair).
+        Field::new("cs_method", DataType::Utf8, true),
+        Field::new("host", DataType::Utf8, true),
+        Field::new("endpoint", DataType::Utf8, true),
+        Field::new("x_edge_location", DataType::Utf8, true),
     ]))
 });
 
@@ -236,8 +258,17 @@ pub fn rollup_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// A rollup row's group: API key id and status.
-type Group<'a> = (Option<&'a str>, Option<i16>);
+/// A rollup row's group: API key id, status, method, host, endpoint template
+/// and edge location, the texts as ids of an [`Interner`] (so that a row's
+/// group hashes as a few integers).
+type Group = (
+    Option<u32>,
+    Option<i16>,
+    Option<u32>,
+    Option<u32>,
+    Option<u32>,
+    Option<u32>,
+);
 
 #[derive(Default)]
 struct Totals<'a> {
@@ -256,17 +287,112 @@ impl<'a> Totals<'a> {
     }
 }
 
+/// The texts of a rollup's groups, each held once and named by an id.
+/// Hosts are lowercased and paths made endpoint templates in a reused
+/// buffer, so summing allocates per distinct text, not per row.
+#[derive(Default)]
+struct Interner {
+    ids: datafusion::common::HashMap<String, u32>,
+    names: Vec<String>,
+    buffer: String,
+}
+
+impl Interner {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(text.to_string());
+        self.ids.insert(text.to_string(), id);
+        id
+    }
+
+    /// The host a meter's filter matches: lowercased as SQL's `lower` does
+    /// (see `billing::meters::HOST_EXPR`).
+    fn host(&mut self, logged: &str) -> u32 {
+        if !logged.is_ascii() {
+            return self.intern(&logged.to_lowercase());
+        }
+        if !logged.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.intern(logged);
+        }
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        buffer.push_str(logged);
+        buffer.make_ascii_lowercase();
+        let id = self.intern(&buffer);
+        self.buffer = buffer;
+        id
+    }
+
+    /// The endpoint template of a `cs_uri_stem`.
+    fn endpoint(&mut self, stem: &str) -> u32 {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        crate::schema::endpoint::endpoint_template_into(stem, &mut buffer);
+        let id = self.intern(&buffer);
+        self.buffer = buffer;
+        id
+    }
+
+    fn name(&self, id: Option<u32>) -> Option<&str> {
+        id.map(|id| self.names[id as usize].as_str())
+    }
+}
+
+/// The id of a column's text in each row, looked up only when it differs
+/// from the previous row's (rows are sorted by key; methods, hosts and edges
+/// repeat).
+struct Column<'a> {
+    values: &'a StringArray,
+    last: Option<(&'a str, u32)>,
+    make: fn(&mut Interner, &str) -> u32,
+}
+
+impl<'a> Column<'a> {
+    fn new(values: &'a StringArray, make: fn(&mut Interner, &str) -> u32) -> Self {
+        Self {
+            values,
+            last: None,
+            make,
+        }
+    }
+
+    fn id(&mut self, row: usize, interner: &mut Interner) -> Option<u32> {
+        let text = at(self.values, row)?;
+        if let Some((last, id)) = self.last
+            && last == text
+        {
+            return Some(id);
+        }
+        let id = (self.make)(interner, text);
+        self.last = Some((text, id));
+        Some(id)
+    }
+}
+
+/// A text column's value in a row.
+fn at(column: &StringArray, row: usize) -> Option<&str> {
+    column.is_valid(row).then(|| column.value(row))
+}
+
 /// The columns of `requests` that [`encode_hour`] reads; it needs no others.
-pub(crate) const REQUESTS_COLUMNS: [&str; 5] = [
+pub(crate) const REQUESTS_COLUMNS: [&str; 10] = [
     "api_key_id",
     "api_key_hint",
     "sc_status",
     "sc_bytes",
     "cs_bytes",
+    "cs_method",
+    "x_host_header",
+    "cs_host",
+    "cs_uri_stem",
+    "x_edge_location",
 ];
 
-/// Sums an hour's `requests` rows by key and status and encodes the result as
-/// one Parquet file, sorted by key then status.
+/// Sums an hour's `requests` rows by group and encodes the result as one
+/// Parquet file, sorted by key then status.
 pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<Bytes> {
     encode_hour_with(hour, batches, &[])
 }
@@ -292,9 +418,9 @@ pub(crate) fn encode_hour_with(
 }
 
 /// The sums of `batches` (`requests` rows, of which only
-/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by key and
-/// status: one row of the rollup's schema per group, sorted by key then
-/// status, keyless (null) first.
+/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by
+/// [`Group`]: one row of the rollup's schema per group, sorted by key,
+/// status, method, host, endpoint and edge, nulls first.
 ///
 /// Sums of rows can be summed again: an hour too large to hold at once is
 /// summed a file at a time.
@@ -303,23 +429,28 @@ pub(crate) fn totals(
     batches: &[RecordBatch],
     partial: &[RecordBatch],
 ) -> Result<RecordBatch> {
-    let mut groups: datafusion::common::HashMap<Group<'_>, Totals<'_>> = Default::default();
+    let mut groups: datafusion::common::HashMap<Group, Totals<'_>> = Default::default();
+    let mut interner = Interner::default();
     for batch in partial {
         if batch.schema() != rollup_schema() {
             return Err(Error::Lake(
                 "partial sums have another schema than the rollup's".into(),
             ));
         }
-        let keys = batch.column(1).as_string::<i32>();
         let hints = batch.column(2).as_string::<i32>();
         let statuses = batch.column(3).as_primitive::<Int16Type>();
         let [requests, bytes_out, bytes_in] =
             [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
+        let [keys, methods, hosts, endpoints, edges] = [1, 7, 8, 9, 10]
+            .map(|i| Column::new(batch.column(i).as_string::<i32>(), Interner::intern));
+        let mut columns = [keys, methods, hosts, endpoints, edges];
         for row in 0..batch.num_rows() {
-            let key = keys.is_valid(row).then(|| keys.value(row));
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            groups.entry((key, status)).or_default().add(&Totals {
-                hint: hints.is_valid(row).then(|| hints.value(row)),
+            let [key, method, host, endpoint, edge] =
+                columns.each_mut().map(|c| c.id(row, &mut interner));
+            let group = (key, status, method, host, endpoint, edge);
+            groups.entry(group).or_default().add(&Totals {
+                hint: at(hints, row),
                 requests: requests.value(row),
                 bytes_out: bytes_out.value(row),
                 bytes_in: bytes_in.value(row),
@@ -332,18 +463,35 @@ pub(crate) fn totals(
                 .column_by_name(name)
                 .ok_or_else(|| Error::Lake(format!("requests rows lack column {name}")))
         };
-        let keys = column("api_key_id")?.as_string::<i32>();
+        let text = |name: &str| -> Result<&StringArray> { Ok(column(name)?.as_string::<i32>()) };
         let hints = column("api_key_hint")?.as_string::<i32>();
         let statuses = column("sc_status")?.as_primitive::<Int16Type>();
         let sc_bytes = column("sc_bytes")?.as_primitive::<Int64Type>();
         let cs_bytes = column("cs_bytes")?.as_primitive::<Int64Type>();
-        // Rows come sorted by key, so consecutive rows mostly share their
+        let host_headers = text("x_host_header")?;
+        let mut keys = Column::new(text("api_key_id")?, Interner::intern);
+        let mut methods = Column::new(text("cs_method")?, Interner::intern);
+        let mut headers = Column::new(host_headers, Interner::host);
+        let mut cs_hosts = Column::new(text("cs_host")?, Interner::host);
+        let mut stems = Column::new(text("cs_uri_stem")?, Interner::endpoint);
+        let mut edges = Column::new(text("x_edge_location")?, Interner::intern);
+        // Rows come sorted by key, so consecutive rows often share their
         // group: each run of them is summed here and added to `groups` once.
-        let mut run: Option<(Group<'_>, Totals<'_>)> = None;
+        let mut run: Option<(Group, Totals<'_>)> = None;
         for row in 0..batch.num_rows() {
-            let key = keys.is_valid(row).then(|| keys.value(row));
             let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let group = (key, status);
+            let host = match host_headers.is_valid(row) {
+                true => headers.id(row, &mut interner),
+                false => cs_hosts.id(row, &mut interner),
+            };
+            let group = (
+                keys.id(row, &mut interner),
+                status,
+                methods.id(row, &mut interner),
+                host,
+                stems.id(row, &mut interner),
+                edges.id(row, &mut interner),
+            );
             if run.as_ref().is_some_and(|(g, _)| *g != group)
                 && let Some((g, totals)) = run.take()
             {
@@ -365,9 +513,22 @@ pub(crate) fn totals(
             groups.entry(g).or_default().add(&totals);
         }
     }
-    // Sorted by key then status, keyless (None) first.
-    let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_unstable_by_key(|(a, _)| *a);
+    // Sorted by every part of the group, nulls (None) first.
+    let mut groups: Vec<_> = groups
+        .into_iter()
+        .map(|((key, status, method, host, endpoint, edge), totals)| {
+            let group = (
+                interner.name(key),
+                status,
+                interner.name(method),
+                interner.name(host),
+                interner.name(endpoint),
+                interner.name(edge),
+            );
+            (group, totals)
+        })
+        .collect();
+    groups.sort_unstable_by_key(|(group, _)| *group);
     let keys = || groups.iter().map(|(k, _)| k);
     let values = || groups.iter().map(|(_, v)| v);
     let start = hour.start_millis();
@@ -375,12 +536,16 @@ pub(crate) fn totals(
         Arc::new(
             TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
         ),
-        Arc::new(StringArray::from_iter(keys().map(|(k, _)| *k))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.0))),
         Arc::new(StringArray::from_iter(values().map(|t| t.hint))),
-        Arc::new(Int16Array::from_iter(keys().map(|(_, s)| *s))),
+        Arc::new(Int16Array::from_iter(keys().map(|g| g.1))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.requests))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_out))),
         Arc::new(Int64Array::from_iter_values(values().map(|t| t.bytes_in))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.2))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.3))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.4))),
+        Arc::new(StringArray::from_iter(keys().map(|g| g.5))),
     ];
     Ok(RecordBatch::try_new(rollup_schema(), columns)?)
 }
@@ -458,6 +623,134 @@ mod tests {
         assert_eq!(bytes_out, vec![0, 1 + 2 + 8, 4, 16 + 32 + 64]);
     }
 
+    /// One request's grouped fields: method, Host header, cs(Host), path, edge.
+    type Dims = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
+    /// [`rows`] of one key and status, with these methods, hosts, paths and edges.
+    fn requests_with(dims: &[Dims]) -> RecordBatch {
+        let n = dims.len();
+        let base = rows(&vec![Some("k"); n], &vec![Some(200); n], &vec![Some(10); n]);
+        let schema = base.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| -> Arc<dyn Array> {
+                let pick = |get: fn(&Dims) -> Option<&'static str>| -> Arc<dyn Array> {
+                    Arc::new(StringArray::from(dims.iter().map(get).collect::<Vec<_>>()))
+                };
+                match f.name().as_str() {
+                    "cs_method" => pick(|d| d.0),
+                    "x_host_header" => pick(|d| d.1),
+                    "cs_host" => pick(|d| d.2),
+                    "cs_uri_stem" => pick(|d| d.3),
+                    "x_edge_location" => pick(|d| d.4),
+                    _ => base.column(i).clone(),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// The group columns (method, host, endpoint, edge) and request counts of
+    /// a rollup batch.
+    fn groups_of(out: &RecordBatch) -> Vec<(Vec<Option<String>>, i64)> {
+        let requests = out.column(4).as_primitive::<Int64Type>();
+        (0..out.num_rows())
+            .map(|row| {
+                let dims = (7..=10)
+                    .map(|c| {
+                        let column = out.column(c).as_string::<i32>();
+                        column.is_valid(row).then(|| column.value(row).to_string())
+                    })
+                    .collect();
+                (dims, requests.value(row))
+            })
+            .collect()
+    }
+
+    /// Hosts in any case, and cs(Host) where the Host header is missing, are
+    /// one lowercased host; paths that differ only in ids are one endpoint.
+    #[test]
+    fn groups_by_method_lowercased_host_endpoint_template_and_edge() {
+        let cf = Some("D1.cloudfront.net");
+        let batch = requests_with(&[
+            (
+                Some("GET"),
+                Some("API.example.com"),
+                cf,
+                Some("/v1/users/1"),
+                Some("FRA2-C1"),
+            ),
+            (
+                Some("GET"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/22"),
+                Some("FRA2-C1"),
+            ),
+            (
+                Some("GET"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/22"),
+                Some("SFO53-P9"),
+            ),
+            (
+                Some("POST"),
+                Some("api.example.com"),
+                cf,
+                Some("/v1/users/3"),
+                Some("FRA2-C1"),
+            ),
+            (Some("GET"), None, cf, Some("/v1/users/4"), Some("FRA2-C1")),
+            (Some("GET"), None, None, None, None),
+        ]);
+        let out = totals(Hour::from_epoch_hours(7), std::slice::from_ref(&batch), &[]).unwrap();
+        let s = |v: &str| Some(v.to_string());
+        let users = s("/v1/users/{id}");
+        let want = vec![
+            (vec![s("GET"), None, None, None], 1),
+            (
+                vec![s("GET"), s("api.example.com"), users.clone(), s("FRA2-C1")],
+                2,
+            ),
+            (
+                vec![s("GET"), s("api.example.com"), users.clone(), s("SFO53-P9")],
+                1,
+            ),
+            (
+                vec![
+                    s("GET"),
+                    s("d1.cloudfront.net"),
+                    users.clone(),
+                    s("FRA2-C1"),
+                ],
+                1,
+            ),
+            (
+                vec![s("POST"), s("api.example.com"), users, s("FRA2-C1")],
+                1,
+            ),
+        ];
+        assert_eq!(groups_of(&out), want);
+        // Sums of sums: the rows a file at a time, then summed again, give
+        // the same rollup as all rows at once.
+        let (first, rest) = (batch.slice(0, 2), batch.slice(2, 4));
+        let partial = [
+            totals(Hour::from_epoch_hours(7), &[first], &[]).unwrap(),
+            totals(Hour::from_epoch_hours(7), &[rest], &[]).unwrap(),
+        ];
+        let again = totals(Hour::from_epoch_hours(7), &[], &partial).unwrap();
+        assert_eq!(again, out);
+    }
+
     #[test]
     fn a_rollup_is_named_for_the_set_of_files_it_sums() {
         let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
@@ -470,6 +763,13 @@ mod tests {
         assert_ne!(a, ab);
         assert_eq!(digest_of_name(&a), Some(&a[7..a.len() - 8]));
         assert_eq!(digest_of_name("part-0000000001.parquet"), None);
+        // A rollup of the layout before this one (named for the paths alone)
+        // never pairs with the same files.
+        let before = Sha256::digest(b"dt=2019-12-04/hour=21/part-a.parquet");
+        assert_ne!(
+            digest_of_name(&a),
+            Some(hex::encode(&before[..16]).as_str())
+        );
     }
 
     #[test]

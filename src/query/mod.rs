@@ -36,11 +36,17 @@ const ROLLUP_FROM_RAW: &str = "SELECT
     count(*) AS requests,
     coalesce(sum(sc_bytes), 0) AS bytes_out,
     coalesce(sum(cs_bytes), 0) AS bytes_in,
+    cs_method,
+    lower(coalesce(x_host_header, cs_host)) AS host,
+    endpoint_template(cs_uri_stem) AS endpoint,
+    x_edge_location,
     dt,
     hour
 FROM requests
 WHERE concat(dt, '/', hour) IN ({hours})
-GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
+GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, cs_method,
+    lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,
+    dt, hour";
 
 /// The versions of the lake's tables a session reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

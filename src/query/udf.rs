@@ -7,6 +7,7 @@
 //!   containing `timestamp` in the IANA zone `tz`, as RFC 3339 with that zone's
 //!   offset (DST-correct: a local day can be 23 or 25 hours long).
 
+use crate::schema::endpoint::endpoint_template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
@@ -19,53 +20,6 @@ use std::sync::Arc;
 pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(endpoint_template_udf());
     ctx.register_udf(window_start_udf());
-}
-
-/// Replaces id-like path segments with `{id}`.
-pub(crate) fn endpoint_template(stem: &str) -> String {
-    let mut out = String::with_capacity(stem.len());
-    for (i, segment) in stem.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        if is_id(segment) {
-            out.push_str("{id}");
-        } else {
-            out.push_str(segment);
-        }
-    }
-    out
-}
-
-fn is_id(segment: &str) -> bool {
-    let s = segment.as_bytes();
-    if s.is_empty() {
-        return false;
-    }
-    if s.iter().all(u8::is_ascii_digit) {
-        return true;
-    }
-    // 8-4-4-4-12 hex: a UUID.
-    let uuid = s.len() == 36
-        && s.iter().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    if uuid {
-        return true;
-    }
-    // Long hex (≥ 16) with a digit, or long base62 tokens (≥ 20) mixing digits and letters.
-    let hex =
-        s.len() >= 16 && s.iter().all(u8::is_ascii_hexdigit) && s.iter().any(u8::is_ascii_digit);
-    let base62 = s.len() >= 20
-        && s.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
-        && s.iter().any(u8::is_ascii_digit)
-        && s.iter().any(u8::is_ascii_alphabetic);
-    hex || base62
 }
 
 fn endpoint_template_udf() -> ScalarUDF {

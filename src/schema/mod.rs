@@ -6,6 +6,7 @@
 //! in the files. Which Delta table holds these files is the lake's
 //! (`lake::REQUESTS_TABLE`).
 
+pub(crate) mod endpoint;
 pub(crate) mod fields;
 pub(crate) mod status;
 

@@ -14,6 +14,7 @@ mod logs;
 mod meter_billing;
 mod meter_limits;
 mod meters;
+mod meters_rollup;
 mod pipeline;
 mod report;
 mod rollup;
