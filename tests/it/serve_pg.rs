@@ -5,7 +5,7 @@
 //! made here from the raw log lines and against `edgemeter usage`.
 
 use crate::cli::{edgemeter, ingest, usage};
-use crate::logs::sha256_hex;
+use crate::logs::{Req, log_text, sha256_hex};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -436,4 +436,57 @@ async fn tls_is_served_and_required_and_a_broken_certificate_stops_serve() {
     .await;
     assert_eq!(alone.code, 2, "{}", alone.stderr);
     assert!(alone.stderr.contains("--pg-listen"), "{}", alone.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_connection_reads_what_an_ingest_committed_under_the_server() {
+    let f = Fixture::new().await;
+    let (_server, port) = f.serve(&[]).await;
+    let total = "SELECT 'all', count(*) FROM requests";
+    assert_eq!(read(&port, "", total).await["all"], 600.0);
+
+    // Six more requests of one key, at 04:30 … 09:30 UTC on 2 Nov.
+    let key = "ak_live_acme_7f3k2";
+    let more: Vec<Req> = (0..6)
+        .map(|i| Req {
+            date: "2025-11-02".into(),
+            time: format!("{:02}:30:00", 4 + i),
+            query: format!("api_key={key}"),
+            key: Some(key.into()),
+            status: "200",
+            sc_bytes: Some(1000),
+            cs_bytes: 10,
+            request_id: format!("pg-more-{i}"),
+            time_taken: 0.1,
+        })
+        .collect();
+    let source = f.path("more");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("E2EXAMPLE.2025-11-02-04.more"), log_text(&more)).unwrap();
+    let ingesting = {
+        let lake = f.lake();
+        let source = source.to_str().unwrap().to_string();
+        tokio::spawn(async move { ingest(&[], &source, &lake, &[]).await })
+    };
+    // Connections keep being served while the ingest commits.
+    while !ingesting.is_finished() {
+        let n = read(&port, "", total).await["all"];
+        assert!(n == 600.0 || n == 606.0, "{n}");
+    }
+    let run = ingesting.await.unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(read(&port, "", total).await["all"], 606.0);
+    // The meter's view has the six hours of 2 Nov, one request each.
+    let november = read(
+        &port,
+        "",
+        &format!(
+            "SELECT CAST(date_part('hour', window_start) AS BIGINT), sum(value) FROM meter_requests \
+             WHERE window_start >= TIMESTAMP '2025-11-01 00:00:00' AND api_key_id = '{}' GROUP BY 1",
+            sha256_hex(key)
+        ),
+    )
+    .await;
+    let expected: BTreeMap<String, f64> = (4..10).map(|h| (h.to_string(), 1.0)).collect();
+    assert_eq!(november, expected);
 }
