@@ -332,7 +332,9 @@ impl StartupHandler for TokenLogin {
                 }
                 let (pid, secret) = self.pids.generate(&*client);
                 client.set_pid_and_secret_key(pid, secret);
-                // The query time limit of `serve`, which `SET` may not lift.
+                // The query time limit of `serve`, which `SET` may not lift;
+                // datafusion-postgres reads a statement's timeout from this
+                // connection setting.
                 let limit_ms = self.server.limits.query.timeout_secs.saturating_mul(1000);
                 client
                     .metadata_mut()
