@@ -137,6 +137,37 @@ impl Fixture {
     }
 }
 
+/// Installs Debian's `postgresql-client` when `psql` is missing (once per
+/// test process; the tests run as root on the project's machines, as
+/// `.ci/run` does).
+fn ensure_psql() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let present = || {
+        std::process::Command::new("psql")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ONCE.call_once(|| {
+        if present() {
+            return;
+        }
+        let apt = |args: &[&str]| {
+            std::process::Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = apt(&["update", "-qq"]);
+        let _ = apt(&["install", "-y", "-qq", "postgresql-client"]);
+    });
+    assert!(
+        present(),
+        "psql is needed, and installing Debian's postgresql-client failed (apt-get needs root)"
+    );
+}
+
 /// What psql answered: exit code, unaligned rows (`|`-separated), stderr.
 struct Psql {
     code: i32,
@@ -147,13 +178,7 @@ struct Psql {
 /// Runs one command in psql with `conninfo` and `password` (none: psql is
 /// told never to prompt).
 async fn psql(port: &str, conninfo: &str, password: Option<&str>, command: &str) -> Psql {
-    assert!(
-        std::process::Command::new("psql")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "psql is needed: .ci/run installs Debian's postgresql-client"
-    );
+    ensure_psql();
     let mut psql = tokio::process::Command::new("psql");
     psql.arg(format!(
         "host=127.0.0.1 port={port} user=grafana dbname=edgemeter {conninfo}"
