@@ -99,8 +99,14 @@ pub(super) async fn start(server: Shared, options: &PgOptions) -> Result<()> {
     Ok(())
 }
 
+/// Postgres connections served at once. A connection's session is built
+/// before its password is checked, so this also bounds what clients that
+/// never log in can make the server hold; one past it is closed at once.
+const MAX_CONNECTIONS: usize = 64;
+
 async fn accept(server: Shared, listener: tokio::net::TcpListener, tls: Option<TlsAcceptor>) {
     let pids = Arc::new(RandomPidSecretKeyGenerator::default());
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -109,10 +115,16 @@ async fn accept(server: Shared, listener: tokio::net::TcpListener, tls: Option<T
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "Postgres: {MAX_CONNECTIONS} connections already open; closed");
+            drop(socket);
+            continue;
+        };
         let server = server.clone();
         let tls = tls.clone();
         let pids = pids.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let connection = match Connection::open(&server, tls.is_some(), pids).await {
                 Ok(connection) => connection,
                 Err(e) => {
