@@ -356,6 +356,69 @@ fn line_chart(title: &str, days: &[String], series: &[Series]) -> String {
     svg
 }
 
+/// Billable requests as the plans file counts them (`[billing] billable`),
+/// where the named queries count the default class (2xx): per key, per day,
+/// and per key and day, from the built-in `billable_requests` meter.
+async fn bill_as_plans_do(
+    session: &LakeSession,
+    range: &crate::time::TimeRange,
+    plans: &crate::billing::plans::Plans,
+    usage: &mut Table,
+    daily: &mut Table,
+    window: &mut Table,
+) -> Result<()> {
+    let default = crate::billing::plans::StatusSet::parse(
+        &crate::schema::status::StatusClass::DEFAULT_BILLABLE.label(),
+    )?;
+    if plans.billable == default {
+        return Ok(());
+    }
+    let meter = plans.meters.require("billable_requests", "report")?;
+    let query = crate::billing::metering::MeterQuery {
+        range: *range,
+        meters: vec![meter],
+        per: crate::billing::metering::Per::Key,
+        by: Some(crate::query::usage::WindowUnit::Day),
+        tz: Some("UTC".into()),
+        keys: Vec::new(),
+    };
+    let counted = Table::from_batches(&collect(query.run(session, Some(plans)).await?).await?)?;
+    let mut by_key: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_day: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_key_day: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in 0..counted.rows.len() {
+        let key = counted.text(r, "api_key_id").to_string();
+        let window_start = counted.text(r, "window_start").to_string();
+        let n: u64 = counted.text(r, "billable_requests").parse().unwrap_or(0);
+        *by_key.entry(key.clone()).or_default() += n;
+        *by_day
+            .entry(window_start.get(..10).unwrap_or("").to_string())
+            .or_default() += n;
+        *by_key_day.entry((key, window_start)).or_default() += n;
+    }
+    let set = |table: &mut Table, r: usize, n: Option<&u64>| {
+        let c = table.col("billable_requests");
+        table.rows[r][c] = n.copied().unwrap_or(0).to_string();
+    };
+    for r in 0..usage.rows.len() {
+        let n = by_key.get(usage.text(r, "api_key_id"));
+        set(usage, r, n);
+    }
+    for r in 0..daily.rows.len() {
+        let n = by_day.get(daily.text(r, "day"));
+        set(daily, r, n);
+    }
+    for r in 0..window.rows.len() {
+        let id = (
+            window.text(r, "api_key_id").to_string(),
+            window.text(r, "window_start").to_string(),
+        );
+        let n = by_key_day.get(&id);
+        set(window, r, n);
+    }
+    Ok(())
+}
+
 /// Builds the report of `period` (a `YYYY-MM` month, UTC); with `plans`,
 /// keys are named by their customers.
 pub(crate) async fn report(
@@ -372,7 +435,7 @@ pub(crate) async fn report(
         let session = &session;
         async move { Table::from_batches(&collect(session.named(name, params).await?).await?) }
     };
-    let usage = run("usage_by_key", vec![]).await?;
+    let mut usage = run("usage_by_key", vec![]).await?;
     let mut html = String::new();
     let _ = write!(
         html,
@@ -398,8 +461,8 @@ pub(crate) async fn report(
     let errors = run("error_rates", vec![]).await?;
     let latency = run("latency_by_key", vec![]).await?;
     let endpoints = run("latency_by_endpoint", vec![]).await?;
-    let daily = run("daily_series", vec![]).await?;
-    let window = run(
+    let mut daily = run("daily_series", vec![]).await?;
+    let mut window = run(
         "usage_by_key_window",
         vec![
             (
@@ -413,6 +476,10 @@ pub(crate) async fn report(
         ],
     )
     .await?;
+
+    if let Some(plans) = plans {
+        bill_as_plans_do(&session, &range, plans, &mut usage, &mut daily, &mut window).await?;
+    }
 
     // Keys ranked by billable requests (then id): their colours.
     let mut ranked: Vec<(String, String, f64)> = (0..usage.rows.len())

@@ -210,3 +210,70 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
         image.len()
     );
 }
+
+/// Per raw key in `examples/logs`: (requests, requests whose status is 2xx
+/// or 4xx), counted from the log lines.
+fn requests_and_2xx_4xx_by_key() -> std::collections::BTreeMap<String, (u64, u64)> {
+    use std::io::Read;
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let Some(key) = f[11].split('&').find_map(|p| p.strip_prefix("api_key=")) else {
+                continue;
+            };
+            let counted: &mut (u64, u64) = counts.entry(key.to_string()).or_default();
+            counted.0 += 1;
+            if f[8].starts_with('2') || f[8].starts_with('4') {
+                counted.1 += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// With a plans file whose `billable` is not 2xx, the report counts billable
+/// requests as the invoices do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_counts_billable_requests_as_the_plans_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let logs = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs");
+    let run = ingest(&[], logs, lake, &["--quiet"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[billing]\ncurrency = \"USD\"\nbillable = \"2xx,4xx\"\n[plans.p]\n\
+         [[customers]]\nid = \"cus_acme\"\nname = \"Acme Corp\"\nplan = \"p\"\nkeys = [\"ak_live_acme_7f3k2\"]\n",
+    )
+    .unwrap();
+    let html_path = dir.path().join("report.html");
+    let run = edgemeter(
+        &[],
+        &[
+            "report",
+            "--lake",
+            lake,
+            "--period",
+            "2025-10",
+            "--plans",
+            plans.to_str().unwrap(),
+            "--output",
+            html_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let (requests, billable) = requests_and_2xx_4xx_by_key()["ak_live_acme_7f3k2"];
+    let id = crate::logs::sha256_hex("ak_live_acme_7f3k2");
+    let row = format!("<td>Acme Corp</td><td>{id}</td><td>{requests}</td><td>{billable}</td>");
+    assert!(html.contains(&row), "{row} not in the report");
+}
