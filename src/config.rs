@@ -757,6 +757,192 @@ mod tests {
         assert!(matches!(err, Error::Config(_)));
     }
 
+    /// A config file holding `text`, kept as long as the handle.
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    /// The command line `edgemeter ARGS… --config FILE`, parsed.
+    fn command(args: &[&str], file: &tempfile::NamedTempFile) -> crate::cli::Command {
+        use clap::Parser;
+        let path = file.path().to_str().unwrap();
+        let mut argv = vec!["edgemeter"];
+        argv.extend(args);
+        argv.extend(["--config", path]);
+        crate::cli::Cli::try_parse_from(argv).unwrap().command
+    }
+
+    const SHARED_FILE: &str = r#"
+        sources = ["/logs"]
+        lake = "/file/lake"
+        region = "eu-west-1"
+        plans = "/file/plans.toml"
+        tz = "Europe/Berlin"
+
+        [usage]
+        format = "csv"
+        from = "2025-11"
+        tz = "UTC"
+        group_by = ["method"]
+
+        [export]
+        format = "stripe"
+        period = "2025-10"
+        output = "/file/out.jsonl"
+
+        [check]
+        webhook = "http://file.example/hook"
+        "#;
+
+    #[test]
+    fn one_file_holds_ingest_shared_and_command_settings() {
+        let file = ConfigFile::parse(SHARED_FILE, "edgemeter.toml").unwrap();
+        assert_eq!(file.shared.plans, Some(PathBuf::from("/file/plans.toml")));
+        assert_eq!(file.shared.tz.as_deref(), Some("Europe/Berlin"));
+        let ingest = file.ingest();
+        assert_eq!(ingest.sources, vec!["/logs".to_string()]);
+        assert_eq!(ingest.lake.as_deref(), Some("/file/lake"));
+        // run and ingest read the same file unchanged.
+        let run = resolve(IngestSettings::default(), ingest, false).unwrap();
+        assert_eq!(run.ingests[0].s3.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn usage_flags_override_its_table_which_overrides_the_top_level() {
+        use crate::commands::usage::UsageArgs;
+        use crate::query::output::OutputFormat;
+        let file = config_file(SHARED_FILE);
+        let crate::cli::Command::Usage(given) = command(&["usage", "--format", "json"], &file)
+        else {
+            unreachable!()
+        };
+        let (args, shared) = layered::<UsageArgs>(given).unwrap();
+        // The flag over the table's csv.
+        assert_eq!(args.format, Some(OutputFormat::Json));
+        // The table's, no flag given.
+        assert_eq!(args.from.as_deref(), Some("2025-11"));
+        assert_eq!(args.group_by, vec![crate::query::usage::Dimension::Method]);
+        // The table's tz over the top level's; the top level's lake.
+        assert_eq!(args.tz.as_deref(), Some("UTC"));
+        let (lake, s3) = args.lake.resolve(&shared).unwrap();
+        assert_eq!(
+            (lake.as_str(), s3.region.as_deref()),
+            ("/file/lake", Some("eu-west-1"))
+        );
+        // Nothing anywhere: the named default, applied in validate.
+        assert_eq!(args.per, None);
+    }
+
+    #[test]
+    fn export_flags_override_its_table_and_the_shared_keys() {
+        use crate::commands::export::ExportArgs;
+        use crate::export::formats::Format;
+        let file = config_file(SHARED_FILE);
+        let crate::cli::Command::Export(given) = command(
+            &["export", "--lake", "/flag/lake", "--period", "2025-11"],
+            &file,
+        ) else {
+            unreachable!()
+        };
+        let (args, shared) = layered::<ExportArgs>(given).unwrap();
+        assert_eq!(args.period.as_deref(), Some("2025-11"));
+        assert_eq!(args.format, Some(Format::Stripe));
+        assert_eq!(args.output.as_deref(), Some("/file/out.jsonl"));
+        // No [export] tz or plans: validate takes the top level's.
+        assert_eq!((args.tz.as_deref(), args.plans.as_deref()), (None, None));
+        assert_eq!(shared.plans, Some(PathBuf::from("/file/plans.toml")));
+        let (lake, _) = args.lake.resolve(&shared).unwrap();
+        assert_eq!(lake, "/flag/lake");
+    }
+
+    #[test]
+    fn check_takes_its_webhook_from_its_table_unless_a_flag_gives_one() {
+        use crate::commands::check::CheckArgs;
+        let file = config_file(SHARED_FILE);
+        let webhook = |args: &[&str]| {
+            let crate::cli::Command::Check(given) = command(args, &file) else {
+                unreachable!()
+            };
+            layered::<CheckArgs>(given).unwrap().0.webhook
+        };
+        assert_eq!(
+            webhook(&["check"]).as_deref(),
+            Some("http://file.example/hook")
+        );
+        assert_eq!(
+            webhook(&["check", "--webhook", "http://flag.example/"]).as_deref(),
+            Some("http://flag.example/")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_the_table_and_the_file() {
+        let err = ConfigFile::parse(
+            "[export]
+formt = \"csv\"",
+            "edgemeter.toml",
+        )
+        .unwrap()
+        .table::<crate::commands::export::ExportArgs>()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("edgemeter.toml: in [export]: unknown field `formt`"),
+            "{err}"
+        );
+        // At the top level, whichever command reads the file.
+        let err = ConfigFile::parse("plan = \"p.toml\"", "edgemeter.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("edgemeter.toml") && err.contains("`plan`"),
+            "{err}"
+        );
+        // A value no flag takes either.
+        let err = ConfigFile::parse(
+            "[usage]
+format = \"xml\"",
+            "edgemeter.toml",
+        )
+        .unwrap()
+        .table::<crate::commands::usage::UsageArgs>()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"xml\": use one of table, csv, json, parquet"),
+            "{err}"
+        );
+        // Flags that are no settings are no keys.
+        assert!(
+            ConfigFile::parse(
+                "[check]
+json = true",
+                "t"
+            )
+            .unwrap()
+            .table::<crate::commands::check::CheckArgs>()
+            .is_err()
+        );
+        assert!(ConfigFile::parse("usage = 1", "t").is_err());
+    }
+
+    #[test]
+    fn a_lake_neither_flags_nor_the_file_give_is_a_clear_error() {
+        let file = config_file("plans = \"/p.toml\"\n[export]\nperiod = \"2025-11\"");
+        let crate::cli::Command::Export(given) = command(&["export", "--output", "-"], &file)
+        else {
+            unreachable!()
+        };
+        let err = given.validate().unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: no lake: give --lake or `lake` in the config file"
+        );
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
