@@ -944,6 +944,31 @@ json = true",
     }
 
     #[test]
+    fn the_readme_example_of_the_command_tables_parses() {
+        let example = include_str!("../README.md")
+            .split("```toml\n# the rest of edgemeter.toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README has an example of the command tables");
+        // Its commented-out keys too.
+        let text: String = example
+            .lines()
+            .skip(1)
+            .map(|line| line.trim_start_matches("# "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let file = ConfigFile::parse(&text, "README").unwrap();
+        assert_eq!(file.shared.tz.as_deref(), Some("Europe/Berlin"));
+        let usage: crate::commands::usage::UsageArgs = file.table().unwrap();
+        assert_eq!(usage.format, Some(crate::query::output::OutputFormat::Csv));
+        assert_eq!(usage.from.as_deref(), Some("2025-11"));
+        let export: crate::commands::export::ExportArgs = file.table().unwrap();
+        assert_eq!(export.format, Some(crate::export::formats::Format::Stripe));
+        let check: crate::commands::check::CheckArgs = file.table().unwrap();
+        assert!(check.webhook.is_some() && check.at.is_some());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
         assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
