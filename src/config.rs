@@ -3,7 +3,7 @@
 //!
 //! The file's top level holds the ingest settings ([`IngestSettings`]) and
 //! the settings several commands share ([`Shared`]); a table per command
-//! (`[usage]`, `[export]`, `[check]`) holds that command's own, in the form
+//! (`[usage]`, `[export]`, `[check]`, `[report]`) holds that command's own, in the form
 //! of its clap struct ([`CommandSettings`]). Ingest settings resolve here
 //! into validated [`IngestOptions`], one per source; the other commands
 //! merge with [`layered`] and validate in their own `validate`. The defaults
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The commands with a table of their own in the config file.
-pub(crate) const COMMAND_TABLES: [&str; 3] = ["usage", "export", "check"];
+pub(crate) const COMMAND_TABLES: [&str; 4] = ["usage", "export", "check", "report"];
 
 /// Top-level keys of the config file that no ingest reads, only other
 /// commands (the ingest settings hold the rest of [`Shared`]'s).
@@ -966,6 +966,8 @@ json = true",
         assert_eq!(export.format, Some(crate::export::formats::Format::Stripe));
         let check: crate::commands::check::CheckArgs = file.table().unwrap();
         assert!(check.webhook.is_some() && check.at.is_some());
+        let report: crate::commands::report::ReportArgs = file.table().unwrap();
+        assert_eq!(report.output.as_deref(), Some("/var/www/usage.html"));
     }
 
     #[test]

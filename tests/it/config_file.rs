@@ -197,12 +197,16 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
             "in [usage]: unknown field `group-by`",
         ),
         ("[check]\njson = true\n", "in [check]: unknown field `json`"),
+        (
+            "[report]\nformat = \"html\"\n",
+            "in [report]: unknown field `format`",
+        ),
         // At the top level, whichever command reads the file.
         ("plan = \"p.toml\"\n", "unknown field `plan`"),
     ];
     for (text, message) in cases {
         let file = config(&s, "bad.toml", &format!("{}{text}", shared(&s)));
-        for command in ["usage", "export", "check"] {
+        for command in ["usage", "export", "check", "report"] {
             let run = edgemeter(&[], &[command, "--config", &file]).await;
             if !text.starts_with('[') || text.contains(&format!("[{command}]")) {
                 assert_eq!(run.code, 2, "{command} {text}: {}", run.stderr);
@@ -236,4 +240,44 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
     );
     let run = edgemeter(&[], &["run", "--config", &file, "--quiet"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_reads_its_table_and_a_flag_overrides_it() {
+    let s = setup().await;
+    let html = s.out.join("october.html");
+    let file = config(
+        &s,
+        "report.toml",
+        &format!(
+            "{}[report]\nperiod = \"2025-10\"\noutput = {:?}\n",
+            shared(&s),
+            html.to_str().unwrap()
+        ),
+    );
+    let run = edgemeter(&[], &["report", "--config", &file, "--quiet"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let october = std::fs::read_to_string(&html).unwrap();
+    // The file's month: key C's 150 × 200 on 21 October; the top level's
+    // plans name Acme's two keys by their customer.
+    assert!(
+        october.contains("<td>2025-10-21</td><td>150</td><td>150</td>"),
+        "{october}"
+    );
+    assert!(october.contains("<td>Acme Corp (key 1)</td>"));
+    // The flags' month and output: November holds key A's one request of
+    // 1 November 00:00:00 and nothing of 21 October.
+    let run = edgemeter(
+        &[],
+        &[
+            "report", "--config", &file, "--period", "2025-11", "--output", "-",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("<td>2025-11-01</td><td>1</td><td>1</td>")
+    );
+    assert!(!run.stdout.contains("2025-10-21"));
 }
