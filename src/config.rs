@@ -3,7 +3,7 @@
 //!
 //! The file's top level holds the ingest settings ([`IngestSettings`]) and
 //! the settings several commands share ([`Shared`]); a table per command
-//! (`[usage]`, `[export]`, `[check]`, `[report]`) holds that command's own, in the form
+//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`) holds that command's own, in the form
 //! of its clap struct ([`CommandSettings`]). Ingest settings resolve here
 //! into validated [`IngestOptions`], one per source; the other commands
 //! merge with [`layered`] and validate in their own `validate`. The defaults
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The commands with a table of their own in the config file.
-pub(crate) const COMMAND_TABLES: [&str; 4] = ["usage", "export", "check", "report"];
+pub(crate) const COMMAND_TABLES: [&str; 5] = ["usage", "export", "check", "report", "serve"];
 
 /// Top-level keys of the config file that no ingest reads, only other
 /// commands (the ingest settings hold the rest of [`Shared`]'s).
@@ -968,6 +968,9 @@ json = true",
         assert!(check.webhook.is_some() && check.at.is_some());
         let report: crate::commands::report::ReportArgs = file.table().unwrap();
         assert_eq!(report.output.as_deref(), Some("/var/www/usage.html"));
+        let serve: crate::commands::serve::ServeArgs = file.table().unwrap();
+        assert_eq!(serve.listen.as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(serve.rate_per_minute, Some(600));
     }
 
     #[test]

@@ -389,6 +389,24 @@ mod tests {
                 text,
                 value_name(super::super::export::DEFAULT_EXPORT_FORMAT.to_possible_value())
             ),
+            ("serve", "--listen") => assert_eq!(text, super::super::serve::DEFAULT_LISTEN),
+            ("serve", "--max-rows") => {
+                assert_eq!(text, super::super::serve::DEFAULT_MAX_ROWS.to_string())
+            }
+            ("serve", "--timeout-secs") => {
+                assert_eq!(text, super::super::serve::DEFAULT_TIMEOUT_SECS.to_string())
+            }
+            ("serve", "--request-timeout-secs") => assert_eq!(
+                text,
+                super::super::serve::DEFAULT_REQUEST_TIMEOUT_SECS.to_string()
+            ),
+            ("serve", "--memory-mib") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_MEMORY_MIB.to_string())
+            }
+            ("serve", "--rate-per-minute") => assert_eq!(
+                text,
+                super::super::serve::DEFAULT_RATE_PER_MINUTE.to_string()
+            ),
             (_, flag) => check_ingest(flag, text),
         };
         let mut cli = crate::cli::Cli::command();
@@ -435,6 +453,12 @@ mod tests {
             ("usage", "--format"),
             ("usage", "--per"),
             ("export", "--format"),
+            ("serve", "--listen"),
+            ("serve", "--max-rows"),
+            ("serve", "--timeout-secs"),
+            ("serve", "--request-timeout-secs"),
+            ("serve", "--memory-mib"),
+            ("serve", "--rate-per-minute"),
         ] {
             expected.insert((command.to_string(), flag.to_string()));
         }

@@ -206,7 +206,7 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
     ];
     for (text, message) in cases {
         let file = config(&s, "bad.toml", &format!("{}{text}", shared(&s)));
-        for command in ["usage", "export", "check", "report"] {
+        for command in ["usage", "export", "check", "report", "serve"] {
             let run = edgemeter(&[], &[command, "--config", &file]).await;
             if !text.starts_with('[') || text.contains(&format!("[{command}]")) {
                 assert_eq!(run.code, 2, "{command} {text}: {}", run.stderr);
@@ -225,6 +225,15 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
     assert!(
         run.stderr
             .contains("no lake: give --lake or `lake` in the config file"),
+        "{}",
+        run.stderr
+    );
+    // A table for a command that reads no config file is an unknown key.
+    let file = config(&s, "query.toml", &format!("{}[query]\n", shared(&s)));
+    let run = edgemeter(&[], &["usage", "--config", &file]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown field `query`"),
         "{}",
         run.stderr
     );
@@ -280,4 +289,45 @@ async fn report_reads_its_table_and_a_flag_overrides_it() {
             .contains("<td>2025-11-01</td><td>1</td><td>1</td>")
     );
     assert!(!run.stdout.contains("2025-10-21"));
+}
+
+/// `serve`'s settings are checked before it listens: a bad address from the
+/// file, the environment or a flag is named, whichever layer gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_its_table_and_env_and_flags_override_it() {
+    let s = setup().await;
+    let file = config(
+        &s,
+        "serve.toml",
+        &format!("{}[serve]\nlisten = \"from-file\"\n", shared(&s)),
+    );
+    let listen_error = |run: Run| {
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let line = run.stderr.lines().last().unwrap_or_default().to_string();
+        assert!(line.contains("give an address and port"), "{line}");
+        line
+    };
+    let run = edgemeter(&[], &["serve", "--config", &file]).await;
+    assert!(listen_error(run).contains("\"from-file\""));
+    let env = [("EDGEMETER_LISTEN", "from-env".to_string())];
+    let run = edgemeter(&env, &["serve", "--config", &file]).await;
+    assert!(listen_error(run).contains("\"from-env\""));
+    let run = edgemeter(&env, &["serve", "--config", &file, "--listen", "from-flag"]).await;
+    assert!(listen_error(run).contains("\"from-flag\""));
+    // A limit of the file is checked as the flag's is.
+    let file = config(
+        &s,
+        "serve-limits.toml",
+        &format!(
+            "{}[serve]\nlisten = \"127.0.0.1:0\"\ntokens = \"/t.toml\"\nmax_rows = 0\n",
+            shared(&s)
+        ),
+    );
+    let run = edgemeter(&[], &["serve", "--config", &file]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--max-rows must be at least 1"),
+        "{}",
+        run.stderr
+    );
 }
