@@ -3,7 +3,7 @@
 //!
 //! The file's top level holds the ingest settings ([`IngestSettings`]) and
 //! the settings several commands share ([`Shared`]); a table per command
-//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`) holds that command's own, in the form
+//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`, `[query]`) holds that command's own, in the form
 //! of its clap struct ([`CommandSettings`]). Ingest settings resolve here
 //! into validated [`IngestOptions`], one per source; the other commands
 //! merge with [`layered`] and validate in their own `validate`. The defaults
@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The commands with a table of their own in the config file.
-pub(crate) const COMMAND_TABLES: [&str; 5] = ["usage", "export", "check", "report", "serve"];
+pub(crate) const COMMAND_TABLES: [&str; 6] =
+    ["usage", "export", "check", "report", "serve", "query"];
 
 /// Top-level keys of the config file that no ingest reads, only other
 /// commands (the ingest settings hold the rest of [`Shared`]'s).
@@ -971,6 +972,8 @@ json = true",
         let serve: crate::commands::serve::ServeArgs = file.table().unwrap();
         assert_eq!(serve.listen.as_deref(), Some("0.0.0.0:8080"));
         assert_eq!(serve.rate_per_minute, Some(600));
+        let query: crate::commands::query::QueryArgs = file.table().unwrap();
+        assert_eq!(query.format, Some(crate::query::output::OutputFormat::Csv));
     }
 
     #[test]

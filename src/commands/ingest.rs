@@ -389,6 +389,16 @@ mod tests {
                 text,
                 value_name(super::super::export::DEFAULT_EXPORT_FORMAT.to_possible_value())
             ),
+            ("query", "--format") => assert_eq!(
+                text,
+                value_name(super::super::DEFAULT_OUTPUT_FORMAT.to_possible_value())
+            ),
+            ("query", "--memory-mib") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_MEMORY_MIB.to_string())
+            }
+            ("query", "--timeout-secs") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_TIMEOUT_SECS.to_string())
+            }
             ("serve", "--listen") => assert_eq!(text, super::super::serve::DEFAULT_LISTEN),
             ("serve", "--max-rows") => {
                 assert_eq!(text, super::super::serve::DEFAULT_MAX_ROWS.to_string())
@@ -453,6 +463,9 @@ mod tests {
             ("usage", "--format"),
             ("usage", "--per"),
             ("export", "--format"),
+            ("query", "--format"),
+            ("query", "--memory-mib"),
+            ("query", "--timeout-secs"),
             ("serve", "--listen"),
             ("serve", "--max-rows"),
             ("serve", "--timeout-secs"),

@@ -206,8 +206,15 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
     ];
     for (text, message) in cases {
         let file = config(&s, "bad.toml", &format!("{}{text}", shared(&s)));
-        for command in ["usage", "export", "check", "report", "serve"] {
-            let run = edgemeter(&[], &[command, "--config", &file]).await;
+        for command in ["usage", "export", "check", "report", "serve", "query"] {
+            // `query` needs its statement before it reads the file.
+            let statement: &[&str] = if command == "query" {
+                &["SELECT 1"]
+            } else {
+                &[]
+            };
+            let args = [&[command, "--config", &file], statement].concat();
+            let run = edgemeter(&[], &args).await;
             if !text.starts_with('[') || text.contains(&format!("[{command}]")) {
                 assert_eq!(run.code, 2, "{command} {text}: {}", run.stderr);
                 assert!(
@@ -229,11 +236,11 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
         run.stderr
     );
     // A table for a command that reads no config file is an unknown key.
-    let file = config(&s, "query.toml", &format!("{}[query]\n", shared(&s)));
+    let file = config(&s, "runs.toml", &format!("{}[runs]\n", shared(&s)));
     let run = edgemeter(&[], &["usage", "--config", &file]).await;
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("unknown field `query`"),
+        run.stderr.contains("unknown field `runs`"),
         "{}",
         run.stderr
     );
@@ -330,4 +337,23 @@ async fn serve_reads_its_table_and_env_and_flags_override_it() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_its_table_and_a_flag_overrides_it() {
+    let s = setup().await;
+    let file = config(
+        &s,
+        "query.toml",
+        &format!("{}[query]\nformat = \"csv\"\n", shared(&s)),
+    );
+    // The requests of `billing::october`: key A 40 + 10 + 2 just outside
+    // October, key B 10, key C 150, key D 7, 4 without a key = 223.
+    let sql = "SELECT count(*) AS n FROM requests";
+    let run = edgemeter(&[], &["query", "--config", &file, sql]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.replace("\r\n", "\n"), "n\n223\n");
+    let run = edgemeter(&[], &["query", "--config", &file, "--format", "json", sql]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "{\"n\":223}");
 }
