@@ -3,7 +3,8 @@
 //!
 //! The file's top level holds the ingest settings ([`IngestSettings`]) and
 //! the settings several commands share ([`Shared`]); a table per command
-//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`, `[query]`) holds that command's own, in the form
+//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`, `[query]`,
+//! `[maintain]`) holds that command's own, in the form
 //! of its clap struct ([`CommandSettings`]). Ingest settings resolve here
 //! into validated [`IngestOptions`], one per source; the other commands
 //! merge with [`layered`] and validate in their own `validate`. The defaults
@@ -21,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The commands with a table of their own in the config file.
-pub(crate) const COMMAND_TABLES: [&str; 6] =
-    ["usage", "export", "check", "report", "serve", "query"];
+pub(crate) const COMMAND_TABLES: [&str; 7] = [
+    "usage", "export", "check", "report", "serve", "query", "maintain",
+];
 
 /// Top-level keys of the config file that no ingest reads, only other
 /// commands (the ingest settings hold the rest of [`Shared`]'s).
@@ -974,6 +976,8 @@ json = true",
         assert_eq!(serve.rate_per_minute, Some(600));
         let query: crate::commands::query::QueryArgs = file.table().unwrap();
         assert_eq!(query.format, Some(crate::query::output::OutputFormat::Csv));
+        let maintain: crate::commands::maintain::MaintainArgs = file.table().unwrap();
+        assert_eq!(maintain.retain_versions_hours, Some(336));
     }
 
     #[test]

@@ -399,6 +399,10 @@ mod tests {
             ("query", "--timeout-secs") => {
                 assert_eq!(text, crate::query::DEFAULT_QUERY_TIMEOUT_SECS.to_string())
             }
+            ("maintain", "--retain-versions-hours") => assert_eq!(
+                text,
+                crate::lake::maintain::DEFAULT_RETAIN_VERSIONS_HOURS.to_string()
+            ),
             ("serve", "--listen") => assert_eq!(text, super::super::serve::DEFAULT_LISTEN),
             ("serve", "--max-rows") => {
                 assert_eq!(text, super::super::serve::DEFAULT_MAX_ROWS.to_string())
@@ -466,6 +470,7 @@ mod tests {
             ("query", "--format"),
             ("query", "--memory-mib"),
             ("query", "--timeout-secs"),
+            ("maintain", "--retain-versions-hours"),
             ("serve", "--listen"),
             ("serve", "--max-rows"),
             ("serve", "--timeout-secs"),

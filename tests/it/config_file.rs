@@ -201,12 +201,23 @@ async fn unknown_keys_and_missing_settings_are_configuration_errors() {
             "[report]\nformat = \"html\"\n",
             "in [report]: unknown field `format`",
         ),
+        ("[serve]\nport = 8080\n", "in [serve]: unknown field `port`"),
+        (
+            "[query]\nsql = \"SELECT 1\"\n",
+            "in [query]: unknown field `sql`",
+        ),
+        (
+            "[maintain]\njson = true\n",
+            "in [maintain]: unknown field `json`",
+        ),
         // At the top level, whichever command reads the file.
         ("plan = \"p.toml\"\n", "unknown field `plan`"),
     ];
     for (text, message) in cases {
         let file = config(&s, "bad.toml", &format!("{}{text}", shared(&s)));
-        for command in ["usage", "export", "check", "report", "serve", "query"] {
+        for command in [
+            "usage", "export", "check", "report", "serve", "query", "maintain",
+        ] {
             // `query` needs its statement before it reads the file.
             let statement: &[&str] = if command == "query" {
                 &["SELECT 1"]
@@ -356,4 +367,40 @@ async fn query_reads_its_table_and_a_flag_overrides_it() {
     let run = edgemeter(&[], &["query", "--config", &file, "--format", "json", sql]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "{\"n\":223}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintain_reads_its_table_and_env_overrides_it() {
+    let s = setup().await;
+    let file = config(
+        &s,
+        "maintain.toml",
+        &format!("{}[maintain]\nretain_days = 30\n", shared(&s)),
+    );
+    let count = || async {
+        let run = edgemeter(
+            &[],
+            &[
+                "query",
+                "--config",
+                &file,
+                "--format",
+                "csv",
+                "SELECT count(*) AS n FROM requests",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.replace("\r\n", "\n")
+    };
+    // EDGEMETER_RETAIN_DAYS over the file: a century keeps all 223 requests
+    // of `billing::october` (see `query_reads_its_table…`).
+    let env = [("EDGEMETER_RETAIN_DAYS", "36500".to_string())];
+    let run = edgemeter(&env, &["maintain", "--config", &file, "--quiet"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(count().await, "n\n223\n");
+    // The file's 30 days: every day of 2025 is older than that.
+    let run = edgemeter(&[], &["maintain", "--config", &file, "--quiet"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(count().await, "n\n0\n");
 }
