@@ -124,7 +124,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Queries => commands::query::list(),
         Command::Schema(args) => commands::schema::run(args).await,
-        Command::Maintain(args) => commands::maintain::run(args, quiet).await,
+        Command::Maintain(args) => commands::maintain::run(args.validate()?, quiet).await,
         Command::Migrate(args) => commands::migrate::run(args, quiet).await,
         Command::Serve(args) => commands::serve::run(args.validate()?).await,
     }

@@ -1,8 +1,14 @@
-//! Ingest settings from flags, `EDGEMETER_*` environment variables and the
-//! `edgemeter.toml` file (all three in the one form of
-//! [`IngestSettings`]), merged once (flags > env > file > defaults) into
-//! validated [`IngestOptions`], one per source. The defaults are named here
-//! or beside the code they bound.
+//! Settings from flags, `EDGEMETER_*` environment variables and the
+//! `edgemeter.toml` file, merged once (flags > env > file > defaults).
+//!
+//! The file's top level holds the ingest settings ([`IngestSettings`]) and
+//! the settings several commands share ([`Shared`]); a table per command
+//! (`[usage]`, `[export]`, `[check]`, `[report]`, `[serve]`, `[query]`,
+//! `[maintain]`) holds that command's own, in the form
+//! of its clap struct ([`CommandSettings`]). Ingest settings resolve here
+//! into validated [`IngestOptions`], one per source; the other commands
+//! merge with [`layered`] and validate in their own `validate`. The defaults
+//! are named here or beside the code they bound.
 
 use crate::aws::S3Settings;
 use crate::commands::ingest::IngestSettings;
@@ -12,8 +18,229 @@ use crate::format::{LogFormat, ParseOptions};
 use crate::ingest::{IngestOptions, Window};
 use crate::key::{KeySource, default_sources};
 use crate::time::parse_instant;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The commands with a table of their own in the config file.
+pub(crate) const COMMAND_TABLES: [&str; 7] = [
+    "usage", "export", "check", "report", "serve", "query", "maintain",
+];
+
+/// Top-level keys of the config file that no ingest reads, only other
+/// commands (the ingest settings hold the rest of [`Shared`]'s).
+const SHARED_ONLY_KEYS: [&str; 2] = ["plans", "tz"];
+
+/// The settings of the config file's top level that every command reading
+/// the file takes when its flags, variables and table leave them unset.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct Shared {
+    pub(crate) lake: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) plans: Option<PathBuf>,
+    pub(crate) tz: Option<String>,
+}
+
+/// A parsed config file: its top level and its command tables, checked
+/// against the keys they may hold when parsed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConfigFile {
+    /// Names the file in errors.
+    origin: String,
+    ingest: IngestSettings,
+    shared: Shared,
+    tables: toml::Table,
+}
+
+impl ConfigFile {
+    /// Reads and parses the file at `path`.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors. An unknown key at
+    /// the top level is an error here, whichever command reads the file.
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
+        let fail = |e: &dyn std::fmt::Display| Error::Config(format!("{origin}: {e}"));
+        let mut top: toml::Table = toml::from_str(text).map_err(|e| fail(&e))?;
+        let mut tables = toml::Table::new();
+        for name in COMMAND_TABLES {
+            match top.remove(name) {
+                Some(toml::Value::Table(table)) => {
+                    tables.insert(name.to_string(), toml::Value::Table(table));
+                }
+                Some(_) => return Err(fail(&format!("`{name}` must be a table ([{name}])"))),
+                None => {}
+            }
+        }
+        let shared: Shared = top.clone().try_into().map_err(|e| fail(&e))?;
+        for key in SHARED_ONLY_KEYS {
+            top.remove(key);
+        }
+        let ingest: IngestSettings = top.try_into().map_err(|e| fail(&e))?;
+        Ok(ConfigFile {
+            origin: origin.to_string(),
+            ingest,
+            shared,
+            tables,
+        })
+    }
+
+    /// The ingest settings of the top level.
+    pub(crate) fn ingest(self) -> IngestSettings {
+        self.ingest
+    }
+
+    /// The settings of `T`'s table, all unset without one; a key `T` does
+    /// not know is an error naming the key, the table and the file.
+    fn table<T: CommandSettings>(&self) -> Result<T> {
+        match self.tables.get(T::TABLE) {
+            None => Ok(T::default()),
+            Some(table) => table
+                .clone()
+                .try_into()
+                .map_err(|e| Error::Config(format!("{}: in [{}]: {e}", self.origin, T::TABLE))),
+        }
+    }
+}
+
+/// One layer of a setting over the layer below: an unset value (`None`, an
+/// empty list) is the lower layer's.
+pub(crate) trait Overlay {
+    fn over(self, lower: Self) -> Self;
+}
+
+impl<T> Overlay for Option<T> {
+    fn over(self, lower: Self) -> Self {
+        self.or(lower)
+    }
+}
+
+impl<T> Overlay for Vec<T> {
+    fn over(self, lower: Self) -> Self {
+        if self.is_empty() { lower } else { self }
+    }
+}
+
+/// A command's settings: its clap struct (flags, each variable merged in by
+/// clap) that is also the serde form of its table in the config file.
+/// Implemented by [`command_settings!`], which lists every field.
+pub(crate) trait CommandSettings: Sized + Default + serde::de::DeserializeOwned {
+    /// The name of the command's table.
+    const TABLE: &'static str;
+    /// The config file named by `--config` or `EDGEMETER_CONFIG`, if any.
+    fn config_path(&self) -> Option<&Path>;
+    /// Each setting of `self` over the same of `lower`.
+    fn over(self, lower: Self) -> Self;
+}
+
+/// Implements [`CommandSettings`] for a struct: `layered` names the fields
+/// merged flags over file, `kept` those only flags give (the file path, the
+/// shared lake settings, output modes). Every field is named once, so a new
+/// one does not compile until it is placed.
+macro_rules! command_settings {
+    ($type:ty, $table:literal, config: $($config:ident).+, layered: [$($field:ident),* $(,)?], kept: [$($kept:ident),* $(,)?] $(,)?) => {
+        impl crate::config::CommandSettings for $type {
+            const TABLE: &'static str = $table;
+            fn config_path(&self) -> Option<&std::path::Path> {
+                self.$($config).+.as_deref()
+            }
+            fn over(self, lower: Self) -> Self {
+                let Self { $($field,)* $($kept,)* } = self;
+                Self {
+                    $($field: crate::config::Overlay::over($field, lower.$field),)*
+                    $($kept,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use command_settings;
+
+/// A command's settings merged once: flags and environment over its table
+/// of the config file (when one is named), and the file's shared settings
+/// to fill in what both leave unset.
+pub(crate) fn layered<T: CommandSettings>(given: T) -> Result<(T, Shared)> {
+    let Some(path) = given.config_path() else {
+        return Ok((given, Shared::default()));
+    };
+    let file = ConfigFile::load(path)?;
+    let table = file.table::<T>()?;
+    Ok((given.over(table), file.shared))
+}
+
+/// Where the lake is, and how to reach S3: flags and environment over the
+/// config file's top level; no lake is a configuration error.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct LakeSettings {
+    /// The config file (TOML): shared settings at its top level, this
+    /// command's in its own table; see the README.
+    #[arg(long, env = "EDGEMETER_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// The lake: a local directory or s3://bucket/prefix/.
+    #[arg(long, env = "EDGEMETER_LAKE")]
+    pub(crate) lake: Option<String>,
+    /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
+    /// AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// AWS region, when the environment or profile names none.
+    #[arg(long, env = "EDGEMETER_REGION")]
+    pub(crate) region: Option<String>,
+}
+
+impl LakeSettings {
+    /// The lake and S3 settings, the file's shared ones under the flags'.
+    pub(crate) fn resolve(self, shared: &Shared) -> Result<(String, S3Settings)> {
+        let lake = self.lake.or(shared.lake.clone()).ok_or_else(|| {
+            Error::Config("no lake: give --lake or `lake` in the config file".into())
+        })?;
+        Ok((
+            lake,
+            S3Settings {
+                endpoint_url: self.endpoint_url.or(shared.endpoint_url.clone()),
+                region: self.region.or(shared.region.clone()),
+            },
+        ))
+    }
+}
+
+/// A `clap::ValueEnum` value in the config file, spelled as its flag takes it.
+pub(crate) fn value_enum<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: clap::ValueEnum,
+{
+    let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    text.map(|text| enum_value(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// A list of `clap::ValueEnum` values in the config file.
+pub(crate) fn value_enums<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: clap::ValueEnum,
+{
+    let texts: Vec<String> = serde::Deserialize::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|text| enum_value(text).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn enum_value<T: clap::ValueEnum>(text: &str) -> std::result::Result<T, String> {
+    T::from_str(text, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        format!("{text:?}: use one of {}", names.join(", "))
+    })
+}
 
 /// How far back the listing goes when nothing sets a window: objects named
 /// for the last 48 hours.
@@ -531,6 +758,226 @@ mod tests {
         assert!(toml::from_str::<IngestSettings>("lakes = \"x\"").is_err());
         let err = resolve(IngestSettings::default(), IngestSettings::default(), false).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
+    }
+
+    /// A config file holding `text`, kept as long as the handle.
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    /// The command line `edgemeter ARGS… --config FILE`, parsed.
+    fn command(args: &[&str], file: &tempfile::NamedTempFile) -> crate::cli::Command {
+        use clap::Parser;
+        let path = file.path().to_str().unwrap();
+        let mut argv = vec!["edgemeter"];
+        argv.extend(args);
+        argv.extend(["--config", path]);
+        crate::cli::Cli::try_parse_from(argv).unwrap().command
+    }
+
+    const SHARED_FILE: &str = r#"
+        sources = ["/logs"]
+        lake = "/file/lake"
+        region = "eu-west-1"
+        plans = "/file/plans.toml"
+        tz = "Europe/Berlin"
+
+        [usage]
+        format = "csv"
+        from = "2025-11"
+        tz = "UTC"
+        group_by = ["method"]
+
+        [export]
+        format = "stripe"
+        period = "2025-10"
+        output = "/file/out.jsonl"
+
+        [check]
+        webhook = "http://file.example/hook"
+        "#;
+
+    #[test]
+    fn one_file_holds_ingest_shared_and_command_settings() {
+        let file = ConfigFile::parse(SHARED_FILE, "edgemeter.toml").unwrap();
+        assert_eq!(file.shared.plans, Some(PathBuf::from("/file/plans.toml")));
+        assert_eq!(file.shared.tz.as_deref(), Some("Europe/Berlin"));
+        let ingest = file.ingest();
+        assert_eq!(ingest.sources, vec!["/logs".to_string()]);
+        assert_eq!(ingest.lake.as_deref(), Some("/file/lake"));
+        // run and ingest read the same file unchanged.
+        let run = resolve(IngestSettings::default(), ingest, false).unwrap();
+        assert_eq!(run.ingests[0].s3.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn usage_flags_override_its_table_which_overrides_the_top_level() {
+        use crate::commands::usage::UsageArgs;
+        use crate::query::output::OutputFormat;
+        let file = config_file(SHARED_FILE);
+        let crate::cli::Command::Usage(given) = command(&["usage", "--format", "json"], &file)
+        else {
+            unreachable!()
+        };
+        let (args, shared) = layered::<UsageArgs>(given).unwrap();
+        // The flag over the table's csv.
+        assert_eq!(args.format, Some(OutputFormat::Json));
+        // The table's, no flag given.
+        assert_eq!(args.from.as_deref(), Some("2025-11"));
+        assert_eq!(args.group_by, vec![crate::query::usage::Dimension::Method]);
+        // The table's tz over the top level's; the top level's lake.
+        assert_eq!(args.tz.as_deref(), Some("UTC"));
+        let (lake, s3) = args.lake.resolve(&shared).unwrap();
+        assert_eq!(
+            (lake.as_str(), s3.region.as_deref()),
+            ("/file/lake", Some("eu-west-1"))
+        );
+        // Nothing anywhere: the named default, applied in validate.
+        assert_eq!(args.per, None);
+    }
+
+    #[test]
+    fn export_flags_override_its_table_and_the_shared_keys() {
+        use crate::commands::export::ExportArgs;
+        use crate::export::formats::Format;
+        let file = config_file(SHARED_FILE);
+        let crate::cli::Command::Export(given) = command(
+            &["export", "--lake", "/flag/lake", "--period", "2025-11"],
+            &file,
+        ) else {
+            unreachable!()
+        };
+        let (args, shared) = layered::<ExportArgs>(given).unwrap();
+        assert_eq!(args.period.as_deref(), Some("2025-11"));
+        assert_eq!(args.format, Some(Format::Stripe));
+        assert_eq!(args.output.as_deref(), Some("/file/out.jsonl"));
+        // No [export] tz or plans: validate takes the top level's.
+        assert_eq!((args.tz.as_deref(), args.plans.as_deref()), (None, None));
+        assert_eq!(shared.plans, Some(PathBuf::from("/file/plans.toml")));
+        let (lake, _) = args.lake.resolve(&shared).unwrap();
+        assert_eq!(lake, "/flag/lake");
+    }
+
+    #[test]
+    fn check_takes_its_webhook_from_its_table_unless_a_flag_gives_one() {
+        use crate::commands::check::CheckArgs;
+        let file = config_file(SHARED_FILE);
+        let webhook = |args: &[&str]| {
+            let crate::cli::Command::Check(given) = command(args, &file) else {
+                unreachable!()
+            };
+            layered::<CheckArgs>(given).unwrap().0.webhook
+        };
+        assert_eq!(
+            webhook(&["check"]).as_deref(),
+            Some("http://file.example/hook")
+        );
+        assert_eq!(
+            webhook(&["check", "--webhook", "http://flag.example/"]).as_deref(),
+            Some("http://flag.example/")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_the_table_and_the_file() {
+        let err = ConfigFile::parse(
+            "[export]
+formt = \"csv\"",
+            "edgemeter.toml",
+        )
+        .unwrap()
+        .table::<crate::commands::export::ExportArgs>()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("edgemeter.toml: in [export]: unknown field `formt`"),
+            "{err}"
+        );
+        // At the top level, whichever command reads the file.
+        let err = ConfigFile::parse("plan = \"p.toml\"", "edgemeter.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("edgemeter.toml") && err.contains("`plan`"),
+            "{err}"
+        );
+        // A value no flag takes either.
+        let err = ConfigFile::parse(
+            "[usage]
+format = \"xml\"",
+            "edgemeter.toml",
+        )
+        .unwrap()
+        .table::<crate::commands::usage::UsageArgs>()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"xml\": use one of table, csv, json, parquet"),
+            "{err}"
+        );
+        // Flags that are no settings are no keys.
+        assert!(
+            ConfigFile::parse(
+                "[check]
+json = true",
+                "t"
+            )
+            .unwrap()
+            .table::<crate::commands::check::CheckArgs>()
+            .is_err()
+        );
+        assert!(ConfigFile::parse("usage = 1", "t").is_err());
+    }
+
+    #[test]
+    fn a_lake_neither_flags_nor_the_file_give_is_a_clear_error() {
+        let file = config_file("plans = \"/p.toml\"\n[export]\nperiod = \"2025-11\"");
+        let crate::cli::Command::Export(given) = command(&["export", "--output", "-"], &file)
+        else {
+            unreachable!()
+        };
+        let err = given.validate().unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: no lake: give --lake or `lake` in the config file"
+        );
+    }
+
+    #[test]
+    fn the_readme_example_of_the_command_tables_parses() {
+        let example = include_str!("../README.md")
+            .split("```toml\n# the rest of edgemeter.toml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README has an example of the command tables");
+        // Its commented-out keys too.
+        let text: String = example
+            .lines()
+            .skip(1)
+            .map(|line| line.trim_start_matches("# "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let file = ConfigFile::parse(&text, "README").unwrap();
+        assert_eq!(file.shared.tz.as_deref(), Some("Europe/Berlin"));
+        let usage: crate::commands::usage::UsageArgs = file.table().unwrap();
+        assert_eq!(usage.format, Some(crate::query::output::OutputFormat::Csv));
+        assert_eq!(usage.from.as_deref(), Some("2025-11"));
+        let export: crate::commands::export::ExportArgs = file.table().unwrap();
+        assert_eq!(export.format, Some(crate::export::formats::Format::Stripe));
+        let check: crate::commands::check::CheckArgs = file.table().unwrap();
+        assert!(check.webhook.is_some() && check.at.is_some());
+        let report: crate::commands::report::ReportArgs = file.table().unwrap();
+        assert_eq!(report.output.as_deref(), Some("/var/www/usage.html"));
+        let serve: crate::commands::serve::ServeArgs = file.table().unwrap();
+        assert_eq!(serve.listen.as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(serve.rate_per_minute, Some(600));
+        let query: crate::commands::query::QueryArgs = file.table().unwrap();
+        assert_eq!(query.format, Some(crate::query::output::OutputFormat::Csv));
+        let maintain: crate::commands::maintain::MaintainArgs = file.table().unwrap();
+        assert_eq!(maintain.retain_versions_hours, Some(336));
     }
 
     #[test]

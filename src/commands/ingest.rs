@@ -4,7 +4,7 @@
 
 use super::Outcome;
 use crate::config::{self, RunConfig, parse_size};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ingest::{IngestSummary, ingest};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -118,16 +118,14 @@ pub struct IngestSettings {
 }
 
 impl IngestSettings {
-    /// The settings of a config file.
+    /// The ingest settings of a config file (its top level).
     pub(crate) fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
-        Self::parse(&text, &path.display().to_string())
+        config::ConfigFile::load(path).map(config::ConfigFile::ingest)
     }
 
     /// Parses config text; `origin` names it in errors.
     pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
+        config::ConfigFile::parse(text, origin).map(config::ConfigFile::ingest)
     }
 
     /// Whether to draw a progress bar: not when quiet, nor for JSON.
@@ -310,11 +308,12 @@ mod tests {
         }
     }
 
-    /// The ingest settings stay unset (`None`) until [`config::resolve`]
-    /// merges them with the file's, so clap cannot show their defaults: their
-    /// help text names them by hand, and this checks it against the named
-    /// constants `resolve` falls back to. No other flag of any command has a
-    /// hand-written default (clap shows theirs, from constants).
+    /// Settings stay unset (`None`) until they are merged with the config
+    /// file's ([`config::resolve`] for ingest, each command's `validate` for
+    /// the others), so clap cannot show their defaults: their help text names
+    /// them by hand, and this checks it against the named constants the merge
+    /// falls back to. No other flag of any command has a hand-written default
+    /// (clap shows theirs, from constants).
     #[test]
     fn the_help_texts_defaults_are_the_named_constants() {
         use crate::config::{
@@ -323,7 +322,10 @@ mod tests {
         };
         use clap::CommandFactory;
         let size = |text: &str| parse_size(text).unwrap();
-        let check = |flag: &str, text: &str| match flag {
+        use clap::ValueEnum;
+        let value_name =
+            |value: Option<clap::builder::PossibleValue>| value.unwrap().get_name().to_string();
+        let check_ingest = |flag: &str, text: &str| match flag {
             "--key-from" => {
                 let sources: Vec<crate::key::KeySource> =
                     text.split(", ").map(|s| s.parse().unwrap()).collect();
@@ -374,6 +376,53 @@ mod tests {
             ),
             _ => panic!("{flag}: a default written in the help text, not shown by clap"),
         };
+        let check = |command: &str, flag: &str, text: &str| match (command, flag) {
+            ("usage", "--format") => assert_eq!(
+                text,
+                value_name(super::super::DEFAULT_OUTPUT_FORMAT.to_possible_value())
+            ),
+            ("usage", "--per") => assert_eq!(
+                text,
+                value_name(crate::billing::metering::Per::default().to_possible_value())
+            ),
+            ("export", "--format") => assert_eq!(
+                text,
+                value_name(super::super::export::DEFAULT_EXPORT_FORMAT.to_possible_value())
+            ),
+            ("query", "--format") => assert_eq!(
+                text,
+                value_name(super::super::DEFAULT_OUTPUT_FORMAT.to_possible_value())
+            ),
+            ("query", "--memory-mib") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_MEMORY_MIB.to_string())
+            }
+            ("query", "--timeout-secs") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_TIMEOUT_SECS.to_string())
+            }
+            ("maintain", "--retain-versions-hours") => assert_eq!(
+                text,
+                crate::lake::maintain::DEFAULT_RETAIN_VERSIONS_HOURS.to_string()
+            ),
+            ("serve", "--listen") => assert_eq!(text, super::super::serve::DEFAULT_LISTEN),
+            ("serve", "--max-rows") => {
+                assert_eq!(text, super::super::serve::DEFAULT_MAX_ROWS.to_string())
+            }
+            ("serve", "--timeout-secs") => {
+                assert_eq!(text, super::super::serve::DEFAULT_TIMEOUT_SECS.to_string())
+            }
+            ("serve", "--request-timeout-secs") => assert_eq!(
+                text,
+                super::super::serve::DEFAULT_REQUEST_TIMEOUT_SECS.to_string()
+            ),
+            ("serve", "--memory-mib") => {
+                assert_eq!(text, crate::query::DEFAULT_QUERY_MEMORY_MIB.to_string())
+            }
+            ("serve", "--rate-per-minute") => assert_eq!(
+                text,
+                super::super::serve::DEFAULT_RATE_PER_MINUTE.to_string()
+            ),
+            (_, flag) => check_ingest(flag, text),
+        };
         let mut cli = crate::cli::Cli::command();
         cli.build();
         let mut checked = BTreeSet::new();
@@ -390,7 +439,7 @@ mod tests {
                 };
                 let text = rest.split(']').next().unwrap();
                 let flag = format!("--{}", arg.get_long().unwrap());
-                check(&flag, text);
+                check(command.get_name(), &flag, text);
                 checked.insert((command.get_name().to_string(), flag));
             }
         }
@@ -410,10 +459,27 @@ mod tests {
             ]
             .map(|flag| (command.to_string(), flag.to_string()))
         };
-        let expected: BTreeSet<(String, String)> = ["ingest", "run", "reingest"]
+        let mut expected: BTreeSet<(String, String)> = ["ingest", "run", "reingest"]
             .into_iter()
             .flat_map(ingest_settings)
             .collect();
+        for (command, flag) in [
+            ("usage", "--format"),
+            ("usage", "--per"),
+            ("export", "--format"),
+            ("query", "--format"),
+            ("query", "--memory-mib"),
+            ("query", "--timeout-secs"),
+            ("maintain", "--retain-versions-hours"),
+            ("serve", "--listen"),
+            ("serve", "--max-rows"),
+            ("serve", "--timeout-secs"),
+            ("serve", "--request-timeout-secs"),
+            ("serve", "--memory-mib"),
+            ("serve", "--rate-per-minute"),
+        ] {
+            expected.insert((command.to_string(), flag.to_string()));
+        }
         assert_eq!(checked, expected);
     }
 

@@ -7,6 +7,9 @@
 //!
 //! `ingest`, `run` and `reingest` share the ingest settings and the code that
 //! runs ingests (`ingest::run_ingests`); every other command stands alone.
+//! `usage`, `export`, `check`, `report`, `serve`, `query` and `maintain` read the
+//! config file: their `validate` merges the flags with their table of it
+//! once ([`crate::config::layered`]) before checking the values.
 
 use crate::aws::S3Settings;
 use crate::error::Result;

@@ -1,7 +1,8 @@
 //! `edgemeter query` and `edgemeter queries`: read-only SQL over the lake,
 //! and the library of named queries.
 
-use super::{LakeArgs, Outcome, as_of};
+use super::{Outcome, as_of};
+use crate::config::{self, LakeSettings};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
@@ -9,36 +10,54 @@ use crate::query::{LakeSession, library};
 use clap::Args;
 use std::path::PathBuf;
 
-#[derive(Debug, Args)]
+/// `query`'s settings: its flags, and the keys of the config file's
+/// `[query]` table (every key optional; `lake` also comes from the file's
+/// top level). The statement itself is given on the command line only.
+#[derive(Debug, Default, Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryArgs {
     #[command(flatten)]
-    pub(crate) lake: LakeArgs,
-    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
-    pub(crate) format: OutputFormat,
+    #[serde(skip)]
+    pub(crate) lake: LakeSettings,
+    /// Output format [default: table].
+    #[arg(long, value_enum)]
+    #[serde(deserialize_with = "config::value_enum")]
+    pub(crate) format: Option<OutputFormat>,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub(crate) output: Option<PathBuf>,
     /// A named query (see `edgemeter queries`) or read-only SQL over
     /// `requests` and `ingested`; `-` reads the SQL from stdin.
     #[arg(required_unless_present = "file", conflicts_with = "file")]
+    #[serde(skip)]
     pub(crate) sql: Option<String>,
     /// Read the SQL from this file.
     #[arg(long, short = 'f')]
+    #[serde(skip)]
     pub(crate) file: Option<PathBuf>,
     /// A named query's parameter, name=value (repeatable); values are bound, typed.
     #[arg(long = "param")]
+    #[serde(skip)]
     pub(crate) params: Vec<String>,
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
     pub(crate) as_of: Option<String>,
     /// Memory the query's operators may hold, in MiB; sorts, aggregates and
-    /// joins spill to disk beyond it, other operators stop with an error.
-    #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB", default_value_t = crate::query::DEFAULT_QUERY_MEMORY_MIB)]
-    pub(crate) memory_mib: u64,
-    /// Stop the query after this many seconds.
-    #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS", default_value_t = crate::query::DEFAULT_QUERY_TIMEOUT_SECS)]
-    pub(crate) timeout_secs: u64,
+    /// joins spill to disk beyond it, other operators stop with an error [default: 4096].
+    #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB")]
+    pub(crate) memory_mib: Option<u64>,
+    /// Stop the query after this many seconds [default: 600].
+    #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS")]
+    pub(crate) timeout_secs: Option<u64>,
 }
+
+config::command_settings!(
+    QueryArgs,
+    "query",
+    config: lake.config,
+    layered: [format, output, as_of, memory_mib, timeout_secs],
+    kept: [lake, sql, file, params],
+);
 
 /// What `query` runs: a named query with its parameters bound, or SQL.
 #[derive(Debug)]
@@ -55,14 +74,33 @@ enum Statement {
 #[derive(Debug)]
 pub struct Query {
     args: QueryArgs,
+    lake: String,
+    s3: crate::aws::S3Settings,
+    format: OutputFormat,
+    limits: crate::query::QueryLimits,
     statement: Statement,
     as_of: crate::lake::delta::AsOf,
 }
 
 impl QueryArgs {
-    /// Reads the statement and parses the values the flags hold, before any
-    /// lake is opened.
-    pub(crate) fn validate(mut self) -> Result<Query> {
+    /// Merges the flags with the config file, reads the statement and
+    /// parses the values they hold, before any lake is opened.
+    pub(crate) fn validate(self) -> Result<Query> {
+        let (mut args, shared) = config::layered(self)?;
+        let (lake, s3) = std::mem::take(&mut args.lake).resolve(&shared)?;
+        args.validate_merged(lake, s3)
+    }
+
+    fn validate_merged(mut self, lake: String, s3: crate::aws::S3Settings) -> Result<Query> {
+        let format = self.format.unwrap_or(super::DEFAULT_OUTPUT_FORMAT);
+        let limits = crate::query::QueryLimits {
+            memory_mib: self
+                .memory_mib
+                .unwrap_or(crate::query::DEFAULT_QUERY_MEMORY_MIB),
+            timeout_secs: self
+                .timeout_secs
+                .unwrap_or(crate::query::DEFAULT_QUERY_TIMEOUT_SECS),
+        };
         let as_of = as_of(self.as_of.as_deref())?;
         let sql = match (self.sql.take(), &self.file) {
             (_, Some(path)) => std::fs::read_to_string(path)
@@ -100,6 +138,10 @@ impl QueryArgs {
         };
         Ok(Query {
             args: self,
+            lake,
+            s3,
+            format,
+            limits,
             statement,
             as_of,
         })
@@ -110,14 +152,14 @@ impl QueryArgs {
 pub(crate) async fn run(query: Query) -> Result<Outcome> {
     let Query {
         args,
+        lake,
+        s3,
+        format,
+        limits,
         statement,
         as_of,
     } = query;
-    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
-    let limits = crate::query::QueryLimits {
-        memory_mib: args.memory_mib,
-        timeout_secs: args.timeout_secs,
-    };
+    let lake = Lake::open(&lake, &s3).await?;
     let session = LakeSession::open_with(&lake, as_of, &limits).await?;
     limits
         .timed(async {
@@ -125,7 +167,7 @@ pub(crate) async fn run(query: Query) -> Result<Outcome> {
                 Statement::Named { name, params } => session.named(&name, params).await?,
                 Statement::Sql(sql) => session.read_only_sql(&sql).await?.execute_stream().await?,
             };
-            write(stream, args.format, args.output.as_deref()).await
+            write(stream, format, args.output.as_deref()).await
         })
         .await?;
     Ok(Outcome::Done)

@@ -1,78 +1,125 @@
 //! `edgemeter serve`: usage over HTTP (OpenMeter's v1 API and edgemeter's
 //! own routes), read-only over the lake.
 
-use super::{LakeArgs, Outcome};
+use super::Outcome;
+use crate::config::{self, LakeSettings};
 use crate::error::{Error, Result};
 use crate::query::QueryLimits;
 use crate::serve::{Limits, PgOptions, ServeOptions};
 use clap::Args;
 use std::path::PathBuf;
 
-#[derive(Debug, Args)]
+/// Where `serve` listens when nothing says.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Rows one meter query may answer.
+pub(crate) const DEFAULT_MAX_ROWS: usize = 10_000;
+/// Time limit of one query behind a request, in seconds.
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Time limit of one request, in seconds.
+pub(crate) const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Requests a minute per token.
+pub(crate) const DEFAULT_RATE_PER_MINUTE: u32 = 600;
+
+/// `serve`'s settings: its flags, and the keys of the config file's
+/// `[serve]` table (every key optional; `lake` and `plans` also come from
+/// the file's top level).
+#[derive(Debug, Default, Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
     #[command(flatten)]
-    pub(crate) lake: LakeArgs,
+    #[serde(skip)]
+    pub(crate) lake: LakeSettings,
     /// The plans file: meters, customers and their keys.
     #[arg(long, env = "EDGEMETER_PLANS")]
-    pub(crate) plans: PathBuf,
-    /// Address to listen on (port 0 picks a free port, printed at start).
-    #[arg(long, env = "EDGEMETER_LISTEN", default_value = "127.0.0.1:8080")]
-    pub(crate) listen: String,
+    pub(crate) plans: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port, printed at start) [default: 127.0.0.1:8080].
+    #[arg(long, env = "EDGEMETER_LISTEN")]
+    pub(crate) listen: Option<String>,
     /// Also serve SQL over the Postgres wire protocol here (psql, Grafana);
     /// the password is an admin token.
     #[arg(long, env = "EDGEMETER_PG_LISTEN")]
     pub(crate) pg_listen: Option<String>,
     /// TLS certificate chain (PEM) for --pg-listen; needs --pg-tls-key.
-    #[arg(long, env = "EDGEMETER_PG_TLS_CERT", requires = "pg_tls_key")]
+    #[arg(long, env = "EDGEMETER_PG_TLS_CERT")]
     pub(crate) pg_tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) for --pg-listen; needs --pg-tls-cert.
-    #[arg(long, env = "EDGEMETER_PG_TLS_KEY", requires = "pg_tls_cert")]
+    #[arg(long, env = "EDGEMETER_PG_TLS_KEY")]
     pub(crate) pg_tls_key: Option<PathBuf>,
     /// The tokens file: `[[tokens]]` admin tokens and the `portal_secret`.
     #[arg(long, env = "EDGEMETER_TOKENS")]
     pub(crate) tokens: Option<PathBuf>,
-    /// Rows (windows × groups) one meter query may answer.
-    #[arg(long, env = "EDGEMETER_MAX_ROWS", default_value_t = 10_000)]
-    pub(crate) max_rows: usize,
-    /// Time limit of one query, in seconds.
-    #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS", default_value_t = 30)]
-    pub(crate) timeout_secs: u64,
-    /// Time limit of one request, in seconds.
-    #[arg(long, env = "EDGEMETER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
-    pub(crate) request_timeout_secs: u64,
-    /// Memory of one query's operators, in MiB.
-    #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB", default_value_t = crate::query::DEFAULT_QUERY_MEMORY_MIB)]
-    pub(crate) memory_mib: u64,
-    /// Requests a minute per token.
-    #[arg(long, env = "EDGEMETER_RATE_PER_MINUTE", default_value_t = 600)]
-    pub(crate) rate_per_minute: u32,
+    /// Rows (windows × groups) one meter query may answer [default: 10000].
+    #[arg(long, env = "EDGEMETER_MAX_ROWS")]
+    pub(crate) max_rows: Option<usize>,
+    /// Time limit of one query, in seconds [default: 30].
+    #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS")]
+    pub(crate) timeout_secs: Option<u64>,
+    /// Time limit of one request, in seconds [default: 60].
+    #[arg(long, env = "EDGEMETER_REQUEST_TIMEOUT_SECS")]
+    pub(crate) request_timeout_secs: Option<u64>,
+    /// Memory of one query's operators, in MiB [default: 4096].
+    #[arg(long, env = "EDGEMETER_QUERY_MEMORY_MIB")]
+    pub(crate) memory_mib: Option<u64>,
+    /// Requests a minute per token [default: 600].
+    #[arg(long, env = "EDGEMETER_RATE_PER_MINUTE")]
+    pub(crate) rate_per_minute: Option<u32>,
 }
 
+config::command_settings!(
+    ServeArgs,
+    "serve",
+    config: lake.config,
+    layered: [
+        plans,
+        listen,
+        pg_listen,
+        pg_tls_cert,
+        pg_tls_key,
+        tokens,
+        max_rows,
+        timeout_secs,
+        request_timeout_secs,
+        memory_mib,
+        rate_per_minute,
+    ],
+    kept: [lake],
+);
+
 impl ServeArgs {
-    /// Checks the values the flags hold.
+    /// Merges the flags with the config file, then checks the values they hold.
     pub(crate) fn validate(self) -> Result<ServeOptions> {
-        let listen = self.listen.parse().map_err(|_| {
+        let (args, shared) = config::layered(self)?;
+        let (lake, s3) = args.lake.resolve(&shared)?;
+        let plans = args.plans.or(shared.plans).ok_or_else(|| {
+            Error::Config("no plans: give --plans or `plans` in the config file".into())
+        })?;
+        let listen_text = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse().map_err(|_| {
             Error::Config(format!(
-                "--listen {:?}: give an address and port, like 127.0.0.1:8080",
-                self.listen
+                "--listen {listen_text:?}: give an address and port, like 127.0.0.1:8080"
             ))
         })?;
-        let tokens = self.tokens.ok_or_else(|| {
+        let tokens = args.tokens.ok_or_else(|| {
             Error::Config(
                 "--tokens (or EDGEMETER_TOKENS) is required: every route but /health takes a bearer token"
                     .into(),
             )
         })?;
-        let pg = match self.pg_listen {
+        if args.pg_tls_cert.is_some() != args.pg_tls_key.is_some() {
+            return Err(Error::Config(
+                "--pg-tls-cert and --pg-tls-key go together: give both".into(),
+            ));
+        }
+        let pg = match args.pg_listen {
             Some(text) => Some(PgOptions {
                 listen: text.parse().map_err(|_| {
                     Error::Config(format!(
                         "--pg-listen {text:?}: give an address and port, like 127.0.0.1:5433"
                     ))
                 })?,
-                tls: self.pg_tls_cert.zip(self.pg_tls_key),
+                tls: args.pg_tls_cert.zip(args.pg_tls_key),
             }),
-            None if self.pg_tls_cert.is_some() => {
+            None if args.pg_tls_cert.is_some() => {
                 return Err(Error::Config(
                     "--pg-tls-cert and --pg-tls-key need --pg-listen".into(),
                 ));
@@ -86,26 +133,35 @@ impl ServeArgs {
                 Ok(())
             }
         };
-        positive("--max-rows", self.max_rows as u64)?;
-        positive("--timeout-secs", self.timeout_secs)?;
-        positive("--request-timeout-secs", self.request_timeout_secs)?;
-        positive("--memory-mib", self.memory_mib)?;
-        positive("--rate-per-minute", u64::from(self.rate_per_minute))?;
+        let max_rows = args.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
+        let timeout_secs = args.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        let request_timeout_secs = args
+            .request_timeout_secs
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS);
+        let memory_mib = args
+            .memory_mib
+            .unwrap_or(crate::query::DEFAULT_QUERY_MEMORY_MIB);
+        let rate_per_minute = args.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE);
+        positive("--max-rows", max_rows as u64)?;
+        positive("--timeout-secs", timeout_secs)?;
+        positive("--request-timeout-secs", request_timeout_secs)?;
+        positive("--memory-mib", memory_mib)?;
+        positive("--rate-per-minute", u64::from(rate_per_minute))?;
         Ok(ServeOptions {
-            lake: self.lake.lake,
-            s3: self.lake.s3.settings(),
-            plans: self.plans,
+            lake,
+            s3,
+            plans,
             tokens,
             listen,
             pg,
             limits: Limits {
-                max_rows: self.max_rows,
+                max_rows,
                 query: QueryLimits {
-                    memory_mib: self.memory_mib,
-                    timeout_secs: self.timeout_secs,
+                    memory_mib,
+                    timeout_secs,
                 },
-                request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
-                rate_per_minute: self.rate_per_minute,
+                request_timeout: std::time::Duration::from_secs(request_timeout_secs),
+                rate_per_minute,
             },
         })
     }

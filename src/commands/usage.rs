@@ -1,9 +1,10 @@
 //! `edgemeter usage`: per-API-key usage totals over a time range.
 
-use super::{LakeArgs, Outcome, as_of};
+use super::{Outcome, as_of};
 use crate::billing::metering::{MeterQuery, Per};
 use crate::billing::meters::Meters;
 use crate::billing::plans::Plans;
+use crate::config::{self, LakeSettings};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::LakeSession;
@@ -12,10 +13,15 @@ use crate::time::TimeRange;
 use clap::Args;
 use std::path::PathBuf;
 
-#[derive(Debug, Args)]
+/// `usage`'s settings: its flags, and the keys of the config file's
+/// `[usage]` table (every key optional; `lake`, `plans` and `tz` also come
+/// from the file's top level).
+#[derive(Debug, Default, Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UsageArgs {
     #[command(flatten)]
-    pub(crate) lake: LakeArgs,
+    #[serde(skip)]
+    pub(crate) lake: LakeSettings,
     /// Start of the range (inclusive): a month (2025-11), a date (its
     /// midnight) or a time (2025-11-01T09:30) in --tz (UTC without), or RFC 3339.
     #[arg(long)]
@@ -25,6 +31,7 @@ pub struct UsageArgs {
     pub(crate) to: Option<String>,
     /// One row per key per window, with a `window_start` column.
     #[arg(long, value_enum)]
+    #[serde(deserialize_with = "config::value_enum")]
     pub(crate) by: Option<crate::query::usage::WindowUnit>,
     /// IANA zone (e.g. Europe/Berlin) of --from/--to and of the windows;
     /// window_start carries its offset.
@@ -32,15 +39,19 @@ pub struct UsageArgs {
     pub(crate) tz: Option<String>,
     /// Also group by these dimensions (repeatable).
     #[arg(long = "group-by", value_enum)]
+    #[serde(deserialize_with = "config::value_enums")]
     pub(crate) group_by: Vec<crate::query::usage::Dimension>,
     /// Only this api_key_id (repeatable).
     #[arg(long = "key")]
     pub(crate) keys: Vec<String>,
     /// Only this raw key, hashed first (repeatable; honours EDGEMETER_KEY_SECRET).
     #[arg(long = "key-raw")]
+    #[serde(skip)]
     pub(crate) raw_keys: Vec<String>,
-    #[arg(long, value_enum, default_value_t = super::DEFAULT_OUTPUT_FORMAT)]
-    pub(crate) format: OutputFormat,
+    /// Output format [default: table].
+    #[arg(long, value_enum)]
+    #[serde(deserialize_with = "config::value_enum")]
+    pub(crate) format: Option<OutputFormat>,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub(crate) output: Option<PathBuf>,
@@ -54,29 +65,52 @@ pub struct UsageArgs {
     /// The plans file that defines meters and customers.
     #[arg(long, env = "EDGEMETER_PLANS")]
     pub(crate) plans: Option<PathBuf>,
-    /// Rows per key, or per customer of --plans (with --meter).
-    #[arg(long, value_enum, default_value_t = Per::Key)]
-    pub(crate) per: Per,
+    /// Rows per key, or per customer of --plans (with --meter) [default: key].
+    #[arg(long, value_enum)]
+    #[serde(deserialize_with = "config::value_enum")]
+    pub(crate) per: Option<Per>,
 }
+
+config::command_settings!(
+    UsageArgs,
+    "usage",
+    config: lake.config,
+    layered: [from, to, by, tz, group_by, keys, format, output, as_of, meters, plans, per],
+    kept: [lake, raw_keys],
+);
 
 /// `usage`'s settings with the range and `--as-of` parsed, and the plans
 /// loaded when meters are asked for: what [`run`] takes.
 #[derive(Debug)]
 pub struct Usage {
     args: UsageArgs,
+    lake: String,
+    s3: crate::aws::S3Settings,
+    format: OutputFormat,
+    per: Per,
     range: TimeRange,
     as_of: crate::lake::delta::AsOf,
     plans: Option<Plans>,
 }
 
 impl UsageArgs {
-    /// Parses the values the flags hold.
+    /// Merges the flags with the config file, then parses the values they hold.
     pub(crate) fn validate(self) -> Result<Usage> {
+        let (mut args, shared) = config::layered(self)?;
+        args.plans = args.plans.or(shared.plans.clone());
+        args.tz = args.tz.or(shared.tz.clone());
+        let (lake, s3) = std::mem::take(&mut args.lake).resolve(&shared)?;
+        args.validate_merged(lake, s3)
+    }
+
+    fn validate_merged(self, lake: String, s3: crate::aws::S3Settings) -> Result<Usage> {
+        let format = self.format.unwrap_or(super::DEFAULT_OUTPUT_FORMAT);
+        let per = self.per.unwrap_or_default();
         let range =
             TimeRange::parse_in(self.from.as_deref(), self.to.as_deref(), self.tz.as_deref())?;
         let as_of = as_of(self.as_of.as_deref())?;
         let plans = self.plans.as_deref().map(Plans::load).transpose()?;
-        if self.meters.is_empty() && self.per == Per::Customer {
+        if self.meters.is_empty() && per == Per::Customer {
             return Err(Error::Config("--per customer goes with --meter".into()));
         }
         if !self.meters.is_empty() {
@@ -86,7 +120,7 @@ impl UsageArgs {
                         .into(),
                 ));
             }
-            if self.per == Per::Customer && plans.is_none() {
+            if per == Per::Customer && plans.is_none() {
                 return Err(Error::Config(
                     "--per customer needs --plans (who owns which key)".into(),
                 ));
@@ -98,6 +132,10 @@ impl UsageArgs {
         }
         Ok(Usage {
             args: self,
+            lake,
+            s3,
+            format,
+            per,
             range,
             as_of,
             plans,
@@ -109,11 +147,15 @@ impl UsageArgs {
 pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
     let Usage {
         args,
+        lake,
+        s3,
+        format,
+        per,
         range,
         as_of,
         plans,
     } = usage;
-    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let lake = Lake::open(&lake, &s3).await?;
     let hasher = crate::key::KeyHasher::from_env();
     let mut keys = args.keys;
     keys.extend(args.raw_keys.iter().map(|raw| hasher.id_of(raw)));
@@ -130,14 +172,14 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
         let query = MeterQuery {
             range,
             meters: chosen,
-            per: args.per,
+            per,
             by: args.by,
             tz: args.tz,
             keys,
         };
         let session = LakeSession::open_as_of(&lake, as_of).await?;
         let stream = query.run(&session, plans.as_ref()).await?;
-        write(stream, args.format, args.output.as_deref()).await?;
+        write(stream, format, args.output.as_deref()).await?;
         return Ok(Outcome::Done);
     }
     let query = crate::query::usage::UsageQuery {
@@ -149,7 +191,7 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
     };
     let session = LakeSession::open_as_of(&lake, as_of).await?;
     let stream = query.run(&session).await?;
-    write(stream, args.format, args.output.as_deref()).await?;
+    write(stream, format, args.output.as_deref()).await?;
     Ok(Outcome::Done)
 }
 

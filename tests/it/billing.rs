@@ -28,10 +28,10 @@ fn req(
     }
 }
 
-const KEY_A: &str = "ak_live_acme_000001";
-const KEY_B: &str = "ak_live_acme_000002";
-const KEY_C: &str = "ak_live_evil_000003";
-const KEY_D: &str = "ak_live_nobody_0004";
+pub(crate) const KEY_A: &str = "ak_live_acme_000001";
+pub(crate) const KEY_B: &str = "ak_live_acme_000002";
+pub(crate) const KEY_C: &str = "ak_live_evil_000003";
+pub(crate) const KEY_D: &str = "ak_live_nobody_0004";
 
 /// October 2025 for the customers above, plus requests just outside it.
 fn october(dir: &Path) {
@@ -154,15 +154,16 @@ lago_subscription_id = "sub_idle"
     )
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    logs: String,
-    lake: String,
-    plans: String,
-    out: std::path::PathBuf,
+    pub(crate) logs: String,
+    pub(crate) lake: String,
+    pub(crate) plans: String,
+    pub(crate) out: std::path::PathBuf,
 }
 
-async fn setup() -> Setup {
+/// A lake of `october`'s requests, and `plans_toml` written beside it.
+pub(crate) async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();

@@ -4,6 +4,7 @@
 mod analytics;
 mod billing;
 mod cli;
+mod config_file;
 mod delta;
 mod exactly_once;
 mod first_use;
