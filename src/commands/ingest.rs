@@ -260,6 +260,91 @@ mod tests {
             .collect()
     }
 
+    /// A README row's default, the last parenthesis of its meaning when it
+    /// starts with a digit (`(4096)`, `(128 MiB)`, `(48h; …)`): its first part,
+    /// without spaces and thousands separators.
+    fn readme_default(meaning: &str) -> Option<String> {
+        let last = meaning.rsplit_once('(')?.1.split_once(')')?.0;
+        let last = last.trim_start_matches('`');
+        let value = last
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .replace([',', ' ', '`'], "")
+            .to_ascii_lowercase();
+        // A number, perhaps with a unit (`128mib`, `48h`).
+        let unit = value.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let number = value.len() > unit.len() && unit.bytes().all(|b| b.is_ascii_lowercase());
+        number.then_some(value)
+    }
+
+    /// Every default a README row states is the one its flag's help states
+    /// (which the test above holds to the named constants).
+    #[test]
+    fn the_readme_flag_tables_defaults_are_the_help_texts() {
+        use clap::CommandFactory;
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let table = README
+            .split("| flag | env | meaning |\n|---|---|---|\n")
+            .nth(1)
+            .expect("the README has a flag table");
+        let commands: Vec<String> = cli
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|name| name != "help")
+            .collect();
+        let scopes = readme_flags(&commands);
+        let rows = table.lines().take_while(|line| line.starts_with('|'));
+        let mut checked = 0;
+        for (line, (flag, _, scope)) in rows
+            .filter(|line| !line.split('|').nth(1).unwrap_or_default().trim().is_empty())
+            .zip(&scopes)
+        {
+            let meaning = line.split('|').nth(3).unwrap_or_default();
+            let Some(readme) = readme_default(meaning) else {
+                continue;
+            };
+            for name in scope {
+                let command = cli.find_subcommand(name).unwrap();
+                let arg = command
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(&flag[2..]))
+                    .unwrap_or_else(|| panic!("{flag} of {name}"));
+                let given: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let stated = match given.as_slice() {
+                    [one] => one.clone(),
+                    _ => help
+                        .split_once("[default: ")
+                        .and_then(|(_, d)| d.split_once(']'))
+                        .map(|(d, _)| d.to_string())
+                        .unwrap_or_else(|| {
+                            panic!("{name} {flag}: the README says ({readme}), the help no default")
+                        }),
+                };
+                let stated = stated
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .replace([',', ' '], "")
+                    .to_ascii_lowercase();
+                let same = stated == readme
+                    || matches!((parse_size(&stated), parse_size(&readme)), (Ok(a), Ok(b)) if a == b);
+                assert!(
+                    same,
+                    "{name} {flag}: the README says ({readme}), the help {stated}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} defaults found in the README");
+    }
+
     #[test]
     fn the_readme_flag_table_lists_exactly_every_commands_flags() {
         use clap::CommandFactory;
