@@ -379,7 +379,7 @@ async fn bill_as_plans_do(
         meters: vec![meter],
         per: crate::billing::metering::Per::Key,
         by: Some(crate::query::usage::WindowUnit::Day),
-        tz: Some("UTC".into()),
+        tz: Some(chrono_tz::UTC),
         keys: Vec::new(),
     };
     let counted = Table::from_batches(&collect(query.run(session, Some(plans)).await?).await?)?;

@@ -137,7 +137,19 @@ impl TimeRange {
     /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
     /// as [`parse_instant_in`] reads it.
     pub(crate) fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
-        let zone = tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC);
+        Self::parse_in_zone(
+            from,
+            to,
+            tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC),
+        )
+    }
+
+    /// [`TimeRange::parse_in`] with the zone already parsed.
+    pub(crate) fn parse_in_zone(
+        from: Option<&str>,
+        to: Option<&str>,
+        zone: chrono_tz::Tz,
+    ) -> Result<Self> {
         let range = Self {
             from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
             to: to.map(|t| parse_instant_in(t, zone)).transpose()?,

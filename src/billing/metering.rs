@@ -140,7 +140,7 @@ pub(crate) struct MeterQuery<'a> {
     pub(crate) per: Per,
     pub(crate) by: Option<WindowUnit>,
     /// IANA zone of the windows (UTC when `None`).
-    pub(crate) tz: Option<String>,
+    pub(crate) tz: Option<chrono_tz::Tz>,
     /// Only these `api_key_id`s (all when empty).
     pub(crate) keys: Vec<String>,
 }
@@ -160,8 +160,8 @@ impl MeterQuery<'_> {
         let mut params = self.range.params();
         let mut rollup_fits = true;
         if let Some(unit) = self.by {
-            let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
-            let zone = crate::time::zone(&tz)?;
+            let zone = self.tz.unwrap_or(chrono_tz::UTC);
+            let tz = zone.name().to_string();
             let unit = match unit {
                 WindowUnit::Hour => "hour",
                 WindowUnit::Day => "day",

@@ -89,6 +89,8 @@ pub struct Usage {
     format: OutputFormat,
     per: Per,
     range: TimeRange,
+    /// `--tz`, parsed.
+    zone: Option<chrono_tz::Tz>,
     as_of: crate::lake::delta::AsOf,
     plans: Option<Plans>,
 }
@@ -106,8 +108,13 @@ impl UsageArgs {
     fn validate_merged(self, lake: String, s3: crate::aws::S3Settings) -> Result<Usage> {
         let format = self.format.unwrap_or(super::DEFAULT_OUTPUT_FORMAT);
         let per = self.per.unwrap_or_default();
-        let range =
-            TimeRange::parse_in(self.from.as_deref(), self.to.as_deref(), self.tz.as_deref())?;
+        // The zone is parsed here, once, for the range and the windows.
+        let zone = self.tz.as_deref().map(crate::time::zone).transpose()?;
+        let range = TimeRange::parse_in_zone(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            zone.unwrap_or(chrono_tz::UTC),
+        )?;
         let as_of = as_of(self.as_of.as_deref())?;
         let plans = self.plans.as_deref().map(Plans::load).transpose()?;
         if self.meters.is_empty() && per == Per::Customer {
@@ -137,6 +144,7 @@ impl UsageArgs {
             format,
             per,
             range,
+            zone,
             as_of,
             plans,
         })
@@ -152,6 +160,7 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
         format,
         per,
         range,
+        zone,
         as_of,
         plans,
     } = usage;
@@ -174,7 +183,7 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
             meters: chosen,
             per,
             by: args.by,
-            tz: args.tz,
+            tz: zone,
             keys,
         };
         let session = LakeSession::open_as_of(&lake, as_of).await?;
@@ -185,7 +194,7 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
     let query = crate::query::usage::UsageQuery {
         range,
         by: args.by,
-        tz: args.tz,
+        tz: zone,
         group_by: args.group_by,
         keys,
     };

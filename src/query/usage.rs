@@ -49,8 +49,8 @@ impl Dimension {
 pub(crate) struct UsageQuery {
     pub(crate) range: TimeRange,
     pub(crate) by: Option<WindowUnit>,
-    /// IANA zone of the windows (UTC when `None`).
-    pub(crate) tz: Option<String>,
+    /// Zone of the windows (UTC when `None`).
+    pub(crate) tz: Option<chrono_tz::Tz>,
     pub(crate) group_by: Vec<Dimension>,
     /// Only these `api_key_id`s (all when empty).
     pub(crate) keys: Vec<String>,
@@ -95,8 +95,7 @@ impl UsageQuery {
         let mut select = Vec::new();
         let mut group = Vec::new();
         if let Some(unit) = self.by {
-            let tz = self.tz.clone().unwrap_or_else(|| "UTC".into());
-            crate::time::zone(&tz)?;
+            let tz = self.tz.unwrap_or(chrono_tz::UTC).name().to_string();
             let unit = match unit {
                 WindowUnit::Hour => "hour",
                 WindowUnit::Day => "day",
