@@ -177,3 +177,54 @@ pub fn requests_at(date: &str, hour: u32, n: usize, id_prefix: &str) -> Vec<Req>
         })
         .collect()
 }
+
+/// One request line of `examples/logs` (600 requests of 2025-10-05, three
+/// keys in the query string), read from the gzipped files themselves: what
+/// tests count by, independently of edgemeter.
+#[derive(Debug, Clone)]
+pub struct ExampleLine {
+    /// The UTC hour (9 or 10).
+    pub hour: u32,
+    pub method: String,
+    pub stem: String,
+    pub status: u16,
+    pub sc_bytes: i64,
+    /// The raw key of `api_key=`; `None` for the requests without one.
+    pub key: Option<String>,
+}
+
+impl ExampleLine {
+    /// The `api_key_id` edgemeter stores for the line (`""` for none).
+    pub fn key_id(&self) -> String {
+        self.key.as_deref().map_or(String::new(), sha256_hex)
+    }
+}
+
+/// Every request line of `examples/logs`.
+pub fn example_lines() -> Vec<ExampleLine> {
+    use std::io::Read;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logs");
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(entry.unwrap().path()).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split('\t').collect();
+            lines.push(ExampleLine {
+                hour: f[1][..2].parse().unwrap(),
+                method: f[5].to_string(),
+                stem: f[7].to_string(),
+                status: f[8].parse().unwrap(),
+                sc_bytes: f[3].parse().unwrap(),
+                key: f[11]
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("api_key="))
+                    .map(str::to_string),
+            });
+        }
+    }
+    assert_eq!(lines.len(), 600);
+    lines
+}

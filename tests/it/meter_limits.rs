@@ -3,9 +3,9 @@
 //! period and threshold. Expected use is counted from the raw log lines here.
 
 use crate::cli::{edgemeter, ingest};
+use crate::logs::example_lines;
 use crate::webhook::Webhook;
 use std::collections::BTreeMap;
-use std::io::Read;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -13,26 +13,13 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// template `/v1/users/{id}`) in `examples/logs`, counted from the log text.
 fn user_reads_by_key() -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
-    for entry in std::fs::read_dir(format!("{ROOT}/examples/logs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "gz") {
+    for line in example_lines() {
+        let id = line.stem.strip_prefix("/v1/users/").unwrap_or("/");
+        if line.method != "GET" || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let (method, stem, query) = (f[5], f[7], f[11]);
-            let id = stem.strip_prefix("/v1/users/").unwrap_or("/");
-            if method != "GET" || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let Some(key) = query.split('&').find_map(|p| p.strip_prefix("api_key=")) else {
-                continue;
-            };
-            *counts.entry(key.to_string()).or_default() += 1;
+        if let Some(key) = line.key {
+            *counts.entry(key).or_default() += 1;
         }
     }
     counts

@@ -214,24 +214,13 @@ async fn the_report_is_self_contained_and_renders_in_chromium() {
 /// Per raw key in `examples/logs`: (requests, requests whose status is 2xx
 /// or 4xx), counted from the log lines.
 fn requests_and_2xx_4xx_by_key() -> std::collections::BTreeMap<String, (u64, u64)> {
-    use std::io::Read;
     let mut counts = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs")).unwrap() {
-        let path = entry.unwrap().path();
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let Some(key) = f[11].split('&').find_map(|p| p.strip_prefix("api_key=")) else {
-                continue;
-            };
-            let counted: &mut (u64, u64) = counts.entry(key.to_string()).or_default();
-            counted.0 += 1;
-            if f[8].starts_with('2') || f[8].starts_with('4') {
-                counted.1 += 1;
-            }
+    for line in crate::logs::example_lines() {
+        let Some(key) = line.key else { continue };
+        let counted: &mut (u64, u64) = counts.entry(key).or_default();
+        counted.0 += 1;
+        if matches!(line.status / 100, 2 | 4) {
+            counted.1 += 1;
         }
     }
     counts

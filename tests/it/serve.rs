@@ -5,9 +5,8 @@
 //! `check` over the same lake.
 
 use crate::cli::{edgemeter, ingest};
-use crate::logs::{Req, log_text, sha256_hex};
+use crate::logs::{ExampleLine, Req, example_lines, log_text, sha256_hex};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -61,44 +60,9 @@ fn tokens_toml() -> String {
     )
 }
 
-/// One request line of the fixture, the fields the tests count by.
-#[derive(Debug, Clone)]
-struct Line {
-    hour: String,
-    method: String,
-    stem: String,
-    status: u16,
-    sc_bytes: i64,
-    /// `None` for the requests that carry no key.
-    key: Option<String>,
-}
-
-/// The fixture's lines, read from the gzipped files themselves.
-fn fixture_lines() -> Vec<Line> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logs");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(entry.unwrap().path()).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let key = f[11]
-                .split('&')
-                .find_map(|p| p.strip_prefix("api_key="))
-                .map(str::to_string);
-            lines.push(Line {
-                hour: f[1][..2].to_string(),
-                method: f[5].to_string(),
-                stem: f[7].to_string(),
-                status: f[8].parse().unwrap(),
-                sc_bytes: f[3].parse().unwrap(),
-                key,
-            });
-        }
-    }
-    assert_eq!(lines.len(), 600);
+/// The fixture's lines, with the count of those without a key checked.
+fn fixture_lines() -> Vec<ExampleLine> {
+    let lines = example_lines();
     // 126 + 161 + 159 requests carry one of the three keys, 154 none.
     assert_eq!(lines.iter().filter(|l| l.key.is_none()).count(), 154);
     lines
@@ -257,9 +221,9 @@ fn by_subject(answer: &serde_json::Value) -> BTreeMap<String, f64> {
 }
 
 fn count_by<K: Ord>(
-    lines: &[Line],
-    keep: impl Fn(&Line) -> bool,
-    key: impl Fn(&Line) -> K,
+    lines: &[ExampleLine],
+    keep: impl Fn(&ExampleLine) -> bool,
+    key: impl Fn(&ExampleLine) -> K,
 ) -> BTreeMap<K, f64> {
     let mut out = BTreeMap::new();
     for l in lines.iter().filter(|l| keep(l)) {
@@ -307,7 +271,7 @@ async fn openmeter_queries_equal_usage_and_the_raw_logs() {
     assert_eq!(status, 404, "{body}");
 
     // Totals per subject, three meters, against the raw lines.
-    let per_subject = |keep: &dyn Fn(&Line) -> bool, value: &dyn Fn(&Line) -> f64| {
+    let per_subject = |keep: &dyn Fn(&ExampleLine) -> bool, value: &dyn Fn(&ExampleLine) -> f64| {
         let mut out: BTreeMap<String, f64> = BTreeMap::new();
         for l in lines.iter().filter(|l| keep(l)) {
             *out.entry(subject_of(&l.key)).or_default() += value(l);
@@ -398,7 +362,7 @@ async fn openmeter_queries_equal_usage_and_the_raw_logs() {
         |l| l.key.as_deref() == Some(ACME) || l.key.as_deref() == Some(GLOBEX),
         |l| {
             (
-                format!("2025-10-05T{}:00:00Z", l.hour),
+                format!("2025-10-05T{:02}:00:00Z", l.hour),
                 subject_of(&l.key),
                 "{}".to_string(),
             )
@@ -561,7 +525,7 @@ print(json.dumps([[r.window_start.isoformat(), r.subject, r.value] for r in resu
     let expected: Vec<(String, String, f64)> = count_by(
         &lines,
         |l| l.key.as_deref() == Some(ACME),
-        |l| l.hour.clone(),
+        |l| format!("{:02}", l.hour),
     )
     .into_iter()
     .map(|(h, n)| (format!("2025-10-05T{h}:00:00+00:00"), "acme".to_string(), n))

@@ -5,9 +5,8 @@
 //! made here from the raw log lines and against `edgemeter usage`.
 
 use crate::cli::{edgemeter, ingest, usage};
-use crate::logs::{Req, log_text, sha256_hex};
+use crate::logs::{ExampleLine, Req, example_lines, log_text, sha256_hex};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -24,45 +23,10 @@ aggregation = "count"
 filter = { endpoint = ["/v1/search*"], method = ["GET", "POST"], status = "2xx" }
 "#;
 
-/// One request line of the fixture: its UTC hour, key, method, stem, status.
-struct Line {
-    hour: u32,
-    key: String,
-    method: String,
-    stem: String,
-    status: u16,
-}
-
-/// The fixture's lines, read from the gzipped files themselves; the key is
-/// the `api_key_id` edgemeter stores (SHA-256 of the raw key, `""` for none).
-fn fixture_lines() -> Vec<Line> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/logs");
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(entry.unwrap().path()).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let key = f[11]
-                .split('&')
-                .find_map(|p| p.strip_prefix("api_key="))
-                .map_or(String::new(), sha256_hex);
-            lines.push(Line {
-                hour: f[1][..2].parse().unwrap(),
-                key,
-                method: f[5].to_string(),
-                stem: f[7].to_string(),
-                status: f[8].parse().unwrap(),
-            });
-        }
-    }
-    assert_eq!(lines.len(), 600);
-    lines
-}
-
-fn count_by<K: Ord>(lines: &[Line], key: impl Fn(&Line) -> Option<K>) -> BTreeMap<K, f64> {
+fn count_by<K: Ord>(
+    lines: &[ExampleLine],
+    key: impl Fn(&ExampleLine) -> Option<K>,
+) -> BTreeMap<K, f64> {
     let mut counts = BTreeMap::new();
     for k in lines.iter().filter_map(key) {
         *counts.entry(k).or_insert(0.0) += 1.0;
@@ -247,7 +211,7 @@ fn listing(dir: &Path) -> BTreeMap<PathBuf, u64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwords() {
     let f = Fixture::new().await;
-    let lines = fixture_lines();
+    let lines = example_lines();
     let (_server, port) = f.serve(&[]).await;
 
     // Requests per key: the raw lines counted by their key.
@@ -257,7 +221,7 @@ async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwo
         "SELECT coalesce(api_key_id, ''), count(*) FROM requests GROUP BY 1 ORDER BY 1",
     )
     .await;
-    let raw_per_key = count_by(&lines, |l| Some(l.key.clone()));
+    let raw_per_key = count_by(&lines, |l| Some(l.key_id()));
     assert_eq!(per_key, raw_per_key);
     // 126 + 161 + 159 keyed requests and 154 without a key.
     let mut sizes: Vec<f64> = raw_per_key.values().copied().collect();
@@ -276,7 +240,7 @@ async fn psql_reads_the_lake_and_its_meters_and_is_refused_writes_and_bad_passwo
         (l.stem.starts_with("/v1/search")
             && (l.method == "GET" || l.method == "POST")
             && (200..300).contains(&l.status))
-        .then(|| l.key.clone())
+        .then(|| l.key_id())
     });
     assert!(!raw_search.is_empty());
     assert_eq!(search, raw_search);
