@@ -396,6 +396,12 @@ pub(crate) fn resolve(
     if concurrency == 0 {
         return Err(Error::Config("concurrency must be at least 1".into()));
     }
+    let shard = given
+        .shard
+        .or(file.shard)
+        .map(|text| crate::source::shard::Shard::parse(&text))
+        .transpose()
+        .map_err(Error::Config)?;
     let base = IngestOptions {
         source: String::new(),
         lake,
@@ -440,6 +446,7 @@ pub(crate) fn resolve(
             .unwrap_or(crate::ingest::DEFAULT_PART_BYTES)
             .max(1),
         window,
+        shard,
         retain_days: given.retain_days.or(file.retain_days),
         max_keyless_share,
         progress,
@@ -528,6 +535,7 @@ impl RunConfig {
                     Window::Since(t) => format!("since {}", t.to_rfc3339()),
                     Window::Lookback(d) => format!("lookback {}s", d.as_secs()),
                 },
+                "shard": o.shard.map(|s| s.to_string()),
                 "reingest_until": o.reingest_until.map(|t| t.to_rfc3339()),
                 "retain_days": o.retain_days,
                 "max_keyless_share": o.max_keyless_share,

@@ -109,6 +109,13 @@ pub(crate) fn ingest_summary(s: &IngestSummary) -> String {
             plural(s.objects_outside_window, "object")
         );
     }
+    if let Some(shard) = &s.shard {
+        let _ = writeln!(
+            out,
+            "  shard:    {shard}; {} of the other shards left to their workers",
+            plural(s.objects_other_shards, "object")
+        );
+    }
     if s.objects_in_lake > 0 {
         let _ = writeln!(
             out,

@@ -125,8 +125,28 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
+# One task definition and schedule per ingest worker. With several, worker i
+# of N reads shard i/N of the logs (EDGEMETER_SHARD, by a stable hash of each
+# object's name) into the same lake; their commits to the same hours are
+# merged and retried by the lake itself. One worker reads everything.
+locals {
+  shards = var.ingest_workers == 1 ? [""] : [for i in range(var.ingest_workers) : "${i}/${var.ingest_workers}"]
+}
+
+moved {
+  from = aws_ecs_task_definition.edgemeter
+  to   = aws_ecs_task_definition.edgemeter[0]
+}
+
+moved {
+  from = aws_scheduler_schedule.hourly
+  to   = aws_scheduler_schedule.hourly[0]
+}
+
 resource "aws_ecs_task_definition" "edgemeter" {
-  family                   = var.name
+  count                    = length(local.shards)
+  family                   = local.shards[count.index] == "" ? var.name : "${var.name}-shard-${count.index}"
+
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = 1024
@@ -142,7 +162,8 @@ resource "aws_ecs_task_definition" "edgemeter" {
       user                   = "10001:10001"
       # The config file's text comes from SSM (EDGEMETER_CONFIG_TOML), the HMAC
       # secret from Secrets Manager: no file in the read-only image is needed.
-      command = ["run", "--quiet"]
+      command     = ["run", "--quiet"]
+      environment = local.shards[count.index] == "" ? [] : [{ name = "EDGEMETER_SHARD", value = local.shards[count.index] }]
       secrets = [
         { name = "EDGEMETER_CONFIG_TOML", valueFrom = aws_ssm_parameter.config.arn },
         { name = "EDGEMETER_KEY_SECRET", valueFrom = aws_secretsmanager_secret.key_secret.arn },
@@ -194,7 +215,7 @@ resource "aws_iam_role" "scheduler" {
 data "aws_iam_policy_document" "scheduler" {
   statement {
     actions   = ["ecs:RunTask"]
-    resources = [aws_ecs_task_definition.edgemeter.arn_without_revision, "${aws_ecs_task_definition.edgemeter.arn_without_revision}:*"]
+    resources = flatten([for t in aws_ecs_task_definition.edgemeter : [t.arn_without_revision, "${t.arn_without_revision}:*"]])
   }
   statement {
     actions   = ["iam:PassRole"]
@@ -209,7 +230,8 @@ resource "aws_iam_role_policy" "scheduler" {
 }
 
 resource "aws_scheduler_schedule" "hourly" {
-  name                = "${var.name}-hourly"
+  count               = length(local.shards)
+  name                = local.shards[count.index] == "" ? "${var.name}-hourly" : "${var.name}-hourly-shard-${count.index}"
   schedule_expression = var.schedule_expression
   kms_key_arn         = aws_kms_key.edgemeter.arn
   flexible_time_window {
@@ -219,7 +241,7 @@ resource "aws_scheduler_schedule" "hourly" {
     arn      = aws_ecs_cluster.edgemeter.arn
     role_arn = aws_iam_role.scheduler.arn
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.edgemeter.arn
+      task_definition_arn = aws_ecs_task_definition.edgemeter[count.index].arn
       launch_type         = "FARGATE"
       network_configuration {
         subnets          = var.subnet_ids

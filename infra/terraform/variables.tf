@@ -68,6 +68,16 @@ variable "schedule_expression" {
   default     = "cron(17 * * * ? *)"
 }
 
+variable "ingest_workers" {
+  description = "Ingest workers started each hour, each reading one shard of the logs (edgemeter --shard I/N) into the same lake."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.ingest_workers >= 1 && var.ingest_workers <= 64
+    error_message = "ingest_workers must be from 1 to 64."
+  }
+}
+
 variable "key_params" {
   description = "Where API keys are found, tried in order (edgemeter --key-from)."
   type        = list(string)

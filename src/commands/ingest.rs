@@ -106,6 +106,11 @@ pub struct IngestSettings {
     #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES", value_parser = parse_size)]
     #[serde(deserialize_with = "size_setting")]
     pub(crate) max_file_bytes: Option<u64>,
+    /// Read only shard I of N of the source's objects (0-based: 0/4 … 3/4),
+    /// by a stable hash of each object's name; N workers with one shard each
+    /// share a source. Without it, a run reads every object.
+    #[arg(long, env = "EDGEMETER_SHARD")]
+    pub(crate) shard: Option<String>,
     /// Print the run summary as JSON.
     #[arg(long)]
     #[serde(skip)]

@@ -215,7 +215,7 @@ async fn ingest_into(
     // The next lookback run lists from this run's start minus the lookback
     // (a reingest lists a range of its own, and moves nothing).
     if options.reingest_until.is_none() {
-        crate::lake::checkpoint::save(lake, &options.source, now).await?;
+        crate::lake::checkpoint::save(lake, &options.source, options.shard, now).await?;
     }
     Ok(summary)
 }
@@ -294,6 +294,8 @@ pub(crate) struct IngestOptions {
     pub(crate) file_limits: crate::lake::partition::FileLimits,
     /// Which objects to list.
     pub(crate) window: Window,
+    /// Only the objects of this shard of the source.
+    pub(crate) shard: Option<crate::source::shard::Shard>,
     /// Drop `requests` partitions older than this many days (UTC dates).
     pub(crate) retain_days: Option<u32>,
     /// Objects with a larger share of keyless requests make the run partial.
@@ -394,6 +396,7 @@ mod tests {
             part_bytes: DEFAULT_PART_BYTES,
             file_limits: Default::default(),
             window,
+            shard: None,
             retain_days: None,
             max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
             progress: false,

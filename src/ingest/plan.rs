@@ -40,7 +40,7 @@ pub(super) async fn plan(
     now: DateTime<Utc>,
     rollups_rebuilt: u64,
 ) -> Result<Plan> {
-    let checkpoint = crate::lake::checkpoint::load(lake, &options.source).await?;
+    let checkpoint = crate::lake::checkpoint::load(lake, &options.source, options.shard).await?;
     let listing = options.window.listing(checkpoint);
     let crate::source::Listed {
         objects: mut listed,
@@ -60,10 +60,15 @@ pub(super) async fn plan(
                 .is_some_and(|h| h < until)
         });
     }
+    // A sharded worker: only its shard's objects (and retries, below).
+    let in_shard = |uri: &str| options.shard.is_none_or(|s| s.holds(source.name_of(uri)));
+    let before = listed.len();
+    listed.retain(|o| in_shard(&o.uri));
+    let objects_other_shards = (before - listed.len()) as u64;
     let objects_listed = listed.len() as u64;
     let retry = match options.reingest_until {
         Some(_) => Retry::none(problems),
-        None => Retry::load(lake, source, &listed, problems).await?,
+        None => Retry::load(lake, source, &in_shard, &listed, problems).await?,
     };
     // Objects found not to be logs by an earlier run, unchanged since.
     let before = listed.len();
@@ -92,6 +97,8 @@ pub(super) async fn plan(
         objects_not_logs: remembered_not_logs,
         objects_outside_window: outside_window,
         objects_in_lake,
+        shard: options.shard.map(|s| s.to_string()),
+        objects_other_shards,
         rollups_rebuilt,
         ..Default::default()
     };
@@ -160,6 +167,7 @@ impl Retry {
     async fn load(
         lake: &Lake,
         source: &Source,
+        in_shard: &dyn Fn(&str) -> bool,
         listed: &[LogObject],
         problems: Vec<(String, String)>,
     ) -> Result<Self> {
@@ -167,7 +175,7 @@ impl Retry {
             crate::lake::unreadable::load(lake)
                 .await?
                 .into_iter()
-                .filter(|r| source.holds(&r.object))
+                .filter(|r| source.holds(&r.object) && in_shard(&r.object))
                 .map(|r| (r.object.clone(), r))
                 .partition(|(_, r)| r.acknowledged_at.is_some());
         let listed: std::collections::HashSet<&str> =

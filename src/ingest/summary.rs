@@ -118,6 +118,12 @@ pub(crate) struct IngestSummary {
     /// The lake's own files under the source (a lake inside the source
     /// directory), never read as logs.
     pub(crate) objects_in_lake: u64,
+    /// `I/N` when the run read shard `I` of `N` (`--shard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) shard: Option<String>,
+    /// Objects listed that belong to the other shards, left to their workers.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) objects_other_shards: u64,
     /// Partitions older than `--retain-days` that this run wrote, kept
     /// (the next run with the same retention drops them).
     pub(crate) partitions_kept_from_retention: Vec<String>,
@@ -133,6 +139,10 @@ pub(crate) struct IngestSummary {
     /// the run (a writer stopped between an hour's two commits) and rebuilt.
     pub(crate) rollups_rebuilt: u64,
     pub(crate) elapsed_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl IngestSummary {

@@ -48,9 +48,15 @@ pub(crate) fn in_delta_log(location: &str) -> bool {
     location.contains(&format!("/{DELTA_LOG_DIR}/"))
 }
 
-/// When a source was last fully listed; `id` is a digest of its location.
+/// When a source was last fully listed; `id` is a digest of its location
+/// (and shard).
 pub(crate) fn source_checkpoint(id: &str) -> String {
-    format!("{RECORDS_DIR}/sources/{id}.json")
+    format!("{}/{id}.json", source_checkpoints())
+}
+
+/// The folder of the sources' checkpoints.
+pub(crate) fn source_checkpoints() -> String {
+    format!("{RECORDS_DIR}/sources")
 }
 
 /// The figures of a period's last export (`label` `YYYY-MM`, in zone `tz`).

@@ -68,6 +68,16 @@ impl LocalSource {
         Path::new(uri).starts_with(&self.root)
     }
 
+    /// `uri`'s path below the directory, `/`-separated.
+    pub(crate) fn name_of<'a>(&self, uri: &'a str) -> &'a str {
+        self.root
+            .to_str()
+            .and_then(|root| uri.strip_prefix(root))
+            .map_or(uri, |rest| {
+                rest.trim_start_matches(std::path::MAIN_SEPARATOR)
+            })
+    }
+
     pub(crate) async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
         let data = tokio::fs::read(&object.uri)
             .await

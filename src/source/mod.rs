@@ -3,6 +3,7 @@
 
 pub(crate) mod local;
 pub(crate) mod s3;
+pub(crate) mod shard;
 
 use crate::aws::S3Settings;
 use crate::error::Result;
@@ -90,6 +91,16 @@ impl Source {
         match self {
             Source::Local(s) => s.holds(uri),
             Source::S3(s) => s.holds(uri),
+        }
+    }
+
+    /// The name of the object at `uri` under this source (the key below the
+    /// prefix, or the path below the directory), which shards hash; `uri`
+    /// itself when it lies elsewhere.
+    pub(crate) fn name_of<'a>(&self, uri: &'a str) -> &'a str {
+        match self {
+            Source::Local(s) => s.name_of(uri),
+            Source::S3(s) => s.name_of(uri),
         }
     }
 

@@ -163,6 +163,15 @@ impl S3Source {
             .is_some_and(|key| key.starts_with(&self.prefix))
     }
 
+    /// `uri`'s key below the prefix.
+    pub(crate) fn name_of<'a>(&self, uri: &'a str) -> &'a str {
+        uri.strip_prefix("s3://")
+            .and_then(|rest| rest.strip_prefix(self.bucket.as_str()))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|key| key.strip_prefix(self.prefix.as_str()))
+            .map_or(uri, |name| name.trim_start_matches('/'))
+    }
+
     /// The object at `uri` now (HeadObject): `Ok(None)` when it is gone.
     pub(crate) async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
         let Some(key) = uri.strip_prefix(&format!("s3://{}/", self.bucket)) else {

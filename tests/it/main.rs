@@ -26,6 +26,7 @@ mod schema;
 mod secrets;
 mod serve;
 mod serve_pg;
+mod shards;
 mod sql;
 mod traps;
 mod webhook;
