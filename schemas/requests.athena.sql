@@ -5,6 +5,7 @@
 -- from the table's Delta log, so the statement names no columns: every
 -- engine that reads Delta sees each commit whole, never a replaced file.
 -- Replace the LOCATION with your lake (s3://bucket/prefix/requests/).
-CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_requests
+CREATE DATABASE IF NOT EXISTS edgemeter;
+CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter.requests
 LOCATION 's3://YOUR-LAKE-BUCKET/lake/requests/'
 TBLPROPERTIES ('table_type' = 'DELTA');

@@ -10,6 +10,7 @@
 -- from the table's Delta log, so the statement names no columns: every
 -- engine that reads Delta sees each commit whole, never a replaced file.
 -- Replace the LOCATION with your lake (s3://bucket/prefix/usage_hourly/).
-CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_usage_hourly
+CREATE DATABASE IF NOT EXISTS edgemeter;
+CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter.usage_hourly
 LOCATION 's3://YOUR-LAKE-BUCKET/lake/usage_hourly/'
 TBLPROPERTIES ('table_type' = 'DELTA');

@@ -46,7 +46,7 @@ pub fn ensure_python_packages(dir: &str, modules: &str, packages: &[&str]) -> Pa
 }
 
 /// The `deltalake` and `pyarrow` packages of the independent reader.
-fn ensure_python_reader() -> &'static Path {
+pub fn ensure_python_reader() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
         ensure_python_packages(

@@ -290,7 +290,7 @@ struct Row {
 
 type Rows = BTreeMap<RowId, Row>;
 
-fn ensure_duckdb() -> PathBuf {
+pub fn ensure_duckdb() -> PathBuf {
     static READY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     READY
         .get_or_init(|| ensure_python_packages("pydeps", "duckdb", &["duckdb==2.0.0"]))

@@ -64,7 +64,8 @@ fn arrow_schema_file_matches_the_code() {
 fn check_athena_ddl(table: &str) {
     let ddl = std::fs::read_to_string(schema_dir().join(format!("{table}.athena.sql"))).unwrap();
     for wanted in [
-        format!("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter_{table}\n"),
+        "CREATE DATABASE IF NOT EXISTS edgemeter;\n".to_string(),
+        format!("CREATE EXTERNAL TABLE IF NOT EXISTS edgemeter.{table}\n"),
         format!("LOCATION 's3://YOUR-LAKE-BUCKET/lake/{table}/'"),
         "TBLPROPERTIES ('table_type' = 'DELTA');".to_string(),
     ] {
@@ -76,6 +77,94 @@ fn check_athena_ddl(table: &str) {
 fn athena_ddl_matches_the_code() {
     check_athena_ddl("requests");
     check_athena_ddl("usage_hourly");
+    // The Terraform module registers the same tables, in a Glue database
+    // named as the DDL's (the module's default name).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let glue = std::fs::read_to_string(root.join("infra/terraform/glue.tf")).unwrap();
+    assert!(glue.contains(r#"tables = ["requests", "usage_hourly"]"#));
+    assert!(glue.contains(r#"name = replace(var.name, "-", "_")"#));
+    let variables = std::fs::read_to_string(root.join("infra/terraform/variables.tf")).unwrap();
+    assert!(variables.contains(
+        "variable \"name\" {\n  description = \"Prefix for every resource name.\"\n  type        = string\n  default     = \"edgemeter\""
+    ));
+}
+
+/// The Athena queries of `schemas/athena_queries.sql`, run as written over
+/// the lake's Delta tables (DuckDB over the Python `deltalake` reader, in
+/// place of Athena over Glue), give `edgemeter usage`'s numbers for the
+/// month, and those are the counts of the example logs' own lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_athena_queries_give_the_usage_numbers() {
+    use crate::logs::example_lines;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/logs");
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let run = crate::cli::ingest(&[], examples, lake, &["--full-listing"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let usage = crate::cli::usage(&[], lake, &["--from", "2025-10-01", "--to", "2025-11-01"]).await;
+    // Independently: the example lines counted here.
+    let mut counted: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+    for line in example_lines() {
+        let entry = counted.entry(line.key_id()).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from((200..300).contains(&line.status));
+        entry.2 += line.sc_bytes;
+    }
+    let from_usage: std::collections::BTreeMap<String, (i64, i64, i64)> = usage
+        .iter()
+        .map(|(k, t)| (k.clone(), (t.requests, t.billable, t.bytes_out)))
+        .collect();
+    assert_eq!(from_usage, counted);
+    let reader = crate::delta::ensure_python_reader();
+    let duckdb = crate::meters::ensure_duckdb();
+    let path = std::env::join_paths([reader, duckdb.as_path()]).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/readers/athena_queries.py"
+        ))
+        .arg(lake)
+        .arg(schema_dir().join("athena_queries.sql"))
+        .env("PYTHONPATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Per query: rows of [api_key_id, requests, billable, 4xx, 5xx, out, in].
+    type Row = (String, i64, i64, i64, i64, i64, i64);
+    let results: std::collections::BTreeMap<String, Vec<Row>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        results.keys().collect::<Vec<_>>(),
+        ["usage_from_requests", "usage_from_rollup"]
+    );
+    for (name, rows) in results {
+        let got: std::collections::BTreeMap<String, [i64; 6]> = rows
+            .into_iter()
+            .map(|(k, a, b, c, d, e, f)| (k, [a, b, c, d, e, f]))
+            .collect();
+        let want: std::collections::BTreeMap<String, [i64; 6]> = usage
+            .iter()
+            .map(|(k, t)| {
+                let t = t.clone();
+                (
+                    k.clone(),
+                    [
+                        t.requests,
+                        t.billable,
+                        t.client_errors,
+                        t.server_errors,
+                        t.bytes_out,
+                        t.bytes_in,
+                    ],
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
 }
 
 #[test]
