@@ -55,6 +55,11 @@ pub(crate) struct ConfigFile {
 
 impl ConfigFile {
     /// Reads and parses the file at `path`.
+    /// The settings at the file's top level that every command shares.
+    pub(crate) fn into_shared(self) -> Shared {
+        self.shared
+    }
+
     pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;

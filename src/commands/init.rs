@@ -24,11 +24,12 @@ pub struct InitArgs {
 
 /// Creates the lake, makes and stores the secret, records how keys are hashed.
 pub(crate) async fn run(args: InitArgs) -> Result<Outcome> {
-    let lake = Lake::open_or_create(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let (location, s3) = args.lake.resolve()?;
+    let lake = Lake::open_or_create(&location, &s3).await?;
     if let Some(recorded) = crate::lake::keying::load(&lake).await? {
         return Err(Error::Config(format!(
             "{} already records how its keys are hashed ({}); init starts new lakes only",
-            args.lake.lake, recorded.mode
+            location, recorded.mode
         )));
     }
     let secret = crate::key::generate_secret();
@@ -60,7 +61,7 @@ pub(crate) async fn run(args: InitArgs) -> Result<Outcome> {
     };
     print!(
         "{}",
-        crate::render::initialised(&args.lake.lake, &fingerprint, &kept)
+        crate::render::initialised(&location, &fingerprint, &kept)
     );
     Ok(Outcome::Done)
 }

@@ -6,7 +6,8 @@ use crate::lake::Lake;
 
 /// Converts the lake and reports what was converted.
 pub(crate) async fn run(args: LakeArgs, quiet: bool) -> Result<Outcome> {
-    let lake = Lake::open(&args.lake, &args.s3.settings()).await?;
+    let (location, s3) = args.resolve()?;
+    let lake = Lake::open(&location, &s3).await?;
     let summary = crate::lake::migrate::migrate(&lake).await?;
     if !quiet {
         print!(

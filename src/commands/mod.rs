@@ -48,33 +48,24 @@ pub enum Outcome {
 /// `--format` is given.
 pub(crate) const DEFAULT_OUTPUT_FORMAT: OutputFormat = OutputFormat::Table;
 
-#[derive(Debug, Clone, Args)]
-pub(crate) struct S3Args {
-    /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
-    /// AWS_ENDPOINT_URL is honoured too.
-    #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
-    pub(crate) endpoint_url: Option<String>,
-    /// AWS region, when the environment or profile names none.
-    #[arg(long, env = "EDGEMETER_REGION")]
-    pub(crate) region: Option<String>,
-}
-
-impl S3Args {
-    pub(crate) fn settings(&self) -> S3Settings {
-        S3Settings {
-            endpoint_url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-        }
-    }
-}
-
+/// The lake of a command without settings of its own (`runs`,
+/// `unreadable`, `schema`, `migrate`, `init`): `--lake` and the S3 flags over
+/// the top level of the `--config` file.
 #[derive(Debug, Clone, Args)]
 pub struct LakeArgs {
-    /// The lake: a local directory or s3://bucket/prefix/.
-    #[arg(long, env = "EDGEMETER_LAKE")]
-    pub(crate) lake: String,
     #[command(flatten)]
-    pub(crate) s3: S3Args,
+    pub(crate) settings: crate::config::LakeSettings,
+}
+
+impl LakeArgs {
+    /// The lake's location and S3 settings; no lake is a configuration error.
+    pub(crate) fn resolve(self) -> Result<(String, S3Settings)> {
+        let shared = match &self.settings.config {
+            Some(path) => crate::config::ConfigFile::load(path)?.into_shared(),
+            None => crate::config::Shared::default(),
+        };
+        self.settings.resolve(&shared)
+    }
 }
 
 /// `--as-of`, parsed; the newest version when absent.

@@ -22,7 +22,8 @@ pub struct RunsArgs {
 
 /// Prints the newest run records.
 pub(crate) async fn run(args: RunsArgs) -> Result<Outcome> {
-    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let (location, s3) = args.lake.resolve()?;
+    let lake = Lake::open(&location, &s3).await?;
     let batch = crate::lake::runs::list(&lake, args.limit).await?;
     let schema = batch.schema();
     let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(

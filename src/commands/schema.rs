@@ -8,7 +8,8 @@ use crate::query::output::{OutputFormat, write};
 
 /// Prints every column of every table.
 pub(crate) async fn run(args: LakeArgs) -> Result<Outcome> {
-    let lake = Lake::open(&args.lake, &args.s3.settings()).await?;
+    let (location, s3) = args.resolve()?;
+    let lake = Lake::open(&location, &s3).await?;
     let session = LakeSession::open(&lake).await?;
     let df = session
         .read_only_sql(

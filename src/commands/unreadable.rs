@@ -25,7 +25,8 @@ pub struct UnreadableArgs {
 
 /// Acknowledges the objects asked for, then lists the retry record.
 pub(crate) async fn run(args: UnreadableArgs, quiet: bool) -> Result<Outcome> {
-    let lake = Lake::open(&args.lake.lake, &args.lake.s3.settings()).await?;
+    let (location, s3) = args.lake.resolve()?;
+    let lake = Lake::open(&location, &s3).await?;
     let now = chrono::Utc::now();
     if args.acknowledge_all || !args.acknowledge.is_empty() {
         let wanted = |r: &crate::lake::unreadable::Unreadable| {

@@ -404,3 +404,43 @@ async fn maintain_reads_its_table_and_env_overrides_it() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(count().await, "n\n0\n");
 }
+
+/// The commands without settings of their own take the lake (and S3
+/// settings) from the file's top level, under `--lake`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_only_commands_read_the_lake_from_the_file() {
+    let s = setup().await;
+    let file = config(&s, "lake.toml", &shared(&s));
+    for command in [
+        &["runs", "--format", "csv"][..],
+        &["schema"],
+        &["unreadable", "--format", "csv"],
+    ] {
+        let by_flag = edgemeter(&[], &[command, &["--lake", &s.lake]].concat()).await;
+        assert_eq!(by_flag.code, 0, "{command:?}: {}", by_flag.stderr);
+        if command[0] != "unreadable" {
+            // (The setup's lake has no unreadable objects to list.)
+            assert!(by_flag.stdout.lines().count() > 1, "{command:?}");
+        }
+        let by_file = edgemeter(&[], &[command, &["--config", &file]].concat()).await;
+        assert_eq!(by_file.code, 0, "{command:?}: {}", by_file.stderr);
+        assert_eq!(by_file.stdout, by_flag.stdout, "{command:?}");
+    }
+    // --lake over the file's: a file naming a lake that does not exist.
+    let elsewhere = config(&s, "elsewhere.toml", "lake = \"/nonexistent/lake\"\n");
+    let run = edgemeter(&[], &["runs", "--config", &elsewhere, "--lake", &s.lake]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = edgemeter(&[], &["runs", "--config", &elsewhere]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("/nonexistent/lake"), "{}", run.stderr);
+    // No lake anywhere.
+    let none = config(&s, "none.toml", "region = \"eu-west-1\"\n");
+    let run = edgemeter(&[], &["migrate", "--config", &none]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("no lake: give --lake or `lake` in the config file"),
+        "{}",
+        run.stderr
+    );
+}
