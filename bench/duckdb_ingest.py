@@ -2,6 +2,7 @@
 
   duckdb_ingest.py ingest SRC_DIR OUT_DIR   every field typed, '-' as NULL, the
       SHA-256 of the twice-decoded key, Hive-partitioned zstd Parquet by (dt, hour)
+  duckdb_ingest.py append SRC_DIR OUT_DIR   the same, adding files to OUT_DIR's partitions
   duckdb_ingest.py aggregate SRC_DIR        per-key totals straight from the gz files
   duckdb_ingest.py usage LAKE FROM TO       per-key totals over edgemeter's lake
 
@@ -38,8 +39,10 @@ def main():
     con = duckdb.connect()
     con.execute("SET threads = 2")
     mode = sys.argv[1]
-    if mode == "ingest":
+    if mode in ("ingest", "append"):
         src, out = sys.argv[2], sys.argv[3]
+        # append: new files beside the partitions' existing ones (late logs).
+        write_mode = "OVERWRITE_OR_IGNORE" if mode == "ingest" else "APPEND"
         con.execute(f"""
         COPY (
           SELECT * EXCLUDE (date, time),
@@ -47,7 +50,7 @@ def main():
             CASE WHEN cs_uri_query LIKE '%api_key=%' THEN {KEY} END AS api_key_id,
             strftime(date, '%Y-%m-%d') AS dt, lpad(CAST(hour(time) AS VARCHAR), 2, '0') AS hour
           FROM {logs(src)}
-        ) TO '{out}' (FORMAT parquet, PARTITION_BY (dt, hour), COMPRESSION zstd, OVERWRITE_OR_IGNORE)
+        ) TO '{out}' (FORMAT parquet, PARTITION_BY (dt, hour), COMPRESSION zstd, {write_mode})
         """)
     elif mode == "aggregate":
         rows = con.execute(f"""
