@@ -15,7 +15,8 @@ use crate::commands::ingest::IngestSettings;
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
 use crate::format::{LogFormat, ParseOptions};
-use crate::ingest::{IngestOptions, Window};
+use crate::ingest::{IngestOptions, QueueOptions, Window};
+use crate::source::sqs::QueueUrl;
 use crate::key::{KeySource, default_sources};
 use crate::time::parse_instant;
 use std::path::{Path, PathBuf};
@@ -295,15 +296,16 @@ pub(crate) fn resolve(
     progress: bool,
 ) -> Result<RunConfig> {
     let sources = if given.sources.is_empty() {
-        file.sources
+        file.sources.clone()
     } else {
-        given.sources
+        given.sources.clone()
     };
     if sources.is_empty() {
         return Err(Error::Config(
             "no source: give --source or `sources` in the config file".into(),
         ));
     }
+    let (sources, queue) = queue_settings(sources, &given, &file)?;
     let lake = given
         .lake
         .or(file.lake)
@@ -444,6 +446,7 @@ pub(crate) fn resolve(
         max_keyless_share,
         progress,
         reingest_until: None,
+        queue,
         clock: std::sync::Arc::new(crate::time::SystemClock),
     };
     Ok(RunConfig {
@@ -456,6 +459,73 @@ pub(crate) fn resolve(
             .collect(),
         metrics_file: given.metrics_file.or(file.metrics_file),
     })
+}
+
+/// The settings of `sqs://` sources, checked, and the sources with the
+/// listings to reconcile them with after them.
+fn queue_settings(
+    sources: Vec<String>,
+    given: &IngestSettings,
+    file: &IngestSettings,
+) -> Result<(Vec<String>, QueueOptions)> {
+    let mut queues = 0;
+    for source in &sources {
+        if QueueUrl::of_source(source).transpose()?.is_some() {
+            queues += 1;
+        }
+    }
+    let dead_letter_queue = given
+        .dead_letter_queue
+        .clone()
+        .or(file.dead_letter_queue.clone());
+    let reconcile = if given.reconcile.is_empty() {
+        file.reconcile.clone()
+    } else {
+        given.reconcile.clone()
+    };
+    if queues == 0 && (dead_letter_queue.is_some() || !reconcile.is_empty()) {
+        return Err(Error::Config(
+            "--dead-letter-queue and --reconcile go with an sqs:// source".into(),
+        ));
+    }
+    if let Some(url) = &dead_letter_queue {
+        QueueUrl::parse(url)
+            .map_err(|reason| Error::Config(format!("--dead-letter-queue {url}: {reason}")))?;
+    }
+    let wait_secs = given
+        .wait_secs
+        .or(file.wait_secs)
+        .unwrap_or(crate::ingest::DEFAULT_WAIT_SECS);
+    if wait_secs > crate::source::sqs::MAX_WAIT_SECS {
+        return Err(Error::Config(format!(
+            "wait_secs {wait_secs}: SQS waits at most {} s",
+            crate::source::sqs::MAX_WAIT_SECS
+        )));
+    }
+    let max_messages = given.max_messages.or(file.max_messages);
+    if max_messages == Some(0) {
+        return Err(Error::Config("max_messages must be at least 1".into()));
+    }
+    let mut all = sources;
+    for listing in reconcile {
+        if listing.starts_with(crate::source::sqs::SCHEME) {
+            return Err(Error::Config(format!(
+                "--reconcile {listing}: give the listing (s3://bucket/prefix/ or a directory) \
+                 that the queue's notifications come from"
+            )));
+        }
+        if !all.contains(&listing) {
+            all.push(listing);
+        }
+    }
+    Ok((
+        all,
+        QueueOptions {
+            dead_letter_queue,
+            max_messages,
+            wait_secs,
+        },
+    ))
 }
 
 /// Where a setting came from, to name it in errors.
@@ -538,6 +608,11 @@ impl RunConfig {
                 "max_line_bytes": o.parse.max_line_bytes,
                 "max_file_rows": o.file_limits.rows,
                 "max_file_bytes": o.file_limits.bytes,
+                "queue": QueueUrl::of_source(&o.source).is_some().then(|| serde_json::json!({
+                    "dead_letter_queue": o.queue.dead_letter_queue,
+                    "max_messages": o.queue.max_messages,
+                    "wait_secs": o.queue.wait_secs,
+                })),
             })
         };
         serde_json::json!({
