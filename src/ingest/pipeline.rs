@@ -92,37 +92,40 @@ impl Pipeline<'_> {
             OwnedSemaphorePermit,
         )>(BATCHES_IN_MEMORY);
         let produce = async {
-            let mut parsed = Box::pin(batches.map(|batch| {
-                    let (in_memory, hasher, tx) = (in_memory.clone(), hasher, &parsed_tx);
-                    async move {
-                        let permit = match in_memory.clone().acquire_owned().await {
-                            Ok(permit) => permit,
-                            Err(_) => unreachable!("the batch semaphore is never closed"),
-                        };
-                        if tx.is_closed() {
-                            return (Vec::new(), permit); // the committing stage stopped on an error
+            let mut parsed = Box::pin(
+                batches
+                    .map(|batch| {
+                        let (in_memory, hasher, tx) = (in_memory.clone(), hasher, &parsed_tx);
+                        async move {
+                            let permit = match in_memory.clone().acquire_owned().await {
+                                Ok(permit) => permit,
+                                Err(_) => unreachable!("the batch semaphore is never closed"),
+                            };
+                            if tx.is_closed() {
+                                return (Vec::new(), permit); // the committing stage stopped on an error
+                            }
+                            let parts = PartSink {
+                                in_memory: &in_memory,
+                                tx,
+                            };
+                            let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
+                                .map(|object| {
+                                    fetch::fetch_and_decode(
+                                        source,
+                                        object,
+                                        options,
+                                        hasher.clone(),
+                                        parts,
+                                    )
+                                })
+                                .buffered(options.concurrency.max(1))
+                                .collect()
+                                .await;
+                            (outcomes, permit)
                         }
-                        let parts = PartSink {
-                            in_memory: &in_memory,
-                            tx,
-                        };
-                        let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-                            .map(|object| {
-                                fetch::fetch_and_decode(
-                                    source,
-                                    object,
-                                    options,
-                                    hasher.clone(),
-                                    parts,
-                                )
-                            })
-                            .buffered(options.concurrency.max(1))
-                            .collect()
-                            .await;
-                        (outcomes, permit)
-                    }
-                })
-                .buffered(BATCHES_IN_MEMORY - 1));
+                    })
+                    .buffered(BATCHES_IN_MEMORY - 1),
+            );
             while let Some(batch) = parsed.next().await {
                 if parsed_tx.send(batch).await.is_err() {
                     break; // the committing stage stopped on an error

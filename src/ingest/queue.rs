@@ -57,15 +57,17 @@ pub(super) async fn ingest_queue(
     let queue = Queue::connect(queue_url, &options.s3).await;
     let dead_letter = match &options.queue.dead_letter_queue {
         Some(url) => {
-            let url = QueueUrl::parse(url).map_err(|reason| {
-                Error::Config(format!("--dead-letter-queue {url}: {reason}"))
-            })?;
+            let url = QueueUrl::parse(url)
+                .map_err(|reason| Error::Config(format!("--dead-letter-queue {url}: {reason}")))?;
             Some(Queue::connect(&url, &options.s3).await)
         }
         None => None,
     };
     // A queue whose timeout is 0 hides nothing; extensions still do.
-    let timeout = queue.visibility_timeout().await?.max(Duration::from_secs(1));
+    let timeout = queue
+        .visibility_timeout()
+        .await?
+        .max(Duration::from_secs(1));
     let mut retry = Retry::load(lake, &source, &options.source, &[], Vec::new()).await?;
     let refetch = retry.take_refetch();
     let mut summary = IngestSummary {
@@ -152,8 +154,7 @@ pub(super) async fn ingest_queue(
     queue_summary.messages_dead_lettered = acked.dead_lettered;
     queue_summary.messages_left += acked.left;
     queue_summary.visibility_extensions = extensions;
-    summary.objects_listed =
-        queue_summary.notifications - queue_summary.repeated_notifications;
+    summary.objects_listed = queue_summary.notifications - queue_summary.repeated_notifications;
     summary.objects_skipped = ledger.already_recorded.len() as u64;
     summary.queue = Some(queue_summary);
     let finish = Finish {
@@ -258,12 +259,8 @@ impl QueueRun<'_> {
                 })
                 .collect();
             let (lookups, recorded) = self.look_up(&arrivals, &mut records).await?;
-            let (to_read, done) = books(self.ledger).admit(
-                arrivals,
-                &lookups,
-                &recorded,
-                asked_at + self.timeout,
-            );
+            let (to_read, done) =
+                books(self.ledger).admit(arrivals, &lookups, &recorded, asked_at + self.timeout);
             for action in done {
                 let _ = actions.send(action);
             }
@@ -393,7 +390,10 @@ impl QueueRun<'_> {
                 body,
                 reason,
                 failures,
-            } => self.dead_letter(&id, &receipt, &body, &reason, &failures).await,
+            } => {
+                self.dead_letter(&id, &receipt, &body, &reason, &failures)
+                    .await
+            }
         }
     }
 
@@ -496,11 +496,7 @@ struct RecordCache {
 }
 
 impl RecordCache {
-    async fn get(
-        &mut self,
-        lake: &Lake,
-        uris: &[&str],
-    ) -> Result<HashMap<String, (String, u64)>> {
+    async fn get(&mut self, lake: &Lake, uris: &[&str]) -> Result<HashMap<String, (String, u64)>> {
         let missing: BTreeSet<String> = uris
             .iter()
             .map(|uri| ingested::day_of(uri))

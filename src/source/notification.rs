@@ -40,8 +40,7 @@ pub(crate) enum Notice {
 
 /// Reads a message body. `Err` says why it is not an S3 notification.
 pub(crate) fn parse(body: &str) -> Result<Notice, String> {
-    let value: Value =
-        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     parse_value(&value, 0)
 }
 
@@ -60,8 +59,8 @@ fn parse_value(value: &Value, depth: usize) -> Result<Notice, String> {
         let Some(inner) = map.get("Message").and_then(Value::as_str) else {
             return Err("an SNS notification without a Message string".into());
         };
-        let inner: Value = serde_json::from_str(inner)
-            .map_err(|e| format!("the SNS Message is not JSON: {e}"))?;
+        let inner: Value =
+            serde_json::from_str(inner).map_err(|e| format!("the SNS Message is not JSON: {e}"))?;
         return parse_value(&inner, depth + 1);
     }
     // S3's test event when a notification configuration is saved.
@@ -98,9 +97,8 @@ fn s3_records(records: &Value) -> Result<Notice, String> {
         let s3 = record
             .get("s3")
             .ok_or_else(|| format!("Records[{i}] ({name}) has no s3"))?;
-        let field = |path: &[&str]| -> Option<&Value> {
-            path.iter().try_fold(s3, |v, k| v.get(*k))
-        };
+        let field =
+            |path: &[&str]| -> Option<&Value> { path.iter().try_fold(s3, |v, k| v.get(*k)) };
         let bucket = field(&["bucket", "name"])
             .and_then(Value::as_str)
             .ok_or_else(|| format!("Records[{i}] has no s3.bucket.name"))?;
@@ -131,9 +129,8 @@ fn eventbridge(map: &serde_json::Map<String, Value>) -> Result<Notice, String> {
         return Ok(Notice::Ignored(kind.to_string()));
     }
     let detail = map.get("detail").ok_or("Object Created without detail")?;
-    let field = |path: &[&str]| -> Option<&Value> {
-        path.iter().try_fold(detail, |v, k| v.get(*k))
-    };
+    let field =
+        |path: &[&str]| -> Option<&Value> { path.iter().try_fold(detail, |v, k| v.get(*k)) };
     let bucket = field(&["bucket", "name"])
         .and_then(Value::as_str)
         .ok_or("Object Created without detail.bucket.name")?;
@@ -269,10 +266,7 @@ mod tests {
     fn test_events_and_other_events_are_ignored() {
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2025-10-05T13:00:00.000Z",
             "Bucket":"my-log-bucket","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YYGhwOFDQw=="}"#;
-        assert_eq!(
-            parse(test).unwrap(),
-            Notice::Ignored("s3:TestEvent".into())
-        );
+        assert_eq!(parse(test).unwrap(), Notice::Ignored("s3:TestEvent".into()));
         let removed = DIRECT.replace("ObjectCreated:Put", "ObjectRemoved:Delete");
         assert_eq!(
             parse(&removed).unwrap(),
@@ -309,11 +303,17 @@ mod tests {
         assert_eq!(parse("[1]").unwrap_err(), "not a JSON object");
         assert_eq!(parse(r#"{"Records":[]}"#).unwrap_err(), "Records is empty");
         assert_eq!(
-            parse(r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"}}}]}"#)
-                .unwrap_err(),
+            parse(
+                r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"}}}]}"#
+            )
+            .unwrap_err(),
             "Records[0] has no s3.object.key"
         );
-        assert!(parse(r#"{"hello":"world"}"#).unwrap_err().starts_with("neither"));
+        assert!(
+            parse(r#"{"hello":"world"}"#)
+                .unwrap_err()
+                .starts_with("neither")
+        );
         let size = DIRECT.replace("4512", "-1");
         assert_eq!(parse(&size).unwrap_err(), "size is not a whole number");
     }

@@ -267,10 +267,14 @@ mod tests {
 
     #[test]
     fn queue_sources_name_a_queue_url() {
-        let aws = QueueUrl::of_source("sqs://https://sqs.eu-west-1.amazonaws.com/123456789012/logs")
-            .unwrap()
-            .unwrap();
-        assert_eq!(aws.url, "https://sqs.eu-west-1.amazonaws.com/123456789012/logs");
+        let aws =
+            QueueUrl::of_source("sqs://https://sqs.eu-west-1.amazonaws.com/123456789012/logs")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            aws.url,
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/logs"
+        );
         assert_eq!(aws.endpoint, "https://sqs.eu-west-1.amazonaws.com");
         assert_eq!(aws.region.as_deref(), Some("eu-west-1"));
         let bare = QueueUrl::of_source("sqs://sqs.eu-west-1.amazonaws.com/123456789012/logs")

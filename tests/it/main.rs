@@ -27,5 +27,6 @@ mod secrets;
 mod serve;
 mod serve_pg;
 mod sql;
+mod sqs;
 mod traps;
 mod webhook;

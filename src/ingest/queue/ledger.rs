@@ -270,10 +270,8 @@ impl Ledger {
     /// Objects that could not be read.
     pub(super) fn failed(&mut self, failures: &[ObjectFailure]) -> Vec<Action> {
         for failure in failures {
-            self.objects.insert(
-                failure.object.clone(),
-                ObjectState::Failed(failure.clone()),
-            );
+            self.objects
+                .insert(failure.object.clone(), ObjectState::Failed(failure.clone()));
         }
         self.settle(|held| {
             for failure in failures {
@@ -422,8 +420,12 @@ mod tests {
         assert_eq!(ledger.held(), 1);
         assert_eq!(ledger.recorded(&[object("a").uri]), vec![delete("m1")]);
         // A later message naming a recorded object goes at once.
-        let (to_read, actions) =
-            ledger.admit(vec![arrival("m3", &["a"])], &HashMap::new(), &HashMap::new(), now);
+        let (to_read, actions) = ledger.admit(
+            vec![arrival("m3", &["a"])],
+            &HashMap::new(),
+            &HashMap::new(),
+            now,
+        );
         assert!(to_read.is_empty());
         assert_eq!(actions, vec![delete("m3")]);
     }
@@ -523,7 +525,12 @@ mod tests {
     fn a_message_received_again_keeps_its_newest_receipt_and_is_counted() {
         let mut ledger = Ledger::new("q", true);
         let now = Instant::now();
-        ledger.admit(vec![arrival("m1", &["a"])], &lookups(&["a"]), &HashMap::new(), now);
+        ledger.admit(
+            vec![arrival("m1", &["a"])],
+            &lookups(&["a"]),
+            &HashMap::new(),
+            now,
+        );
         let mut again = arrival("m1", &["a"]);
         again.message.receipt = "r-m1-again".into();
         let (to_read, actions) = ledger.admit(vec![again], &HashMap::new(), &HashMap::new(), now);
