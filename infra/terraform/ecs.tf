@@ -1,11 +1,17 @@
 # The scheduled job: edgemeter on ECS Fargate, started hourly by EventBridge
-# Scheduler. Its config comes from SSM Parameter Store, its key secret from
-# Secrets Manager; its role can only read the logs and read/write the lake.
+# Scheduler, reading the queue of the log bucket's notifications (sqs.tf).
+# Its config comes from SSM Parameter Store, its key secret from Secrets
+# Manager; its role can only read the logs, consume that queue and
+# read/write the lake.
 
 locals {
-  lake_url = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/"
+  lake_url   = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/"
+  log_source = "s3://${aws_s3_bucket.logs.bucket}/cloudfront/"
+  # The queue of the log bucket's notifications (sqs.tf); the daily
+  # reconciliation adds the listing of log_source.
   config = <<-EOT
-    sources = ["s3://${aws_s3_bucket.logs.bucket}/cloudfront/"]
+    sources = ["sqs://${aws_sqs_queue.notifications.url}"]
+    dead_letter_queue = "${aws_sqs_queue.notifications_dlq.url}"
     lake = "${local.lake_url}"
     key_from = ${jsonencode(var.key_params)}
     lookback = "48h"
@@ -54,7 +60,8 @@ data "aws_iam_policy_document" "ecs_assume" {
   }
 }
 
-# The task's own role: list/read logs, read/write the lake prefix, nothing else.
+# The task's own role: list/read logs, consume the notification queue (and
+# send to its dead-letter queue), read/write the lake prefix, nothing else.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
@@ -86,6 +93,21 @@ data "aws_iam_policy_document" "task" {
     sid       = "ReadWriteLake"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.lake.arn}/${var.lake_prefix}/*"]
+  }
+  statement {
+    sid = "ConsumeNotifications"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.notifications.arn]
+  }
+  statement {
+    sid       = "DeadLetterNotifications"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.notifications_dlq.arn]
   }
   statement {
     sid       = "UseKey"

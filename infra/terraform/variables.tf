@@ -68,6 +68,24 @@ variable "schedule_expression" {
   default     = "cron(17 * * * ? *)"
 }
 
+variable "reconcile_schedule_expression" {
+  description = "EventBridge Scheduler expression for the daily run that also lists the log prefix (edgemeter --reconcile)."
+  type        = string
+  default     = "cron(47 3 * * ? *)"
+}
+
+variable "notification_visibility_timeout" {
+  description = "Seconds a received notification stays hidden (edgemeter extends it while reading); how soon one held by a stopped run comes back."
+  type        = number
+  default     = 120
+}
+
+variable "notification_max_receives" {
+  description = "Receipts of one notification before SQS moves it to the dead-letter queue (a message that makes every run fail)."
+  type        = number
+  default     = 5
+}
+
 variable "key_params" {
   description = "Where API keys are found, tried in order (edgemeter --key-from)."
   type        = list(string)
