@@ -1056,6 +1056,70 @@ json = true",
     }
 
     #[test]
+    fn queue_sources_take_their_settings_and_reconcile_after_them() {
+        const QUEUE: &str = "sqs://https://sqs.eu-west-1.amazonaws.com/123456789012/logs";
+        let file = IngestSettings::parse(
+            &format!(
+                "sources = [\"{QUEUE}\"]\nlake = \"/lake\"\n\
+                 dead_letter_queue = \"https://sqs.eu-west-1.amazonaws.com/123456789012/dlq\"\n\
+                 reconcile = [\"s3://logs/cf/\"]\nmax_messages = 500\n"
+            ),
+            "test",
+        )
+        .unwrap();
+        let given = IngestSettings {
+            wait_secs: Some(5),
+            ..Default::default()
+        };
+        let run = resolve(given, file.clone(), false).unwrap();
+        let sources: Vec<&str> = run.ingests.iter().map(|o| o.source.as_str()).collect();
+        assert_eq!(sources, vec![QUEUE, "s3://logs/cf/"]);
+        let queue = &run.ingests[0].queue;
+        assert_eq!(
+            queue.dead_letter_queue.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq")
+        );
+        assert_eq!(queue.max_messages, Some(500));
+        assert_eq!(queue.wait_secs, 5);
+        let shown = run.describe();
+        assert_eq!(shown["ingests"][0]["queue"]["wait_secs"], 5);
+        assert!(shown["ingests"][1]["queue"].is_null());
+
+        let error = |given: IngestSettings| {
+            resolve(given, IngestSettings::default(), false)
+                .unwrap_err()
+                .to_string()
+        };
+        let with = |sources: &[&str]| IngestSettings {
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            lake: Some("/lake".into()),
+            ..Default::default()
+        };
+        let err = error(IngestSettings {
+            reconcile: vec!["s3://logs/cf/".into()],
+            ..with(&["s3://logs/cf/"])
+        });
+        assert!(err.contains("go with an sqs:// source"), "{err}");
+        let err = error(with(&["sqs://https://sqs.eu-west-1.amazonaws.com/logs"]));
+        assert!(err.contains("/ACCOUNT/QUEUE"), "{err}");
+        let err = error(IngestSettings {
+            wait_secs: Some(21),
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("at most 20"), "{err}");
+        let err = error(IngestSettings {
+            reconcile: vec![QUEUE.into()],
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("--reconcile"), "{err}");
+        let err = error(IngestSettings {
+            dead_letter_queue: Some("not a url".into()),
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("--dead-letter-queue"), "{err}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("48h").unwrap().as_secs(), 172_800);
         assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
