@@ -77,8 +77,9 @@ pub(crate) struct QueueSummary {
     /// Sent to the dead-letter queue (and deleted): an object they name
     /// could not be read, or they are no notifications.
     pub(crate) messages_dead_lettered: u64,
-    /// Left in the queue for its redrive policy (no `--dead-letter-queue`),
-    /// or because deleting or dead-lettering them failed.
+    /// Left in the queue for its redrive policy (no `--dead-letter-queue`;
+    /// hidden while the run lasts, so each run is one receipt of them), or
+    /// because deleting or dead-lettering them failed.
     pub(crate) messages_left: u64,
     /// Objects named, over all messages.
     pub(crate) notifications: u64,

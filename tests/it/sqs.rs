@@ -726,7 +726,8 @@ async fn without_a_dead_letter_queue_failed_messages_are_left_to_the_redrive_pol
     )
     .await;
     let dead_letters = create_queue("redrive-dlq", 30, None).await;
-    // Handed out twice at most, then moved to the dead-letter queue.
+    // Handed out twice at most, then moved to the dead-letter queue. A run
+    // keeps what it leaves hidden until it ends: one receipt each.
     let queue = create_queue("redrive", 1, Some((&dead_letters, 2))).await;
     let bodies = [direct(&[&good]), eventbridge(&bad), "{}".to_string()];
     for body in &bodies {
@@ -809,15 +810,15 @@ async fn reconcile_ingests_an_object_whose_notification_never_came() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_stays_hidden_while_its_slow_object_is_read() {
     // Every read of this bucket's objects meets a 503, a reset, a body cut
-    // short and a 3 s stall before it succeeds: far longer than the
-    // queue's 1 s visibility timeout.
+    // short and a 3 s stall before it succeeds: longer than the queue's 2 s
+    // visibility timeout.
     let bucket = "sqs-slow";
     let s3 = TestS3::start_faulty(bucket).await;
     s3.create_bucket(bucket).await;
     let reqs = hour_of_requests(7, 120, "slow");
     let key = "cf/E2SLOW.2025-10-05-07.0001.gz";
     let p = put_log(&s3, bucket, key, &reqs).await;
-    let queue = create_queue("slow", 1, None).await;
+    let queue = create_queue("slow", 2, None).await;
     send(&queue, &direct(&[&p])).await;
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path().to_str().unwrap();
@@ -855,7 +856,7 @@ async fn a_message_stays_hidden_while_its_slow_object_is_read() {
     assert_eq!(q["messages_received"], 1);
     assert_eq!(q["messages_received_again"], 0);
     assert_eq!(q["messages_deleted"], 1);
-    assert!(q["visibility_extensions"].as_u64().unwrap() >= 3, "{q}");
+    assert!(q["visibility_extensions"].as_u64().unwrap() >= 2, "{q}");
     // The read took several visibility timeouts: without extensions the
     // message would have come back.
     assert!(s["elapsed_ms"].as_u64().unwrap() >= 3000, "{s}");

@@ -66,6 +66,10 @@ pub(super) struct Arrival {
 #[derive(Debug)]
 pub(super) struct Ledger {
     held: HashMap<String, Held>,
+    /// Failed messages left for the queue's redrive policy: kept hidden
+    /// while the run lasts, so that each run is one receipt of them (one
+    /// attempt), and let go when it ends.
+    parked: HashMap<String, Held>,
     objects: HashMap<String, ObjectState>,
     /// Whether failed messages go to a dead-letter queue (else they are
     /// left in the queue, for its redrive policy).
@@ -82,6 +86,7 @@ impl Ledger {
     pub(super) fn new(queue: &str, dead_letter: bool) -> Self {
         Self {
             held: HashMap::new(),
+            parked: HashMap::new(),
             objects: HashMap::new(),
             dead_letter,
             already_recorded: Vec::new(),
@@ -93,7 +98,8 @@ impl Ledger {
         }
     }
 
-    /// Messages held: received and not yet done with.
+    /// Messages held: received and not yet done with (not those left for
+    /// the redrive policy).
     pub(super) fn held(&self) -> usize {
         self.held.len()
     }
@@ -107,9 +113,9 @@ impl Ledger {
         }
     }
 
-    /// True for a message this run holds now.
+    /// True for a message this run holds now, or has left for the redrive policy.
     pub(super) fn holds(&self, id: &str) -> bool {
-        self.held.contains_key(id)
+        self.held.contains_key(id) || self.parked.contains_key(id)
     }
 
     /// True for an object this run has met already.
@@ -131,7 +137,12 @@ impl Ledger {
         let mut to_read = Vec::new();
         let mut actions = Vec::new();
         for Arrival { message, notice } in arrivals {
-            if let Some(held) = self.held.get_mut(&message.id) {
+            let again = self.held.get_mut(&message.id);
+            let again = match again {
+                Some(held) => Some(held),
+                None => self.parked.get_mut(&message.id),
+            };
+            if let Some(held) = again {
                 // Received again while held: an extension came too late.
                 // Only the newest receipt deletes it.
                 held.receipt = message.receipt;
@@ -322,6 +333,7 @@ impl Ledger {
         if !self.dead_letter {
             tracing::warn!(message_id = %id, %reason, "message left in the queue for its redrive policy");
             self.summary.messages_left += 1;
+            self.parked.insert(id, held);
             return None;
         }
         Some(Action::DeadLetter {
@@ -343,7 +355,7 @@ impl Ledger {
         hidden_until: Instant,
     ) -> Vec<(String, String)> {
         let mut due = Vec::new();
-        for (id, held) in &mut self.held {
+        for (id, held) in self.held.iter_mut().chain(self.parked.iter_mut()) {
             if held.hidden_until <= now + margin {
                 held.hidden_until = hidden_until;
                 due.push((id.clone(), held.receipt.clone()));
@@ -489,6 +501,13 @@ mod tests {
         );
         assert_eq!(ledger.summary.messages_left, 1);
         assert_eq!(ledger.failed_early.len(), 1);
+        // It no longer keeps the run going, but stays hidden while it lasts.
+        assert_eq!(ledger.held(), 0);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            ledger.due(later, Duration::ZERO, later),
+            vec![("m1".to_string(), "r-m1".to_string())]
+        );
     }
 
     #[test]
