@@ -15,8 +15,9 @@ use crate::commands::ingest::IngestSettings;
 use crate::error::{Error, Result};
 use crate::format::DEFAULT_MAX_OBJECT_BYTES;
 use crate::format::{LogFormat, ParseOptions};
-use crate::ingest::{IngestOptions, Window};
+use crate::ingest::{IngestOptions, QueueOptions, Window};
 use crate::key::{KeySource, default_sources};
+use crate::source::sqs::QueueUrl;
 use crate::time::parse_instant;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -300,15 +301,16 @@ pub(crate) fn resolve(
     progress: bool,
 ) -> Result<RunConfig> {
     let sources = if given.sources.is_empty() {
-        file.sources
+        file.sources.clone()
     } else {
-        given.sources
+        given.sources.clone()
     };
     if sources.is_empty() {
         return Err(Error::Config(
             "no source: give --source or `sources` in the config file".into(),
         ));
     }
+    let (sources, queue) = queue_settings(sources, &given, &file)?;
     let lake = given
         .lake
         .or(file.lake)
@@ -456,6 +458,7 @@ pub(crate) fn resolve(
         max_keyless_share,
         progress,
         reingest_until: None,
+        queue,
         clock: std::sync::Arc::new(crate::time::SystemClock),
     };
     Ok(RunConfig {
@@ -468,6 +471,80 @@ pub(crate) fn resolve(
             .collect(),
         metrics_file: given.metrics_file.or(file.metrics_file),
     })
+}
+
+/// The settings of `sqs://` sources, checked, and the sources with the
+/// listings to reconcile them with after them.
+fn queue_settings(
+    sources: Vec<String>,
+    given: &IngestSettings,
+    file: &IngestSettings,
+) -> Result<(Vec<String>, QueueOptions)> {
+    let mut queues = 0;
+    for source in &sources {
+        if QueueUrl::of_source(source).transpose()?.is_some() {
+            queues += 1;
+        }
+    }
+    let dead_letter_queue = given
+        .dead_letter_queue
+        .clone()
+        .or(file.dead_letter_queue.clone());
+    let reconcile = if given.reconcile.is_empty() {
+        file.reconcile.clone()
+    } else {
+        given.reconcile.clone()
+    };
+    if queues > 0 && (given.shard.is_some() || file.shard.is_some()) {
+        return Err(Error::Config(
+            "--shard divides a listed source; workers reading an sqs:// queue share it \
+             without shards (the queue gives each message to one of them)"
+                .into(),
+        ));
+    }
+    if queues == 0 && (dead_letter_queue.is_some() || !reconcile.is_empty()) {
+        return Err(Error::Config(
+            "--dead-letter-queue and --reconcile go with an sqs:// source".into(),
+        ));
+    }
+    if let Some(url) = &dead_letter_queue {
+        QueueUrl::parse(url)
+            .map_err(|reason| Error::Config(format!("--dead-letter-queue {url}: {reason}")))?;
+    }
+    let wait_secs = given
+        .wait_secs
+        .or(file.wait_secs)
+        .unwrap_or(crate::ingest::DEFAULT_WAIT_SECS);
+    if wait_secs > crate::source::sqs::MAX_WAIT_SECS {
+        return Err(Error::Config(format!(
+            "wait_secs {wait_secs}: SQS waits at most {} s",
+            crate::source::sqs::MAX_WAIT_SECS
+        )));
+    }
+    let max_messages = given.max_messages.or(file.max_messages);
+    if max_messages == Some(0) {
+        return Err(Error::Config("max_messages must be at least 1".into()));
+    }
+    let mut all = sources;
+    for listing in reconcile {
+        if listing.starts_with(crate::source::sqs::SCHEME) {
+            return Err(Error::Config(format!(
+                "--reconcile {listing}: give the listing (s3://bucket/prefix/ or a directory) \
+                 that the queue's notifications come from"
+            )));
+        }
+        if !all.contains(&listing) {
+            all.push(listing);
+        }
+    }
+    Ok((
+        all,
+        QueueOptions {
+            dead_letter_queue,
+            max_messages,
+            wait_secs,
+        },
+    ))
 }
 
 /// Where a setting came from, to name it in errors.
@@ -551,6 +628,11 @@ impl RunConfig {
                 "max_line_bytes": o.parse.max_line_bytes,
                 "max_file_rows": o.file_limits.rows,
                 "max_file_bytes": o.file_limits.bytes,
+                "queue": QueueUrl::of_source(&o.source).is_some().then(|| serde_json::json!({
+                    "dead_letter_queue": o.queue.dead_letter_queue,
+                    "max_messages": o.queue.max_messages,
+                    "wait_secs": o.queue.wait_secs,
+                })),
             })
         };
         serde_json::json!({
@@ -991,6 +1073,75 @@ json = true",
         assert_eq!(query.format, Some(crate::query::output::OutputFormat::Csv));
         let maintain: crate::commands::maintain::MaintainArgs = file.table().unwrap();
         assert_eq!(maintain.retain_versions_hours, Some(336));
+    }
+
+    #[test]
+    fn queue_sources_take_their_settings_and_reconcile_after_them() {
+        const QUEUE: &str = "sqs://https://sqs.eu-west-1.amazonaws.com/123456789012/logs";
+        let file = IngestSettings::parse(
+            &format!(
+                "sources = [\"{QUEUE}\"]\nlake = \"/lake\"\n\
+                 dead_letter_queue = \"https://sqs.eu-west-1.amazonaws.com/123456789012/dlq\"\n\
+                 reconcile = [\"s3://logs/cf/\"]\nmax_messages = 500\n"
+            ),
+            "test",
+        )
+        .unwrap();
+        let given = IngestSettings {
+            wait_secs: Some(5),
+            ..Default::default()
+        };
+        let run = resolve(given, file.clone(), false).unwrap();
+        let sources: Vec<&str> = run.ingests.iter().map(|o| o.source.as_str()).collect();
+        assert_eq!(sources, vec![QUEUE, "s3://logs/cf/"]);
+        let queue = &run.ingests[0].queue;
+        assert_eq!(
+            queue.dead_letter_queue.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq")
+        );
+        assert_eq!(queue.max_messages, Some(500));
+        assert_eq!(queue.wait_secs, 5);
+        let shown = run.describe();
+        assert_eq!(shown["ingests"][0]["queue"]["wait_secs"], 5);
+        assert!(shown["ingests"][1]["queue"].is_null());
+
+        let error = |given: IngestSettings| {
+            resolve(given, IngestSettings::default(), false)
+                .unwrap_err()
+                .to_string()
+        };
+        let with = |sources: &[&str]| IngestSettings {
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            lake: Some("/lake".into()),
+            ..Default::default()
+        };
+        let err = error(IngestSettings {
+            reconcile: vec!["s3://logs/cf/".into()],
+            ..with(&["s3://logs/cf/"])
+        });
+        assert!(err.contains("go with an sqs:// source"), "{err}");
+        let err = error(IngestSettings {
+            shard: Some("0/2".into()),
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("without shards"), "{err}");
+        let err = error(with(&["sqs://https://sqs.eu-west-1.amazonaws.com/logs"]));
+        assert!(err.contains("/ACCOUNT/QUEUE"), "{err}");
+        let err = error(IngestSettings {
+            wait_secs: Some(21),
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("at most 20"), "{err}");
+        let err = error(IngestSettings {
+            reconcile: vec![QUEUE.into()],
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("--reconcile"), "{err}");
+        let err = error(IngestSettings {
+            dead_letter_queue: Some("not a url".into()),
+            ..with(&[QUEUE])
+        });
+        assert!(err.contains("--dead-letter-queue"), "{err}");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum Error {
     #[error("cannot read {object}: {reason}")]
     Fetch { object: String, reason: String },
 
+    /// An SQS queue of notifications failed after retries.
+    #[error("queue {queue}: {reason}")]
+    Queue { queue: String, reason: String },
+
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -83,6 +83,36 @@ pub(crate) fn write(path: &Path, summaries: &[IngestSummary], success: bool) -> 
         "Requests of the last run already in the lake.",
         sum(|s| s.duplicates).to_string(),
     );
+    if summaries.iter().any(|s| s.queue.is_some()) {
+        let queue = |f: fn(&crate::ingest::summary::QueueSummary) -> u64| {
+            summaries
+                .iter()
+                .filter_map(|s| s.queue.as_ref())
+                .map(f)
+                .sum::<u64>()
+                .to_string()
+        };
+        metric(
+            "queue_messages_received",
+            "Notification messages the last run received from its queues.",
+            queue(|q| q.messages_received),
+        );
+        metric(
+            "queue_messages_deleted",
+            "Messages the last run deleted, their objects recorded as ingested (or naming none).",
+            queue(|q| q.messages_deleted),
+        );
+        metric(
+            "queue_messages_dead_lettered",
+            "Messages the last run sent to the dead-letter queue.",
+            queue(|q| q.messages_dead_lettered),
+        );
+        metric(
+            "queue_messages_malformed",
+            "Messages of the last run that were no S3 event notifications.",
+            queue(|q| q.malformed.len() as u64),
+        );
+    }
     metric(
         "duration_seconds",
         "Wall time of the last run.",

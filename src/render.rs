@@ -133,7 +133,47 @@ pub(crate) fn ingest_summary(s: &IngestSummary) -> String {
     for n in &s.not_logs {
         let _ = writeln!(out, "    {}: {}", n.object, n.reason);
     }
-    if s.objects_listed == 0 && s.objects_retried == 0 && s.listing == "full" {
+    if let Some(q) = &s.queue {
+        let _ = writeln!(
+            out,
+            "  queue:    {} received ({} redelivered), {} deleted ({} not about new objects), \
+             {} dead-lettered, {} left in the queue",
+            plural(q.messages_received, "message"),
+            q.messages_redelivered,
+            q.messages_deleted,
+            q.messages_ignored,
+            q.messages_dead_lettered,
+            q.messages_left
+        );
+        let _ = writeln!(
+            out,
+            "            {} named {} ({} named before in this run); visibility extended {} times",
+            plural(q.messages_received, "message"),
+            plural(q.notifications, "object"),
+            q.repeated_notifications,
+            q.visibility_extensions
+        );
+        if q.messages_received_again > 0 {
+            let _ = writeln!(
+                out,
+                "  WARNING {} received again while held: their visibility was not extended in time",
+                plural(q.messages_received_again, "message")
+            );
+        }
+        for m in &q.malformed {
+            let _ = writeln!(
+                out,
+                "  not a notification: message {}: {}",
+                m.message_id, m.reason
+            );
+        }
+    }
+    if s.listing == "queue" && s.objects_listed == 0 && s.objects_retried == 0 {
+        let _ = writeln!(
+            out,
+            "  nothing found: no notifications of new objects on the queue"
+        );
+    } else if s.objects_listed == 0 && s.objects_retried == 0 && s.listing == "full" {
         let _ = writeln!(out, "  nothing found: no log objects under the source");
     } else if s.objects_listed == 0 && s.objects_retried == 0 {
         let _ = writeln!(
@@ -513,6 +553,40 @@ mod tests {
             ingest_summary(&window),
             ingest_summary(&full)
         ));
+    }
+
+    #[test]
+    fn ingest_summary_of_a_queue_run() {
+        let mut run = IngestSummary::default();
+        run.run_id = "r2".into();
+        run.source = "sqs://https://sqs.eu-west-1.amazonaws.com/123456789012/logs".into();
+        run.listing = "queue".into();
+        run.objects_listed = 3;
+        run.objects_ingested = 2;
+        run.objects_skipped = 1;
+        run.elapsed_ms = 2_300;
+        run.queue = Some(crate::ingest::summary::QueueSummary {
+            queue: "https://sqs.eu-west-1.amazonaws.com/123456789012/logs".into(),
+            messages_received: 6,
+            messages_redelivered: 1,
+            messages_received_again: 1,
+            messages_deleted: 4,
+            messages_ignored: 1,
+            messages_dead_lettered: 1,
+            messages_left: 0,
+            notifications: 5,
+            repeated_notifications: 2,
+            visibility_extensions: 3,
+            malformed: vec![crate::ingest::summary::MalformedMessage {
+                message_id: "5fea7756-0ea4-451a-a703-a558b933e274".into(),
+                reason: "not JSON: expected value at line 1 column 1".into(),
+            }],
+        });
+        let mut idle = IngestSummary::default();
+        idle.run_id = "r3".into();
+        idle.listing = "queue".into();
+        idle.queue = Some(Default::default());
+        insta::assert_snapshot!(format!("{}{}", ingest_summary(&run), ingest_summary(&idle)));
     }
 
     fn export_report(events: Option<usize>) -> ExportReport {

@@ -1,11 +1,17 @@
 # The scheduled job: edgemeter on ECS Fargate, started hourly by EventBridge
-# Scheduler. Its config comes from SSM Parameter Store, its key secret from
-# Secrets Manager; its role can only read the logs and read/write the lake.
+# Scheduler, reading the queue of the log bucket's notifications (sqs.tf).
+# Its config comes from SSM Parameter Store, its key secret from Secrets
+# Manager; its role can only read the logs, consume that queue and
+# read/write the lake.
 
 locals {
-  lake_url = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/"
+  lake_url   = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}/"
+  log_source = "s3://${aws_s3_bucket.logs.bucket}/cloudfront/"
+  # The queue of the log bucket's notifications (sqs.tf); the daily
+  # reconciliation adds the listing of log_source.
   config = <<-EOT
-    sources = ["s3://${aws_s3_bucket.logs.bucket}/cloudfront/"]
+    sources = ["sqs://${aws_sqs_queue.notifications.url}"]
+    dead_letter_queue = "${aws_sqs_queue.notifications_dlq.url}"
     lake = "${local.lake_url}"
     key_from = ${jsonencode(var.key_params)}
     lookback = "48h"
@@ -54,7 +60,8 @@ data "aws_iam_policy_document" "ecs_assume" {
   }
 }
 
-# The task's own role: list/read logs, read/write the lake prefix, nothing else.
+# The task's own role: list/read logs, consume the notification queue (and
+# send to its dead-letter queue), read/write the lake prefix, nothing else.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
@@ -86,6 +93,21 @@ data "aws_iam_policy_document" "task" {
     sid       = "ReadWriteLake"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.lake.arn}/${var.lake_prefix}/*"]
+  }
+  statement {
+    sid = "ConsumeNotifications"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.notifications.arn]
+  }
+  statement {
+    sid       = "DeadLetterNotifications"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.notifications_dlq.arn]
   }
   statement {
     sid       = "UseKey"
@@ -125,27 +147,8 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
-# One task definition and schedule per ingest worker. With several, worker i
-# of N reads shard i/N of the logs (EDGEMETER_SHARD, by a stable hash of each
-# object's name) into the same lake; their commits to the same hours are
-# merged and retried by the lake itself. One worker reads everything.
-locals {
-  shards = var.ingest_workers == 1 ? [""] : [for i in range(var.ingest_workers) : "${i}/${var.ingest_workers}"]
-}
-
-moved {
-  from = aws_ecs_task_definition.edgemeter
-  to   = aws_ecs_task_definition.edgemeter[0]
-}
-
-moved {
-  from = aws_scheduler_schedule.hourly
-  to   = aws_scheduler_schedule.hourly[0]
-}
-
 resource "aws_ecs_task_definition" "edgemeter" {
-  count                    = length(local.shards)
-  family                   = local.shards[count.index] == "" ? var.name : "${var.name}-shard-${count.index}"
+  family                   = var.name
 
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
@@ -162,8 +165,7 @@ resource "aws_ecs_task_definition" "edgemeter" {
       user                   = "10001:10001"
       # The config file's text comes from SSM (EDGEMETER_CONFIG_TOML), the HMAC
       # secret from Secrets Manager: no file in the read-only image is needed.
-      command     = ["run", "--quiet"]
-      environment = local.shards[count.index] == "" ? [] : [{ name = "EDGEMETER_SHARD", value = local.shards[count.index] }]
+      command = ["run", "--quiet"]
       secrets = [
         { name = "EDGEMETER_CONFIG_TOML", valueFrom = aws_ssm_parameter.config.arn },
         { name = "EDGEMETER_KEY_SECRET", valueFrom = aws_secretsmanager_secret.key_secret.arn },
@@ -215,7 +217,7 @@ resource "aws_iam_role" "scheduler" {
 data "aws_iam_policy_document" "scheduler" {
   statement {
     actions   = ["ecs:RunTask"]
-    resources = flatten([for t in aws_ecs_task_definition.edgemeter : [t.arn_without_revision, "${t.arn_without_revision}:*"]])
+    resources = [aws_ecs_task_definition.edgemeter.arn_without_revision, "${aws_ecs_task_definition.edgemeter.arn_without_revision}:*"]
   }
   statement {
     actions   = ["iam:PassRole"]
@@ -229,9 +231,11 @@ resource "aws_iam_role_policy" "scheduler" {
   policy = data.aws_iam_policy_document.scheduler.json
 }
 
+# Each hour, `ingest_workers` tasks consume the notification queue at once:
+# SQS hands each message to one of them, so they share the work without
+# shards; their commits to the same hours are merged and retried by the lake.
 resource "aws_scheduler_schedule" "hourly" {
-  count               = length(local.shards)
-  name                = local.shards[count.index] == "" ? "${var.name}-hourly" : "${var.name}-hourly-shard-${count.index}"
+  name                = "${var.name}-hourly"
   schedule_expression = var.schedule_expression
   kms_key_arn         = aws_kms_key.edgemeter.arn
   flexible_time_window {
@@ -241,7 +245,8 @@ resource "aws_scheduler_schedule" "hourly" {
     arn      = aws_ecs_cluster.edgemeter.arn
     role_arn = aws_iam_role.scheduler.arn
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.edgemeter[count.index].arn
+      task_definition_arn = aws_ecs_task_definition.edgemeter.arn
+      task_count          = var.ingest_workers
       launch_type         = "FARGATE"
       network_configuration {
         subnets          = var.subnet_ids

@@ -2,7 +2,7 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
-# One customer-managed key for the buckets, logs, parameters and secret.
+# One customer-managed key for the buckets, queues, logs, parameters and secret.
 resource "aws_kms_key" "edgemeter" {
   description         = "${var.name}: logs, lake, config and secrets"
   enable_key_rotation = true
@@ -22,6 +22,18 @@ resource "aws_kms_key" "edgemeter" {
         Principal = { Service = "delivery.logs.amazonaws.com" }
         Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
         Resource  = "*"
+      },
+      {
+        # S3 sends the log bucket's notifications to the encrypted queue.
+        Sid       = "S3EventNotifications"
+        Effect    = "Allow"
+        Principal = { Service = "s3.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${data.aws_partition.current.partition}:s3:::${var.log_bucket_name}" }
+        }
       },
       {
         Sid       = "CloudWatchLogs"

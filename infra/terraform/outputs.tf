@@ -32,3 +32,13 @@ output "glue_usage_table" {
   description = "Athena table over the lake's usage_hourly rollup."
   value       = "${aws_glue_catalog_database.edgemeter.name}.${aws_glue_catalog_table.lake["usage_hourly"].name}"
 }
+
+output "notification_queue_url" {
+  description = "The queue of the log bucket's notifications, for edgemeter --source sqs://URL."
+  value       = aws_sqs_queue.notifications.url
+}
+
+output "notification_dead_letter_queue_url" {
+  description = "Where notifications whose objects cannot be read go (edgemeter --dead-letter-queue)."
+  value       = aws_sqs_queue.notifications_dlq.url
+}

@@ -3,7 +3,6 @@
 resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_144:Raw logs are re-deliverable telemetry; cross-region replication is the user's choice.
   #checkov:skip=CKV_AWS_18:This bucket receives access logs; logging it to itself would loop.
-  #checkov:skip=CKV2_AWS_62:edgemeter lists on a schedule; no event notifications are consumed.
   bucket = var.log_bucket_name
   tags   = var.tags
 }

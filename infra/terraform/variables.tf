@@ -69,13 +69,31 @@ variable "schedule_expression" {
 }
 
 variable "ingest_workers" {
-  description = "Ingest workers started each hour, each reading one shard of the logs (edgemeter --shard I/N) into the same lake."
+  description = "Ingest tasks started each hour, all consuming the notification queue into the same lake (SQS gives each message to one of them)."
   type        = number
   default     = 1
   validation {
     condition     = var.ingest_workers >= 1 && var.ingest_workers <= 64
     error_message = "ingest_workers must be from 1 to 64."
   }
+}
+
+variable "reconcile_schedule_expression" {
+  description = "EventBridge Scheduler expression for the daily run that also lists the log prefix (edgemeter --reconcile)."
+  type        = string
+  default     = "cron(47 3 * * ? *)"
+}
+
+variable "notification_visibility_timeout" {
+  description = "Seconds a received notification stays hidden (edgemeter extends it while reading); how soon one held by a stopped run comes back."
+  type        = number
+  default     = 120
+}
+
+variable "notification_max_receives" {
+  description = "Receipts of one notification before SQS moves it to the dead-letter queue (a message that makes every run fail)."
+  type        = number
+  default     = 5
 }
 
 variable "key_params" {

@@ -111,6 +111,23 @@ pub struct IngestSettings {
     /// share a source. Without it, a run reads every object.
     #[arg(long, env = "EDGEMETER_SHARD")]
     pub(crate) shard: Option<String>,
+    /// With an sqs:// source: the queue URL where messages go whose objects
+    /// cannot be read (or that are no S3 notifications), before they are
+    /// deleted; without it they stay in the queue for its redrive policy.
+    #[arg(long, env = "EDGEMETER_DEAD_LETTER_QUEUE")]
+    pub(crate) dead_letter_queue: Option<String>,
+    /// With an sqs:// source: stop receiving after N messages (the run
+    /// finishes those); without it, a run receives until the queue is empty.
+    #[arg(long, env = "EDGEMETER_MAX_MESSAGES")]
+    pub(crate) max_messages: Option<u64>,
+    /// With an sqs:// source: seconds one receive waits for messages (long
+    /// polling, 0 to 20); a run ends after a receive that found none [default: 20].
+    #[arg(long, env = "EDGEMETER_WAIT_SECS")]
+    pub(crate) wait_secs: Option<u32>,
+    /// With an sqs:// source: also ingest these listing sources (s3://bucket/prefix/
+    /// or a directory) after the queue, to take in what notifications missed.
+    #[arg(long, env = "EDGEMETER_RECONCILE", value_delimiter = ',')]
+    pub(crate) reconcile: Vec<String>,
     /// Print the run summary as JSON.
     #[arg(long)]
     #[serde(skip)]
@@ -464,6 +481,11 @@ mod tests {
                 crate::lake::partition::MAX_FILE_BYTES as u64,
                 "{flag}"
             ),
+            "--wait-secs" => assert_eq!(
+                text.parse::<u32>().unwrap(),
+                crate::ingest::DEFAULT_WAIT_SECS,
+                "{flag}"
+            ),
             _ => panic!("{flag}: a default written in the help text, not shown by clap"),
         };
         let check = |command: &str, flag: &str, text: &str| match (command, flag) {
@@ -546,6 +568,7 @@ mod tests {
                 "--max-line-bytes",
                 "--max-file-rows",
                 "--max-file-bytes",
+                "--wait-secs",
             ]
             .map(|flag| (command.to_string(), flag.to_string()))
         };

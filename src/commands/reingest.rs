@@ -62,6 +62,13 @@ pub(crate) async fn run(reingest: Reingest, quiet: bool) -> Result<Outcome> {
     let (json, print_config) = (args.settings.json, args.settings.print_config);
     let mut run = config::resolve(args.settings, file, progress)?;
     for options in &mut run.ingests {
+        if crate::source::sqs::QueueUrl::of_source(&options.source).is_some() {
+            return Err(Error::Config(format!(
+                "reingest reads objects by listing their hours: {} is a queue; \
+                 give the s3:// prefix its notifications come from",
+                options.source
+            )));
+        }
         options.window = crate::ingest::Window::Since(since);
         options.reingest_until = Some(until);
         options.retain_days = None;

@@ -226,6 +226,11 @@ pub(super) struct TalliedBatch {
 }
 
 impl TalliedBatch {
+    /// The objects the batch's commit records as ingested.
+    pub(super) fn recorded(&self) -> Vec<String> {
+        self.objects.iter().map(|o| o.source.clone()).collect()
+    }
+
     /// Makes the commit take out the earlier rows of the batch's objects,
     /// in every hour that holds any.
     pub(super) fn replace_earlier_rows(&mut self, earlier_hours: &HashMap<String, BTreeSet<Hour>>) {

@@ -9,12 +9,17 @@
 //! the listing, what the lake has committed already), `fetch`, `decode`
 //! (`format` decides each object's format and parses it into rows), `commit`
 //! (rows merged into their hours and committed, objects recorded as
-//! ingested); `summary` is what the run reports.
+//! ingested); `pipeline` overlaps fetching and parsing with committing;
+//! `summary` is what the run reports. A queue of S3 event notifications
+//! (`--source sqs://…`) stands in for the listing in `queue`, which deletes
+//! each message once the objects it names are recorded.
 
 mod commit;
 mod decode;
 mod fetch;
+mod pipeline;
 mod plan;
+mod queue;
 pub(crate) mod summary;
 
 pub(crate) use summary::IngestSummary;
@@ -28,22 +33,25 @@ use crate::lake::layout;
 use crate::source::{LogObject, Source};
 use crate::time::Clock;
 use chrono::{DateTime, SecondsFormat, Utc};
-use commit::{HourLocks, Tables, commit_batch, tally_batch};
-use decode::{ObjectOutcome, PartSink};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use commit::Tables;
 use indicatif::{ProgressBar, ProgressStyle};
-use plan::Plan;
+use pipeline::Pipeline;
+use plan::{Plan, Retry};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Ingests every object under `options.source` that the lake has not committed yet.
+/// An `sqs://` source reads the objects its queue's notifications name
+/// instead (see `queue`).
 pub(crate) async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
     let run_id = new_run_id(options.clock.now());
+    let queue = crate::source::sqs::QueueUrl::of_source(&options.source).transpose()?;
     let lake = Lake::open_or_create(&options.lake, &options.s3).await?;
+    if let Some(queue) = queue {
+        return queue::ingest_queue(options, &lake, &queue, run_id, started).await;
+    }
     let source = Source::open(&options.source, &options.s3).await?;
     ingest_into(options, &lake, &source, run_id, started).await
 }
@@ -55,16 +63,7 @@ async fn ingest_into(
     run_id: String,
     started: Instant,
 ) -> Result<IngestSummary> {
-    let tables = Tables::open(lake).await?;
-    let rollups_rebuilt = commit::repair_rollups(lake, &tables).await?;
-    let hasher = KeyHasher::from_env();
-    if !hasher.is_keyed() {
-        tracing::warn!(
-            "api_key_ids are plain SHA-256: anyone with the lake can test guessed keys against them; \
-             create lakes with `edgemeter init` and set EDGEMETER_KEY_SECRET or EDGEMETER_KEY_SECRET_FILE"
-        );
-    }
-    crate::lake::keying::check_or_record(lake, hasher.fingerprint()).await?;
+    let (tables, rollups_rebuilt, hasher) = prepare(lake).await?;
     let now = options.clock.now();
     let Plan {
         mut summary,
@@ -75,149 +74,104 @@ async fn ingest_into(
     } = plan::plan(options, lake, source, &run_id, now, rollups_rebuilt).await?;
 
     let bar = progress_bar(options.progress, pending.len() as u64);
-    // Two stages overlap: while up to COMMITS_IN_FLIGHT batches are merged
-    // and committed, the next batches are fetched and parsed. A batch takes
-    // one of BATCHES_IN_MEMORY permits before it is fetched and gives it back
-    // once it is committed, so at most that many batches are in memory at
-    // once, and both stages together keep every core busy even when a batch is
-    // a single object (which one core parses). Commits may finish out of order:
-    // each records only its own objects, after its own merges.
-    let in_memory = Arc::new(Semaphore::new(BATCHES_IN_MEMORY));
-    let (parsed_tx, parsed_rx) =
-        tokio::sync::mpsc::channel::<(Vec<ObjectOutcome>, OwnedSemaphorePermit)>(BATCHES_IN_MEMORY);
-    let produce = async {
-        let mut parsed = futures::stream::iter(batches(pending, options.batch_bytes))
-            .map(|batch| {
-                let (in_memory, hasher, tx) = (in_memory.clone(), &hasher, &parsed_tx);
-                async move {
-                    let permit = match in_memory.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => unreachable!("the batch semaphore is never closed"),
-                    };
-                    if tx.is_closed() {
-                        return (Vec::new(), permit); // the committing stage stopped on an error
-                    }
-                    let parts = PartSink {
-                        in_memory: &in_memory,
-                        tx,
-                    };
-                    let outcomes: Vec<ObjectOutcome> = futures::stream::iter(batch)
-                        .map(|object| {
-                            fetch::fetch_and_decode(source, object, options, hasher.clone(), parts)
-                        })
-                        .buffered(options.concurrency.max(1))
-                        .collect()
-                        .await;
-                    (outcomes, permit)
-                }
-            })
-            .buffered(BATCHES_IN_MEMORY - 1);
-        while let Some(batch) = parsed.next().await {
-            if parsed_tx.send(batch).await.is_err() {
-                break; // the committing stage stopped on an error
-            }
-        }
-        drop(parsed);
-        drop(parsed_tx);
+    let pipeline = Pipeline {
+        options,
+        lake,
+        source,
+        run_id: &run_id,
+        tables: &tables,
+        hasher: &hasher,
+        earlier_hours: &earlier_hours,
+        bar: &bar,
     };
-    let commit = async {
-        // Owned here, so that an error drops it and stops the producer.
-        let mut parsed_rx = parsed_rx;
-        let hour_locks = HourLocks::default();
-        let mut in_flight = FuturesUnordered::new();
-        let mut failed = None;
-        let mut receiving = true;
-        // Until the producer is done (or a commit failed) and every commit in
-        // flight has finished.
-        while !in_flight.is_empty() || (receiving && failed.is_none()) {
-            tokio::select! {
-                received = parsed_rx.recv(), if receiving && failed.is_none() && in_flight.len() < COMMITS_IN_FLIGHT => {
-                    let Some((outcomes, permit)) = received else {
-                        receiving = false;
-                        continue;
-                    };
-                    // Objects the batch records (not the earlier parts of one).
-                    let count = outcomes.iter().filter(|o| o.part.as_ref().is_none_or(|p| p.last)).count() as u64;
-                    let mut batch = tally_batch(&run_id, outcomes, options, &mut summary);
-                    if options.reingest_until.is_some() {
-                        batch.replace_earlier_rows(&earlier_hours);
-                    }
-                    let signals = batch.signals.clone();
-                    let (run_id, hour_locks, tables) = (&run_id, &hour_locks, &tables);
-                    in_flight.push(async move {
-                        let merged = commit_batch(lake, tables, run_id, batch, hour_locks, options.file_limits).await;
-                        (merged, permit, count, signals)
-                    });
-                }
-                Some((merged, permit, count, signals)) = in_flight.next() => {
-                    drop(permit);
-                    // The later parts of an object read in parts go on (or,
-                    // when this part failed, fail too).
-                    for committed in &signals {
-                        match merged.is_ok() {
-                            true => committed.add_permits(1),
-                            false => committed.close(),
-                        }
-                    }
-                    let committed = match merged {
-                        Ok(merges) => {
-                            for merge in merges {
-                                summary.rows_replaced += merge.rows_replaced;
-                                summary.rows_written += merge.rows_added;
-                                summary.duplicates += merge.duplicates;
-                                summary.partitions_touched.insert(merge.partition);
-                            }
-                            bar.inc(count);
-                            Ok(())
-                        }
-                        Err(e) => Err(e),
-                    };
-                    // The first error ends the run once the other commit in
-                    // flight has finished (so that nothing is left writing
-                    // when the run exits); the producer stops at once.
-                    if let Err(e) = committed {
-                        failed.get_or_insert(e);
-                        parsed_rx.close();
-                    }
-                }
-            }
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok::<_, crate::error::Error>(()),
-        }
-    };
-    let ((), committed) = tokio::join!(produce, commit);
-    committed?;
-    bar.finish_and_clear();
-    if let Some(days) = options.retain_days {
-        // Never what this run has just written: its days are kept, and
-        // reported, until a later run.
-        let written: BTreeSet<String> = summary
-            .partitions_touched
-            .iter()
-            .filter_map(|p| layout::dt_of_partition_dir(p))
-            .map(str::to_string)
-            .collect();
-        let retention = crate::lake::retention::drop_older_than(lake, days, now, &written).await?;
-        summary.partitions_dropped = retention.dropped;
-        summary.partitions_kept_from_retention = retention.kept;
-    }
-    retry
-        .settle(lake, &options.source, &done, &mut summary, now)
+    let batches = futures::stream::iter(batches(pending, options.batch_bytes));
+    pipeline
+        .run(batches, &mut summary, &pipeline::Unobserved)
         .await?;
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    summary.finished_at = options
-        .clock
-        .now()
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
-    crate::lake::runs::write(lake, &run_id, &summary).await?;
-    // The next lookback run lists from this run's start minus the lookback
-    // (a reingest lists a range of its own, and moves nothing).
-    if options.reingest_until.is_none() {
-        crate::lake::checkpoint::save(lake, &options.source, options.shard, now).await?;
+    bar.finish_and_clear();
+    let finish = Finish {
+        retry: &retry,
+        already_ingested: &done,
+        now,
+        started,
+        // The next lookback run lists from this run's start minus the
+        // lookback (a reingest lists a range of its own, and moves nothing).
+        save_checkpoint: options.reingest_until.is_none(),
+    };
+    finish.run(options, lake, summary).await
+}
+
+/// Opens the lake's tables for a run: rollups left stale by a stopped run
+/// rebuilt (how many hours), the key hashing checked against the lake's.
+async fn prepare(lake: &Lake) -> Result<(Tables, u64, KeyHasher)> {
+    let tables = Tables::open(lake).await?;
+    let rollups_rebuilt = commit::repair_rollups(lake, &tables).await?;
+    let hasher = KeyHasher::from_env();
+    if !hasher.is_keyed() {
+        tracing::warn!(
+            "api_key_ids are plain SHA-256: anyone with the lake can test guessed keys against them; \
+             create lakes with `edgemeter init` and set EDGEMETER_KEY_SECRET or EDGEMETER_KEY_SECRET_FILE"
+        );
     }
-    Ok(summary)
+    crate::lake::keying::check_or_record(lake, hasher.fingerprint()).await?;
+    Ok((tables, rollups_rebuilt, hasher))
+}
+
+/// The end of a run, once its batches are committed: retention, the retry
+/// record settled, the run record written, the listing recorded.
+struct Finish<'a> {
+    retry: &'a Retry,
+    /// Objects found in the ingested record already, unchanged.
+    already_ingested: &'a [LogObject],
+    /// When the run started, by its clock and by the monotonic one.
+    now: DateTime<Utc>,
+    started: Instant,
+    /// Whether the run listed its source, so the next lists from here.
+    save_checkpoint: bool,
+}
+
+impl Finish<'_> {
+    async fn run(
+        self,
+        options: &IngestOptions,
+        lake: &Lake,
+        mut summary: IngestSummary,
+    ) -> Result<IngestSummary> {
+        let now = self.now;
+        if let Some(days) = options.retain_days {
+            // Never what this run has just written: its days are kept, and
+            // reported, until a later run.
+            let written: BTreeSet<String> = summary
+                .partitions_touched
+                .iter()
+                .filter_map(|p| layout::dt_of_partition_dir(p))
+                .map(str::to_string)
+                .collect();
+            let retention =
+                crate::lake::retention::drop_older_than(lake, days, now, &written).await?;
+            summary.partitions_dropped = retention.dropped;
+            summary.partitions_kept_from_retention = retention.kept;
+        }
+        self.retry
+            .settle(
+                lake,
+                &options.source,
+                self.already_ingested,
+                &mut summary,
+                now,
+            )
+            .await?;
+        summary.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        summary.finished_at = options
+            .clock
+            .now()
+            .to_rfc3339_opts(SecondsFormat::Millis, true);
+        crate::lake::runs::write(lake, &summary.run_id, &summary).await?;
+        if self.save_checkpoint {
+            crate::lake::checkpoint::save(lake, &options.source, options.shard, now).await?;
+        }
+        Ok(summary)
+    }
 }
 
 /// Splits objects into consecutive batches of about `max_bytes` (compressed).
@@ -257,19 +211,6 @@ fn new_run_id(now: DateTime<Utc>) -> String {
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), &suffix[..8])
 }
 
-/// Batches in memory at once, from fetch to commit. Measured on the benchmark
-/// (2 cores, one object per batch), three kept both cores busy from the first
-/// batch on, where two left one core idle whenever one stage waited for the
-/// other; four were no faster.
-const BATCHES_IN_MEMORY: usize = 3;
-
-/// Batches committed at once. Merging is most of a commit's work (over half of
-/// the CPU time of an ingest), so with one commit at a time the commits were
-/// the longest chain in a run, and the parse stage waited on them with a core
-/// idle. Two commits merge side by side (see `bench/RESULTS.md`);
-/// [`HourLocks`] keeps them out of the same hour.
-const COMMITS_IN_FLIGHT: usize = 2;
-
 /// Default [`IngestOptions::part_bytes`]: CloudFront's own objects stay far
 /// below it (a busy distribution writes many objects an hour rather than
 /// large ones), so nearly every object is one part.
@@ -305,11 +246,41 @@ pub(crate) struct IngestOptions {
     /// Read the objects named for hours up to this one (exclusive) again,
     /// from `window`'s `Since`, replacing their rows (`edgemeter reingest`).
     pub(crate) reingest_until: Option<DateTime<Utc>>,
+    /// How a queue of notifications is read (for `sqs://` sources).
+    pub(crate) queue: QueueOptions,
     /// Where "now" comes from: the run's id and start, the time the listing
     /// is recorded at (which the next lookback run lists from), retention's
     /// cut-off and the ingested record's times. The system clock; a fixed
     /// one in tests.
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// How an `sqs://` source's queue is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueOptions {
+    /// Where messages whose objects cannot be read (or that are no
+    /// notifications) are sent, before they are deleted; without one they
+    /// are left to the queue's redrive policy.
+    pub(crate) dead_letter_queue: Option<String>,
+    /// Stop receiving after this many messages (the run still finishes
+    /// those it received).
+    pub(crate) max_messages: Option<u64>,
+    /// Seconds one receive waits for a message (long polling, at most 20):
+    /// the run ends after a receive that found none.
+    pub(crate) wait_secs: u32,
+}
+
+/// Default [`QueueOptions::wait_secs`]: SQS's longest long poll.
+pub(crate) const DEFAULT_WAIT_SECS: u32 = crate::source::sqs::MAX_WAIT_SECS;
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            dead_letter_queue: None,
+            max_messages: None,
+            wait_secs: DEFAULT_WAIT_SECS,
+        }
+    }
 }
 
 /// Which source objects a run lists.
@@ -401,6 +372,7 @@ mod tests {
             max_keyless_share: DEFAULT_MAX_KEYLESS_SHARE,
             progress: false,
             reingest_until: None,
+            queue: QueueOptions::default(),
             clock,
         }
     }

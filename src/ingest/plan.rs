@@ -68,7 +68,7 @@ pub(super) async fn plan(
     let objects_listed = listed.len() as u64;
     let retry = match options.reingest_until {
         Some(_) => Retry::none(problems),
-        None => Retry::load(lake, source, &in_shard, &listed, problems).await?,
+        None => Retry::load(lake, source, &options.source, &in_shard, &listed, problems).await?,
     };
     // Objects found not to be logs by an earlier run, unchanged since.
     let before = listed.len();
@@ -156,6 +156,18 @@ impl Retry {
         }
     }
 
+    /// The record's entry for an object, as the run found it at its start.
+    pub(super) fn previous(&self, object: &str) -> Option<&Unreadable> {
+        self.records
+            .get(object)
+            .or_else(|| self.acknowledged.get(object))
+    }
+
+    /// Objects of the record fetched again by this run.
+    pub(super) fn take_refetch(&mut self) -> Vec<LogObject> {
+        std::mem::take(&mut self.refetch)
+    }
+
     /// True when an earlier run found this object, as it is now, not to be a log.
     fn is_remembered_not_a_log(&self, object: &LogObject) -> bool {
         self.acknowledged
@@ -163,10 +175,13 @@ impl Retry {
             .is_some_and(|r| r.not_a_log && r.etag.as_deref() == Some(object.etag.as_str()))
     }
 
-    /// The record's objects under `source` that this run must try again.
-    async fn load(
+    /// The record's objects under `source` (or recorded by a source named
+    /// `source_name`: a queue's objects lie under no prefix) that this run
+    /// must try again.
+    pub(super) async fn load(
         lake: &Lake,
         source: &Source,
+        source_name: &str,
         in_shard: &dyn Fn(&str) -> bool,
         listed: &[LogObject],
         problems: Vec<(String, String)>,
@@ -175,7 +190,9 @@ impl Retry {
             crate::lake::unreadable::load(lake)
                 .await?
                 .into_iter()
-                .filter(|r| source.holds(&r.object) && in_shard(&r.object))
+                .filter(|r| {
+                    (source.holds(&r.object) || r.source == source_name) && in_shard(&r.object)
+                })
                 .map(|r| (r.object.clone(), r))
                 .partition(|(_, r)| r.acknowledged_at.is_some());
         let listed: std::collections::HashSet<&str> =
@@ -243,7 +260,7 @@ impl Retry {
         let mut outstanding = 0;
         let mut acknowledged = 0;
         for (object, reason) in &failed {
-            let previous = self.records.get(*object).or(self.acknowledged.get(*object));
+            let previous = self.previous(object);
             let record = crate::lake::unreadable::record_failure(
                 lake,
                 previous,

@@ -50,6 +50,47 @@ pub(crate) struct NotALog {
     pub(crate) reason: String,
 }
 
+/// A message of a queue that is no S3 event notification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct MalformedMessage {
+    pub(crate) message_id: String,
+    pub(crate) reason: String,
+}
+
+/// What a run of an `sqs://` source did with the queue's messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct QueueSummary {
+    /// The queue URL.
+    pub(crate) queue: String,
+    /// Messages received (each counted once, however often it came).
+    pub(crate) messages_received: u64,
+    /// Of those, messages SQS had handed out before (to a run that
+    /// stopped, or that left them).
+    pub(crate) messages_redelivered: u64,
+    /// Messages received again by this run while it held them: a
+    /// visibility extension came too late.
+    pub(crate) messages_received_again: u64,
+    /// Deleted once every object they name was recorded as ingested.
+    pub(crate) messages_deleted: u64,
+    /// Test events and events other than `ObjectCreated` (deleted too).
+    pub(crate) messages_ignored: u64,
+    /// Sent to the dead-letter queue (and deleted): an object they name
+    /// could not be read, or they are no notifications.
+    pub(crate) messages_dead_lettered: u64,
+    /// Left in the queue for its redrive policy (no `--dead-letter-queue`;
+    /// hidden while the run lasts, so each run is one receipt of them), or
+    /// because deleting or dead-lettering them failed.
+    pub(crate) messages_left: u64,
+    /// Objects named, over all messages.
+    pub(crate) notifications: u64,
+    /// Of those, naming an object another message of this run named already.
+    pub(crate) repeated_notifications: u64,
+    /// Visibility timeouts extended while messages' objects were read.
+    pub(crate) visibility_extensions: u64,
+    /// Messages that are no S3 event notifications.
+    pub(crate) malformed: Vec<MalformedMessage>,
+}
+
 /// What one ingest run did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub(crate) struct IngestSummary {
@@ -138,6 +179,9 @@ pub(crate) struct IngestSummary {
     /// Hours whose `usage_hourly` rollup was missing or stale at the start of
     /// the run (a writer stopped between an hour's two commits) and rebuilt.
     pub(crate) rollups_rebuilt: u64,
+    /// For an `sqs://` source: what became of the queue's messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) queue: Option<QueueSummary>,
     pub(crate) elapsed_ms: u64,
 }
 
@@ -149,7 +193,9 @@ impl IngestSummary {
     /// True when some object could not be read and no user has acknowledged
     /// it (the run's exit status says so).
     pub(crate) fn is_partial(&self) -> bool {
-        self.unreadable_outstanding > 0 || !self.mostly_keyless.is_empty()
+        self.unreadable_outstanding > 0
+            || !self.mostly_keyless.is_empty()
+            || self.queue.as_ref().is_some_and(|q| !q.malformed.is_empty())
     }
 
     pub(super) fn note_not_a_log(&mut self, object: &LogObject, reason: &str) {

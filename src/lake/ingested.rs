@@ -252,6 +252,21 @@ pub(crate) async fn load(lake: &Lake, as_of: AsOf) -> Result<HashMap<String, (St
 
 /// The record of the days these sources fall in (and of undated objects):
 /// all a run needs to tell which of them are new.
+/// The objects the record holds in these day partitions (see [`day_of`]),
+/// by location.
+pub(crate) async fn load_days_of(
+    lake: &Lake,
+    days: &BTreeSet<String>,
+) -> Result<HashMap<String, (String, u64)>> {
+    load_days(lake, AsOf::Latest, Some(days)).await
+}
+
+/// The day partition that holds an object's record: the day its name
+/// carries, else `undated`.
+pub(crate) fn day_of(source: &str) -> String {
+    day_partition(source)
+}
+
 pub(crate) async fn load_for(
     lake: &Lake,
     sources: &[&str],

@@ -1,9 +1,13 @@
-//! Where log objects come from: an S3 prefix or a local directory. Listing and
-//! fetching, with retries; nothing here knows what the bytes mean.
+//! Where log objects come from: an S3 prefix or a local directory, listed;
+//! or S3 objects named one by one by the event notifications of an SQS
+//! queue (`sqs`, `notification`). Listing, receiving and fetching, with
+//! retries; nothing here knows what the bytes mean.
 
 pub(crate) mod local;
+pub(crate) mod notification;
 pub(crate) mod s3;
 pub(crate) mod shard;
+pub(crate) mod sqs;
 
 use crate::aws::S3Settings;
 use crate::error::Result;
@@ -27,11 +31,18 @@ pub(crate) struct LogObject {
 pub(crate) enum Source {
     Local(local::LocalSource),
     S3(s3::S3Source),
+    /// S3 objects of any bucket, named by notifications: never listed.
+    Notified(s3::S3Objects),
 }
 
 impl Source {
     /// A source for `s3://bucket/prefix/` or a local directory.
     pub(crate) async fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+        if location.starts_with(sqs::SCHEME) {
+            return Err(crate::error::Error::Config(format!(
+                "{location}: a queue of notifications is not listed"
+            )));
+        }
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             Ok(Source::S3(s3::S3Source::new(bucket, prefix, s3).await?))
@@ -54,6 +65,7 @@ impl Source {
     /// it).
     pub(crate) async fn list(&self, listing: &Listing, now: DateTime<Utc>) -> Result<Listed> {
         let (mut objects, problems) = match (self, listing) {
+            (Source::Notified(_), _) => (Vec::new(), Vec::new()),
             (Source::Local(s), _) => s.list().await?,
             (Source::S3(s), Listing::Full) => (s.list().await?, Vec::new()),
             (Source::S3(s), Listing::Since(since)) => {
@@ -83,6 +95,7 @@ impl Source {
         match self {
             Source::Local(s) => s.stat(uri).await,
             Source::S3(s) => s.stat(uri).await,
+            Source::Notified(s) => s.stat(uri).await,
         }
     }
 
@@ -91,6 +104,8 @@ impl Source {
         match self {
             Source::Local(s) => s.holds(uri),
             Source::S3(s) => s.holds(uri),
+            // Its retry records are found by the source that recorded them.
+            Source::Notified(_) => false,
         }
     }
 
@@ -101,6 +116,8 @@ impl Source {
         match self {
             Source::Local(s) => s.name_of(uri),
             Source::S3(s) => s.name_of(uri),
+            // Never sharded (a queue's consumers share it without shards).
+            Source::Notified(_) => uri,
         }
     }
 
@@ -109,6 +126,7 @@ impl Source {
         match self {
             Source::Local(s) => s.fetch(object).await,
             Source::S3(s) => s.fetch(object).await,
+            Source::Notified(s) => s.fetch(object).await,
         }
     }
 }

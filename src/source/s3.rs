@@ -57,6 +57,48 @@ fn read_timeout_secs() -> u64 {
         .unwrap_or(60)
 }
 
+/// Objects of any bucket, by location: those notifications name.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Objects {
+    client: Client,
+}
+
+impl S3Objects {
+    pub(crate) async fn new(settings: &S3Settings) -> Self {
+        Self {
+            client: client(&shared_config(settings).await),
+        }
+    }
+
+    /// The bucket of `uri` as a source (`s3://bucket/key`).
+    fn bucket(&self, uri: &str) -> std::result::Result<S3Source, String> {
+        let bucket = uri
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(bucket, _)| bucket)
+            .filter(|bucket| !bucket.is_empty())
+            .ok_or_else(|| format!("{uri} is not an s3://bucket/key location"))?;
+        Ok(S3Source {
+            client: self.client.clone(),
+            bucket: bucket.to_string(),
+            prefix: String::new(),
+        })
+    }
+
+    /// The object at `uri` now (HeadObject): `Ok(None)` when it is gone.
+    pub(crate) async fn stat(&self, uri: &str) -> std::result::Result<Option<LogObject>, String> {
+        self.bucket(uri)?.stat(uri).await
+    }
+
+    pub(crate) async fn fetch(&self, object: &LogObject) -> Result<Bytes> {
+        let source = self.bucket(&object.uri).map_err(|reason| Error::Fetch {
+            object: object.uri.clone(),
+            reason,
+        })?;
+        source.fetch(object).await
+    }
+}
+
 impl S3Source {
     pub(crate) async fn new(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self> {
         if bucket.is_empty() {

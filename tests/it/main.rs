@@ -28,5 +28,6 @@ mod serve;
 mod serve_pg;
 mod shards;
 mod sql;
+mod sqs;
 mod traps;
 mod webhook;

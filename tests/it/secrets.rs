@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// moto's server (and boto3, which it depends on), from PyPI unless Python
 /// already has them.
-fn ensure_moto() -> &'static Path {
+pub fn ensure_moto() -> &'static Path {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| {
         crate::delta::ensure_python_packages(
