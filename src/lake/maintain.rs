@@ -13,8 +13,9 @@
 //! - optionally, **retention** of whole days ([`super::retention`]).
 //!
 //! `requests` hours are not compacted here: every merge already writes an
-//! hour's open rows as files of a million rows or 128 MiB of values, and
-//! leaves its full files as they are.
+//! hour's open rows as files of a million rows or 128 MiB of values, leaves
+//! its full and settled files as they are, and merges the rest, so an hour
+//! holds at most four files besides its full ones.
 
 use super::Lake;
 use super::REQUESTS_TABLE;

@@ -15,8 +15,10 @@
 //! *full* and stays as it is: later merges read only its request ids and
 //! sums, a file at a time, and add files beside it. So a merge holds the new
 //! rows and at most one file's worth of the hour, however large the hour
-//! grows; each file is sorted, the hour as a whole is not. Only `reingest`,
-//! which takes rows out, rewrites full files.
+//! grows; each file is sorted, the hour as a whole is not. A file far larger
+//! than the new rows is *settled* and treated the same way, so late logs of
+//! an hour cost about their own size, not the hour's. Only `reingest`, which
+//! takes rows out, rewrites full and settled files.
 //!
 //! Each merge also encodes the hour's `usage_hourly` rollup, computed from all
 //! of the hour's rows (never by adding deltas: full files by their own sums)
@@ -112,11 +114,14 @@ pub(crate) async fn merge_hour(
     replacing: Arc<std::collections::HashSet<String>>,
     limits: FileLimits,
 ) -> Result<HourMerge> {
-    // Full files stay as they are (unless rows are taken out of the hour):
-    // each is read, a file at a time, only for its request ids and sums.
+    // Full files stay as they are (unless rows are taken out of the hour),
+    // and so do files far larger than the new rows (late requests into an
+    // hour already committed): each is read, a file at a time, only for its
+    // request ids and sums, and the new rows go into a file beside them.
+    let settled = settled_files(current, new.iter().map(RecordBatch::num_rows).sum());
     let (full, open): (Vec<&DataFile>, Vec<&DataFile>) = current
         .iter()
-        .partition(|f| replacing.is_empty() && is_full(f));
+        .partition(|f| replacing.is_empty() && (is_full(f) || settled.contains(f.path.as_str())));
     let mut new = new;
     let mut kept = FullFiles::default();
     for file in &full {
@@ -198,6 +203,39 @@ fn is_full(file: &DataFile) -> bool {
     let name = file.path.rsplit('/').next().unwrap_or_default();
     name.strip_prefix(FULL_FILE)
         .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// How many times the new rows a file must hold for a merge to leave it as
+/// it is (see [`settled_files`]).
+const SETTLED_RATIO: usize = 4;
+
+/// How many files that no limit closed a merge leaves as they are, at most.
+const MAX_SETTLED: usize = 3;
+
+/// The files of an hour that no limit closed and that a merge of `new_rows`
+/// leaves as they are: the largest [`MAX_SETTLED`] of those holding at least
+/// [`SETTLED_RATIO`] times as many rows. Rewriting them would re-encode
+/// mostly old rows for a few new ones (late logs of an hour committed long
+/// ago); the smaller files are merged with the new rows instead. So a merge
+/// rewrites a few times its new rows at most, and an hour holds at most
+/// `MAX_SETTLED + 1` files besides its full ones.
+fn settled_files(current: &[DataFile], new_rows: usize) -> HashSet<&str> {
+    let floor = new_rows.saturating_mul(SETTLED_RATIO).max(1);
+    let mut settled: Vec<(usize, &str)> = current
+        .iter()
+        .filter(|f| !is_full(f))
+        .filter_map(|f| {
+            f.rows
+                .filter(|&rows| rows >= floor)
+                .map(|rows| (rows, f.path.as_str()))
+        })
+        .collect();
+    settled.sort_unstable_by(|a, b| b.cmp(a));
+    settled
+        .into_iter()
+        .take(MAX_SETTLED)
+        .map(|(_, path)| path)
+        .collect()
 }
 
 /// What the full files of an hour hold, as far as a merge needs to know.
@@ -666,6 +704,41 @@ fn file_stats(gathered: &RecordBatch) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merges_keep_the_largest_files_far_larger_than_their_rows() {
+        let file = |path: &str, rows: Option<usize>| DataFile {
+            path: path.into(),
+            size: 1,
+            rows,
+        };
+        let hour = [
+            file("h/part-a.parquet", Some(50_000)),
+            file("h/part-b.parquet", Some(400)),
+            file("h/part-c.parquet", Some(399)),
+            file("h/full-d.parquet", Some(1_000_000)),
+            file("h/part-e.parquet", Some(9_000)),
+            file("h/part-f.parquet", Some(700)),
+            file("h/part-g.parquet", None),
+        ];
+        let settled = |new_rows| {
+            let mut s: Vec<&str> = settled_files(&hour, new_rows).into_iter().collect();
+            s.sort();
+            s
+        };
+        // 100 new rows: files of 400 rows or more, the largest three; full
+        // files are never counted among them, files without a count never settle.
+        assert_eq!(
+            settled(100),
+            ["h/part-a.parquet", "h/part-e.parquet", "h/part-f.parquet"]
+        );
+        // 3,000 new rows: only files of 12,000 or more.
+        assert_eq!(settled(3_000), ["h/part-a.parquet"]);
+        // As many new rows as the largest file: every file is merged.
+        assert!(settled(50_000).is_empty());
+        // No new rows (a merge that only checks): every counted file stays.
+        assert_eq!(settled(0).len(), 3);
+    }
 
     /// Two batches of (key, time) rows, as the merge sees them.
     fn key_time_batches() -> Vec<RecordBatch> {

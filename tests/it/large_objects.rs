@@ -84,11 +84,15 @@ async fn an_object_larger_than_a_part_is_committed_in_parts_exactly() {
         "{commits} versions, {parts} parts"
     );
     assert_rollup_matches_rows(lake).await;
-    // 3,000 rows in files of 500: every merge adds beside the full ones and
-    // rewrites only the open file, so five are full and one is open.
+    // 3,000 rows in files of 500, committed in parts of about 45 rows: each
+    // merge adds beside the full files and the settled ones (the largest
+    // three of 4× its rows or more), rewriting only the smaller ones. So
+    // files fill up to the limit, and besides its full files the hour holds
+    // at most four.
     let full = files_in(lake, "10", "full");
-    assert_eq!(full.len(), 5, "{:?}", current_files(lake));
-    assert_eq!(files_in(lake, "10", "part").len(), 1);
+    assert!(!full.is_empty(), "{:?}", current_files(lake));
+    let open = files_in(lake, "10", "part").len();
+    assert!((1..=4).contains(&open), "{:?}", current_files(lake));
     // The object is recorded once, after its last part.
     let again = ingest(&[], source, lake, &flags).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
