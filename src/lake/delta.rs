@@ -136,6 +136,16 @@ pub(crate) fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> 
 pub(crate) async fn open(lake: &Lake, def: &TableDef, as_of: AsOf) -> Result<Option<DeltaTable>> {
     if !has_log(lake, def).await? {
         if lake.holds_files_under(def.dir).await? {
+            // Another writer may have made the table between the two
+            // listings (and a directory listing can miss a log entry renamed
+            // into place while it runs): only a log still missing a moment
+            // later means a lake of the old layout.
+            for _ in 0..3 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if has_log(lake, def).await? {
+                    return Box::pin(open(lake, def, as_of)).await;
+                }
+            }
             return Err(Error::Unconverted(lake.display_location()));
         }
         return Ok(None);

@@ -122,18 +122,29 @@ pub(crate) async fn merge_hour(
     let (full, open): (Vec<&DataFile>, Vec<&DataFile>) = current
         .iter()
         .partition(|f| replacing.is_empty() && (is_full(f) || settled.contains(f.path.as_str())));
+    // The sums of the hour's files as they are, when the rollup named for
+    // them exists: the kept files' sums are then those less the rewritten
+    // files', and the kept files are read for their request ids alone.
+    let paired = match replacing.is_empty() && !full.is_empty() {
+        true => {
+            let paths: Vec<String> = current.iter().map(|f| f.path.clone()).collect();
+            rollup::paired_sums(lake, hour, &paths).await
+        }
+        false => None,
+    };
     let mut new = new;
     let mut kept = FullFiles::default();
     for file in &full {
         let location = delta::file_location(lake, table, &file.path);
         let data = lake.store().get(&location).await?.bytes().await?;
-        let scanned = crate::cpu::run(move || scan_full(data, new, hour))
+        let with_sums = paired.is_none();
+        let scanned = crate::cpu::run(move || scan_full(data, new, hour, with_sums))
             .await?
             .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
         new = scanned.new;
         kept.rows += scanned.rows;
         kept.duplicates += scanned.duplicates;
-        kept.sums.push(scanned.sums);
+        kept.sums.extend(scanned.sums);
     }
     let mut existing = Vec::new();
     for file in &open {
@@ -141,6 +152,23 @@ pub(crate) async fn merge_hour(
         let data = lake.store().get(&location).await?.bytes().await?;
         let rows = decode_as(data, &requests_schema());
         existing.extend(rows.map_err(|e| Error::Lake(format!("{location}: {e}")))?);
+    }
+    if let Some(whole) = paired {
+        let rewritten = existing.clone();
+        let less = crate::cpu::run(move || {
+            let part = rollup::totals(hour, &rewritten, &[])?;
+            rollup::difference(hour, &whole, &part)
+        })
+        .await??;
+        match less {
+            Some(sums) => kept.sums.push(sums),
+            // Not the sums of these files after all: count them.
+            None => {
+                for file in &full {
+                    kept.sums.push(rollup::sum_file(lake, file, hour).await?);
+                }
+            }
+        }
     }
     let merged = crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits, kept))
         .await??;
@@ -254,21 +282,34 @@ struct ScannedFull {
     new: Vec<RecordBatch>,
     rows: u64,
     duplicates: u64,
-    sums: RecordBatch,
+    /// Its sums, when asked for.
+    sums: Option<RecordBatch>,
 }
 
 /// The columns of a full file a merge reads: request identity, and those
 /// the rollup sums ([`rollup::REQUESTS_COLUMNS`]).
 fn scanned_columns() -> Vec<&'static str> {
-    let mut columns = vec!["x_edge_request_id", "source_object", "source_line"];
+    let mut columns = ID_COLUMNS.to_vec();
     columns.extend(rollup::REQUESTS_COLUMNS);
     columns
 }
 
-/// Reads a full file's request ids and sums, and drops the new rows whose
-/// request it already holds.
-fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: Hour) -> Result<ScannedFull> {
-    let rows = super::parquet_io::decode_columns(data, &scanned_columns())?;
+/// The columns of a full file that identify its requests.
+const ID_COLUMNS: [&str; 3] = ["x_edge_request_id", "source_object", "source_line"];
+
+/// Reads a full file's request ids (and sums, `with_sums`), and drops the
+/// new rows whose request it already holds.
+fn scan_full(
+    data: bytes::Bytes,
+    new: Vec<RecordBatch>,
+    hour: Hour,
+    with_sums: bool,
+) -> Result<ScannedFull> {
+    let columns = match with_sums {
+        true => scanned_columns(),
+        false => ID_COLUMNS.to_vec(),
+    };
+    let rows = super::parquet_io::decode_columns(data, &columns)?;
     let mut held: HashSet<RequestKey<'_>> =
         HashSet::with_capacity(rows.iter().map(RecordBatch::num_rows).sum());
     for batch in &rows {
@@ -296,7 +337,10 @@ fn scan_full(data: bytes::Bytes, new: Vec<RecordBatch>, hour: Hour) -> Result<Sc
         new: kept,
         rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
         duplicates,
-        sums: rollup::totals(hour, &rows, &[])?,
+        sums: match with_sums {
+            true => Some(rollup::totals(hour, &rows, &[])?),
+            false => None,
+        },
     })
 }
 

@@ -28,7 +28,7 @@ use super::Lake;
 use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, DataFile, TableDef};
 use super::layout::{USAGE_HOURLY_DIR, hour_of_partition, partition_dir, partition_key};
-use super::parquet_io::{decode_columns, encode, writer_properties};
+use super::parquet_io::{decode_as, decode_columns, encode, writer_properties};
 use crate::error::{Error, Result};
 use crate::schema::PARTITION_COLUMNS;
 use crate::time::Hour;
@@ -197,6 +197,116 @@ pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: Hour) -> Result
         totals(hour, &rows, &[])
     })
     .await?
+}
+
+/// The sums of exactly these `requests` files of `hour`, when a rollup file
+/// named for them exists: its name is a digest of the file set and its
+/// content a function of their rows, so any file of that name holds them,
+/// committed or not (a writer stopped between its two commits leaves it
+/// right). `None` when there is none or it cannot be read.
+pub(crate) async fn paired_sums(
+    lake: &Lake,
+    hour: Hour,
+    requests_files: &[String],
+) -> Option<RecordBatch> {
+    if requests_files.is_empty() {
+        return None;
+    }
+    let path = format!("{}/{}", partition_dir(hour), file_name_for(requests_files));
+    let location = delta::file_location(lake, &ROLLUP_TABLE, &path);
+    let data = lake.store().get(&location).await.ok()?.bytes().await.ok()?;
+    let batches = crate::cpu::run(move || decode_as(data, &rollup_schema()))
+        .await
+        .ok()?
+        .ok()?;
+    datafusion::arrow::compute::concat_batches(&rollup_schema(), &batches).ok()
+}
+
+/// `whole` less `part` (both sums of [`totals`]' schema, `part` of rows that
+/// `whole` counts), by group; groups left with no request are dropped. `None`
+/// when `part` holds a group or a count that `whole` does not, which sums of
+/// the same rows never do. Hints are kept from `whole` (a key's hint is the
+/// same on all its rows).
+pub(crate) fn difference(
+    hour: Hour,
+    whole: &RecordBatch,
+    part: &RecordBatch,
+) -> Result<Option<RecordBatch>> {
+    type Key = (
+        Option<String>,
+        Option<i16>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    fn rows(batch: &RecordBatch) -> Vec<(Key, Option<String>, [i64; 3])> {
+        let text = |i: usize| batch.column(i).as_string::<i32>();
+        let at = |a: &StringArray, row: usize| a.is_valid(row).then(|| a.value(row).to_string());
+        let (keys, hints, methods, hosts, endpoints, edges) =
+            (text(1), text(2), text(7), text(8), text(9), text(10));
+        let statuses = batch.column(3).as_primitive::<Int16Type>();
+        let [requests, out, inn] = [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
+        (0..batch.num_rows())
+            .map(|row| {
+                let key = (
+                    at(keys, row),
+                    statuses.is_valid(row).then(|| statuses.value(row)),
+                    at(methods, row),
+                    at(hosts, row),
+                    at(endpoints, row),
+                    at(edges, row),
+                );
+                let sums = [requests.value(row), out.value(row), inn.value(row)];
+                (key, at(hints, row), sums)
+            })
+            .collect()
+    }
+    if whole.schema() != rollup_schema() || part.schema() != rollup_schema() {
+        return Err(Error::Lake(
+            "sums of another schema than the rollup's".into(),
+        ));
+    }
+    let mut groups: std::collections::BTreeMap<Key, (Option<String>, [i64; 3])> = rows(whole)
+        .into_iter()
+        .map(|(key, hint, sums)| (key, (hint, sums)))
+        .collect();
+    for (key, _, sums) in rows(part) {
+        let Some((_, left)) = groups.get_mut(&key) else {
+            return Ok(None);
+        };
+        for (l, s) in left.iter_mut().zip(sums) {
+            *l -= s;
+        }
+        if left.iter().any(|&v| v < 0) {
+            return Ok(None);
+        }
+    }
+    // A group with no request left and bytes still counted: not sums of the
+    // same rows.
+    if groups.values().any(|(_, s)| s[0] == 0 && s[1..] != [0, 0]) {
+        return Ok(None);
+    }
+    groups.retain(|_, (_, sums)| sums[0] > 0);
+    let start = hour.start_millis();
+    let values = || groups.values();
+    let keys = || groups.keys();
+    let columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from_iter(keys().map(|k| k.0.as_deref()))),
+        Arc::new(StringArray::from_iter(values().map(|v| v.0.as_deref()))),
+        Arc::new(Int16Array::from_iter(keys().map(|k| k.1))),
+        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[0]))),
+        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[1]))),
+        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[2]))),
+        Arc::new(StringArray::from_iter(keys().map(|k| k.2.as_deref()))),
+        Arc::new(StringArray::from_iter(keys().map(|k| k.3.as_deref()))),
+        Arc::new(StringArray::from_iter(keys().map(|k| k.4.as_deref()))),
+        Arc::new(StringArray::from_iter(keys().map(|k| k.5.as_deref()))),
+    ];
+    Ok(Some(RecordBatch::try_new(rollup_schema(), columns)?))
 }
 
 /// Rebuilds the rollup of every `requests` hour that has no exact one (a
@@ -770,6 +880,36 @@ mod tests {
             digest_of_name(&a),
             Some(hex::encode(&before[..16]).as_str())
         );
+    }
+
+    /// The sums of the whole less those of a part are the sums of the rest,
+    /// as summing the rest gives them; a part the whole does not hold is
+    /// refused.
+    #[test]
+    fn the_difference_of_sums_is_the_sum_of_the_rest() {
+        let hour = Hour::from_epoch_hours(480_000);
+        let kept = rows(
+            &[Some("b"), Some("a"), None, Some("a")],
+            &[Some(200), Some(200), Some(200), Some(404)],
+            &[Some(10), Some(20), None, Some(5)],
+        );
+        let rewritten = rows(
+            &[Some("a"), None, Some("c")],
+            &[Some(200), None, Some(500)],
+            &[Some(7), Some(3), None],
+        );
+        let whole = totals(hour, &[kept.clone(), rewritten.clone()], &[]).unwrap();
+        let part = totals(hour, std::slice::from_ref(&rewritten), &[]).unwrap();
+        let rest = difference(hour, &whole, &part).unwrap().unwrap();
+        // Summed again with the rewritten rows: the whole, to the byte.
+        let again = totals(hour, &[rewritten], std::slice::from_ref(&rest)).unwrap();
+        assert_eq!(again, whole);
+        assert_eq!(rest, totals(hour, &[kept], &[]).unwrap());
+        // A group the whole lacks, or more than it counts: not its part.
+        let stranger = totals(hour, &[rows(&[Some("z")], &[Some(200)], &[Some(1)])], &[]).unwrap();
+        assert_eq!(difference(hour, &whole, &stranger).unwrap(), None);
+        let twice = totals(hour, &[], &[part.clone(), part.clone(), part]).unwrap();
+        assert_eq!(difference(hour, &whole, &twice).unwrap(), None);
     }
 
     #[test]
