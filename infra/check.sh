@@ -36,7 +36,7 @@ fi
 BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" -d infra/terraform --framework terraform --quiet --compact --skip-download
 
 echo "== Kubernetes manifests"
-"$venv/bin/kubernetes-validate" --strict infra/kubernetes/cronjob.yaml infra/kubernetes/serve.yaml
+"$venv/bin/kubernetes-validate" --strict infra/kubernetes/cronjob.yaml infra/kubernetes/serve.yaml infra/kubernetes/ballista.yaml
 
 echo "== systemd units"
 root=$(mktemp -d)
