@@ -1,6 +1,9 @@
 //! DataFusion over the lake: the session with the lake's tables registered
 //! read-only, the named queries of `queries/`, time-range parameters, and the
-//! guard that keeps ad hoc SQL from changing anything.
+//! guard that keeps ad hoc SQL from changing anything. A session runs its
+//! queries in this process or on a Ballista cluster ([`cluster`], with the
+//! tables as their snapshots' file lists, [`files`]); everything else about
+//! it is the same either way.
 
 pub(crate) mod cluster;
 pub(crate) mod files;
