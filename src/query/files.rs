@@ -73,6 +73,19 @@ impl LakeFiles {
         let mut files = Vec::new();
         if let Some(table) = table {
             let snapshot = table.snapshot()?;
+            // Files whose columns are named by the table's schema: no
+            // column mapping ("none" is the same as none).
+            if let Some(mode) = snapshot
+                .metadata()
+                .configuration()
+                .get("delta.columnMapping.mode")
+                .filter(|mode| !mode.eq_ignore_ascii_case("none"))
+            {
+                return Err(Error::Lake(format!(
+                    "{} maps its columns ({mode}), which a cluster scan does not read",
+                    def.dir
+                )));
+            }
             for file in snapshot.log_data().iter() {
                 let path = file.path().into_owned();
                 if only.is_some_and(|only| !only.contains(&path)) {
