@@ -95,6 +95,10 @@ pub enum Command {
     Maintain(MaintainArgs),
     /// Serve usage over HTTP: OpenMeter's v1 API, invoices, quotas, health and metrics.
     Serve(commands::serve::ServeArgs),
+    /// Run a Ballista scheduler for `query --cluster` (with `executor`s).
+    Scheduler(commands::scheduler::SchedulerArgs),
+    /// Run a Ballista executor working for a `scheduler`.
+    Executor(commands::executor::ExecutorArgs),
 }
 
 /// Runs a parsed command line: the command's outcome, or its error.
@@ -127,6 +131,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Maintain(args) => commands::maintain::run(args.validate()?, quiet).await,
         Command::Migrate(args) => commands::migrate::run(args, quiet).await,
         Command::Serve(args) => commands::serve::run(args.validate()?).await,
+        Command::Scheduler(args) => commands::scheduler::run(args).await,
+        Command::Executor(args) => commands::executor::run(args).await,
     }
 }
 

@@ -104,6 +104,10 @@ pub enum Error {
     #[error("alert not delivered: {0}")]
     Alert(String),
 
+    /// A Ballista scheduler or executor could not start or stopped.
+    #[error("ballista {role}: {reason}")]
+    Cluster { role: &'static str, reason: String },
+
     /// A CPU task panicked.
     #[error(transparent)]
     Cpu(#[from] crate::cpu::TaskFailed),

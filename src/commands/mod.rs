@@ -18,6 +18,7 @@ use clap::Args;
 
 pub mod check;
 pub mod docs;
+pub mod executor;
 pub mod export;
 pub mod ingest;
 pub mod init;
@@ -29,6 +30,7 @@ pub mod reingest;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod scheduler;
 pub mod schema;
 pub mod serve;
 pub mod unreadable;

@@ -6,7 +6,7 @@ use crate::config::{self, LakeSettings};
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::query::output::{OutputFormat, write};
-use crate::query::{LakeSession, library};
+use crate::query::{Engine, LakeSession, library};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -49,13 +49,18 @@ pub struct QueryArgs {
     /// Stop the query after this many seconds [default: 600].
     #[arg(long, env = "EDGEMETER_QUERY_TIMEOUT_SECS")]
     pub(crate) timeout_secs: Option<u64>,
+    /// Run the query on the Ballista cluster whose scheduler is at
+    /// df://host:port (`edgemeter scheduler`, `edgemeter executor`) instead
+    /// of in this process.
+    #[arg(long, env = "EDGEMETER_CLUSTER")]
+    pub(crate) cluster: Option<String>,
 }
 
 config::command_settings!(
     QueryArgs,
     "query",
     config: lake.config,
-    layered: [format, output, as_of, memory_mib, timeout_secs],
+    layered: [format, output, as_of, memory_mib, timeout_secs, cluster],
     kept: [lake, sql, file, params],
 );
 
@@ -80,6 +85,7 @@ pub struct Query {
     limits: crate::query::QueryLimits,
     statement: Statement,
     as_of: crate::lake::delta::AsOf,
+    engine: Engine,
 }
 
 impl QueryArgs {
@@ -102,6 +108,10 @@ impl QueryArgs {
                 .unwrap_or(crate::query::DEFAULT_QUERY_TIMEOUT_SECS),
         };
         let as_of = as_of(self.as_of.as_deref())?;
+        let engine = match self.cluster.as_deref() {
+            Some(url) => Engine::Cluster(crate::query::cluster::parse_cluster_url(url)?),
+            None => Engine::InProcess,
+        };
         let sql = match (self.sql.take(), &self.file) {
             (_, Some(path)) => std::fs::read_to_string(path)
                 .map_err(|e| Error::Config(format!("--file {}: {e}", path.display())))?,
@@ -144,6 +154,7 @@ impl QueryArgs {
             limits,
             statement,
             as_of,
+            engine,
         })
     }
 }
@@ -158,9 +169,10 @@ pub(crate) async fn run(query: Query) -> Result<Outcome> {
         limits,
         statement,
         as_of,
+        engine,
     } = query;
     let lake = Lake::open(&lake, &s3).await?;
-    let session = LakeSession::open_with(&lake, as_of, &limits).await?;
+    let session = LakeSession::open_on(&lake, as_of, &limits, &engine).await?;
     limits
         .timed(async {
             let stream = match statement {

@@ -21,6 +21,7 @@ pub(crate) mod partition;
 pub(crate) mod retention;
 pub mod rollup;
 pub(crate) mod runs;
+pub(crate) mod stores;
 pub(crate) mod unreadable;
 
 use crate::aws::S3Settings;
@@ -193,6 +194,16 @@ impl Lake {
 /// An S3 store for the lake, with aws-config's credentials and endpoint settings.
 async fn s3_store(bucket: &str, settings: &S3Settings) -> Result<object_store::aws::AmazonS3> {
     let config = crate::aws::shared_config(settings).await;
+    s3_store_with(bucket, settings, &config)
+}
+
+/// An S3 store for a bucket from aws-config's configuration, loaded once
+/// ([`crate::aws::shared_config`]) for every bucket a process reaches.
+fn s3_store_with(
+    bucket: &str,
+    settings: &S3Settings,
+    config: &aws_config::SdkConfig,
+) -> Result<object_store::aws::AmazonS3> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(

@@ -1,7 +1,12 @@
 //! DataFusion over the lake: the session with the lake's tables registered
 //! read-only, the named queries of `queries/`, time-range parameters, and the
-//! guard that keeps ad hoc SQL from changing anything.
+//! guard that keeps ad hoc SQL from changing anything. A session runs its
+//! queries in this process or on a Ballista cluster ([`cluster`], with the
+//! tables as their snapshots' file lists, [`files`]); everything else about
+//! it is the same either way.
 
+pub(crate) mod cluster;
+pub(crate) mod files;
 pub mod library;
 pub(crate) mod output;
 pub(crate) mod udf;
@@ -25,6 +30,16 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext, FileSelection};
 use std::sync::Arc;
+
+/// Where a session's queries run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// In this process.
+    #[default]
+    InProcess,
+    /// On the Ballista cluster at this `df://host:port` ([`cluster`]).
+    Cluster(String),
+}
 
 /// The rollup of hours whose `usage_hourly` file is missing or stale, from
 /// their raw rows; `{hours}` is replaced by the list of those partitions.
@@ -131,19 +146,44 @@ impl LakeSession {
 
     /// [`LakeSession::open_as_of`] under a memory pool of `limits`.
     pub(crate) async fn open_with(lake: &Lake, as_of: AsOf, limits: &QueryLimits) -> Result<Self> {
+        Self::open_on(lake, as_of, limits, &Engine::InProcess).await
+    }
+
+    /// [`LakeSession::open_with`], its queries run by `engine`: the same
+    /// tables, views, functions and read-only guard either way. On a cluster
+    /// the memory pool is the executors' own.
+    pub(crate) async fn open_on(
+        lake: &Lake,
+        as_of: AsOf,
+        limits: &QueryLimits,
+        engine: &Engine,
+    ) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-        // Operators that can spill (sorts, hash aggregates, joins) share the
-        // pool fairly and spill to the OS temp directory; the others fail
-        // with DataFusion's "Resources exhausted" naming the pool's size.
-        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(
-                datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes()),
-            ))
-            .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        udf::register(&ctx);
+        let ctx = match engine {
+            Engine::InProcess => {
+                // Operators that can spill (sorts, hash aggregates, joins) share the
+                // pool fairly and spill to the OS temp directory; the others fail
+                // with DataFusion's "Resources exhausted" naming the pool's size.
+                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                    .with_memory_pool(Arc::new(
+                        datafusion::execution::memory_pool::FairSpillPool::new(
+                            limits.memory_bytes(),
+                        ),
+                    ))
+                    .build_arc()?;
+                let ctx = SessionContext::new_with_config_rt(config, runtime);
+                udf::register(&ctx);
+                ctx
+            }
+            Engine::Cluster(url) => cluster::remote_context(url, config).await?,
+        };
+        let tables = Tables {
+            ctx: &ctx,
+            lake,
+            engine,
+        };
         let requests = delta::open(lake, &REQUESTS_TABLE, as_of).await?;
         // The instant the other tables are read at.
         let instant = match (as_of, &requests) {
@@ -176,25 +216,24 @@ impl LakeSession {
             usage_hourly: rollups.as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
         };
-        register(&ctx, "requests", &REQUESTS_TABLE, requests.as_ref(), None).await?;
+        tables
+            .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)
+            .await?;
         match &requests {
             Some(requests) => {
                 let pairing = rollup::pair(requests, rollups.as_ref())?;
-                let files = FileSelection::from_file_paths(pairing.valid.clone());
+                let files = Some(pairing.valid.as_slice());
                 let exact = rollups.as_ref().filter(|_| !pairing.valid.is_empty());
                 if pairing.stale.is_empty() {
-                    register(&ctx, "usage_hourly", &ROLLUP_TABLE, exact, Some(files)).await?;
+                    tables
+                        .register("usage_hourly", &ROLLUP_TABLE, exact, files)
+                        .await?;
                 } else {
                     // Hours whose rollup is missing or stale are summed from
                     // their raw rows, so usage is exact at every instant.
-                    register(
-                        &ctx,
-                        "usage_hourly_files",
-                        &ROLLUP_TABLE,
-                        exact,
-                        Some(files),
-                    )
-                    .await?;
+                    tables
+                        .register("usage_hourly_files", &ROLLUP_TABLE, exact, files)
+                        .await?;
                     let hours = pairing
                         .stale
                         .iter()
@@ -209,9 +248,15 @@ impl LakeSession {
                     ctx.sql(&view).await?;
                 }
             }
-            None => register(&ctx, "usage_hourly", &ROLLUP_TABLE, None, None).await?,
+            None => {
+                tables
+                    .register("usage_hourly", &ROLLUP_TABLE, None, None)
+                    .await?
+            }
         }
-        register(&ctx, "ingested", &INGESTED_TABLE, ingested.as_ref(), None).await?;
+        tables
+            .register("ingested", &INGESTED_TABLE, ingested.as_ref(), None)
+            .await?;
         Ok(Self {
             ctx,
             versions,
@@ -284,16 +329,45 @@ impl LakeSession {
     }
 }
 
-/// Registers a Delta table (or, for a table not created yet, an empty one
-/// of its schema) under `name`, restricted to `files` when given.
-async fn register(
+/// Where a session's tables are registered, and how they are read.
+struct Tables<'a> {
+    ctx: &'a SessionContext,
+    lake: &'a Lake,
+    engine: &'a Engine,
+}
+
+impl Tables<'_> {
+    /// Registers a Delta table (or, for a table not created yet, an empty
+    /// one of its schema) under `name`, restricted to the files (paths
+    /// relative to the table) `only` lists when given: read by delta-rs in
+    /// process, as its file list on a cluster ([`files`]).
+    async fn register(
+        &self,
+        name: &str,
+        def: &TableDef,
+        table: Option<&DeltaTable>,
+        only: Option<&[String]>,
+    ) -> Result<()> {
+        let provider: Arc<dyn TableProvider> = match self.engine {
+            Engine::Cluster(_) => {
+                Arc::new(files::LakeFiles::of_snapshot(self.lake, def, table, only)?)
+            }
+            Engine::InProcess => delta_provider(self.ctx, def, table, only)?,
+        };
+        self.ctx.register_table(name, provider)?;
+        Ok(())
+    }
+}
+
+/// A Delta table read by delta-rs, restricted to `only` when given; an
+/// empty table of its schema when it does not exist yet.
+fn delta_provider(
     ctx: &SessionContext,
-    name: &str,
     def: &TableDef,
     table: Option<&DeltaTable>,
-    files: Option<FileSelection>,
-) -> Result<()> {
-    let provider: Arc<dyn TableProvider> = match table {
+    only: Option<&[String]>,
+) -> Result<Arc<dyn TableProvider>> {
+    Ok(match table {
         Some(table) => {
             table.update_datafusion_session(&ctx.state())?;
             // Read as edgemeter's own schema: strings as `Utf8` (not views),
@@ -309,15 +383,13 @@ async fn register(
             };
             let snapshot = table.snapshot()?.snapshot().clone();
             let mut scan = DeltaScanNext::new(snapshot, config)?;
-            if let Some(files) = files {
-                scan = scan.with_file_selection(files);
+            if let Some(only) = only {
+                scan = scan.with_file_selection(FileSelection::from_file_paths(only.to_vec()));
             }
             Arc::new(scan)
         }
         None => Arc::new(MemTable::try_new(def.schema(), vec![vec![]])?),
-    };
-    ctx.register_table(name, provider)?;
-    Ok(())
+    })
 }
 
 /// The bounds of the status classes the SQL counts ([`StatusClass::COUNTED`]):

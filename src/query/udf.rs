@@ -18,8 +18,15 @@ use std::sync::Arc;
 
 /// Registers edgemeter's functions in a session.
 pub(crate) fn register(ctx: &SessionContext) {
-    ctx.register_udf(endpoint_template_udf());
-    ctx.register_udf(window_start_udf());
+    for function in all() {
+        ctx.register_udf(function);
+    }
+}
+
+/// Every function edgemeter adds (a Ballista scheduler and its executors
+/// register them too, to decode the plans that call them).
+pub(crate) fn all() -> Vec<ScalarUDF> {
+    vec![endpoint_template_udf(), window_start_udf()]
 }
 
 fn endpoint_template_udf() -> ScalarUDF {

@@ -2,6 +2,7 @@
 //! themselves: an S3-compatible server (s3s + s3s-fs) on loopback, temp lakes.
 
 mod analytics;
+mod ballista;
 mod billing;
 mod cli;
 mod config_file;

@@ -46,7 +46,7 @@ const FIXTURE_LOGS: [(&str, &str); 4] = [
 /// The fixture lake, ingested once per test process under
 /// `<CARGO_TARGET_TMPDIR>/sql-fixture/<pid>` (the lakes of earlier,
 /// finished processes are removed first).
-async fn fixture_lake() -> &'static str {
+pub async fn fixture_lake() -> &'static str {
     static LAKE: OnceCell<String> = OnceCell::const_new();
     LAKE.get_or_init(|| async {
         let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sql-fixture");
@@ -110,14 +110,14 @@ async fn run_csv(session: &LakeSession, name: &str, given: &str) -> String {
 }
 
 /// The parameter sets of every query: name → label → parameters.
-fn parameter_sets() -> BTreeMap<String, BTreeMap<String, String>> {
+pub fn parameter_sets() -> BTreeMap<String, BTreeMap<String, String>> {
     let path = Path::new(ROOT).join("tests/sql/params.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The names of the files in `queries/`.
-fn query_files() -> BTreeSet<String> {
+pub fn query_files() -> BTreeSet<String> {
     std::fs::read_dir(Path::new(ROOT).join("queries"))
         .unwrap()
         .map(|e| e.unwrap().path())
