@@ -50,6 +50,27 @@ pub enum Outcome {
 /// `--format` is given.
 pub(crate) const DEFAULT_OUTPUT_FORMAT: OutputFormat = OutputFormat::Table;
 
+/// How to reach S3 (`scheduler`, `executor`: the lakes their queries read).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct S3Args {
+    /// S3-compatible endpoint (MinIO, R2, a test server); uses path-style addressing.
+    /// AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, env = "EDGEMETER_ENDPOINT_URL")]
+    pub(crate) endpoint_url: Option<String>,
+    /// AWS region, when the environment or profile names none.
+    #[arg(long, env = "EDGEMETER_REGION")]
+    pub(crate) region: Option<String>,
+}
+
+impl S3Args {
+    pub(crate) fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 /// The lake of a command without settings of its own (`runs`,
 /// `unreadable`, `schema`, `migrate`, `init`): `--lake` and the S3 flags over
 /// the top level of the `--config` file.
