@@ -174,19 +174,48 @@ impl Finish<'_> {
     }
 }
 
-/// Splits objects into consecutive batches of about `max_bytes` (compressed).
+/// Splits objects into consecutive batches of about `max_bytes` (compressed),
+/// keeping together the objects named for one hour where they fit in a
+/// batch. A listing gives an hour's objects one after another (their names
+/// share the hour), and every batch that touches an hour merges it again: a
+/// busy distribution's 40 small objects an hour, cut by size alone, left
+/// nearly every hour in two batches, merged twice. An hour larger than a
+/// batch is still cut by size, and objects whose names carry no hour are
+/// batched by size alone.
 fn batches(objects: Vec<LogObject>, max_bytes: u64) -> Vec<Vec<LogObject>> {
-    let mut out: Vec<Vec<LogObject>> = Vec::new();
-    let mut size = 0u64;
+    // Runs of consecutive objects named for the same hour, with their size.
+    let mut runs: Vec<(u64, Vec<LogObject>)> = Vec::new();
+    let mut last_hour = None;
     for object in objects {
-        if out.is_empty() || size + object.size > max_bytes && !out[out.len() - 1].is_empty() {
-            out.push(Vec::new());
+        let hour = crate::object_names::name_hour(&object.uri);
+        match runs.last_mut() {
+            Some((size, run)) if hour.is_some() && hour == last_hour => {
+                *size += object.size;
+                run.push(object);
+            }
+            _ => runs.push((object.size, vec![object])),
+        }
+        last_hour = hour;
+    }
+    let mut out: Vec<Vec<LogObject>> = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = 0u64;
+    for (run_size, run) in runs {
+        if !batch.is_empty() && size + run_size > max_bytes {
+            out.push(std::mem::take(&mut batch));
             size = 0;
         }
-        size += object.size;
-        if let Some(last) = out.last_mut() {
-            last.push(object);
+        for object in run {
+            if !batch.is_empty() && size + object.size > max_bytes {
+                out.push(std::mem::take(&mut batch));
+                size = 0;
+            }
+            size += object.size;
+            batch.push(object);
         }
+    }
+    if !batch.is_empty() {
+        out.push(batch);
     }
     out
 }
@@ -327,6 +356,33 @@ mod tests {
         assert_eq!(names, vec![vec!["a"], vec!["b"], vec!["c"], vec!["d"]]);
         let got = batches(vec![obj("a", 3), obj("b", 3), obj("c", 3)], 10);
         assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn batches_keep_an_hours_objects_together() {
+        let name = |hour: u32, i: u32| format!("logs/E2X.2025-10-01-{hour:02}.{i:08x}.gz");
+        // Hours of 4 objects of 3 bytes (12 bytes each), batches of 20: by
+        // size alone the second batch would start inside hour 1; here each
+        // batch holds one whole hour.
+        let objects: Vec<LogObject> = (0..3)
+            .flat_map(|hour| (0..4).map(move |i| (hour, i)))
+            .map(|(hour, i)| obj(&name(hour, i), 3))
+            .collect();
+        let got = batches(objects, 20);
+        let hours: Vec<Vec<u32>> = got
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|o| o.uri[20..22].parse::<u32>().unwrap())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(hours, vec![vec![0; 4], vec![1; 4], vec![2; 4]]);
+        // Small hours share a batch; an hour larger than a batch is cut by size.
+        let mut objects = vec![obj(&name(0, 0), 2), obj(&name(1, 0), 2)];
+        objects.extend((0..5).map(|i| obj(&name(2, i), 6)));
+        let sizes: Vec<usize> = batches(objects, 20).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![2, 3, 2]);
     }
 
     /// A log object of 2025-10-05 named for `hour`, with `n` requests.

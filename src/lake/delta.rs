@@ -20,7 +20,7 @@ use deltalake::logstore::{
     LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
 };
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use url::Url;
@@ -189,7 +189,8 @@ fn as_of_error(def: &TableDef, as_of: AsOf, e: DeltaTableError) -> Error {
 /// other's table.
 pub(crate) async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaTable> {
     if let Some(table) = open(lake, def, AsOf::Latest).await? {
-        return add_missing_columns(lake, def, table).await;
+        let table = add_missing_columns(lake, def, table).await?;
+        return set_checkpoint_interval(lake, def, table).await;
     }
     let schema: StructType = def.schema().try_into_kernel()?;
     let table = builder(lake, def)?.build()?;
@@ -197,6 +198,10 @@ pub(crate) async fn open_or_create(lake: &Lake, def: &TableDef) -> Result<DeltaT
         .create()
         .with_columns(schema.fields().cloned())
         .with_partition_columns(def.partition_by.iter().copied())
+        .with_configuration_property(
+            TableProperty::CheckpointInterval,
+            Some(CHECKPOINT_INTERVAL.to_string()),
+        )
         .with_save_mode(SaveMode::Ignore)
         .await;
     match created {
@@ -242,6 +247,52 @@ async fn add_missing_columns(lake: &Lake, def: &TableDef, table: DeltaTable) -> 
                     "{}: cannot add the columns {names:?}: {e}",
                     def.dir
                 ))),
+            }
+        }
+    }
+}
+
+/// Commits between two checkpoints of a table's log (Delta's
+/// `delta.checkpointInterval`, 100 unless a table says otherwise). A
+/// checkpoint is written by the commit that reaches it, from the previous
+/// checkpoint and every commit since, and delta-rs reads those commits all at
+/// once, each with a JSON decoder of about 1.6 MiB; a run commits to its three
+/// tables in step, so at 100 their checkpoints held 100 decoders each at the
+/// same moment, the largest single item of an ingest's peak memory. At 10 a
+/// checkpoint reads ten commits, and a reader opening the table replays at
+/// most ten; each checkpoint costs one Parquet file of the table's actions.
+pub(crate) const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// Gives a table made by an earlier edgemeter (with Delta's default interval)
+/// [`CHECKPOINT_INTERVAL`]: one metadata commit, once per lake. A table whose
+/// owner chose an interval keeps it. When writers race to make the commit,
+/// the losers find the property set.
+async fn set_checkpoint_interval(
+    lake: &Lake,
+    def: &TableDef,
+    table: DeltaTable,
+) -> Result<DeltaTable> {
+    let key = TableProperty::CheckpointInterval.as_ref();
+    let is_set = |table: &DeltaTable| -> Result<bool> {
+        Ok(table
+            .snapshot()?
+            .metadata()
+            .configuration()
+            .contains_key(key))
+    };
+    if is_set(&table)? {
+        return Ok(table);
+    }
+    let properties = HashMap::from([(key.to_string(), CHECKPOINT_INTERVAL.to_string())]);
+    match table.set_tbl_properties().with_properties(properties).await {
+        Ok(table) => Ok(table),
+        Err(e) => {
+            let table = open(lake, def, AsOf::Latest)
+                .await?
+                .ok_or_else(|| Error::Lake(format!("{}: not found", def.dir)))?;
+            match is_set(&table)? {
+                true => Ok(table),
+                false => Err(Error::Lake(format!("{}: cannot set {key}: {e}", def.dir))),
             }
         }
     }
@@ -460,4 +511,81 @@ pub(crate) fn remove_action(def: &TableDef, partition: &[String], file: &DataFil
 /// A fresh, never-reused file name for a new data file.
 pub(crate) fn new_file_name(prefix: &str) -> String {
     format!("{prefix}-{}.parquet", uuid::Uuid::new_v4().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::REQUESTS_TABLE;
+
+    fn interval(table: &DeltaTable) -> Option<String> {
+        let snapshot = table.snapshot().unwrap();
+        let configuration = snapshot.metadata().configuration();
+        configuration
+            .get(TableProperty::CheckpointInterval.as_ref())
+            .cloned()
+    }
+
+    /// A table made without the interval (as an earlier edgemeter made
+    /// them) gets it once; from then on the log is checkpointed every
+    /// [`CHECKPOINT_INTERVAL`] commits, and a fresh reader of the table
+    /// finds every file committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tables_are_checkpointed_every_ten_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
+            .await
+            .unwrap();
+        let schema: StructType = REQUESTS_TABLE.schema().try_into_kernel().unwrap();
+        let old = builder(&lake, &REQUESTS_TABLE)
+            .unwrap()
+            .build()
+            .unwrap()
+            .create()
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns(REQUESTS_TABLE.partition_by.iter().copied())
+            .await
+            .unwrap();
+        assert_eq!((old.version(), interval(&old)), (Some(0), None));
+
+        let mut table = open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
+        assert_eq!(table.version(), Some(1));
+        assert_eq!(interval(&table), Some("10".to_string()));
+        let again = open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
+        assert_eq!(again.version(), Some(1), "set once");
+
+        let partition = vec!["2025-10-05".to_string(), "13".to_string()];
+        for i in 0..25 {
+            let add = add_action(
+                &REQUESTS_TABLE,
+                &partition,
+                format!("f{i}.parquet"),
+                1,
+                None,
+            );
+            let operation = write_operation(&REQUESTS_TABLE, SaveMode::Append, None);
+            let committed = commit(&mut table, vec![add], operation, HashMap::new())
+                .await
+                .unwrap();
+            assert_eq!(committed, Committed::At(i + 2));
+        }
+        let log = dir.path().join("requests/_delta_log");
+        let mut checkpoints: Vec<String> = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".checkpoint.parquet"))
+            .collect();
+        checkpoints.sort();
+        assert_eq!(
+            checkpoints,
+            [9, 19].map(|v| format!("{v:020}.checkpoint.parquet"))
+        );
+        let reader = open(&lake, &REQUESTS_TABLE, AsOf::Latest)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reader.version(), Some(26));
+        let files = files_by_partition(&reader, &REQUESTS_TABLE).unwrap();
+        assert_eq!(files[&partition].len(), 25);
+    }
 }
