@@ -10,8 +10,8 @@ use crate::schema::fields::{ColumnType, FIELDS};
 use crate::schema::{arrow_type, requests_schema};
 use crate::time::Hour;
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder, new_null_array,
+    Array, ArrayBuilder, ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMillisecondBuilder, new_null_array,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -288,6 +288,15 @@ impl RowsBuilder {
         columns.push(Arc::new(self.source_object.finish()));
         columns.push(Arc::new(self.source_line.finish()));
         columns.push(Arc::new(self.conflicting_key_id.finish()));
+        // Builders grow by doubling, and a chunk's are sized for a full
+        // chunk: an object's last chunk, or the few rows of an hour its lines
+        // stray into, would hold their whole capacity for as long as the
+        // batch is in memory. Shrinking gives the unused part back (the
+        // allocator keeps a block in place when less than half of it is
+        // unused, so full chunks are not copied).
+        for column in &mut columns {
+            Array::shrink_to_fit(column);
+        }
         self.len = 0;
         match RecordBatch::try_new(requests_schema(), columns) {
             Ok(batch) => batch,
