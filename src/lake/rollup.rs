@@ -695,6 +695,54 @@ mod tests {
         RecordBatch::try_new(schema, columns).unwrap()
     }
 
+    /// Groups come out in the order of their texts (bytes), nulls first,
+    /// whatever order the rows and their texts were first seen in.
+    #[test]
+    fn groups_are_sorted_by_their_texts() {
+        let keys = [
+            Some("b"),
+            Some("a"),
+            None,
+            Some("c"),
+            Some("a"),
+            Some("ab"),
+            Some("b"),
+        ];
+        let statuses = [
+            Some(200),
+            Some(404),
+            Some(200),
+            None,
+            Some(200),
+            Some(500),
+            Some(200),
+        ];
+        let batch = rows(&keys, &statuses, &[Some(1); 7]);
+        let out = totals(Hour::from_epoch_hours(7), &[batch], &[]).unwrap();
+        let got_keys = out.column(1).as_string::<i32>();
+        let got_statuses = out.column(3).as_primitive::<Int16Type>();
+        let got: Vec<(Option<&str>, Option<i16>, i64)> = (0..out.num_rows())
+            .map(|i| {
+                (
+                    at(got_keys, i),
+                    got_statuses.is_valid(i).then(|| got_statuses.value(i)),
+                    out.column(4).as_primitive::<Int64Type>().value(i),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, Some(200), 1),
+                (Some("a"), Some(200), 1),
+                (Some("a"), Some(404), 1),
+                (Some("ab"), Some(500), 1),
+                (Some("b"), Some(200), 2),
+                (Some("c"), None, 1),
+            ]
+        );
+    }
+
     /// Sorted rows come in runs of one key and status; a run may also be
     /// broken by another status and resume, or continue into the next batch.
     #[test]
