@@ -246,17 +246,35 @@ impl TalliedBatch {
     }
 }
 
-/// One lock per hour partition, so that two batches of this run committing at
-/// once never merge into the same hour together. Only to save work: were they
-/// to, the second commit would conflict and merge again (as it does against
-/// other runs).
-#[derive(Default)]
-pub(super) struct HourLocks(std::sync::Mutex<HashMap<Hour, Arc<tokio::sync::Mutex<()>>>>);
+/// What the batches of one run share while merging: one lock per hour
+/// partition, so that two batches committing at once never merge into the
+/// same hour together (only to save work: were they to, the second commit
+/// would conflict and merge again, as it does against other runs), and the
+/// run's [`MERGES_AT_ONCE`] merge slots.
+pub(super) struct HourLocks {
+    locks: std::sync::Mutex<HashMap<Hour, Arc<tokio::sync::Mutex<()>>>>,
+    merging: Semaphore,
+}
+
+/// Hours merged at once in a run, across its batches: as many as there are
+/// commits in flight, so that a batch of many small hours (late logs of a
+/// day) merges two at a time, both cores busy, while a run's memory still
+/// holds at most two hours being merged.
+const MERGES_AT_ONCE: usize = 2;
+
+impl Default for HourLocks {
+    fn default() -> Self {
+        Self {
+            locks: Default::default(),
+            merging: Semaphore::new(MERGES_AT_ONCE),
+        }
+    }
+}
 
 impl HourLocks {
     fn of(&self, hour: Hour) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
-            .0
+            .locks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         locks.entry(hour).or_default().clone()
@@ -309,6 +327,7 @@ pub(super) async fn commit_batch(
             &files,
             &mut merges,
             limits,
+            &hour_locks.merging,
         )
         .await;
         if let Err(e) = merged {
@@ -408,7 +427,9 @@ pub(super) async fn commit_batch(
 }
 
 /// Merges each hour of the batch whose files are not the ones its last merge
-/// read (all of them, the first time).
+/// read (all of them, the first time), as many at once as `merging` allows.
+/// Every merge that succeeded is in `merges` when one failed, so that the
+/// caller discards its files.
 async fn remerge_changed(
     lake: &Lake,
     by_hour: &BTreeMap<Hour, Vec<RecordBatch>>,
@@ -416,7 +437,10 @@ async fn remerge_changed(
     files: &BTreeMap<Vec<String>, Vec<delta::DataFile>>,
     merges: &mut BTreeMap<Hour, HourMerge>,
     limits: partition::FileLimits,
+    merging: &Semaphore,
 ) -> Result<()> {
+    use futures::StreamExt;
+    let mut changed = Vec::new();
     for (&hour, rows) in by_hour {
         let current = files
             .get(&layout::partition_key(hour))
@@ -428,19 +452,37 @@ async fn remerge_changed(
         if let Some(stale) = merges.remove(&hour) {
             partition::discard(lake, &stale.written).await;
         }
-        let merge = merge_hour(
-            lake,
-            &REQUESTS_TABLE,
-            hour,
-            current,
-            rows.clone(),
-            replacing.clone(),
-            limits,
-        )
-        .await?;
-        merges.insert(hour, merge);
+        changed.push((hour, rows, current));
     }
-    Ok(())
+    let mut merged = futures::stream::iter(changed)
+        .map(|(hour, rows, current)| async move {
+            let Ok(_slot) = merging.acquire().await else {
+                unreachable!("the merge slots are never closed")
+            };
+            merge_hour(
+                lake,
+                &REQUESTS_TABLE,
+                hour,
+                current,
+                rows.clone(),
+                replacing.clone(),
+                limits,
+            )
+            .await
+        })
+        .buffer_unordered(MERGES_AT_ONCE);
+    let mut failed = None;
+    while let Some(merge) = merged.next().await {
+        match merge {
+            Ok(merge) => {
+                merges.insert(merge.hour, merge);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 async fn discard_all(lake: &Lake, merges: &BTreeMap<Hour, HourMerge>) {
