@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) region: Option<String>,
     pub(crate) plans: Option<PathBuf>,
+    #[serde(deserialize_with = "time_zone")]
     pub(crate) tz: Option<String>,
 }
 
@@ -223,6 +224,74 @@ where
     let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
     text.map(|text| enum_value(&text).map_err(serde::de::Error::custom))
         .transpose()
+}
+
+/// A text setting of the config file, checked as the file is read, so that a
+/// bad value is reported with the file, its table and key (a flag's value is
+/// checked where it is used, and the error names the flag).
+fn checked_text<'de, D>(
+    deserializer: D,
+    check: impl Fn(&str) -> std::result::Result<(), String>,
+) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    if let Some(text) = &text {
+        check(text).map_err(serde::de::Error::custom)?;
+    }
+    Ok(text)
+}
+
+/// An IANA time zone (`tz`).
+pub(crate) fn time_zone<'de, D>(deserializer: D) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    checked_text(deserializer, |text| {
+        text.parse::<chrono_tz::Tz>()
+            .map(drop)
+            .map_err(|_| crate::time::unknown_zone(text))
+    })
+}
+
+/// A time as `--from` and `--to` take it (`from`, `to`).
+pub(crate) fn instant<'de, D>(deserializer: D) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    checked_text(deserializer, |text| {
+        crate::time::parse_instant_in(text, chrono_tz::UTC)
+            .map(drop)
+            .map_err(|e| match e {
+                Error::Config(why) => why,
+                e => e.to_string(),
+            })
+    })
+}
+
+/// A table version or a time (`as_of`).
+pub(crate) fn as_of<'de, D>(deserializer: D) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    checked_text(deserializer, |text| {
+        crate::lake::delta::AsOf::parse(text)
+            .map(drop)
+            .map_err(|_| crate::lake::delta::AsOf::not_as_of(text))
+    })
+}
+
+/// A billing month, YYYY-MM (`period`).
+pub(crate) fn month<'de, D>(deserializer: D) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    checked_text(deserializer, |text| {
+        crate::time::Period::month(text, None)
+            .map(drop)
+            .map_err(|_| crate::time::not_a_month(text))
+    })
 }
 
 /// A list of `clap::ValueEnum` values in the config file.
@@ -972,6 +1041,93 @@ mod tests {
         assert_eq!(
             webhook(&["check", "--webhook", "http://flag.example/"]).as_deref(),
             Some("http://flag.example/")
+        );
+    }
+
+    /// A bad time, zone, version or month in the file is reported when the
+    /// file is read, with the file, the table and the key, and not as the
+    /// flag; the same value given as a flag names the flag.
+    #[test]
+    fn bad_values_in_the_file_name_their_key_not_a_flag() {
+        use crate::commands::{export::ExportArgs, usage::UsageArgs};
+        let usage = |body: &str| {
+            ConfigFile::parse(&format!("[usage]\n{body}"), "edgemeter.toml")
+                .unwrap()
+                .table::<UsageArgs>()
+                .unwrap_err()
+                .to_string()
+        };
+        for (body, why, key) in [
+            (
+                "from = \"yesterday\"",
+                "\"yesterday\" is not a month",
+                "`from`",
+            ),
+            ("to = \"2025-13\"", "\"2025-13\" is not a month", "`to`"),
+            (
+                "tz = \"Berlin\"",
+                "\"Berlin\": unknown time zone; give an IANA name (did you mean Europe/Berlin?)",
+                "`tz`",
+            ),
+            (
+                "as_of = \"last week\"",
+                "\"last week\" is neither a table version",
+                "`as_of`",
+            ),
+        ] {
+            let err = usage(body);
+            assert!(err.contains("edgemeter.toml: in [usage]"), "{err}");
+            assert!(err.contains(why) && err.contains(key), "{err}");
+            assert!(!err.contains("--"), "names a flag: {err}");
+        }
+        let err = ConfigFile::parse("[export]\nperiod = \"November\"", "edgemeter.toml")
+            .unwrap()
+            .table::<ExportArgs>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("in [export]")
+                && err.contains("\"November\": use YYYY-MM")
+                && !err.contains("--"),
+            "{err}"
+        );
+        let err = ConfigFile::parse("tz = \"Mars/Olympus\"", "edgemeter.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("edgemeter.toml")
+                && err.contains("unknown time zone")
+                && !err.contains("--"),
+            "{err}"
+        );
+        // Good values pass.
+        let args = ConfigFile::parse(
+            "tz = \"Europe/Berlin\"\n[usage]\nfrom = \"2025-11\"\nto = \"2025-12-01T09:30\"\nas_of = \"42\"",
+            "edgemeter.toml",
+        )
+        .unwrap()
+        .table::<UsageArgs>()
+        .unwrap();
+        assert_eq!(
+            (
+                args.from.as_deref(),
+                args.to.as_deref(),
+                args.as_of.as_deref()
+            ),
+            (Some("2025-11"), Some("2025-12-01T09:30"), Some("42"))
+        );
+        // Flags: the bound is named.
+        let err = crate::time::TimeRange::parse_in_zone(
+            Some("yesterday"),
+            None,
+            chrono_tz::UTC,
+            ["--from", "--to"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--from: \"yesterday\" is not a month"),
+            "{err}"
         );
     }
 

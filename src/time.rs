@@ -129,35 +129,35 @@ pub(crate) struct TimeRange {
 }
 
 impl TimeRange {
-    /// Parses optional bounds in UTC (see [`TimeRange::parse_in`]).
+    /// Parses optional bounds in UTC (see [`TimeRange::parse_in_zone`]).
     pub(crate) fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self> {
-        Self::parse_in(from, to, None)
+        Self::parse_in_zone(from, to, chrono_tz::UTC, ["from", "to"])
     }
 
-    /// Parses optional bounds given in the zone `tz` (UTC when `None`), each
-    /// as [`parse_instant_in`] reads it.
-    pub(crate) fn parse_in(from: Option<&str>, to: Option<&str>, tz: Option<&str>) -> Result<Self> {
-        Self::parse_in_zone(
-            from,
-            to,
-            tz.map(zone).transpose()?.unwrap_or(chrono_tz::UTC),
-        )
-    }
-
-    /// [`TimeRange::parse_in`] with the zone already parsed.
+    /// Parses optional bounds given in `zone`, each as [`parse_instant_in`]
+    /// reads it; errors name the bounds as `names` (the flags, or a named
+    /// query's parameters).
     pub(crate) fn parse_in_zone(
         from: Option<&str>,
         to: Option<&str>,
         zone: chrono_tz::Tz,
+        names: [&str; 2],
     ) -> Result<Self> {
+        let [from_name, to_name] = names;
+        let bound = |text: Option<&str>, name: &str| {
+            text.map(|t| parse_instant_in(t, zone).map_err(|e| e.in_setting(name)))
+                .transpose()
+        };
         let range = Self {
-            from: from.map(|t| parse_instant_in(t, zone)).transpose()?,
-            to: to.map(|t| parse_instant_in(t, zone)).transpose()?,
+            from: bound(from, from_name)?,
+            to: bound(to, to_name)?,
         };
         if let (Some(f), Some(t)) = (range.from, range.to)
             && f > t
         {
-            return Err(Error::Config(format!("--from {f} is after --to {t}")));
+            return Err(Error::Config(format!(
+                "{from_name} {f} is after {to_name} {t}"
+            )));
         }
         Ok(range)
     }
@@ -174,10 +174,15 @@ pub(crate) struct Period {
     pub(crate) end: DateTime<Utc>,
 }
 
+/// Why `label` is no billing month.
+pub(crate) fn not_a_month(label: &str) -> String {
+    format!("{label:?}: use YYYY-MM")
+}
+
 impl Period {
     /// `[first day 00:00, next month's first day 00:00)` of `YYYY-MM` in `tz`.
     pub(crate) fn month(label: &str, tz: Option<&str>) -> Result<Self> {
-        let bad = || Error::Config(format!("--period {label:?}: use YYYY-MM"));
+        let bad = || Error::Config(format!("--period {}", not_a_month(label)));
         let (y, m) = label.split_once('-').ok_or_else(bad)?;
         let (year, month): (i32, u32) =
             (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
@@ -238,7 +243,13 @@ pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>> {
 
 /// An IANA zone named by `--tz` (or `EDGEMETER_TZ`).
 pub(crate) fn zone(tz: &str) -> Result<chrono_tz::Tz> {
-    tz.parse().map_err(|_| {
+    tz.parse()
+        .map_err(|_| Error::Config(format!("--tz {}", unknown_zone(tz))))
+}
+
+/// Why `tz` is no time zone, naming the zones it may have meant.
+pub(crate) fn unknown_zone(tz: &str) -> String {
+    {
         // `Berlin`, `europe/berlin`: the zones whose name or city it is.
         let wanted = tz.trim().to_ascii_lowercase().replace(' ', "_");
         let near: Vec<&str> = chrono_tz::TZ_VARIANTS
@@ -253,10 +264,8 @@ pub(crate) fn zone(tz: &str) -> Result<chrono_tz::Tz> {
             [] => "like Europe/Berlin or America/New_York".to_string(),
             names => format!("did you mean {}?", names.join(" or ")),
         };
-        Error::Config(format!(
-            "--tz {tz:?}: unknown time zone; give an IANA name ({hint})"
-        ))
-    })
+        format!("{tz:?}: unknown time zone; give an IANA name ({hint})")
+    }
 }
 
 /// An instant given in `zone`: a month (`2025-11`, its first midnight), a
@@ -424,8 +433,13 @@ mod tests {
 
     #[test]
     fn a_range_in_a_zone_is_its_local_midnights() {
-        let range =
-            TimeRange::parse_in(Some("2025-10"), Some("2025-11"), Some("Europe/Berlin")).unwrap();
+        let range = TimeRange::parse_in_zone(
+            Some("2025-10"),
+            Some("2025-11"),
+            zone("Europe/Berlin").unwrap(),
+            ["--from", "--to"],
+        )
+        .unwrap();
         // CEST (UTC+2) on 1 October, CET (UTC+1) on 1 November.
         assert_eq!(range.from, Some(utc("2025-09-30T22:00:00Z")));
         assert_eq!(range.to, Some(utc("2025-10-31T23:00:00Z")));

@@ -26,6 +26,7 @@ pub struct CheckArgs {
     pub(crate) at: Option<String>,
     /// Months and days of this IANA time zone instead of UTC.
     #[arg(long, env = "EDGEMETER_TZ")]
+    #[serde(deserialize_with = "config::time_zone")]
     pub(crate) tz: Option<String>,
     /// Where alerts go: a URL taking a JSON body with a `text` field (Slack, Discord).
     #[arg(long, env = "EDGEMETER_ALERT_WEBHOOK")]
@@ -36,6 +37,7 @@ pub struct CheckArgs {
     pub(crate) json: bool,
     /// Check the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
+    #[serde(deserialize_with = "config::as_of")]
     pub(crate) as_of: Option<String>,
 }
 

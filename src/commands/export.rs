@@ -23,9 +23,11 @@ pub struct ExportArgs {
     pub(crate) lake: LakeSettings,
     /// The billing month, YYYY-MM.
     #[arg(long)]
+    #[serde(deserialize_with = "config::month")]
     pub(crate) period: Option<String>,
     /// Bill the month of this IANA time zone instead of UTC (e.g. Europe/Berlin).
     #[arg(long, env = "EDGEMETER_TZ")]
+    #[serde(deserialize_with = "config::time_zone")]
     pub(crate) tz: Option<String>,
     /// The plans file (TOML); see the README.
     #[arg(long, env = "EDGEMETER_PLANS")]
@@ -40,6 +42,7 @@ pub struct ExportArgs {
     /// Export the lake as of a `requests` table version (as a manifest names
     /// it) or a time (RFC 3339 or a date).
     #[arg(long)]
+    #[serde(deserialize_with = "config::as_of")]
     pub(crate) as_of: Option<String>,
 }
 

@@ -41,6 +41,7 @@ pub struct QueryArgs {
     pub(crate) params: Vec<String>,
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
+    #[serde(deserialize_with = "config::as_of")]
     pub(crate) as_of: Option<String>,
     /// Memory the query's operators may hold, in MiB; sorts, aggregates and
     /// joins spill to disk beyond it, other operators stop with an error [default: 4096].

@@ -18,6 +18,7 @@ pub struct ReportArgs {
     pub(crate) lake: LakeSettings,
     /// The month, YYYY-MM (UTC).
     #[arg(long)]
+    #[serde(deserialize_with = "config::month")]
     pub(crate) period: Option<String>,
     /// The HTML file to write (or s3://bucket/key; - is stdout).
     #[arg(long)]
@@ -27,6 +28,7 @@ pub struct ReportArgs {
     pub(crate) plans: Option<PathBuf>,
     /// Report the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
+    #[serde(deserialize_with = "config::as_of")]
     pub(crate) as_of: Option<String>,
 }
 

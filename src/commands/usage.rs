@@ -25,9 +25,11 @@ pub struct UsageArgs {
     /// Start of the range (inclusive): a month (2025-11), a date (its
     /// midnight) or a time (2025-11-01T09:30) in --tz (UTC without), or RFC 3339.
     #[arg(long)]
+    #[serde(deserialize_with = "config::instant")]
     pub(crate) from: Option<String>,
     /// End of the range (exclusive), read as --from is.
     #[arg(long)]
+    #[serde(deserialize_with = "config::instant")]
     pub(crate) to: Option<String>,
     /// One row per key per window, with a `window_start` column.
     #[arg(long, value_enum)]
@@ -36,6 +38,7 @@ pub struct UsageArgs {
     /// IANA zone (e.g. Europe/Berlin) of --from/--to and of the windows;
     /// window_start carries its offset.
     #[arg(long, env = "EDGEMETER_TZ")]
+    #[serde(deserialize_with = "config::time_zone")]
     pub(crate) tz: Option<String>,
     /// Also group by these dimensions (repeatable).
     #[arg(long = "group-by", value_enum)]
@@ -57,6 +60,7 @@ pub struct UsageArgs {
     pub(crate) output: Option<PathBuf>,
     /// Read the lake as of a `requests` table version (42) or a time (RFC 3339 or a date).
     #[arg(long)]
+    #[serde(deserialize_with = "config::as_of")]
     pub(crate) as_of: Option<String>,
     /// Print these meters (repeatable), one column each named by its slug:
     /// the built-in ones, or those of --plans.
@@ -114,6 +118,7 @@ impl UsageArgs {
             self.from.as_deref(),
             self.to.as_deref(),
             zone.unwrap_or(chrono_tz::UTC),
+            ["--from", "--to"],
         )?;
         let as_of = as_of(self.as_of.as_deref())?;
         let plans = self.plans.as_deref().map(Plans::load).transpose()?;

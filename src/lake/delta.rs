@@ -73,11 +73,12 @@ impl AsOf {
         }
         crate::time::parse_instant(text)
             .map(AsOf::Time)
-            .map_err(|_| {
-                Error::Config(format!(
-                    "--as-of {text:?} is neither a table version (42) nor a time (2025-03-01 or RFC 3339)"
-                ))
-            })
+            .map_err(|_| Error::Config(format!("--as-of {}", Self::not_as_of(text))))
+    }
+
+    /// Why `text` is neither a version nor a time.
+    pub(crate) fn not_as_of(text: &str) -> String {
+        format!("{text:?} is neither a table version (42) nor a time (2025-03-01 or RFC 3339)")
     }
 }
 
