@@ -30,7 +30,8 @@ if docker info >/dev/null 2>&1; then
 else
   cargo fetch --locked --target "$(rustc -vV | sed -n "s/^host: //p")"
   grep -q '^COPY --from=build /src/target/release/edgemeter /usr/local/bin/edgemeter$' Dockerfile
-  grep -q '^RUN cargo build --release --locked --bin edgemeter$' Dockerfile
+  grep -q '^RUN cargo build --release --locked --bin edgemeter \\$' Dockerfile
+  grep -q '^ && strip target/release/edgemeter$' Dockerfile
   echo "no Docker engine: Dockerfile linted, lock file and paths checked"
 fi
 
