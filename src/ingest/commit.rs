@@ -260,7 +260,7 @@ pub(super) struct HourLocks {
 /// commits in flight, so that a batch of many small hours (late logs of a
 /// day) merges two at a time, both cores busy, while a run's memory still
 /// holds at most two hours being merged.
-const MERGES_AT_ONCE: usize = 2;
+const MERGES_AT_ONCE: usize = super::pipeline::COMMITS_IN_FLIGHT;
 
 impl Default for HourLocks {
     fn default() -> Self {

@@ -252,4 +252,4 @@ const BATCHES_IN_MEMORY: usize = 3;
 /// the longest chain in a run, and the parse stage waited on them with a core
 /// idle. Two commits merge side by side (see `bench/RESULTS.md`);
 /// [`HourLocks`] keeps them out of the same hour.
-const COMMITS_IN_FLIGHT: usize = 2;
+pub(super) const COMMITS_IN_FLIGHT: usize = 2;
