@@ -257,11 +257,12 @@ async fn add_missing_columns(lake: &Lake, def: &TableDef, table: DeltaTable) -> 
 /// `delta.checkpointInterval`, 100 unless a table says otherwise). A
 /// checkpoint is written by the commit that reaches it, from the previous
 /// checkpoint and every commit since, and delta-rs reads those commits all at
-/// once, each with a JSON decoder of about 1.6 MiB; a run commits to its three
-/// tables in step, so at 100 their checkpoints held 100 decoders each at the
-/// same moment, the largest single item of an ingest's peak memory. At 10 a
-/// checkpoint reads ten commits, and a reader opening the table replays at
-/// most ten; each checkpoint costs one Parquet file of the table's actions.
+/// once, each with a JSON decoder of its own. In a heap profile of an ingest
+/// (144 objects, three tables committed in step) those decoders were the
+/// largest single item of the peak: 86 MB of 212 MB at 100, 49 MB at 10 (see
+/// `bench/RESULTS.md`). At 10 a reader opening the table also replays at
+/// most ten commits; each checkpoint costs one Parquet file of the table's
+/// actions.
 pub(crate) const CHECKPOINT_INTERVAL: u64 = 10;
 
 /// Gives a table made by an earlier edgemeter (with Delta's default interval)
@@ -344,9 +345,10 @@ pub(crate) async fn commit(
     app_metadata: HashMap<String, serde_json::Value>,
 ) -> Result<Committed> {
     let snapshot = table.snapshot()?.clone();
-    // Checkpoints as delta-rs makes them (every `delta.checkpointInterval`
-    // commits, 100 by default), so opening a table reads one checkpoint and
-    // fewer than a hundred commits however long its history.
+    // Checkpoints as delta-rs makes them, every `delta.checkpointInterval`
+    // commits ([`CHECKPOINT_INTERVAL`] on edgemeter's tables), so opening a
+    // table reads one checkpoint and fewer than ten commits however long its
+    // history.
     // Expired log files are not cleaned up here: that lists the whole log on
     // every commit (tens of thousands of files on a month-old lake); `maintain`
     // does it.
