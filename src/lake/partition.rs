@@ -203,9 +203,16 @@ pub(crate) async fn merge_hour(
         let path = format!("{dir}/{}", delta::new_file_name(prefix));
         let location = delta::file_location(lake, table, &path);
         let size = file.bytes.len();
-        lake.store()
+        if let Err(e) = lake
+            .store()
             .put(&location, PutPayload::from(file.bytes))
-            .await?;
+            .await
+        {
+            // The hour's files written so far are not the caller's to clean
+            // up: it never sees this merge.
+            discard(lake, &merge.written).await;
+            return Err(e.into());
+        }
         merge.written.push(location);
         merge.files_after.push(path.clone());
         merge.actions.push(delta::add_action(

@@ -613,7 +613,7 @@ fn write_the_logs_of_the_old_lake_fixture() {
 }
 
 /// Parquet files on disk under a directory of the lake (logs excluded).
-fn parquet_on_disk(dir: &Path) -> Vec<PathBuf> {
+pub fn parquet_on_disk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

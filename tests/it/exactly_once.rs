@@ -232,6 +232,58 @@ async fn a_failed_commit_ends_the_run_and_the_rerun_completes_it_exactly() {
     assert_no_visible_duplicates(lake).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hour_failing_in_a_batch_discards_the_other_hours_merged_files() {
+    // Six hours in one batch, merged two at a time; one of them cannot be
+    // written (a plain file sits where its `hour=` directory would go). The
+    // five merges that succeed have written their files by the time the run
+    // gives up: none may stay behind, and nothing of the batch is committed.
+    let logs = tempfile::tempdir().unwrap();
+    let mut distinct = Vec::new();
+    for (i, hour) in (8..14u32).enumerate() {
+        let reqs = crate::logs::requests_at("2025-10-06", hour, 400, &format!("h{hour}"));
+        distinct.extend(reqs.iter().cloned());
+        let name = format!("E2HOURS.2025-10-06-{hour:02}.{i:04}.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let run = ingest(&[], empty.path().to_str().unwrap(), lake, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let day = lake_dir.path().join("requests/dt=2025-10-06");
+    std::fs::create_dir_all(&day).unwrap();
+    let blocker = day.join("hour=11");
+    std::fs::write(&blocker, "not a directory").unwrap();
+
+    let run = ingest(&[], source, lake, &["--json"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("hour=11"), "{}", run.stderr);
+    for table in ["requests", "usage_hourly"] {
+        let left = crate::delta::parquet_on_disk(&lake_dir.path().join(table));
+        assert!(
+            left.is_empty(),
+            "uncommitted files left in {table}: {left:?}"
+        );
+    }
+    assert!(usage(&[], lake, &[]).await.is_empty());
+    assert!(crate::delta::read_with_python(lake).keys.is_empty());
+
+    std::fs::remove_file(&blocker).unwrap();
+    let run = ingest(&[], source, lake, &["--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 6);
+    assert_eq!(s["rows_written"], 6 * 400);
+    let want = expected(&distinct.iter().collect::<Vec<_>>());
+    assert_eq!(usage(&[], lake, &[]).await, want);
+    let view = crate::delta::read_with_python(lake);
+    assert_eq!(view.keys, crate::delta::reader_figures(&want));
+    assert_eq!(view.repeated_ids, 0);
+    assert_rollup_matches_rows(lake).await;
+}
+
 /// Files named for `hours_ago` before now, with requests of that hour.
 fn recent_file(dir: &Path, hours_ago: i64, n: usize, tag: &str) -> Vec<Req> {
     let t = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
