@@ -232,6 +232,49 @@ pub(crate) fn difference(
     whole: &RecordBatch,
     part: &RecordBatch,
 ) -> Result<Option<RecordBatch>> {
+    let (w, p) = (SumRows::new(whole)?, SumRows::new(part)?);
+    if !(w.is_sorted() && p.is_sorted()) {
+        // Sums [`totals`] did not write: matched by a map instead.
+        return difference_mapped(hour, whole, part);
+    }
+    let mut rest = Vec::with_capacity(w.len());
+    let mut next = 0;
+    for row in 0..w.len() {
+        let group = w.group(row);
+        let mut left = w.totals(row);
+        if next < p.len() && p.group(next) < group {
+            return Ok(None); // a group the whole does not hold
+        }
+        if next < p.len() && p.group(next) == group {
+            let taken = p.totals(next);
+            next += 1;
+            left.requests -= taken.requests;
+            left.bytes_out -= taken.bytes_out;
+            left.bytes_in -= taken.bytes_in;
+            if left.requests < 0 || left.bytes_out < 0 || left.bytes_in < 0 {
+                return Ok(None);
+            }
+        }
+        // No request left and bytes still counted: not sums of the same rows.
+        if left.requests == 0 && (left.bytes_out, left.bytes_in) != (0, 0) {
+            return Ok(None);
+        }
+        if left.requests > 0 {
+            rest.push((group, left));
+        }
+    }
+    if next < p.len() {
+        return Ok(None);
+    }
+    Ok(Some(sums_batch(hour, &rest)?))
+}
+
+/// [`difference`] of sums in any order, through an ordered map of groups.
+fn difference_mapped(
+    hour: Hour,
+    whole: &RecordBatch,
+    part: &RecordBatch,
+) -> Result<Option<RecordBatch>> {
     type Key = (
         Option<String>,
         Option<i16>,
@@ -451,6 +494,66 @@ impl Interner {
     }
 }
 
+/// A batch of sums (the rollup's schema) read row by row.
+struct SumRows<'a> {
+    keys: &'a StringArray,
+    hints: &'a StringArray,
+    statuses: &'a Int16Array,
+    sums: [&'a Int64Array; 3],
+    dims: [&'a StringArray; 4],
+}
+
+impl<'a> SumRows<'a> {
+    fn new(batch: &'a RecordBatch) -> Result<Self> {
+        if batch.schema() != rollup_schema() {
+            return Err(Error::Lake(
+                "partial sums have another schema than the rollup's".into(),
+            ));
+        }
+        let text = |i: usize| batch.column(i).as_string::<i32>();
+        Ok(Self {
+            keys: text(1),
+            hints: text(2),
+            statuses: batch.column(3).as_primitive::<Int16Type>(),
+            sums: [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>()),
+            dims: [7, 8, 9, 10].map(text),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn group(&self, row: usize) -> GroupText<'a> {
+        let [methods, hosts, endpoints, edges] = self.dims;
+        (
+            at(self.keys, row),
+            self.statuses
+                .is_valid(row)
+                .then(|| self.statuses.value(row)),
+            at(methods, row),
+            at(hosts, row),
+            at(endpoints, row),
+            at(edges, row),
+        )
+    }
+
+    fn totals(&self, row: usize) -> Totals<'a> {
+        let [requests, bytes_out, bytes_in] = self.sums.map(|c| c.value(row));
+        Totals {
+            hint: at(self.hints, row),
+            requests,
+            bytes_out,
+            bytes_in,
+        }
+    }
+
+    /// Each group once, in the rollup's order.
+    fn is_sorted(&self) -> bool {
+        (1..self.len()).all(|row| self.group(row - 1) < self.group(row))
+    }
+}
+
 /// The id of a column's text in each row, looked up only when it differs
 /// from the previous row's (rows are sorted by key; methods, hosts and edges
 /// repeat).
@@ -535,6 +638,51 @@ pub(crate) fn encode_hour_with(
 /// Sums of rows can be summed again: an hour too large to hold at once is
 /// summed a file at a time.
 pub(crate) fn totals(
+    hour: Hour,
+    batches: &[RecordBatch],
+    partial: &[RecordBatch],
+) -> Result<RecordBatch> {
+    if partial.is_empty() {
+        return totals_hashed(hour, batches, &[]);
+    }
+    // Earlier sums come sorted (this function wrote them): the new rows are
+    // summed alone and merged in, in one pass, without hashing or sorting
+    // the hour's groups again. A late file into an hour costs its own rows.
+    let fresh = match batches.is_empty() {
+        true => None,
+        false => Some(totals_hashed(hour, batches, &[])?),
+    };
+    let sums = partial.iter().chain(&fresh).map(SumRows::new);
+    let sums = sums.collect::<Result<Vec<_>>>()?;
+    if !sums.iter().all(SumRows::is_sorted) {
+        return totals_hashed(hour, batches, partial);
+    }
+    let mut at = vec![0; sums.len()];
+    let mut merged = Vec::with_capacity(sums.iter().map(SumRows::len).max().unwrap_or(0));
+    loop {
+        let next = sums
+            .iter()
+            .zip(&at)
+            .filter(|(rows, row)| **row < rows.len())
+            .map(|(rows, &row)| rows.group(row))
+            .min();
+        let Some(group) = next else {
+            break;
+        };
+        let mut sum = Totals::default();
+        for (rows, row) in sums.iter().zip(at.iter_mut()) {
+            if *row < rows.len() && rows.group(*row) == group {
+                sum.add(&rows.totals(*row));
+                *row += 1;
+            }
+        }
+        merged.push((group, sum));
+    }
+    sums_batch(hour, &merged)
+}
+
+/// [`totals`] by hashing every row's group, then sorting the groups.
+fn totals_hashed(
     hour: Hour,
     batches: &[RecordBatch],
     partial: &[RecordBatch],
@@ -639,6 +787,22 @@ pub(crate) fn totals(
         })
         .collect();
     groups.sort_unstable_by_key(|(group, _)| *group);
+    sums_batch(hour, &groups)
+}
+
+/// A group's texts, in the order rollup rows are sorted in: key, status,
+/// method, host, endpoint and edge, nulls (`None`) first.
+type GroupText<'a> = (
+    Option<&'a str>,
+    Option<i16>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// The rollup's rows of `groups` (sorted) for `hour`.
+fn sums_batch(hour: Hour, groups: &[(GroupText<'_>, Totals<'_>)]) -> Result<RecordBatch> {
     let keys = || groups.iter().map(|(k, _)| k);
     let values = || groups.iter().map(|(_, v)| v);
     let start = hour.start_millis();
@@ -907,6 +1071,100 @@ mod tests {
         ];
         let again = totals(Hour::from_epoch_hours(7), &[], &partial).unwrap();
         assert_eq!(again, out);
+    }
+
+    /// `n` requests of pseudo-random keys, statuses, bytes and dimensions
+    /// (nulls among them), from `seed`.
+    fn random_requests(seed: u64, n: usize) -> RecordBatch {
+        let mut state = seed;
+        let mut pick = move |k: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % k
+        };
+        let text = |i: u64, of: &'static [&'static str]| of.get(i as usize).copied();
+        let mut keys = Vec::new();
+        let mut statuses = Vec::new();
+        let mut bytes = Vec::new();
+        let mut dims: Vec<Dims> = Vec::new();
+        for _ in 0..n {
+            keys.push(text(pick(6), &["ka", "kb", "kab", "k", "zz"]));
+            statuses.push([Some(200), Some(404), Some(500), None][pick(4) as usize]);
+            bytes.push((pick(5) > 0).then(|| pick(1000) as i64));
+            dims.push((
+                text(pick(3), &["GET", "POST"]),
+                text(pick(3), &["API.example.com", "api.example.com"]),
+                text(pick(2), &["d1.cloudfront.net"]),
+                text(pick(4), &["/v1/users/7", "/v1/users/8", "/health"]),
+                text(pick(3), &["FRA2-C1", "SFO53-P9"]),
+            ));
+        }
+        let with_dims = requests_with(&dims);
+        let base = rows(&keys, &statuses, &bytes);
+        let schema = base.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.name().as_str() {
+                "cs_method" | "x_host_header" | "cs_host" | "cs_uri_stem" | "x_edge_location" => {
+                    with_dims.column(i).clone()
+                }
+                _ => base.column(i).clone(),
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// Merging sorted sums and walking them for a difference give what
+    /// hashing every group and an ordered map give; sums out of order (not
+    /// written by [`totals`]) take those ways and get the same.
+    #[test]
+    fn sorted_sums_merge_as_hashing_every_group_does() {
+        let hour = Hour::from_epoch_hours(480_000);
+        for seed in 0..40 {
+            let all = random_requests(seed, 300);
+            let cut = 50 + seed as usize * 5;
+            let (first, rest) = (all.slice(0, cut), all.slice(cut, 300 - cut));
+            let late = random_requests(seed + 1_000, 1 + seed as usize);
+            let partial = [
+                totals(hour, std::slice::from_ref(&first), &[]).unwrap(),
+                totals(hour, std::slice::from_ref(&rest), &[]).unwrap(),
+            ];
+            let merged = totals(hour, std::slice::from_ref(&late), &partial).unwrap();
+            let hashed = totals_hashed(hour, std::slice::from_ref(&late), &partial).unwrap();
+            assert_eq!(merged, hashed, "seed {seed}");
+            let whole = totals(hour, std::slice::from_ref(&all), &[]).unwrap();
+            assert_eq!(totals(hour, &[], &partial).unwrap(), whole, "seed {seed}");
+
+            let walked = difference(hour, &whole, &partial[1]).unwrap();
+            let mapped = difference_mapped(hour, &whole, &partial[1]).unwrap();
+            assert_eq!(walked, mapped, "seed {seed}");
+            assert_eq!(walked.as_ref(), Some(&partial[0]), "seed {seed}");
+            // Late rows are no part of the whole: refused both ways.
+            let stranger = totals(hour, std::slice::from_ref(&late), &[]).unwrap();
+            let refused = difference(hour, &partial[0], &stranger).unwrap();
+            assert_eq!(
+                refused,
+                difference_mapped(hour, &partial[0], &stranger).unwrap()
+            );
+
+            // The same sums backwards: not sorted, so summed by hashing.
+            let reversed: Vec<usize> = (0..partial[1].num_rows()).rev().collect();
+            let indices = datafusion::arrow::array::UInt32Array::from_iter_values(
+                reversed.iter().map(|&i| i as u32),
+            );
+            let backwards =
+                datafusion::arrow::compute::take_record_batch(&partial[1], &indices).unwrap();
+            let again = totals(hour, &[], &[partial[0].clone(), backwards.clone()]).unwrap();
+            assert_eq!(again, whole, "seed {seed}");
+            assert_eq!(
+                difference(hour, &whole, &backwards).unwrap().as_ref(),
+                Some(&partial[0]),
+                "seed {seed}"
+            );
+        }
     }
 
     #[test]
