@@ -251,9 +251,9 @@ impl TalliedBatch {
 /// same hour together (only to save work: were they to, the second commit
 /// would conflict and merge again, as it does against other runs), and the
 /// run's [`MERGES_AT_ONCE`] merge slots.
-pub(super) struct HourLocks {
+pub(super) struct RunMerging {
     locks: std::sync::Mutex<HashMap<Hour, Arc<tokio::sync::Mutex<()>>>>,
-    merging: Semaphore,
+    slots: Semaphore,
 }
 
 /// Hours merged at once in a run, across its batches: as many as there are
@@ -262,16 +262,16 @@ pub(super) struct HourLocks {
 /// holds at most two hours being merged.
 const MERGES_AT_ONCE: usize = super::pipeline::COMMITS_IN_FLIGHT;
 
-impl Default for HourLocks {
+impl Default for RunMerging {
     fn default() -> Self {
         Self {
             locks: Default::default(),
-            merging: Semaphore::new(MERGES_AT_ONCE),
+            slots: Semaphore::new(MERGES_AT_ONCE),
         }
     }
 }
 
-impl HourLocks {
+impl RunMerging {
     fn of(&self, hour: Hour) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
             .locks
@@ -295,7 +295,7 @@ pub(super) async fn commit_batch(
     tables: &Tables,
     run_id: &str,
     mut batch: TalliedBatch,
-    hour_locks: &HourLocks,
+    merging: &RunMerging,
     limits: partition::FileLimits,
 ) -> Result<Vec<MergeOutcome>> {
     for (committed, earlier) in &batch.waits {
@@ -306,11 +306,7 @@ pub(super) async fn commit_batch(
         }
     }
     // In ascending order, so two batches never wait on each other in a cycle.
-    let locks: Vec<_> = batch
-        .by_hour
-        .keys()
-        .map(|&hour| hour_locks.of(hour))
-        .collect();
+    let locks: Vec<_> = batch.by_hour.keys().map(|&hour| merging.of(hour)).collect();
     let mut held = Vec::with_capacity(locks.len());
     for lock in &locks {
         held.push(lock.lock().await);
@@ -327,7 +323,7 @@ pub(super) async fn commit_batch(
             &files,
             &mut merges,
             limits,
-            &hour_locks.merging,
+            &merging.slots,
         )
         .await;
         if let Err(e) = merged {

@@ -5,7 +5,7 @@
 //! each batch failed on and which it recorded as ingested.
 
 use super::IngestOptions;
-use super::commit::{HourLocks, Tables, commit_batch, tally_batch};
+use super::commit::{RunMerging, Tables, commit_batch, tally_batch};
 use super::decode::{ObjectOutcome, PartSink};
 use super::fetch;
 use super::summary::IngestSummary;
@@ -137,7 +137,7 @@ impl Pipeline<'_> {
         let commit = async {
             // Owned here, so that an error drops it and stops the producer.
             let mut parsed_rx = parsed_rx;
-            let hour_locks = HourLocks::default();
+            let merging = RunMerging::default();
             let mut in_flight = FuturesUnordered::new();
             let mut failed = None;
             let mut receiving = true;
@@ -163,9 +163,9 @@ impl Pipeline<'_> {
                         }
                         let signals = batch.signals.clone();
                         let recorded = batch.recorded();
-                        let hour_locks = &hour_locks;
+                        let merging = &merging;
                         in_flight.push(async move {
-                            let merged = commit_batch(lake, tables, run_id, batch, hour_locks, options.file_limits).await;
+                            let merged = commit_batch(lake, tables, run_id, batch, merging, options.file_limits).await;
                             (merged, permit, count, signals, recorded)
                         });
                     }
@@ -251,5 +251,5 @@ const BATCHES_IN_MEMORY: usize = 3;
 /// the CPU time of an ingest), so with one commit at a time the commits were
 /// the longest chain in a run, and the parse stage waited on them with a core
 /// idle. Two commits merge side by side (see `bench/RESULTS.md`);
-/// [`HourLocks`] keeps them out of the same hour.
+/// [`RunMerging`] keeps them out of the same hour.
 pub(super) const COMMITS_IN_FLIGHT: usize = 2;

@@ -133,12 +133,12 @@ pub(crate) async fn merge_hour(
         false => None,
     };
     let mut new = new;
-    let mut kept = FullFiles::default();
+    let mut kept = KeptFiles::default();
     for file in &full {
         let location = delta::file_location(lake, table, &file.path);
         let data = lake.store().get(&location).await?.bytes().await?;
         let with_sums = paired.is_none();
-        let scanned = crate::cpu::run(move || scan_full(data, new, hour, with_sums))
+        let scanned = crate::cpu::run(move || scan_kept(data, new, hour, with_sums))
             .await?
             .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
         new = scanned.new;
@@ -273,18 +273,19 @@ fn settled_files(current: &[DataFile], new_rows: usize) -> HashSet<&str> {
         .collect()
 }
 
-/// What the full files of an hour hold, as far as a merge needs to know.
+/// What the files a merge keeps as they are (full or settled) hold, as far
+/// as the merge needs to know.
 #[derive(Default)]
-struct FullFiles {
+struct KeptFiles {
     rows: u64,
-    /// New rows dropped because a full file holds their request.
+    /// New rows dropped because a kept file holds their request.
     duplicates: u64,
     /// Each file's sums by key and status ([`rollup::totals`]).
     sums: Vec<RecordBatch>,
 }
 
-/// One full file, read for a merge.
-struct ScannedFull {
+/// One file kept as it is (full or settled), read for a merge.
+struct ScannedKept {
     /// The new rows whose request the file does not hold.
     new: Vec<RecordBatch>,
     rows: u64,
@@ -293,7 +294,7 @@ struct ScannedFull {
     sums: Option<RecordBatch>,
 }
 
-/// The columns of a full file a merge reads: request identity, and those
+/// The columns of a kept file a merge reads: request identity, and those
 /// the rollup sums ([`rollup::REQUESTS_COLUMNS`]).
 fn scanned_columns() -> Vec<&'static str> {
     let mut columns = ID_COLUMNS.to_vec();
@@ -301,17 +302,17 @@ fn scanned_columns() -> Vec<&'static str> {
     columns
 }
 
-/// The columns of a full file that identify its requests.
+/// The columns of a file that identify its requests.
 const ID_COLUMNS: [&str; 3] = ["x_edge_request_id", "source_object", "source_line"];
 
-/// Reads a full file's request ids (and sums, `with_sums`), and drops the
+/// Reads a kept file's request ids (and sums, `with_sums`), and drops the
 /// new rows whose request it already holds.
-fn scan_full(
+fn scan_kept(
     data: bytes::Bytes,
     new: Vec<RecordBatch>,
     hour: Hour,
     with_sums: bool,
-) -> Result<ScannedFull> {
+) -> Result<ScannedKept> {
     let columns = match with_sums {
         true => scanned_columns(),
         false => ID_COLUMNS.to_vec(),
@@ -340,7 +341,7 @@ fn scan_full(
             kept.push(filtered);
         }
     }
-    Ok(ScannedFull {
+    Ok(ScannedKept {
         new: kept,
         rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
         duplicates,
@@ -529,7 +530,7 @@ fn merge_rows(
     replacing: &std::collections::HashSet<String>,
     hour: Hour,
     limits: FileLimits,
-    full: FullFiles,
+    full: KeptFiles,
 ) -> Result<Merged> {
     let schema = requests_schema();
     let (existing, replaced) = without_objects(existing, replacing)?;
