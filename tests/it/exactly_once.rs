@@ -188,27 +188,50 @@ async fn batches_committed_at_once_into_one_hour_lose_nothing() {
     assert_rollup_matches_rows(lake).await;
 }
 
+/// One object for each of `hours` of `date`, `n` requests each, named with
+/// `tag`. Returns their requests.
+fn write_hours(
+    dir: &Path,
+    date: &str,
+    hours: std::ops::Range<u32>,
+    n: usize,
+    tag: &str,
+) -> Vec<Req> {
+    let mut all = Vec::new();
+    for hour in hours {
+        let reqs = crate::logs::requests_at(date, hour, n, &format!("{tag}{date}h{hour}"));
+        all.extend(reqs.iter().cloned());
+        let name = format!("E2{tag}.{date}-{hour:02}.{hour:04}.gz");
+        std::fs::write(dir.join(name), gzip(&log_text(&reqs))).unwrap();
+    }
+    all
+}
+
+/// A lake whose tables exist, empty: a run over no logs makes them.
+async fn empty_lake() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let run = ingest(
+        &[],
+        empty.path().to_str().unwrap(),
+        lake.path().to_str().unwrap(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    lake
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_ends_the_run_and_the_rerun_completes_it_exactly() {
     // A day of objects that commit, then a day whose partitions cannot be
     // written: a plain file sits where its `dt=` directory would go.
     let logs = tempfile::tempdir().unwrap();
-    let mut distinct = Vec::new();
-    for (date, day) in [("2025-10-05", 5), ("2025-10-06", 6)] {
-        for i in 0..6u32 {
-            let reqs = crate::logs::requests_at(date, 8 + i, 300, &format!("d{day}o{i}"));
-            distinct.extend(reqs.iter().cloned());
-            let name = format!("E2FAIL.{date}-{:02}.{i:04}.gz", 8 + i);
-            std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
-        }
-    }
-    let lake_dir = tempfile::tempdir().unwrap();
+    let mut distinct = write_hours(logs.path(), "2025-10-05", 8..14, 300, "FAIL");
+    distinct.extend(write_hours(logs.path(), "2025-10-06", 8..14, 300, "FAIL"));
+    let lake_dir = empty_lake().await;
     let lake = lake_dir.path().to_str().unwrap();
     let source = logs.path().to_str().unwrap();
-    // A run over no logs makes the lake's (empty) tables.
-    let empty = tempfile::tempdir().unwrap();
-    let run = ingest(&[], empty.path().to_str().unwrap(), lake, &[]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let blocker = lake_dir.path().join("requests/dt=2025-10-06");
     std::fs::write(&blocker, "not a directory").unwrap();
 
@@ -239,19 +262,10 @@ async fn one_hour_failing_in_a_batch_discards_the_other_hours_merged_files() {
     // five merges that succeed have written their files by the time the run
     // gives up: none may stay behind, and nothing of the batch is committed.
     let logs = tempfile::tempdir().unwrap();
-    let mut distinct = Vec::new();
-    for (i, hour) in (8..14u32).enumerate() {
-        let reqs = crate::logs::requests_at("2025-10-06", hour, 400, &format!("h{hour}"));
-        distinct.extend(reqs.iter().cloned());
-        let name = format!("E2HOURS.2025-10-06-{hour:02}.{i:04}.gz");
-        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
-    }
-    let lake_dir = tempfile::tempdir().unwrap();
+    let distinct = write_hours(logs.path(), "2025-10-06", 8..14, 400, "HOURS");
+    let lake_dir = empty_lake().await;
     let lake = lake_dir.path().to_str().unwrap();
     let source = logs.path().to_str().unwrap();
-    let empty = tempfile::tempdir().unwrap();
-    let run = ingest(&[], empty.path().to_str().unwrap(), lake, &[]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let day = lake_dir.path().join("requests/dt=2025-10-06");
     std::fs::create_dir_all(&day).unwrap();
     let blocker = day.join("hour=11");
