@@ -281,7 +281,8 @@ pub(crate) fn difference(
     Ok(Some(sums_batch(hour, &rest)?))
 }
 
-/// [`difference`] of sums in any order, through an ordered map of groups.
+/// [`difference`] of sums in any order, through an ordered map of groups;
+/// [`difference`] has checked their schema.
 fn difference_mapped(
     hour: Hour,
     whole: &RecordBatch,
@@ -316,11 +317,6 @@ fn difference_mapped(
                 (key, at(hints, row), sums)
             })
             .collect()
-    }
-    if whole.schema() != rollup_schema() || part.schema() != rollup_schema() {
-        return Err(Error::Lake(
-            "sums of another schema than the rollup's".into(),
-        ));
     }
     let mut groups: std::collections::BTreeMap<Key, (Option<String>, [i64; 3])> = rows(whole)
         .into_iter()
@@ -519,7 +515,7 @@ impl<'a> SumRows<'a> {
     fn new(batch: &'a RecordBatch) -> Result<Self> {
         if batch.schema() != rollup_schema() {
             return Err(Error::Lake(
-                "partial sums have another schema than the rollup's".into(),
+                "sums of another schema than the rollup's".into(),
             ));
         }
         let text = |i: usize| batch.column(i).as_string::<i32>();
@@ -693,7 +689,8 @@ pub(crate) fn totals(
     sums_batch(hour, &merged)
 }
 
-/// [`totals`] by hashing every row's group, then sorting the groups.
+/// [`totals`] by hashing every row's group, then sorting the groups;
+/// [`totals`] has checked the schema of `partial`.
 fn totals_hashed(
     hour: Hour,
     batches: &[RecordBatch],
@@ -702,11 +699,6 @@ fn totals_hashed(
     let mut groups: datafusion::common::HashMap<Group, Totals<'_>> = Default::default();
     let mut interner = Interner::default();
     for batch in partial {
-        if batch.schema() != rollup_schema() {
-            return Err(Error::Lake(
-                "partial sums have another schema than the rollup's".into(),
-            ));
-        }
         let hints = batch.column(2).as_string::<i32>();
         let statuses = batch.column(3).as_primitive::<Int16Type>();
         let [requests, bytes_out, bytes_in] =
@@ -1181,6 +1173,15 @@ mod tests {
                 "seed {seed}"
             );
         }
+        // Rows that are not sums (another schema) are refused, not misread.
+        let raw = random_requests(7, 10);
+        let sums = totals(hour, std::slice::from_ref(&raw), &[]).unwrap();
+        let refused = |e: Error| e.to_string().contains("another schema than the rollup's");
+        assert!(refused(
+            totals(hour, &[], std::slice::from_ref(&raw)).unwrap_err()
+        ));
+        assert!(refused(difference(hour, &sums, &raw).unwrap_err()));
+        assert!(refused(difference(hour, &raw, &sums).unwrap_err()));
     }
 
     #[test]
