@@ -5,7 +5,7 @@
 //! later runs skip them). See the design section of the README for why this
 //! order keeps every request counted exactly once.
 
-use super::decode::{Failure, ObjectOutcome};
+use super::decode::{Failure, ObjectFailure, ObjectOutcome};
 use super::summary::{BadLineSample, FieldErrorSample, IngestSummary, MAX_SAMPLES, MostlyKeyless};
 use super::{IngestOptions, OBJECTS_COMMITTED};
 use crate::error::Result;
@@ -82,7 +82,8 @@ pub(super) async fn repair_rollups(lake: &Lake, tables: &Tables) -> Result<u64> 
     Ok(rebuilt)
 }
 
-/// Adds a batch's parse results to the summary, and gathers its rows by hour.
+/// Adds a batch's parse results to the summary, and gathers its rows by hour
+/// and the objects that gave none.
 pub(super) fn tally_batch(
     run_id: &str,
     outcomes: Vec<ObjectOutcome>,
@@ -94,6 +95,8 @@ pub(super) fn tally_batch(
     let mut first_reads = Vec::new();
     let mut waits = Vec::new();
     let mut signals = Vec::new();
+    let mut failures = Vec::new();
+    let mut finished = 0;
     let now_ms = options.clock.now().timestamp_millis();
     for ObjectOutcome {
         object,
@@ -104,6 +107,7 @@ pub(super) fn tally_batch(
         let last = part.as_ref().is_none_or(|p| p.last);
         if last {
             summary.bytes_read += object.size;
+            finished += 1;
         }
         if let Some(part) = &part {
             if part.index > 0 {
@@ -189,14 +193,23 @@ pub(super) fn tally_batch(
                     requests_version: 0,
                 });
             }
-            Err(Failure {
-                reason,
-                not_a_log: true,
-            }) => summary.note_not_a_log(&object, &reason),
-            Err(Failure { reason, .. }) => summary.note_unreadable(&object.uri, &reason),
+            Err(Failure { reason, not_a_log }) => {
+                match not_a_log {
+                    true => summary.note_not_a_log(&object, &reason),
+                    false => summary.note_unreadable(&object.uri, &reason),
+                }
+                failures.push(ObjectFailure {
+                    object: object.uri,
+                    etag: object.etag,
+                    reason,
+                    not_a_log,
+                });
+            }
         }
     }
     TalliedBatch {
+        finished,
+        failures,
         by_hour,
         objects,
         first_reads,
@@ -208,6 +221,10 @@ pub(super) fn tally_batch(
 
 /// A parsed batch, tallied into the run's summary and ready to commit.
 pub(super) struct TalliedBatch {
+    /// Objects the batch ends (whole objects and last parts), read or not.
+    pub(super) finished: u64,
+    /// Objects that gave no rows.
+    pub(super) failures: Vec<ObjectFailure>,
     /// New rows by hour (and, when reingesting, every hour that holds rows
     /// of the objects read again, whether or not they have new rows there).
     by_hour: BTreeMap<Hour, Vec<RecordBatch>>,

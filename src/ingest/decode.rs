@@ -190,6 +190,16 @@ impl PartCounts {
     }
 }
 
+/// An object of a batch that gave no rows, as the run reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ObjectFailure {
+    pub(super) object: String,
+    pub(super) etag: String,
+    pub(super) reason: String,
+    /// Not a log, and not named like one (recorded, acknowledged, as such).
+    pub(super) not_a_log: bool,
+}
+
 /// Why an object gave no rows.
 pub(super) struct Failure {
     pub(super) reason: String,

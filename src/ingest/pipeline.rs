@@ -6,7 +6,7 @@
 
 use super::IngestOptions;
 use super::commit::{RunMerging, Tables, commit_batch, tally_batch};
-use super::decode::{ObjectOutcome, PartSink};
+use super::decode::{ObjectFailure, ObjectOutcome, PartSink};
 use super::fetch;
 use super::summary::IngestSummary;
 use crate::error::Result;
@@ -29,16 +29,6 @@ pub(super) trait BatchObserver: Sync {
     /// Objects whose rows are committed and that the ingested record now
     /// holds.
     fn recorded(&self, _objects: &[String]) {}
-}
-
-/// An object of a batch that gave no rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ObjectFailure {
-    pub(super) object: String,
-    pub(super) etag: String,
-    pub(super) reason: String,
-    /// Not a log, and not named like one (recorded, acknowledged, as such).
-    pub(super) not_a_log: bool,
 }
 
 /// A run's observer that listens to nothing.
@@ -150,18 +140,14 @@ impl Pipeline<'_> {
                             receiving = false;
                             continue;
                         };
-                        // Objects the batch records (not the earlier parts of one).
-                        let count = outcomes.iter().filter(|o| o.part.as_ref().is_none_or(|p| p.last)).count() as u64;
-                        let (failed_before, not_logs_before) = (summary.failed.len(), summary.not_logs.len());
                         let mut batch = tally_batch(run_id, outcomes, options, summary);
-                        let failures = batch_failures(summary, failed_before, not_logs_before);
-                        if !failures.is_empty() {
-                            observer.failed(&failures);
+                        if !batch.failures.is_empty() {
+                            observer.failed(&batch.failures);
                         }
                         if options.reingest_until.is_some() {
                             batch.replace_earlier_rows(earlier_hours);
                         }
-                        let signals = batch.signals.clone();
+                        let (count, signals) = (batch.finished, batch.signals.clone());
                         let recorded = batch.recorded();
                         let merging = &merging;
                         in_flight.push(async move {
@@ -213,32 +199,6 @@ impl Pipeline<'_> {
         let ((), committed) = tokio::join!(produce, commit);
         committed
     }
-}
-
-/// The objects a batch's tally found unreadable or not logs: the entries
-/// the summary gained.
-fn batch_failures(
-    summary: &IngestSummary,
-    failed_before: usize,
-    not_logs_before: usize,
-) -> Vec<ObjectFailure> {
-    let unreadable = summary.failed[failed_before..]
-        .iter()
-        .map(|f| ObjectFailure {
-            object: f.object.clone(),
-            etag: String::new(),
-            reason: f.reason.clone(),
-            not_a_log: false,
-        });
-    let not_logs = summary.not_logs[not_logs_before..]
-        .iter()
-        .map(|n| ObjectFailure {
-            object: n.object.clone(),
-            etag: n.etag.clone(),
-            reason: n.reason.clone(),
-            not_a_log: true,
-        });
-    unreadable.chain(not_logs).collect()
 }
 
 /// Batches in memory at once, from fetch to commit. Measured on the benchmark

@@ -23,7 +23,8 @@
 
 mod ledger;
 
-use super::pipeline::{BatchObserver, ObjectFailure, Pipeline};
+use super::decode::ObjectFailure;
+use super::pipeline::{BatchObserver, Pipeline};
 use super::plan::Retry;
 use super::summary::IngestSummary;
 use super::{Finish, IngestOptions};

@@ -5,7 +5,7 @@
 //! the queue's redrive policy) once every object is settled and one of
 //! them failed. It makes no request itself; [`Action`]s say what to do.
 
-use super::super::pipeline::ObjectFailure;
+use super::super::decode::ObjectFailure;
 use super::super::summary::{MalformedMessage, QueueSummary};
 use crate::source::LogObject;
 use crate::source::notification::Notice;
