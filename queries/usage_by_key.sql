@@ -9,6 +9,10 @@
 --   $from, $to                TIMESTAMP (UTC)  requests with from <= timestamp < to count
 --   $from_dt, $to_dt          STRING           the range as inclusive dt bounds (pruning only)
 --   $whole_from, $whole_to    TIMESTAMP (UTC)  the whole hours inside the range
+--   $whole_from_dt, $whole_from_hour,
+--   $whole_to_dt, $whole_to_hour  STRING       the same hours as partitions: the
+--                             rollup is chosen by partition, so that no row of it
+--                             is compared (each rollup file is one whole UTC hour)
 --   $head_dt, $head_hour,
 --   $tail_dt, $tail_hour      STRING           partitions of the partial edge hours ('' if none)
 -- billable = 2xx, client_errors = 4xx, server_errors = 5xx; status 000 (viewer
@@ -17,7 +21,8 @@ WITH counted AS (
     SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
     FROM usage_hourly
     WHERE dt >= $from_dt AND dt <= $to_dt
-      AND hour_start >= $whole_from AND hour_start < $whole_to
+      AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
+      AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
     UNION ALL
     SELECT api_key_id, api_key_hint, sc_status, 1, coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
     FROM requests

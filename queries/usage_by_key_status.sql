@@ -10,7 +10,8 @@ WITH counted AS (
     SELECT api_key_id, sc_status, requests, bytes_out, bytes_in
     FROM usage_hourly
     WHERE dt >= $from_dt AND dt <= $to_dt
-      AND hour_start >= $whole_from AND hour_start < $whole_to
+      AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
+      AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
     UNION ALL
     SELECT api_key_id, sc_status, 1, coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
     FROM requests

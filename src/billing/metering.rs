@@ -52,7 +52,8 @@ const HOURLY: &str =
     host, endpoint, x_edge_location, requests, bytes_out, bytes_in
 FROM usage_hourly
 WHERE dt >= $from_dt AND dt <= $to_dt
-  AND hour_start >= $whole_from AND hour_start < $whole_to
+  AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
+  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
 UNION ALL
 SELECT \"timestamp\", api_key_id, api_key_hint, sc_status, cs_method,
     lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,

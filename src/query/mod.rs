@@ -422,7 +422,10 @@ impl TimeRange {
     /// - `from`, `to`: the range; `from_dt`, `to_dt`: the same as inclusive
     ///   `dt` bounds, which only prune partitions (the timestamps decide);
     /// - `whole_from`, `whole_to`: the whole UTC hours inside the range, which
-    ///   `usage_hourly` answers (empty when `whole_from >= whole_to`);
+    ///   `usage_hourly` answers (empty when `whole_from >= whole_to`), and
+    ///   the same hours as partitions, `whole_from_dt`/`whole_from_hour` to
+    ///   `whole_to_dt`/`whole_to_hour` (exclusive): the rollup is chosen by
+    ///   partition, so its rows are not compared one by one;
     /// - `head_dt`/`head_hour`, `tail_dt`/`tail_hour`: the partitions of the
     ///   partial hours at either edge, whose raw rows are read (empty strings,
     ///   matching no partition, when that edge is on the hour).
@@ -447,11 +450,17 @@ impl TimeRange {
             Hour::of(from).next()
         });
         let whole_to = hour_instant(Hour::of(to));
+        let (whole_from_dt, whole_from_hour) = layout::partition_values(Hour::of(whole_from));
+        let (whole_to_dt, whole_to_hour) = layout::partition_values(Hour::of(whole_to));
         let (head_dt, head_hour) = edge(from);
         let (tail_dt, tail_hour) = edge(to);
         vec![
             ("whole_from".into(), ts(whole_from)),
             ("whole_to".into(), ts(whole_to)),
+            ("whole_from_dt".into(), text(whole_from_dt)),
+            ("whole_from_hour".into(), text(whole_from_hour)),
+            ("whole_to_dt".into(), text(whole_to_dt)),
+            ("whole_to_hour".into(), text(whole_to_hour)),
             ("head_dt".into(), text(head_dt)),
             ("head_hour".into(), text(head_hour)),
             ("tail_dt".into(), text(tail_dt)),

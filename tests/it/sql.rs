@@ -206,10 +206,11 @@ fn count_raw_logs(ranges: &[Range]) -> Vec<BTreeMap<String, String>> {
 
 /// The billing figures (requests, billable 2xx, errors and bytes per key, per
 /// key and status, per day and per hour) equal DuckDB's count of the raw log
-/// lines, for ranges open, whole-day, cut mid-hour and empty.
+/// lines, for ranges open, whole-day, cut mid-hour (within a day and across
+/// years) and empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_figures_equal_duckdbs_count_of_the_raw_logs() {
-    let ranges: [Range; 6] = [
+    let ranges: [Range; 7] = [
         (None, None),
         (Some("2025-10-05T00:00:00Z"), Some("2025-10-06T00:00:00Z")),
         (Some("2025-10-05T00:30:00Z"), Some("2025-10-05T10:15:30Z")),
@@ -219,6 +220,9 @@ async fn billing_figures_equal_duckdbs_count_of_the_raw_logs() {
         ),
         (Some("2019-12-01T00:00:00Z"), Some("2020-01-01T00:00:00Z")),
         (Some("2025-10-06T00:00:00Z"), None),
+        // Cut mid-hour at both ends, years apart: whole hours on the last
+        // day (01) and a partial one on the first (21) and the last (09).
+        (Some("2019-12-04T21:30:00Z"), Some("2025-10-05T09:30:00Z")),
     ];
     let counted = count_raw_logs(&ranges);
     let session = LakeSession::open_location(fixture_lake().await)
