@@ -16,9 +16,8 @@ use super::meters::{self, Aggregation, Columns, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::query::LakeSession;
-use crate::query::udf;
-use crate::query::usage::WindowUnit;
-use crate::time::{Hour, TimeRange};
+use crate::query::usage::{HOURLY_ROWS, WindowUnit, hours_fit_windows};
+use crate::time::TimeRange;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int16Type, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
@@ -43,27 +42,7 @@ pub(crate) enum Per {
 /// session for the query's lifetime).
 const OWNERS_TABLE: &str = "edgemeter_key_owners";
 
-/// The rows meters the rollup answers are summed from: whole hours of
-/// `usage_hourly`, and the raw rows of the partial hours at the range's
-/// edges grouped as the rollup is (as `queries/usage_by_key_status.sql`
-/// does). An hour row stands at its `hour_start`.
-const HOURLY: &str =
-    "SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status, cs_method,
-    host, endpoint, x_edge_location, requests, bytes_out, bytes_in
-FROM usage_hourly
-WHERE dt >= $from_dt AND dt <= $to_dt
-  AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
-  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
-UNION ALL
-SELECT \"timestamp\", api_key_id, api_key_hint, sc_status, cs_method,
-    lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,
-    CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
-FROM requests
-WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
-  AND \"timestamp\" >= $from AND \"timestamp\" < $to
-  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
-
-/// The columns of [`HOURLY`] a meter's filter reads.
+/// The columns of [`HOURLY_ROWS`] a meter's filter reads.
 const ROLLUP: Columns = Columns {
     status: "sc_status",
     method: "cs_method",
@@ -84,7 +63,7 @@ pub(crate) fn answered_by_rollup(meter: &Meter) -> bool {
     counted && meter.filter.rollup_answers()
 }
 
-/// A meter [`answered_by_rollup`] as a sum of [`HOURLY`]'s rows.
+/// A meter [`answered_by_rollup`] as a sum of [`HOURLY_ROWS`]'s rows.
 fn rollup_measure(meter: &Meter, condition: &str) -> String {
     let column = match meter.value {
         Some("sc_bytes") => "bytes_out",
@@ -92,45 +71,6 @@ fn rollup_measure(meter: &Meter, condition: &str) -> String {
         _ => "requests",
     };
     format!("coalesce(sum(r.{column}) FILTER (WHERE {condition}), 0)")
-}
-
-/// The most hours of a range checked against a zone's windows; a longer or
-/// open range in a zone other than UTC is read from raw rows.
-const MOST_HOURS_CHECKED: i64 = 24 * 366 * 10;
-
-/// Whether every whole UTC hour of `range` lies inside one window of `unit`
-/// in `zone`, so that an hour of the rollup counts in exactly one window. It
-/// does not where the zone's offset is not a whole number of hours
-/// (Asia/Kolkata) or changes within an hour.
-fn hours_fit_windows(range: &TimeRange, unit: &str, zone: chrono_tz::Tz) -> bool {
-    if zone == chrono_tz::UTC {
-        return true;
-    }
-    let (from, to) = match (range.from, range.to) {
-        (Some(from), Some(to)) => (from, to),
-        _ => return false,
-    };
-    let first = Hour::of(from);
-    let first = if first.start() == Some(from) {
-        first
-    } else {
-        first.next()
-    };
-    let Some(start) = first.start() else {
-        return false;
-    };
-    if (to - start).num_hours() > MOST_HOURS_CHECKED {
-        return false;
-    }
-    let mut hour = start;
-    while hour + chrono::Duration::hours(1) <= to {
-        let last = hour + chrono::Duration::milliseconds(3_599_999);
-        if udf::window_start(hour, unit, zone) != udf::window_start(last, unit, zone) {
-            return false;
-        }
-        hour += chrono::Duration::hours(1);
-    }
-    true
 }
 
 /// A query of some meters over a range.
@@ -163,11 +103,7 @@ impl MeterQuery<'_> {
         if let Some(unit) = self.by {
             let zone = self.tz.unwrap_or(chrono_tz::UTC);
             let tz = zone.name().to_string();
-            let unit = match unit {
-                WindowUnit::Hour => "hour",
-                WindowUnit::Day => "day",
-                WindowUnit::Month => "month",
-            };
+            let unit = unit.name();
             rollup_fits = hours_fit_windows(&self.range, unit, zone);
             params.push(("unit".into(), ScalarValue::Utf8(Some(unit.into()))));
             params.push(("tz".into(), ScalarValue::Utf8(Some(tz))));
@@ -190,7 +126,7 @@ impl MeterQuery<'_> {
             .collect();
         let order = order.join(", ");
         let group_by = group.join(", ");
-        let source_of_rollup = format!("(\n{HOURLY}\n)");
+        let source_of_rollup = format!("(\n{HOURLY_ROWS}\n)");
         // Rows are ordered outside the grouped statement, where the names of
         // its columns are the only ones (the owners table has an api_key_id).
         let sql = match (rolled.is_empty(), raw.is_empty()) {
@@ -443,49 +379,4 @@ fn value(column: &ArrayRef, row: usize) -> Result<MeterValue> {
             });
         }
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{DateTime, Utc};
-
-    fn range(from: &str, to: &str) -> TimeRange {
-        let at = |t: &str| Some(t.parse::<DateTime<Utc>>().unwrap());
-        TimeRange {
-            from: at(from),
-            to: at(to),
-        }
-    }
-
-    #[test]
-    fn rollup_hours_are_used_only_where_each_lies_in_one_window() {
-        let zone = |tz: &str| crate::time::zone(tz).unwrap();
-        let october = range("2025-10-01T00:00:00Z", "2025-11-01T00:00:00Z");
-        // Whole-hour offsets, summer time ending on 26 October included.
-        for unit in ["hour", "day", "month"] {
-            assert!(hours_fit_windows(&october, unit, zone("Europe/Berlin")));
-            assert!(hours_fit_windows(&october, unit, zone("UTC")));
-        }
-        // UTC+5:30: every UTC hour straddles two local hours; 18:00-19:00 UTC
-        // straddles local midnight.
-        let kolkata = zone("Asia/Kolkata");
-        assert!(!hours_fit_windows(&october, "hour", kolkata));
-        assert!(!hours_fit_windows(&october, "day", kolkata));
-        // ... but a range whose whole hours all lie in one local day is fine
-        // for days (its edges, 18:30 local, are read from raw rows anyway).
-        let day = range("2025-10-05T00:00:00Z", "2025-10-05T18:00:00Z");
-        assert!(hours_fit_windows(&day, "day", kolkata));
-        assert!(!hours_fit_windows(&day, "hour", kolkata));
-        // Lord Howe moves its clocks by half an hour: whole offsets half the year.
-        let lord_howe = zone("Australia/Lord_Howe");
-        assert!(!hours_fit_windows(&october, "hour", lord_howe));
-        // Open ranges are not checked hour by hour outside UTC.
-        let open = TimeRange {
-            from: None,
-            to: None,
-        };
-        assert!(hours_fit_windows(&open, "day", zone("UTC")));
-        assert!(!hours_fit_windows(&open, "day", zone("Europe/Berlin")));
-    }
 }

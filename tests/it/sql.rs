@@ -251,3 +251,71 @@ async fn billing_figures_equal_duckdbs_count_of_the_raw_logs() {
     }
     assert!(compared > 100, "only {compared} rows compared");
 }
+
+/// `edgemeter usage` with hourly windows, a dimension or `--key` (which sum
+/// the rollup's whole hours and the raw rows of the edge hours) gives
+/// DuckDB's count of the raw log lines, for the same ranges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_by_window_dimension_and_key_equals_duckdbs_count_of_the_raw_logs() {
+    let ranges: [Range; 5] = [
+        (None, None),
+        (Some("2025-10-05T00:00:00Z"), Some("2025-10-06T00:00:00Z")),
+        (Some("2025-10-05T00:30:00Z"), Some("2025-10-05T10:15:30Z")),
+        (Some("2019-12-04T21:30:00Z"), Some("2025-10-05T09:30:00Z")),
+        (Some("2025-10-06T00:00:00Z"), None),
+    ];
+    let counted = count_raw_logs(&ranges);
+    let lake = fixture_lake().await;
+    // Two of the three keys of examples/logs.
+    let keys = [
+        "7ab99c2082b9ab44ec285d1b77c598c822039e995193f8af063fbbdf1d57af99",
+        "fa86fea04bacfd7013f8738c491799bd450bd287da36d3fbd7d34a0d339d50c4",
+    ];
+    let mut compared = 0;
+    for ((from, to), want) in ranges.iter().zip(&counted) {
+        let usage = |extra: &[&str]| {
+            let mut args = vec!["usage", "--lake", lake, "--format", "csv"];
+            if let Some(from) = from {
+                args.extend(["--from", from]);
+            }
+            if let Some(to) = to {
+                args.extend(["--to", to]);
+            }
+            let args: Vec<String> = args.iter().chain(extra).map(|a| a.to_string()).collect();
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let run = crate::cli::edgemeter(&[], &args).await;
+                assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+                run.stdout.replace("\r\n", "\n")
+            }
+        };
+        let range = format!("{from:?} {to:?}");
+        let hourly = usage(&["--by", "hour", "--tz", "UTC"]).await;
+        assert_eq!(hourly, want["usage_by_key_window"], "--by hour {range}");
+        // Per key and status: DuckDB's usage_by_key_status columns of it.
+        let by_status = usage(&["--group-by", "status"]).await;
+        let projected: Vec<String> = by_status
+            .lines()
+            .map(|line| {
+                let cells: Vec<&str> = line.split(',').collect();
+                [0, 2, 3, 7, 8].map(|i| cells[i]).join(",")
+            })
+            .collect();
+        let projected = projected.join("\n").replacen("status", "sc_status", 1) + "\n";
+        assert_eq!(
+            projected, want["usage_by_key_status"],
+            "--group-by status {range}"
+        );
+        // Two keys: DuckDB's rows of those keys.
+        let two = usage(&["--key", keys[0], "--key", keys[1]]).await;
+        let wanted: Vec<&str> = want["usage_by_key"]
+            .lines()
+            .enumerate()
+            .filter(|(i, line)| *i == 0 || keys.iter().any(|k| line.starts_with(k)))
+            .map(|(_, line)| line)
+            .collect();
+        assert_eq!(two, wanted.join("\n") + "\n", "--key {range}");
+        compared += hourly.lines().count() + by_status.lines().count() + two.lines().count() - 3;
+    }
+    assert!(compared > 40, "only {compared} rows compared");
+}
