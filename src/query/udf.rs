@@ -9,7 +9,7 @@
 
 use crate::schema::endpoint::endpoint_template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
@@ -108,15 +108,27 @@ fn window_start_udf() -> ScalarUDF {
             };
             let array = ts.to_array(1)?;
             let times = array.as_primitive::<TimestampMillisecondType>();
-            let out: StringArray = (0..times.len())
-                .map(|i| {
-                    times
-                        .is_valid(i)
-                        .then(|| DateTime::from_timestamp_millis(times.value(i)))
-                        .flatten()
-                        .and_then(|t| window_start(t, unit, zone))
-                })
-                .collect();
+            // Rows of the rollup come an hour at a time, all at the hour's
+            // start: a run of equal times is one window, worked out once.
+            let mut out = StringBuilder::with_capacity(times.len(), times.len() * 25);
+            let mut last: Option<(i64, Option<String>)> = None;
+            for i in 0..times.len() {
+                if !times.is_valid(i) {
+                    out.append_null();
+                    continue;
+                }
+                let ms = times.value(i);
+                if last.as_ref().is_none_or(|(at, _)| *at != ms) {
+                    let window = DateTime::from_timestamp_millis(ms)
+                        .and_then(|t| window_start(t, unit, zone));
+                    last = Some((ms, window));
+                }
+                match last.as_ref().and_then(|(_, window)| window.as_deref()) {
+                    Some(window) => out.append_value(window),
+                    None => out.append_null(),
+                }
+            }
+            let out = out.finish();
             Ok(match ts {
                 ColumnarValue::Scalar(_) => {
                     ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
@@ -152,6 +164,50 @@ mod tests {
             "/v1/users/me/settings"
         );
         assert_eq!(endpoint_template("/"), "/");
+    }
+
+    /// The function over a column gives each row its own window, runs of
+    /// equal times (worked out once) and nulls included.
+    #[test]
+    fn a_column_of_times_gets_each_rows_window() {
+        use datafusion::arrow::array::TimestampMillisecondArray;
+        let ms = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+        let (a, b) = (ms("2025-10-26T00:00:00Z"), ms("2025-10-26T01:00:00Z"));
+        let times = TimestampMillisecondArray::from(vec![
+            Some(a),
+            Some(a),
+            None,
+            Some(b),
+            Some(b),
+            Some(a),
+        ])
+        .with_timezone("UTC");
+        let text = |s: &str| ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.into())));
+        let args = datafusion::logical_expr::ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Array(Arc::new(times)),
+                text("hour"),
+                text("Europe/Berlin"),
+            ],
+            arg_fields: vec![],
+            number_rows: 6,
+            return_field: Arc::new(datafusion::arrow::datatypes::Field::new(
+                "w",
+                DataType::Utf8,
+                true,
+            )),
+            config_options: Arc::new(Default::default()),
+        };
+        let ColumnarValue::Array(out) = window_start_udf().invoke_with_args(args).unwrap() else {
+            panic!("an array in, an array out");
+        };
+        let out: Vec<Option<&str>> = out.as_string::<i32>().iter().collect();
+        // 00:00Z and 01:00Z on the night Berlin falls back: 02:00 twice.
+        let (first, second) = (
+            Some("2025-10-26T02:00:00+02:00"),
+            Some("2025-10-26T02:00:00+01:00"),
+        );
+        assert_eq!(out, [first, first, None, second, second, first]);
     }
 
     #[test]
