@@ -205,7 +205,8 @@ fn count_raw_logs(ranges: &[Range]) -> Vec<BTreeMap<String, String>> {
 }
 
 /// The billing figures (requests, billable 2xx, errors and bytes per key, per
-/// key and status, per day and per hour) equal DuckDB's count of the raw log
+/// key and status, per day and per hour; error and throttling rates per key)
+/// equal DuckDB's count of the raw log
 /// lines, for ranges open, whole-day, cut mid-hour (within a day and across
 /// years) and empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,6 +243,7 @@ async fn billing_figures_equal_duckdbs_count_of_the_raw_logs() {
             ("usage_by_key_status", ""),
             ("top_keys", "limit=1000"),
             ("daily_series", ""),
+            ("error_rates", ""),
             ("usage_by_key_window", "by=hour tz=UTC"),
         ] {
             let got = run_csv(&session, name, &format!("{range}{extra}")).await;

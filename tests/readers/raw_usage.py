@@ -16,6 +16,9 @@ CSV texts laid out as edgemeter's named queries of the same name:
                          bytes_out (every key, no limit)
     daily_series         day, requests, billable_requests, client_errors,
                          server_errors, keys, bytes_out
+    error_rates          api_key_id, requests, client_errors, server_errors,
+                         throttled (429), and the three as fractions of
+                         requests rounded to 4 places
     usage_by_key_window  window_start (UTC hours, "2025-10-05T09:00:00+00:00"),
                          api_key_id, api_key_hint, requests, billable_requests,
                          client_errors, server_errors, bytes_out, bytes_in
@@ -125,6 +128,18 @@ def figures(con, lo, hi):
             f"SELECT strftime(ts, '%Y-%m-%d') AS day, count(*), {count('billable')}, "
             f"{count('client_error')}, {count('server_error')}, count(DISTINCT key_id), "
             f"sum(bytes_out) FROM keyed {where} GROUP BY day ORDER BY day",
+            p,
+        ),
+        "error_rates": csv(
+            con,
+            "api_key_id,requests,client_errors,server_errors,throttled,client_error_rate,"
+            "server_error_rate,throttle_rate",
+            f"SELECT key_id, count(*), {count('client_error')}, {count('server_error')}, "
+            f"{count('status = 429')}, "
+            f"round(CAST({count('client_error')} AS DOUBLE) / count(*), 4), "
+            f"round(CAST({count('server_error')} AS DOUBLE) / count(*), 4), "
+            f"round(CAST({count('status = 429')} AS DOUBLE) / count(*), 4) "
+            f"FROM keyed {where} GROUP BY key_id ORDER BY key_id NULLS LAST",
             p,
         ),
         "usage_by_key_window": csv(
