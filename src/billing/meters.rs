@@ -106,7 +106,7 @@ impl EndpointGlob {
         })
     }
 
-    /// Whether an endpoint template matches (what the SQL's `regexp_like` decides).
+    /// Whether an endpoint template matches (what the SQL's `regex_match` decides).
     #[cfg(test)]
     pub(crate) fn matches(&self, endpoint: &str) -> bool {
         regex::Regex::new(&self.regex).unwrap().is_match(endpoint)
@@ -294,7 +294,7 @@ impl Meter {
                 .iter()
                 .map(|g| {
                     format!(
-                        "regexp_like({}, {})",
+                        "regex_match({}, {})",
                         columns.endpoint,
                         bind(text(&g.regex))
                     )

@@ -9,12 +9,16 @@
 
 use crate::schema::endpoint::endpoint_template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
-use std::sync::Arc;
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Registers edgemeter's functions in a session.
 pub(crate) fn register(ctx: &SessionContext) {
@@ -26,7 +30,63 @@ pub(crate) fn register(ctx: &SessionContext) {
 /// Every function edgemeter adds (a Ballista scheduler and its executors
 /// register them too, to decode the plans that call them).
 pub(crate) fn all() -> Vec<ScalarUDF> {
-    vec![endpoint_template_udf(), window_start_udf()]
+    vec![
+        endpoint_template_udf(),
+        window_start_udf(),
+        regex_match_udf(),
+    ]
+}
+
+/// `regex_match(text, pattern)`: whether the regular expression matches
+/// anywhere in the text, as `regexp_like` decides, with each pattern compiled
+/// once per session. `regexp_like` compiles its pattern again for every batch
+/// of rows, and a meter's endpoint globs over a month of the rollup spent
+/// more time building the same automata than matching.
+fn regex_match_udf() -> ScalarUDF {
+    let compiled: Arc<Mutex<HashMap<String, Regex>>> = Arc::default();
+    create_udf(
+        "regex_match",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let [
+                text,
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(pattern))),
+            ] = args
+            else {
+                return exec_err!("regex_match(text, 'pattern'): the pattern is one text");
+            };
+            let regex = {
+                let mut compiled = compiled
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                match compiled.get(pattern) {
+                    Some(regex) => regex.clone(),
+                    None => {
+                        let regex = match Regex::new(pattern) {
+                            Ok(regex) => regex,
+                            Err(e) => return exec_err!("regex_match: {e}"),
+                        };
+                        compiled.insert(pattern.clone(), regex.clone());
+                        regex
+                    }
+                }
+            };
+            let array = text.to_array(1)?;
+            let out: BooleanArray = array
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.map(|s| regex.is_match(s)))
+                .collect();
+            Ok(match text {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+            })
+        }),
+    )
 }
 
 fn endpoint_template_udf() -> ScalarUDF {
@@ -164,6 +224,50 @@ mod tests {
             "/v1/users/me/settings"
         );
         assert_eq!(endpoint_template("/"), "/");
+    }
+
+    /// `regex_match` decides as the regex does, row by row, nulls staying
+    /// null, for each pattern it is given (compiled once, then reused); a
+    /// pattern that is not a regex is an error.
+    #[test]
+    fn regex_match_matches_each_row_with_each_pattern() {
+        let udf = regex_match_udf();
+        let texts: StringArray = vec![
+            Some("/v1/search"),
+            None,
+            Some("/v1/users/{id}"),
+            Some("/v1/searches"),
+        ]
+        .into_iter()
+        .collect();
+        let call = |pattern: &str| {
+            let args = datafusion::logical_expr::ScalarFunctionArgs {
+                args: vec![
+                    ColumnarValue::Array(Arc::new(texts.clone())),
+                    ColumnarValue::Scalar(ScalarValue::Utf8(Some(pattern.into()))),
+                ],
+                arg_fields: vec![],
+                number_rows: texts.len(),
+                return_field: Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "m",
+                    DataType::Boolean,
+                    true,
+                )),
+                config_options: Arc::new(Default::default()),
+            };
+            match udf.invoke_with_args(args) {
+                Ok(ColumnarValue::Array(out)) => Ok(out.as_boolean().iter().collect::<Vec<_>>()),
+                Ok(_) => panic!("an array in, an array out"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let (t, f) = (Some(true), Some(false));
+        for _ in 0..2 {
+            assert_eq!(call("^/v1/search$"), Ok(vec![t, None, f, f]));
+            assert_eq!(call("^/v1/search[^/]*$"), Ok(vec![t, None, f, t]));
+            assert_eq!(call("users"), Ok(vec![f, None, t, f]));
+        }
+        assert!(call("^/v1/(").unwrap_err().contains("regex_match"));
     }
 
     /// The function over a column gives each row its own window, runs of
