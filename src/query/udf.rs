@@ -10,7 +10,7 @@
 use crate::schema::endpoint::endpoint_template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::common::{ScalarValue, exec_err};
@@ -74,11 +74,23 @@ fn regex_match_udf() -> ScalarUDF {
                 }
             };
             let array = text.to_array(1)?;
-            let out: BooleanArray = array
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.map(|s| regex.is_match(s)))
-                .collect();
+            // The rollup's rows come sorted by their groups, the endpoint
+            // second to last: runs of one text are common, matched once.
+            let mut out = BooleanBuilder::with_capacity(array.len());
+            let mut last: Option<(&str, bool)> = None;
+            for s in array.as_string::<i32>().iter() {
+                let Some(s) = s else {
+                    out.append_null();
+                    continue;
+                };
+                let matched = match last {
+                    Some((previous, matched)) if previous == s => matched,
+                    _ => regex.is_match(s),
+                };
+                last = Some((s, matched));
+                out.append_value(matched);
+            }
+            let out = out.finish();
             Ok(match text {
                 ColumnarValue::Scalar(_) => {
                     ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
@@ -226,19 +238,23 @@ mod tests {
         assert_eq!(endpoint_template("/"), "/");
     }
 
-    /// `regex_match` decides as the regex does, row by row, nulls staying
-    /// null, for each pattern it is given (compiled once, then reused); a
+    /// `regex_match` decides as the regex does, row by row (runs of one text
+    /// included), nulls staying null, for each pattern it is given (compiled
+    /// once, then reused); a
     /// pattern that is not a regex is an error.
     #[test]
     fn regex_match_matches_each_row_with_each_pattern() {
         let udf = regex_match_udf();
-        let texts: StringArray = vec![
-            Some("/v1/search"),
-            None,
-            Some("/v1/users/{id}"),
-            Some("/v1/searches"),
+        let texts: StringArray = [
+            "/v1/search",
+            "/v1/search",
+            "",
+            "/v1/users/{id}",
+            "/v1/searches",
+            "/v1/searches",
         ]
         .into_iter()
+        .map(|t| (!t.is_empty()).then_some(t))
         .collect();
         let call = |pattern: &str| {
             let args = datafusion::logical_expr::ScalarFunctionArgs {
@@ -263,9 +279,9 @@ mod tests {
         };
         let (t, f) = (Some(true), Some(false));
         for _ in 0..2 {
-            assert_eq!(call("^/v1/search$"), Ok(vec![t, None, f, f]));
-            assert_eq!(call("^/v1/search[^/]*$"), Ok(vec![t, None, f, t]));
-            assert_eq!(call("users"), Ok(vec![f, None, t, f]));
+            assert_eq!(call("^/v1/search$"), Ok(vec![t, t, None, f, f, f]));
+            assert_eq!(call("^/v1/search[^/]*$"), Ok(vec![t, t, None, f, t, t]));
+            assert_eq!(call("users"), Ok(vec![f, f, None, t, f, f]));
         }
         assert!(call("^/v1/(").unwrap_err().contains("regex_match"));
     }
