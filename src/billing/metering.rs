@@ -43,7 +43,7 @@ pub(crate) enum Per {
 const OWNERS_TABLE: &str = "edgemeter_key_owners";
 
 /// The columns of [`HOURLY_ROWS`] a meter's filter reads.
-const ROLLUP: Columns = Columns {
+pub(crate) const ROLLUP: Columns = Columns {
     status: "sc_status",
     method: "cs_method",
     host: "host",
@@ -64,7 +64,7 @@ pub(crate) fn answered_by_rollup(meter: &Meter) -> bool {
 }
 
 /// A meter [`answered_by_rollup`] as a sum of [`HOURLY_ROWS`]'s rows.
-fn rollup_measure(meter: &Meter, condition: &str) -> String {
+pub(crate) fn rollup_measure(meter: &Meter, condition: &str) -> String {
     let column = match meter.value {
         Some("sc_bytes") => "bytes_out",
         Some("cs_bytes") => "bytes_in",

@@ -6,12 +6,16 @@
 //! customer: OpenMeter groups by subject only when asked to (or when
 //! subjects are filtered), windows by the minute too, and groups and filters
 //! by request dimensions. The meter itself still becomes SQL only through
-//! [`Meter::condition`] and [`Meter::measure`], and every value a caller
-//! gives is a bound parameter.
+//! [`Meter::condition`] and [`Meter::measure`] (or its rollup measure), and
+//! every value a caller gives is a bound parameter. As `usage` does, a meter
+//! the rollup keeps is summed from the rollup's whole hours and the raw rows
+//! of the edge hours ([`HOURLY_ROWS`]) where its windows allow.
 
 use super::lake_view::SUBJECTS_TABLE;
-use crate::billing::meters::{self, Meter};
+use crate::billing::metering;
+use crate::billing::meters::{self, Columns, Meter};
 use crate::query::LakeSession;
+use crate::query::usage::{HOURLY_ROWS, hours_fit_windows};
 use crate::time::TimeRange;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -113,14 +117,14 @@ impl Dimension {
         Self::ALL.into_iter().find(|d| d.name() == text)
     }
 
-    /// The expression, as text, over a `requests` row.
-    fn expr(self) -> String {
+    /// The expression, as text, over a row with `columns`.
+    fn expr(self, columns: &Columns) -> String {
         match self {
-            Self::Endpoint => meters::RAW.endpoint.to_string(),
-            Self::Method => meters::RAW.method.to_string(),
-            Self::Status => format!("CAST({} AS VARCHAR)", meters::RAW.status),
-            Self::Host => meters::RAW.host.to_string(),
-            Self::Edge => meters::RAW.edge.to_string(),
+            Self::Endpoint => columns.endpoint.to_string(),
+            Self::Method => columns.method.to_string(),
+            Self::Status => format!("CAST({} AS VARCHAR)", columns.status),
+            Self::Host => columns.host.to_string(),
+            Self::Edge => columns.edge.to_string(),
             Self::ApiKeyId => "r.api_key_id".to_string(),
         }
     }
@@ -256,25 +260,39 @@ impl QueryParams {
         };
         let mut params = range.params();
         let text = |s: &str| ScalarValue::Utf8(Some(s.to_string()));
+        let unit = self.window.map(|w| match w {
+            WindowSize::Minute => "minute",
+            WindowSize::Hour => "hour",
+            WindowSize::Day => "day",
+            WindowSize::Month => "month",
+        });
+        // The rollup answers whole hours of a meter it keeps, in windows of
+        // an hour or longer that its hours fit; without a window, only from
+        // a given start (the first request's time stands in for none).
+        let rollup = metering::answered_by_rollup(meter)
+            && match unit {
+                Some("minute") => false,
+                Some(unit) => hours_fit_windows(&range, unit, self.zone),
+                None => self.from.is_some(),
+            };
+        let columns = match rollup {
+            true => &metering::ROLLUP,
+            false => &meters::RAW,
+        };
         let mut select = Vec::new();
         let mut group = Vec::new();
-        match self.window {
-            Some(WindowSize::Minute) => {
+        match (self.window, unit) {
+            (Some(WindowSize::Minute), _) => {
                 select.push("to_unixtime(r.\"timestamp\") / 60 AS window_key".to_string());
                 group.push("window_key".to_string());
             }
-            Some(w) => {
+            (Some(_), Some(unit)) => {
                 select.push("window_start(r.\"timestamp\", $unit, $tz) AS window_key".into());
                 group.push("window_key".into());
-                let unit = match w {
-                    WindowSize::Hour => "hour",
-                    WindowSize::Day => "day",
-                    _ => "month",
-                };
                 params.push(("unit".into(), text(unit)));
                 params.push(("tz".into(), text(self.zone.name())));
             }
-            None => select.push("min(r.\"timestamp\") AS first_seen".into()),
+            _ => select.push("min(r.\"timestamp\") AS first_seen".into()),
         }
         let subject = "coalesce(s.owner_subject, r.api_key_id)";
         if self.by_subject {
@@ -282,11 +300,15 @@ impl QueryParams {
             group.push("subject".into());
         }
         for (i, d) in self.group_by.iter().enumerate() {
-            select.push(format!("{} AS g{i}", d.expr()));
+            select.push(format!("{} AS g{i}", d.expr(columns)));
             group.push(format!("g{i}"));
         }
-        let condition = meter.condition(&meters::RAW, "m", &mut params);
-        select.push(format!("{} AS value", meter.measure(&condition)));
+        let condition = meter.condition(columns, "m", &mut params);
+        let measure = match rollup {
+            true => metering::rollup_measure(meter, &condition),
+            false => meter.measure(&condition),
+        };
+        select.push(format!("{measure} AS value"));
         let mut filter = String::new();
         if !self.subjects.is_empty() {
             let names: Vec<String> = (0..self.subjects.len())
@@ -298,7 +320,7 @@ impl QueryParams {
             }
         }
         for (i, (d, value)) in self.filters.iter().enumerate() {
-            filter.push_str(&format!("\n  AND {} = $filter_{i}", d.expr()));
+            filter.push_str(&format!("\n  AND {} = $filter_{i}", d.expr(columns)));
             params.push((format!("filter_{i}"), text(value)));
         }
         let grouping = match group.is_empty() {
@@ -313,8 +335,15 @@ impl QueryParams {
                     .join(", ")
             ),
         };
+        let (source, range_filter) = match rollup {
+            true => (format!("(\n{HOURLY_ROWS}\n)"), "true"),
+            false => (
+                "requests".to_string(),
+                "r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to",
+            ),
+        };
         let sql = format!(
-            "SELECT\n    {}\nFROM requests r LEFT JOIN {SUBJECTS_TABLE} s ON r.api_key_id = s.owned_key_id\nWHERE r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to{filter}{grouping}\nLIMIT {limit}",
+            "SELECT\n    {}\nFROM {source} r LEFT JOIN {SUBJECTS_TABLE} s ON r.api_key_id = s.owned_key_id\nWHERE {range_filter}{filter}{grouping}\nLIMIT {limit}",
             select.join(",\n    "),
         );
         (sql, params)
@@ -558,6 +587,57 @@ mod tests {
         // 31 days × 1440 minutes + 1 = 44,641 windows.
         assert!(p.check_windows(44_641).is_ok());
         assert_eq!(p.check_windows(44_640).err().unwrap().name, "windowSize");
+    }
+
+    /// A count the rollup keeps, in hour or longer windows that its hours fit
+    /// (or over a range with a start), is summed from the rollup; minutes,
+    /// Asia/Kolkata's hours, a range without a start and a unique count read
+    /// raw rows. Every placeholder is bound either way.
+    #[test]
+    fn the_rollup_answers_windows_its_hours_fit() {
+        let plans = crate::billing::plans::Plans::parse(
+            r#"
+            [billing]
+            currency = "USD"
+            [plans.pro]
+            base_fee = "1.00"
+            [meters.clients]
+            aggregation = "unique_count"
+            value = "c_ip"
+            "#,
+            &crate::key::KeyHasher::new(None),
+        )
+        .unwrap();
+        let day = "from=2025-10-05T00:00:00Z&to=2025-10-06T00:00:00Z";
+        let from_rollup = |meter: &str, q: &str| {
+            let meter = plans.meters.get(meter).unwrap();
+            let (sql, params) = parse(q).unwrap().sql(meter, 10);
+            for name in crate::query::library::tests::placeholders(&sql) {
+                assert!(params.iter().any(|(n, _)| *n == name), "${name} in {q}");
+            }
+            sql.contains("FROM usage_hourly")
+        };
+        let grouped =
+            "&groupBy=subject&groupBy=endpoint&groupBy=status&filterGroupBy%5Bmethod%5D=GET";
+        assert!(from_rollup(
+            "requests",
+            &format!("{day}&windowSize=HOUR{grouped}")
+        ));
+        assert!(from_rollup(
+            "bytes_out",
+            &format!("{day}&windowSize=DAY&windowTimeZone=Europe/Berlin")
+        ));
+        assert!(from_rollup("requests", day));
+        assert!(!from_rollup(
+            "requests",
+            &format!("{day}&windowSize=MINUTE")
+        ));
+        assert!(!from_rollup(
+            "requests",
+            &format!("{day}&windowSize=HOUR&windowTimeZone=Asia/Kolkata")
+        ));
+        assert!(!from_rollup("requests", "to=2025-10-06T00:00:00Z"));
+        assert!(!from_rollup("clients", &format!("{day}&windowSize=HOUR")));
     }
 
     #[test]
