@@ -391,7 +391,7 @@ async fn every_named_query_on_a_ballista_cluster_equals_in_process() {
         );
     }
     // The counts themselves, from the raw log lines: 600 requests of
-    // examples/logs in hours 09 and 10, 1 + 6 real lines in two other hours.
+    // examples/logs in hours 09 and 10, 5 + 6 real lines in two other hours.
     let lines = example_lines();
     let hourly = query(
         &env,
@@ -421,12 +421,17 @@ async fn every_named_query_on_a_ballista_cluster_equals_in_process() {
         &["SELECT count(*) AS n FROM requests WHERE dt = '2025-10-05' AND hour = '01'"],
     )
     .await;
-    assert_eq!(real.stdout, "n\r\n1\r\n", "{}", real.stderr);
+    let (real_lines, real_bytes) = real_lines_of_hour_01();
+    assert_eq!(
+        real.stdout,
+        format!("n\r\n{real_lines}\r\n"),
+        "{}",
+        real.stderr
+    );
     assert_eq!(
         hourly.stdout,
         format!(
-            "dt,hour,n,bytes\r\n2025-10-05,01,1,{}\r\n2025-10-05,09,{},{}\r\n2025-10-05,10,{},{}\r\n",
-            real_line_bytes(),
+            "dt,hour,n,bytes\r\n2025-10-05,01,{real_lines},{real_bytes}\r\n2025-10-05,09,{},{}\r\n2025-10-05,10,{},{}\r\n",
             count(9),
             bytes(9),
             count(10),
@@ -514,13 +519,21 @@ async fn conflicts_lake(work: &Path) -> (String, usize) {
 }
 
 /// The bytes (`sc-bytes`) of the one request of `standard-2025-33.log`.
-fn real_line_bytes() -> i64 {
-    let text = std::fs::read_to_string(
-        Path::new(ROOT).join("tests/fixtures/cloudfront/standard-2025-33.log"),
-    )
-    .unwrap();
-    let line = text.lines().find(|l| !l.starts_with('#')).unwrap();
-    line.split('\t').nth(3).unwrap().parse().unwrap()
+/// The requests and their `sc-bytes` of the fixture lake's real lines of
+/// 2025-10-05 01:00 (`standard-2025-33.log` and its two-key copy).
+fn real_lines_of_hour_01() -> (usize, i64) {
+    let mut lines = 0;
+    let mut bytes = 0;
+    for file in ["standard-2025-33.log", "standard-2025-33-two-keys.log"] {
+        let text =
+            std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/cloudfront").join(file))
+                .unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            lines += 1;
+            bytes += line.split('\t').nth(3).unwrap().parse::<i64>().unwrap();
+        }
+    }
+    (lines, bytes)
 }
 
 /// A copy of the lake without its rollup table, as a writer that crashed

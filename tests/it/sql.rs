@@ -6,9 +6,11 @@
 //! log files by DuckDB (`tests/readers/raw_usage.py`), nothing of edgemeter's.
 //!
 //! The fixture lake: `examples/logs` (600 requests of 2025-10-05, 3 keys) and
-//! two files of real lines, `standard-2025-33.log` (one keyless request that
-//! day) and `standard-aws-docs-33.log` (six keyless requests of December
-//! 2019, three of them edge errors).
+//! three files of real lines, `standard-2025-33.log` (one keyless request that
+//! day), `standard-2025-33-two-keys.log` (the same line four times that hour,
+//! three of them with two different keys, in either order) and
+//! `standard-aws-docs-33.log` (six keyless requests of December 2019, three
+//! of them edge errors).
 
 use crate::cli::ingest;
 use crate::delta::ensure_python_packages;
@@ -24,7 +26,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The raw log files of the fixture lake (relative to the repository) and
 /// the object names they are ingested under: names say the hour, as
 /// CloudFront's do.
-const FIXTURE_LOGS: [(&str, &str); 4] = [
+const FIXTURE_LOGS: [(&str, &str); 5] = [
     (
         "examples/logs/E2EXAMPLE.2025-10-05-09.0009abcd.gz",
         "E2EXAMPLE.2025-10-05-09.0009abcd.gz",
@@ -36,6 +38,10 @@ const FIXTURE_LOGS: [(&str, &str); 4] = [
     (
         "tests/fixtures/cloudfront/standard-2025-33.log",
         "E2REAL.2025-10-05-01.real2025",
+    ),
+    (
+        "tests/fixtures/cloudfront/standard-2025-33-two-keys.log",
+        "E2REAL.2025-10-05-01.twokeys",
     ),
     (
         "tests/fixtures/cloudfront/standard-aws-docs-33.log",
@@ -252,6 +258,28 @@ async fn billing_figures_equal_duckdbs_count_of_the_raw_logs() {
         }
     }
     assert!(compared > 100, "only {compared} rows compared");
+}
+
+/// Requests that carried two different keys are named by the key billed
+/// (the first `api_key` of the query) and the other one, counted by hand from
+/// `standard-2025-33-two-keys.log`: two requests give a7c1 then b9d2, one
+/// b9d2 then a7c1, and one carries a7c1 alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_keys_names_the_key_billed_and_the_other() {
+    let session = LakeSession::open_location(fixture_lake().await)
+        .await
+        .unwrap();
+    let a = crate::logs::sha256_hex("ak_live_twokeys_a7c1");
+    let b = crate::logs::sha256_hex("ak_live_twokeys_b9d2");
+    let got = run_csv(&session, "conflicting_keys", "").await;
+    assert_eq!(
+        got,
+        format!(
+            "api_key_id,api_key_hint,conflicting_key_id,requests,first_seen,last_seen\n\
+             {a},a7c1,{b},2,2025-10-05T01:06:21Z,2025-10-05T01:07:02Z\n\
+             {b},b9d2,{a},1,2025-10-05T01:08:45Z,2025-10-05T01:08:45Z\n"
+        )
+    );
 }
 
 /// `edgemeter usage` with hourly windows, a dimension or `--key` (which sum
