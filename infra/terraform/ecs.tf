@@ -231,12 +231,32 @@ resource "aws_iam_role_policy" "scheduler" {
   policy = data.aws_iam_policy_document.scheduler.json
 }
 
-# Each hour, `ingest_workers` tasks consume the notification queue at once:
-# SQS hands each message to one of them, so they share the work without
-# shards; their commits to the same hours are merged and retried by the lake.
-resource "aws_scheduler_schedule" "hourly" {
-  name                = "${var.name}-hourly"
-  schedule_expression = var.schedule_expression
+# The runs of the one task definition, on two schedules. Each hour,
+# `ingest_workers` tasks consume the notification queue at once: SQS hands
+# each message to one of them, so they share the work without shards; their
+# commits to the same hours are merged and retried by the lake. Once a day,
+# one more also lists the log prefix (`--reconcile`), for objects whose
+# notifications never came: the config's lookback (48 h) back from the last
+# listing.
+locals {
+  runs = {
+    hourly = {
+      expression = var.schedule_expression
+      tasks      = var.ingest_workers
+      command    = null
+    }
+    reconcile = {
+      expression = var.reconcile_schedule_expression
+      tasks      = 1
+      command    = ["run", "--quiet", "--reconcile", local.log_source]
+    }
+  }
+}
+
+resource "aws_scheduler_schedule" "run" {
+  for_each            = local.runs
+  name                = "${var.name}-${each.key}"
+  schedule_expression = each.value.expression
   kms_key_arn         = aws_kms_key.edgemeter.arn
   flexible_time_window {
     mode = "OFF"
@@ -244,9 +264,16 @@ resource "aws_scheduler_schedule" "hourly" {
   target {
     arn      = aws_ecs_cluster.edgemeter.arn
     role_arn = aws_iam_role.scheduler.arn
+    # RunTask overrides: the same task, with the listing to reconcile.
+    input = each.value.command == null ? null : jsonencode({
+      containerOverrides = [{
+        name    = "edgemeter"
+        command = each.value.command
+      }]
+    })
     ecs_parameters {
       task_definition_arn = aws_ecs_task_definition.edgemeter.arn
-      task_count          = var.ingest_workers
+      task_count          = each.value.tasks
       launch_type         = "FARGATE"
       network_configuration {
         subnets          = var.subnet_ids
@@ -258,4 +285,15 @@ resource "aws_scheduler_schedule" "hourly" {
       maximum_retry_attempts = 2
     }
   }
+}
+
+# The two schedules were two resources before; state moves, nothing is made again.
+moved {
+  from = aws_scheduler_schedule.hourly
+  to   = aws_scheduler_schedule.run["hourly"]
+}
+
+moved {
+  from = aws_scheduler_schedule.reconcile
+  to   = aws_scheduler_schedule.run["reconcile"]
 }

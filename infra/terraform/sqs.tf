@@ -117,38 +117,3 @@ resource "aws_s3_bucket_notification" "logs" {
   # S3 checks that it may send before it saves the configuration.
   depends_on = [aws_sqs_queue_policy.notifications]
 }
-
-# A daily run also lists the log prefix (`--reconcile`), for objects whose
-# notifications never came: the config's lookback (48 h) back from the
-# last listing.
-resource "aws_scheduler_schedule" "reconcile" {
-  name                = "${var.name}-reconcile"
-  schedule_expression = var.reconcile_schedule_expression
-  kms_key_arn         = aws_kms_key.edgemeter.arn
-  flexible_time_window {
-    mode = "OFF"
-  }
-  target {
-    arn      = aws_ecs_cluster.edgemeter.arn
-    role_arn = aws_iam_role.scheduler.arn
-    # RunTask overrides: the same task, with the listing to reconcile.
-    input = jsonencode({
-      containerOverrides = [{
-        name    = "edgemeter"
-        command = ["run", "--quiet", "--reconcile", local.log_source]
-      }]
-    })
-    ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.edgemeter.arn
-      launch_type         = "FARGATE"
-      network_configuration {
-        subnets          = var.subnet_ids
-        security_groups  = [aws_security_group.task.id]
-        assign_public_ip = false
-      }
-    }
-    retry_policy {
-      maximum_retry_attempts = 2
-    }
-  }
-}
