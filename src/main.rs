@@ -6,8 +6,10 @@ use edgemeter::cli::{self, Cli, Command, run};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// mimalloc: measured on the benchmark, about a third less peak RSS than the
-/// system allocator at the same speed.
+/// mimalloc: on the benchmark, about 8% less time than the system allocator.
+/// With freed memory kept (below) its peak RSS is higher (about 490 MiB
+/// against 367 MiB on the few-large set); `bench/RESULTS.md` ("Memory: what
+/// fits in 256 MiB") gives the settings that trade time for less.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
