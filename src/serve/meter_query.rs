@@ -69,6 +69,17 @@ impl WindowSize {
         }
     }
 
+    /// Its unit as `window_start` takes it; a minute is none (minutes are
+    /// counted from the epoch instead).
+    fn window_start_unit(self) -> Option<&'static str> {
+        match self {
+            Self::Minute => None,
+            Self::Hour => Some("hour"),
+            Self::Day => Some("day"),
+            Self::Month => Some("month"),
+        }
+    }
+
     /// The shortest such window, in seconds (to bound a query's windows).
     fn shortest_secs(self) -> i64 {
         match self {
@@ -260,20 +271,15 @@ impl QueryParams {
         };
         let mut params = range.params();
         let text = |s: &str| ScalarValue::Utf8(Some(s.to_string()));
-        let unit = self.window.map(|w| match w {
-            WindowSize::Minute => "minute",
-            WindowSize::Hour => "hour",
-            WindowSize::Day => "day",
-            WindowSize::Month => "month",
-        });
+        let unit = self.window.and_then(WindowSize::window_start_unit);
         // The rollup answers whole hours of a meter it keeps, in windows of
         // an hour or longer that its hours fit; without a window, only from
         // a given start (the first request's time stands in for none).
         let rollup = metering::answered_by_rollup(meter)
-            && match unit {
-                Some("minute") => false,
-                Some(unit) => hours_fit_windows(&range, unit, self.zone),
-                None => self.from.is_some(),
+            && match (self.window, unit) {
+                (None, _) => self.from.is_some(),
+                (Some(_), Some(unit)) => hours_fit_windows(&range, unit, self.zone),
+                (Some(_), None) => false,
             };
         let columns = match rollup {
             true => &metering::ROLLUP,
@@ -282,7 +288,7 @@ impl QueryParams {
         let mut select = Vec::new();
         let mut group = Vec::new();
         match (self.window, unit) {
-            (Some(WindowSize::Minute), _) => {
+            (Some(_), None) => {
                 select.push("to_unixtime(r.\"timestamp\") / 60 AS window_key".to_string());
                 group.push("window_key".to_string());
             }
@@ -292,7 +298,7 @@ impl QueryParams {
                 params.push(("unit".into(), text(unit)));
                 params.push(("tz".into(), text(self.zone.name())));
             }
-            _ => select.push("min(r.\"timestamp\") AS first_seen".into()),
+            (None, _) => select.push("min(r.\"timestamp\") AS first_seen".into()),
         }
         let subject = "coalesce(s.owner_subject, r.api_key_id)";
         if self.by_subject {
