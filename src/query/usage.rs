@@ -240,22 +240,24 @@ impl UsageQuery {
             .iter()
             .map(|g| format!("{g} ASC NULLS LAST"))
             .collect();
-        let sql = match rollup {
-            true => format!(
-                "SELECT\n    {},\n    {}\nFROM (\n{HOURLY_ROWS}\n) counted\nWHERE true{filter}\nGROUP BY {}\nORDER BY {}",
-                select.join(",\n    "),
+        let (source, range, measures) = match rollup {
+            true => (
+                format!("(\n{HOURLY_ROWS}\n) counted"),
+                "true",
                 rollup_measures(),
-                group.join(", "),
-                order.join(", ")
             ),
-            false => format!(
-                "SELECT\n    {},\n    {}\nFROM requests\nWHERE dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to{filter}\nGROUP BY {}\nORDER BY {}",
-                select.join(",\n    "),
+            false => (
+                "requests".to_string(),
+                "dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to",
                 measures(),
-                group.join(", "),
-                order.join(", ")
             ),
         };
+        let sql = format!(
+            "SELECT\n    {},\n    {measures}\nFROM {source}\nWHERE {range}{filter}\nGROUP BY {}\nORDER BY {}",
+            select.join(",\n    "),
+            group.join(", "),
+            order.join(", ")
+        );
         Ok((sql, params))
     }
 
