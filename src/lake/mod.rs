@@ -38,6 +38,7 @@ pub(crate) const REQUESTS_TABLE: delta::TableDef = delta::TableDef {
     dir: layout::REQUESTS_DIR,
     file_schema: crate::schema::requests_schema,
     partition_by: &crate::schema::PARTITION_COLUMNS,
+    stats_columns: &partition::STATS_COLUMNS,
 };
 
 /// A lake: where it is and how to reach it.

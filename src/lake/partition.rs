@@ -716,20 +716,24 @@ fn file_chunks(
     chunks
 }
 
+/// The columns whose range and null count a `requests` file's statistics in
+/// the log hold ([`file_stats`]).
+pub(crate) const STATS_COLUMNS: [&str; 2] = ["timestamp", "api_key_id"];
+
 /// Delta statistics of a file from its gathered columns: row count, and the
-/// range and null count of `timestamp` and `api_key_id`, which readers skip
-/// files by.
+/// range and null count of [`STATS_COLUMNS`], which readers skip files by.
 fn file_stats(gathered: &RecordBatch) -> Result<String> {
     use datafusion::arrow::compute::{max, max_string, min, min_string};
     let lacks = |name: &str| Error::Lake(format!("merged rows lack column {name}"));
+    let [time_column, key_column] = STATS_COLUMNS;
     let times = gathered
-        .column_by_name("timestamp")
+        .column_by_name(time_column)
         .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
-        .ok_or_else(|| lacks("timestamp"))?;
+        .ok_or_else(|| lacks(time_column))?;
     let keys = gathered
-        .column_by_name("api_key_id")
+        .column_by_name(key_column)
         .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| lacks("api_key_id"))?;
+        .ok_or_else(|| lacks(key_column))?;
     let instant = |ms: Option<i64>| {
         ms.and_then(DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -737,18 +741,18 @@ fn file_stats(gathered: &RecordBatch) -> Result<String> {
     let mut min_values = serde_json::Map::new();
     let mut max_values = serde_json::Map::new();
     if let (Some(lo), Some(hi)) = (instant(min(times)), instant(max(times))) {
-        min_values.insert("timestamp".into(), lo.into());
-        max_values.insert("timestamp".into(), hi.into());
+        min_values.insert(time_column.into(), lo.into());
+        max_values.insert(time_column.into(), hi.into());
     }
     if let (Some(lo), Some(hi)) = (min_string(keys), max_string(keys)) {
-        min_values.insert("api_key_id".into(), lo.into());
-        max_values.insert("api_key_id".into(), hi.into());
+        min_values.insert(key_column.into(), lo.into());
+        max_values.insert(key_column.into(), hi.into());
     }
     Ok(serde_json::json!({
         "numRecords": gathered.num_rows(),
         "minValues": min_values,
         "maxValues": max_values,
-        "nullCount": {"timestamp": times.null_count(), "api_key_id": keys.null_count()},
+        "nullCount": {time_column: times.null_count(), key_column: keys.null_count()},
     })
     .to_string())
 }
@@ -933,6 +937,7 @@ mod tests {
             dir: crate::lake::layout::REQUESTS_DIR,
             file_schema: schema_before_later_columns,
             partition_by: &PARTITION_COLUMNS,
+            stats_columns: &super::STATS_COLUMNS,
         };
         let hour = Hour::from_epoch_hours(480_000);
         let mut table = delta::open_or_create(&lake, &BEFORE).await.unwrap();
