@@ -52,8 +52,8 @@ impl TableDef {
     ///   every file's statistics when they replay a log, with a JSON decoder
     ///   shaped by these properties; by default that shape has the first 32
     ///   columns (three times over: least, greatest, null count), though
-    ///   edgemeter fills two of them at most. In a heap profile of an ingest
-    ///   into a lake of 480 hours those decoders were 55 MB of a 158 MB peak.
+    ///   edgemeter fills two of them at most. Ingesting 480 hours into a new
+    ///   lake took 64 s with the default shape and 46 s with this one.
     pub(crate) fn properties(&self) -> Vec<(&'static str, String)> {
         let stats = match self.stats_columns {
             [] => (
