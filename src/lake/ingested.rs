@@ -29,7 +29,7 @@ pub(crate) const INGESTED_TABLE: TableDef = TableDef {
     dir: layout::INGESTED_DIR,
     file_schema: ingested_schema,
     partition_by: &["day"],
-    stats_columns: &[],
+    stats_columns: &["source"],
 };
 /// One committed source object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -52,7 +52,7 @@ pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     dir: USAGE_HOURLY_DIR,
     file_schema: rollup_schema,
     partition_by: &PARTITION_COLUMNS,
-    stats_columns: &[],
+    stats_columns: &["api_key_id"],
 };
 
 /// The version of the rollup files' columns, part of their names' digest: a
