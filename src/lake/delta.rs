@@ -12,16 +12,10 @@
 
 use super::Lake;
 use crate::error::{Error, Result};
-use bytes::Bytes;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::kernel::Version;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Remove, StructField, StructType};
-use deltalake::logstore::{
-    CommitOrBytes, LogStore, LogStoreConfig, LogStoreFactory, ObjectStoreRef, StorageConfig,
-    default_logstore, logstore_factories,
-};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use std::collections::{BTreeMap, HashMap};
@@ -122,162 +116,9 @@ fn table_url(lake: &Lake, def: &TableDef) -> Result<Url> {
         .map_err(|e| Error::Config(format!("bad table location {}: {e}", def.dir)))
 }
 
-/// delta-rs's plain log store for `s3://` tables, whose commits are
-/// conditional creates of the next log entry (`If-None-Match: *`), as for
-/// local tables. delta-rs's own S3 support (the `s3` feature) brings a second
-/// AWS stack; the lake already has its S3 store, built from aws-config.
-///
-/// Local tables get the same store, registered for `file://`: both are
-/// [`FewReadsLogStore`]s.
-#[derive(Debug, Default)]
-struct ConditionalPutLogStore;
-
-impl LogStoreFactory for ConditionalPutLogStore {
-    fn with_options(
-        &self,
-        prefixed_store: ObjectStoreRef,
-        root_store: ObjectStoreRef,
-        location: &Url,
-        options: &StorageConfig,
-    ) -> deltalake::DeltaResult<Arc<dyn LogStore>> {
-        Ok(Arc::new(FewReadsLogStore(default_logstore(
-            prefixed_store,
-            root_store,
-            location,
-            options,
-        ))))
-    }
-}
-
-fn register_log_stores() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        for scheme in ["s3://", "s3a://", "file://"] {
-            if let Ok(url) = Url::parse(scheme) {
-                logstore_factories().insert(url, Arc::new(ConditionalPutLogStore));
-            }
-        }
-    });
-}
-
-/// Log files the kernel reads at once when it replays a table's log
-/// (commits since the last checkpoint, or a checkpoint's parts).
-///
-/// delta-rs's engine reads up to 1,000 at once, each with a JSON decoder
-/// sized for 1,000 actions of the whole action schema (about 2.4 MB). A log
-/// replay reads at most [`CHECKPOINT_INTERVAL`] commits, so that was ten
-/// decoders per replay, and replays of three tables overlap in an ingest:
-/// 27 MB of a 160 MB heap peak in a profile of an ingest into a lake of 480
-/// hours. Four still overlap the requests to S3.
-const LOG_FILES_AT_ONCE: std::num::NonZero<usize> = std::num::NonZero::new(4).unwrap();
-
-/// A log store whose kernel engine reads [`LOG_FILES_AT_ONCE`] log files at
-/// a time; everything else is the wrapped store's.
-struct FewReadsLogStore(Arc<dyn LogStore>);
-
-#[async_trait::async_trait]
-impl LogStore for FewReadsLogStore {
-    fn name(&self) -> String {
-        self.0.name()
-    }
-
-    async fn refresh(&self) -> deltalake::DeltaResult<()> {
-        self.0.refresh().await
-    }
-
-    async fn read_commit_entry(&self, version: Version) -> deltalake::DeltaResult<Option<Bytes>> {
-        self.0.read_commit_entry(version).await
-    }
-
-    async fn write_commit_entry(
-        &self,
-        version: Version,
-        commit_or_bytes: CommitOrBytes,
-        operation_id: uuid::Uuid,
-    ) -> std::result::Result<(), TransactionError> {
-        self.0
-            .write_commit_entry(version, commit_or_bytes, operation_id)
-            .await
-    }
-
-    async fn abort_commit_entry(
-        &self,
-        version: Version,
-        commit_or_bytes: CommitOrBytes,
-        operation_id: uuid::Uuid,
-    ) -> std::result::Result<(), TransactionError> {
-        self.0
-            .abort_commit_entry(version, commit_or_bytes, operation_id)
-            .await
-    }
-
-    async fn get_latest_version(&self, start_version: Version) -> deltalake::DeltaResult<Version> {
-        self.0.get_latest_version(start_version).await
-    }
-
-    fn object_store(&self, operation_id: Option<uuid::Uuid>) -> ObjectStoreRef {
-        self.0.object_store(operation_id)
-    }
-
-    fn root_object_store(&self, operation_id: Option<uuid::Uuid>) -> ObjectStoreRef {
-        self.0.root_object_store(operation_id)
-    }
-
-    fn engine(&self, operation_id: Option<uuid::Uuid>) -> Arc<dyn buoyant_kernel::Engine> {
-        use buoyant_kernel_engine::DefaultEngineBuilder;
-        use buoyant_kernel_engine::executor::tokio::{
-            TokioBackgroundExecutor, TokioMultiThreadExecutor,
-        };
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let builder = DefaultEngineBuilder::new(self.0.root_object_store(operation_id))
-            .with_buffer_size(LOG_FILES_AT_ONCE);
-        let handle = Handle::current();
-        match handle.runtime_flavor() {
-            RuntimeFlavor::CurrentThread => Arc::new(
-                builder
-                    .with_task_executor(Arc::new(TokioBackgroundExecutor::new()))
-                    .build(),
-            ),
-            _ => Arc::new(
-                builder
-                    .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(handle)))
-                    .build(),
-            ),
-        }
-    }
-
-    fn to_uri(&self, location: &deltalake::Path) -> String {
-        self.0.to_uri(location)
-    }
-
-    fn root_url(&self) -> &Url {
-        self.0.root_url()
-    }
-
-    fn log_path(&self) -> &deltalake::Path {
-        self.0.log_path()
-    }
-
-    fn transaction_url(&self, operation_id: Option<uuid::Uuid>) -> deltalake::DeltaResult<Url> {
-        self.0.transaction_url(operation_id)
-    }
-
-    async fn is_delta_table_location(&self) -> deltalake::DeltaResult<bool> {
-        self.0.is_delta_table_location().await
-    }
-
-    fn config(&self) -> &LogStoreConfig {
-        self.0.config()
-    }
-
-    fn object_store_url(&self) -> datafusion::execution::object_store::ObjectStoreUrl {
-        self.0.object_store_url()
-    }
-}
-
 /// A builder for a table of the lake, on the lake's own object store.
 pub(crate) fn builder(lake: &Lake, def: &TableDef) -> Result<DeltaTableBuilder> {
-    register_log_stores();
+    super::log_store::register();
     let url = table_url(lake, def)?;
     Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(lake.store().clone(), url))
 }
@@ -772,7 +613,10 @@ mod tests {
         assert_eq!(requests.version(), Some(0), "made with its properties");
         let store = requests.log_store();
         assert!(
-            store.clone().as_any().is::<FewReadsLogStore>(),
+            store
+                .clone()
+                .as_any()
+                .is::<crate::lake::log_store::FewReadsLogStore>(),
             "local tables read their log through {}",
             store.name()
         );

@@ -14,6 +14,7 @@ pub(crate) mod delta;
 pub(crate) mod ingested;
 pub(crate) mod keying;
 pub(crate) mod layout;
+pub(crate) mod log_store;
 pub(crate) mod maintain;
 pub(crate) mod migrate;
 pub(crate) mod parquet_io;
