@@ -28,7 +28,7 @@
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
 use super::layout::{partition_dir, partition_key};
-use super::parquet_io::{decode_as, encode_by_column, writer_properties};
+use super::parquet_io::{BLOOM_COLUMN, decode_as, encode_by_column, writer_properties};
 use super::rollup;
 use crate::error::{Error, Result};
 use crate::schema::requests_schema;
@@ -39,6 +39,8 @@ use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringA
 use datafusion::arrow::array::{AsArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::interleave;
 use datafusion::common::{HashMap, HashSet};
+use datafusion::parquet::bloom_filter::Sbbf;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::parquet::file::metadata::SortingColumn;
 use deltalake::kernel::Action;
 use object_store::path::Path;
@@ -136,8 +138,12 @@ pub(crate) async fn merge_hour(
     let mut kept = KeptFiles::default();
     for file in &full {
         let location = delta::file_location(lake, table, &file.path);
-        let data = lake.store().get(&location).await?.bytes().await?;
         let with_sums = paired.is_none();
+        if !with_sums && let Some(rows) = holds_none_of(lake, &location, file, &new).await {
+            kept.rows += rows;
+            continue;
+        }
+        let data = lake.store().get(&location).await?.bytes().await?;
         let scanned = crate::cpu::run(move || scan_kept(data, new, hour, with_sums))
             .await?
             .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
@@ -350,6 +356,63 @@ fn scan_kept(
             false => None,
         },
     })
+}
+
+/// The rows of a kept file, when its bloom filters show that it holds none
+/// of the `new` rows' requests, so it need not be read: every new row has a
+/// request id and no row group's filter may hold one. `None` when the file
+/// must be read to know (a possible match, a new row identified by its
+/// origin, a file written without filters, or one that cannot be read here,
+/// which the full read then reports).
+async fn holds_none_of(
+    lake: &Lake,
+    location: &Path,
+    file: &DataFile,
+    new: &[RecordBatch],
+) -> Option<u64> {
+    let mut ids = Vec::with_capacity(new.len());
+    for batch in new {
+        let column = batch.column_by_name(BLOOM_COLUMN)?.as_string_opt::<i32>()?;
+        if column.null_count() > 0 {
+            return None;
+        }
+        ids.push(column);
+    }
+    // The footer, then each row group's filter: three small reads of a file
+    // of any size (the bloom filters sit before the footer).
+    let store = lake.store();
+    let size = u64::try_from(file.size).ok()?;
+    let tail = store
+        .get_range(location, size.checked_sub(8)?..size)
+        .await
+        .ok()?;
+    let footer_len = u64::from(u32::from_le_bytes(tail.get(..4)?.try_into().ok()?));
+    let footer_start = size.checked_sub(8 + footer_len)?;
+    let footer = store
+        .get_range(location, footer_start..size - 8)
+        .await
+        .ok()?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&footer).ok()?;
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == BLOOM_COLUMN)?;
+    for group in metadata.row_groups() {
+        let chunk = group.column(leaf);
+        let start = u64::try_from(chunk.bloom_filter_offset()?).ok()?;
+        let len = u64::try_from(chunk.bloom_filter_length()?).ok()?;
+        let bytes = store.get_range(location, start..start + len).await.ok()?;
+        let filter = Sbbf::from_bytes(&bytes).ok()?;
+        if ids
+            .iter()
+            .any(|c| c.iter().flatten().any(|id| filter.check(id)))
+        {
+            return None;
+        }
+    }
+    u64::try_from(metadata.file_metadata().num_rows()).ok()
 }
 
 /// Deletes files that were written but will never be committed (a merge
@@ -920,6 +983,73 @@ mod tests {
             })
             .collect();
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// A kept file is skipped by its bloom filters only when no new request
+    /// may be in it; anything else sends the merge to read it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_files_are_skipped_only_when_their_filters_rule_out_every_new_request() {
+        use crate::lake::REQUESTS_TABLE;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
+            .await
+            .unwrap();
+        let hour = Hour::from_epoch_hours(480_000);
+        let held: Vec<String> = (0..2_000).map(|i| format!("held-{i}")).collect();
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        let put = async |name: &str, properties| {
+            let bytes = super::super::parquet_io::encode(
+                &requests_schema(),
+                &[rows_with_ids(hour, &held)],
+                properties,
+            )
+            .unwrap();
+            let path = format!("{}/{name}", partition_dir(hour));
+            let location = delta::file_location(&lake, &REQUESTS_TABLE, &path);
+            let size = bytes.len() as i64;
+            lake.store()
+                .put(&location, PutPayload::from(bytes))
+                .await
+                .unwrap();
+            (
+                location,
+                DataFile {
+                    path,
+                    size,
+                    rows: Some(held.len()),
+                },
+            )
+        };
+        let (location, file) = put("part-a.parquet", writer_properties(None)).await;
+        let new = |ids: &[&str]| vec![rows_with_ids(hour, ids)];
+        let fresh = ["new-1", "new-2", "new-3"];
+        assert_eq!(
+            holds_none_of(&lake, &location, &file, &new(&fresh)).await,
+            Some(2_000)
+        );
+        // One request the file holds, among new ones.
+        let some_held = new(&["new-1", "held-1234", "new-3"]);
+        assert_eq!(
+            holds_none_of(&lake, &location, &file, &some_held).await,
+            None
+        );
+        // A new row without an id is identified by its origin: read the file.
+        let mut without_id = rows_with_ids(hour, &fresh);
+        let index = without_id.schema().index_of("x_edge_request_id").unwrap();
+        let mut columns = without_id.columns().to_vec();
+        columns[index] = Arc::new(StringArray::from(vec![Some("new-1"), None, Some("new-3")]));
+        without_id = RecordBatch::try_new(without_id.schema(), columns).unwrap();
+        assert_eq!(
+            holds_none_of(&lake, &location, &file, &[without_id]).await,
+            None
+        );
+        // A file written without filters (an earlier release) is read.
+        let unfiltered = datafusion::parquet::file::properties::WriterProperties::builder().build();
+        let (location, file) = put("part-b.parquet", unfiltered).await;
+        assert_eq!(
+            holds_none_of(&lake, &location, &file, &new(&fresh)).await,
+            None
+        );
     }
 
     /// A lake whose `requests` table was made before a column was added:

@@ -187,10 +187,27 @@ async fn s3_logs_to_exact_usage_exactly_once() {
     let all_with_late: Vec<&Req> = all.iter().copied().chain(&late_file[..5]).collect();
     assert_eq!(usage(&env, &lake, &[]).await, expected(&all_with_late));
 
-    assert_no_raw_key(&env, &lake).await;
     // Hour 01's file is settled (it holds far more rows than the late
     // file's 5): they went into a second file beside it.
     assert_files_per_hour(Path::new(&lake), [2, 1, 1]);
+
+    // Another late file with 3 new requests only: the settled file's bloom
+    // filter shows it holds none of them, and the hour's total is exact.
+    let later: Vec<Req> = hour_of_requests(1, 3, "later-new");
+    s3.put(
+        "logs",
+        &format!("{prefix}.2025-10-05-01.f2.gz"),
+        gzip(&log_text(&later)),
+    )
+    .await;
+    let run = edgemeter(&env, &ingest).await;
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 1);
+    assert_eq!(s["rows_written"], 3);
+    assert_eq!(s["duplicates"], 0);
+    let all_with_later: Vec<&Req> = all_with_late.iter().copied().chain(&later).collect();
+    assert_eq!(usage(&env, &lake, &[]).await, expected(&all_with_later));
+    assert_no_raw_key(&env, &lake).await;
 }
 
 /// No raw key survives anywhere: not in the decoded rows, not in any lake file.
