@@ -13,7 +13,7 @@ use crate::lake::delta::{self, Committed};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
 use crate::lake::layout;
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
-use crate::lake::rollup::{self, HourRollup, ROLLUP_TABLE};
+use crate::lake::rollup::{self, ROLLUP_TABLE};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::time::Hour;
 use datafusion::arrow::array::RecordBatch;
@@ -402,15 +402,10 @@ pub(super) async fn commit_batch(
         )));
     };
     drop(held);
-    let hours: Vec<HourRollup> = merges
-        .values()
-        .filter_map(|m| {
-            m.rollup.clone().map(|file| HourRollup {
-                hour: m.hour,
-                requests_files: m.files_after.clone(),
-                file,
-            })
-        })
+    let hours: Vec<_> = merges.values().map(|m| m.hour).collect();
+    let files = merges
+        .values_mut()
+        .flat_map(|m| std::mem::take(&mut m.rollups))
         .collect();
     // The rollups and the record are small: each is committed with the
     // run's other batches waiting, so that they never conflict either.
@@ -418,7 +413,8 @@ pub(super) async fn commit_batch(
         lake,
         &mut requests,
         &mut *tables.rollups.lock().await,
-        hours,
+        &hours,
+        files,
     )
     .await?;
     for object in &mut batch.objects {

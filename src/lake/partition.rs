@@ -20,10 +20,9 @@
 //! an hour cost about their own size, not the hour's. Only `reingest`, which
 //! takes rows out, rewrites full and settled files.
 //!
-//! Each merge also encodes the hour's `usage_hourly` rollup, computed from all
-//! of the hour's rows (never by adding deltas: full files by their own sums)
-//! and named for the set of `requests` files it summarises (see
-//! [`super::rollup`]).
+//! Each new file comes with its `usage_hourly` rollup, computed from all of
+//! its rows and named for it (see [`super::rollup`]); the files a merge keeps
+//! keep theirs.
 
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
@@ -99,8 +98,8 @@ pub(crate) struct HourMerge {
     pub(crate) written: Vec<Path>,
     /// The hour's files once the actions are committed.
     pub(crate) files_after: Vec<String>,
-    /// The hour's rollup as of `files_after`, when it changed (or was missing).
-    pub(crate) rollup: Option<bytes::Bytes>,
+    /// The rollups of the new files.
+    pub(crate) rollups: Vec<rollup::FileRollup>,
 }
 
 /// Merges `new` rows (all of the same hour) into the hour as `current` holds
@@ -119,38 +118,27 @@ pub(crate) async fn merge_hour(
     // Full files stay as they are (unless rows are taken out of the hour),
     // and so do files far larger than the new rows (late requests into an
     // hour already committed): each is read, a file at a time, only for its
-    // request ids and sums, and the new rows go into a file beside them.
+    // request ids (and only when its bloom filters may hold a new one), and
+    // the new rows go into a file beside them with a rollup of their own.
     let settled = settled_files(current, new.iter().map(RecordBatch::num_rows).sum());
     let (full, open): (Vec<&DataFile>, Vec<&DataFile>) = current
         .iter()
         .partition(|f| replacing.is_empty() && (is_full(f) || settled.contains(f.path.as_str())));
-    // The sums of the hour's files as they are, when the rollup named for
-    // them exists: the kept files' sums are then those less the rewritten
-    // files', and the kept files are read for their request ids alone.
-    let paired = match replacing.is_empty() && !full.is_empty() {
-        true => {
-            let paths: Vec<String> = current.iter().map(|f| f.path.clone()).collect();
-            rollup::paired_sums(lake, hour, &paths).await
-        }
-        false => None,
-    };
     let mut new = new;
     let mut kept = KeptFiles::default();
     for file in &full {
         let location = delta::file_location(lake, table, &file.path);
-        let with_sums = paired.is_none();
-        if !with_sums && let Some(rows) = holds_none_of(lake, &location, file, &new).await {
+        if let Some(rows) = holds_none_of(lake, &location, file, &new).await {
             kept.rows += rows;
             continue;
         }
         let data = lake.store().get(&location).await?.bytes().await?;
-        let scanned = crate::cpu::run(move || scan_kept(data, new, hour, with_sums))
+        let scanned = crate::cpu::run(move || scan_kept(data, new))
             .await?
             .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
         new = scanned.new;
         kept.rows += scanned.rows;
         kept.duplicates += scanned.duplicates;
-        kept.sums.extend(scanned.sums);
     }
     let mut existing = Vec::new();
     for file in &open {
@@ -158,23 +146,6 @@ pub(crate) async fn merge_hour(
         let data = lake.store().get(&location).await?.bytes().await?;
         let rows = decode_as(data, &requests_schema());
         existing.extend(rows.map_err(|e| Error::Lake(format!("{location}: {e}")))?);
-    }
-    if let Some(whole) = paired {
-        let rewritten = existing.clone();
-        let less = crate::cpu::run(move || {
-            let part = rollup::totals(hour, &rewritten, &[])?;
-            rollup::difference(hour, &whole, &part)
-        })
-        .await??;
-        match less {
-            Some(sums) => kept.sums.push(sums),
-            // Not the sums of these files after all: count them.
-            None => {
-                for file in &full {
-                    kept.sums.push(rollup::sum_file(lake, file, hour).await?);
-                }
-            }
-        }
     }
     let merged = crate::cpu::run(move || merge_rows(existing, new, &replacing, hour, limits, kept))
         .await??;
@@ -193,7 +164,7 @@ pub(crate) async fn merge_hour(
         actions: Vec::new(),
         written: Vec::new(),
         files_after: current.iter().map(|f| f.path.clone()).collect(),
-        rollup: merged.rollup,
+        rollups: Vec::new(),
     };
     if !merged.rewrite {
         return Ok(merge);
@@ -221,6 +192,11 @@ pub(crate) async fn merge_hour(
         }
         merge.written.push(location);
         merge.files_after.push(path.clone());
+        merge.rollups.push(rollup::FileRollup {
+            hour,
+            requests_file: path.clone(),
+            file: file.rollup,
+        });
         merge.actions.push(delta::add_action(
             table,
             &partition,
@@ -286,8 +262,6 @@ struct KeptFiles {
     rows: u64,
     /// New rows dropped because a kept file holds their request.
     duplicates: u64,
-    /// Each file's sums by key and status ([`rollup::totals`]).
-    sums: Vec<RecordBatch>,
 }
 
 /// One file kept as it is (full or settled), read for a merge.
@@ -296,34 +270,15 @@ struct ScannedKept {
     new: Vec<RecordBatch>,
     rows: u64,
     duplicates: u64,
-    /// Its sums, when asked for.
-    sums: Option<RecordBatch>,
-}
-
-/// The columns of a kept file a merge reads: request identity, and those
-/// the rollup sums ([`rollup::REQUESTS_COLUMNS`]).
-fn scanned_columns() -> Vec<&'static str> {
-    let mut columns = ID_COLUMNS.to_vec();
-    columns.extend(rollup::REQUESTS_COLUMNS);
-    columns
 }
 
 /// The columns of a file that identify its requests.
 const ID_COLUMNS: [&str; 3] = ["x_edge_request_id", "source_object", "source_line"];
 
-/// Reads a kept file's request ids (and sums, `with_sums`), and drops the
-/// new rows whose request it already holds.
-fn scan_kept(
-    data: bytes::Bytes,
-    new: Vec<RecordBatch>,
-    hour: Hour,
-    with_sums: bool,
-) -> Result<ScannedKept> {
-    let columns = match with_sums {
-        true => scanned_columns(),
-        false => ID_COLUMNS.to_vec(),
-    };
-    let rows = super::parquet_io::decode_columns(data, &columns)?;
+/// Reads a kept file's request ids, and drops the new rows whose request it
+/// already holds.
+fn scan_kept(data: bytes::Bytes, new: Vec<RecordBatch>) -> Result<ScannedKept> {
+    let rows = super::parquet_io::decode_columns(data, &ID_COLUMNS)?;
     let mut held: HashSet<RequestKey<'_>> =
         HashSet::with_capacity(rows.iter().map(RecordBatch::num_rows).sum());
     for batch in &rows {
@@ -351,10 +306,6 @@ fn scan_kept(
         new: kept,
         rows: rows.iter().map(|b| b.num_rows() as u64).sum(),
         duplicates,
-        sums: match with_sums {
-            true => Some(rollup::totals(hour, &rows, &[])?),
-            false => None,
-        },
     })
 }
 
@@ -433,13 +384,13 @@ struct NewFile {
     stats: String,
     /// Closed by a limit (see [`FULL_FILE`]).
     full: bool,
+    /// Its rollup.
+    rollup: bytes::Bytes,
 }
 
 struct Merged {
     /// The new files; empty when no row was added.
     files: Vec<NewFile>,
-    /// The hour's rollup file, when the hour changed or its rollup was missing.
-    rollup: Option<bytes::Bytes>,
     /// True when the hour's files are replaced: rows were added or taken
     /// out (all of them, when `files` is empty).
     rewrite: bool,
@@ -622,15 +573,9 @@ fn merge_rows(
     let total = existing_rows as u64 + full.rows + added;
     let batches: Vec<&RecordBatch> = existing.iter().chain(&new).collect();
     if added == 0 && replaced == 0 {
-        // Nothing new: the rollup is made again (the same bytes under the
-        // same name), in case a crash lost it; committing it is then a no-op.
-        let rollup = match existing.is_empty() && full.sums.is_empty() {
-            false => Some(rollup::encode_hour_with(hour, &existing, &full.sums)?),
-            true => None,
-        };
+        // Nothing new: the hour stays as it is.
         return Ok(Merged {
             files: Vec::new(),
-            rollup,
             rewrite: false,
             added,
             duplicates,
@@ -639,10 +584,9 @@ fn merge_rows(
         });
     }
     if total == 0 {
-        // Every row was taken out: no files, and a rollup of nothing.
+        // Every row was taken out: no files (and no rollups).
         return Ok(Merged {
             files: Vec::new(),
-            rollup: Some(rollup::encode_hour(hour, &[])?),
             rewrite: true,
             added,
             duplicates,
@@ -658,7 +602,6 @@ fn merge_rows(
     let mut gathered_columns = rollup::REQUESTS_COLUMNS.to_vec();
     gathered_columns.push("timestamp");
     let gathered = interleave_columns(&batches, &sorted_rows, &gathered_columns)?;
-    let rollup = rollup::encode_hour_with(hour, std::slice::from_ref(&gathered), &full.sums)?;
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
@@ -679,16 +622,17 @@ fn merge_rows(
                 }
             },
         )?;
+        let rows = gathered.slice(chunk.start, chunk.len());
         files.push(NewFile {
             bytes: file,
-            stats: file_stats(&gathered.slice(chunk.start, chunk.len()))?,
+            stats: file_stats(&rows)?,
             // Every file but the last ends at a limit.
             full: i + 1 < chunks.len(),
+            rollup: rollup::encode_hour(hour, &[rows])?,
         });
     }
     Ok(Merged {
         files,
-        rollup: Some(rollup),
         rewrite: true,
         added,
         duplicates,

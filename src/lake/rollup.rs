@@ -11,24 +11,30 @@
 //! rows for readers that need only key and status (measured in
 //! bench/RESULTS.md).
 //!
-//! A rollup file is always computed from every row of its hour (see
-//! [`super::partition`]), so it is exact by construction, and it is named for
-//! the set of `requests` files it sums (`rollup-<digest>.parquet`, the digest
-//! of their paths). `requests` and `usage_hourly` are two Delta tables, so an
-//! hour's new files and its new rollup are two commits, the rollup second. A
-//! reader pairs the two snapshots: a rollup counts only while its hour in
-//! `requests` holds exactly the files it was computed from; an hour without
-//! such a rollup (a writer crashed between the two commits, or another writer
-//! changed the hour since) is summed from its raw rows instead. So edgemeter's
-//! usage is exact at every instant, and the next ingest repairs what is stale
-//! ([`repair`]). Usage and billing read rollups for whole hours and raw rows
-//! only for the partial hours at the edges of a range.
+//! Each `requests` file has its own rollup file, computed from every row of
+//! that file when it is written, so it is exact by construction; it is named
+//! for the file it sums (`rollup-<digest>.parquet`, the digest of the
+//! file's path). A file's rows never change, so neither does its rollup:
+//! late logs into an hour add a `requests` file and its rollup beside the
+//! hour's others, and cost their own rows, not the hour's. A rollup row is
+//! therefore one group's sums in one file, and a group of an hour may have
+//! rows in several rollup files; readers sum them (every query does).
+//!
+//! `requests` and `usage_hourly` are two Delta tables, so new files and their
+//! rollups are two commits, the rollups second. A reader pairs the two
+//! snapshots: an hour's rollups count only while every `requests` file of the
+//! hour has its rollup; an hour where one lacks it (a writer crashed between
+//! the two commits, or another writer changed the hour since) is summed from
+//! its raw rows instead. So edgemeter's usage is exact at every instant, and
+//! the next ingest repairs what is missing ([`repair`]), summing only the
+//! files without a rollup. Usage and billing read rollups for whole hours and
+//! raw rows only for the partial hours at the edges of a range.
 
 use super::Lake;
 use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, DataFile, TableDef};
 use super::layout::{USAGE_HOURLY_DIR, hour_of_partition, partition_dir, partition_key};
-use super::parquet_io::{decode_as, decode_columns, encode, writer_properties};
+use super::parquet_io::{decode_columns, encode, writer_properties};
 use crate::error::{Error, Result};
 use crate::schema::PARTITION_COLUMNS;
 use crate::time::Hour;
@@ -36,15 +42,13 @@ use bytes::Bytes;
 use datafusion::arrow::array::{
     Array, AsArray, Int16Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Field, Int16Type, Int64Type, Schema, SchemaRef, TimestampMillisecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::file::metadata::SortingColumn;
 use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 /// The rollup's Delta table.
@@ -55,37 +59,34 @@ pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     stats_columns: &["api_key_id"],
 };
 
-/// The version of the rollup files' columns, part of their names' digest: a
-/// rollup of another layout never pairs, so its hour is summed from raw rows
-/// until [`repair`] writes it again in this one.
-const LAYOUT: &str = "usage_hourly/2 key status method host endpoint edge";
+/// The version of the rollup files' columns and of what one file sums, part
+/// of their names' digest: a rollup of another layout never pairs, so its
+/// hour is summed from raw rows until [`repair`] writes it again in this one.
+const LAYOUT: &str = "usage_hourly/3 one requests file; key status method host endpoint edge";
 
-/// The name of the rollup file that sums exactly these `requests` files.
-pub(crate) fn file_name_for(requests_files: &[String]) -> String {
-    let mut sorted: Vec<&str> = requests_files.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    sorted.insert(0, LAYOUT);
-    let digest = Sha256::digest(sorted.join("\n").as_bytes());
+/// The name of the rollup file that sums exactly this `requests` file (its
+/// path relative to the table).
+pub(crate) fn file_name_for(requests_file: &str) -> String {
+    let digest = Sha256::digest(format!("{LAYOUT}\n{requests_file}").as_bytes());
     format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
 
-/// The digest in a rollup file's name.
-fn digest_of_name(name: &str) -> Option<&str> {
-    name.strip_prefix("rollup-")?.strip_suffix(".parquet")
+/// The file name at the end of a path relative to a table.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// How a `requests` snapshot and a `usage_hourly` snapshot pair up.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Pairing {
-    /// Rollup files (relative to their table) that sum their hour exactly.
+    /// Rollup files (relative to their table) of the hours whose every
+    /// `requests` file has its rollup: together they sum those hours exactly.
     pub(crate) valid: Vec<String>,
-    /// `requests` partitions (`[dt, hour]`) with no exact rollup.
+    /// `requests` partitions (`[dt, hour]`) where a file lacks its rollup.
     pub(crate) stale: Vec<Vec<String>>,
-    /// Rollup files of each partition, valid or not (what a new one replaces).
-    pub(crate) rollup_files: BTreeMap<Vec<String>, Vec<DataFile>>,
 }
 
-/// Pairs every `requests` hour with its rollup, if it has an exact one.
+/// Pairs every `requests` hour with its files' rollups.
 pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairing> {
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
     let rollup_files = match rollups {
@@ -94,84 +95,99 @@ pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Resul
     };
     let mut pairing = Pairing::default();
     for (partition, files) in &hours {
-        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        let wanted = file_name_for(&paths);
-        let exact = rollup_files.get(partition).and_then(|rollups| {
-            rollups.iter().find(|r| {
-                r.path.rsplit('/').next().and_then(digest_of_name) == digest_of_name(&wanted)
-            })
-        });
-        match exact {
-            Some(file) => pairing.valid.push(file.path.clone()),
+        let rollups: HashMap<&str, &str> = rollup_files
+            .get(partition)
+            .into_iter()
+            .flatten()
+            .map(|r| (file_name(&r.path), r.path.as_str()))
+            .collect();
+        let paired: Option<Vec<&str>> = files
+            .iter()
+            .map(|f| rollups.get(file_name_for(&f.path).as_str()).copied())
+            .collect();
+        match paired {
+            Some(paths) => pairing.valid.extend(paths.into_iter().map(str::to_string)),
             None => pairing.stale.push(partition.clone()),
         }
     }
-    pairing.rollup_files = rollup_files;
     Ok(pairing)
 }
 
-/// A new rollup of one hour, summing exactly `requests_files`.
+/// The rollup of one new `requests` file.
 #[derive(Debug, Clone)]
-pub(crate) struct HourRollup {
+pub(crate) struct FileRollup {
     pub(crate) hour: Hour,
-    pub(crate) requests_files: Vec<String>,
+    /// The `requests` file it sums, relative to that table.
+    pub(crate) requests_file: String,
     pub(crate) file: Bytes,
 }
 
-/// Commits new rollups of some hours: each replaces its hour's rollup files
-/// in one `usage_hourly` commit. An hour whose `requests` files have changed
-/// since its rollup was computed is left out (the writer that changed it
-/// commits the newer rollup), so a slower writer never puts back an older sum.
+/// Commits the rollups of new `requests` files, and takes out of `hours` the
+/// rollups of files no longer in them, in one `usage_hourly` commit. A
+/// rollup whose `requests` file is no longer in the table (another writer
+/// merged it away since) is left out, so a slower writer never puts back
+/// sums of rows that are gone.
 pub(crate) async fn commit(
     lake: &Lake,
     requests: &mut DeltaTable,
     rollups: &mut DeltaTable,
-    hours: Vec<HourRollup>,
+    hours: &[Hour],
+    files: Vec<FileRollup>,
 ) -> Result<()> {
-    let mut written = HashMap::new();
-    for rollup in &hours {
+    let mut written: HashMap<String, (Hour, usize)> = HashMap::new();
+    for rollup in &files {
         let path = format!(
             "{}/{}",
             partition_dir(rollup.hour),
-            file_name_for(&rollup.requests_files)
+            file_name_for(&rollup.requests_file)
         );
         let location = delta::file_location(lake, &ROLLUP_TABLE, &path);
         lake.store()
             .put(&location, PutPayload::from(rollup.file.clone()))
             .await?;
-        written.insert(rollup.hour, (path, rollup.file.len()));
+        written.insert(path, (rollup.hour, rollup.file.len()));
     }
+    let mut touched: Vec<Hour> = hours
+        .iter()
+        .copied()
+        .chain(files.iter().map(|f| f.hour))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
     for attempt in 0..delta::MAX_ATTEMPTS {
         delta::catch_up(requests).await?;
         let current = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
         let existing = delta::files_by_partition(rollups, &ROLLUP_TABLE)?;
         let mut actions = Vec::new();
-        for rollup in &hours {
-            let partition = partition_key(rollup.hour);
-            let mut now: Vec<String> = current
+        for &hour in &touched {
+            let partition = partition_key(hour);
+            let dir = partition_dir(hour);
+            let wanted: HashSet<String> = current
                 .get(&partition)
-                .map(|files| files.iter().map(|f| f.path.clone()).collect())
-                .unwrap_or_default();
-            now.sort();
-            let mut summed = rollup.requests_files.clone();
-            summed.sort();
-            let Some((path, size)) = written.get(&rollup.hour).filter(|_| now == summed) else {
-                continue;
-            };
+                .into_iter()
+                .flatten()
+                .map(|f| format!("{dir}/{}", file_name_for(&f.path)))
+                .collect();
             let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
-            if olds.iter().any(|f| &f.path == path) {
-                continue; // already committed (a retried run)
-            }
-            for old in olds {
+            for old in olds.iter().filter(|f| !wanted.contains(&f.path)) {
                 actions.push(delta::remove_action(&ROLLUP_TABLE, &partition, old));
             }
-            actions.push(delta::add_action(
-                &ROLLUP_TABLE,
-                &partition,
-                path.clone(),
-                *size,
-                None,
-            ));
+            let mut new: Vec<(&String, usize)> = written
+                .iter()
+                .filter(|(path, (h, _))| *h == hour && wanted.contains(*path))
+                .filter(|(path, _)| !olds.iter().any(|f| &f.path == *path))
+                .map(|(path, (_, size))| (path, *size))
+                .collect();
+            new.sort_unstable();
+            for (path, size) in new {
+                actions.push(delta::add_action(
+                    &ROLLUP_TABLE,
+                    &partition,
+                    path.clone(),
+                    size,
+                    None,
+                ));
+            }
         }
         if actions.is_empty() {
             return Ok(());
@@ -197,173 +213,15 @@ pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: Hour) -> Result
     crate::cpu::run(move || {
         let rows = decode_columns(data, &REQUESTS_COLUMNS)
             .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
-        totals(hour, &rows, &[])
+        totals(hour, &rows)
     })
     .await?
 }
 
-/// The sums of exactly these `requests` files of `hour`, when a rollup file
-/// named for them exists: its name is a digest of the file set and its
-/// content a function of their rows, so any file of that name holds them,
-/// committed or not (a writer stopped between its two commits leaves it
-/// right). `None` when there is none or it cannot be read.
-pub(crate) async fn paired_sums(
-    lake: &Lake,
-    hour: Hour,
-    requests_files: &[String],
-) -> Option<RecordBatch> {
-    if requests_files.is_empty() {
-        return None;
-    }
-    let path = format!("{}/{}", partition_dir(hour), file_name_for(requests_files));
-    let location = delta::file_location(lake, &ROLLUP_TABLE, &path);
-    let data = lake.store().get(&location).await.ok()?.bytes().await.ok()?;
-    let batches = crate::cpu::run(move || decode_as(data, &rollup_schema()))
-        .await
-        .ok()?
-        .ok()?;
-    datafusion::arrow::compute::concat_batches(&rollup_schema(), &batches).ok()
-}
-
-/// `whole` less `part` (both sums of [`totals`]' schema, `part` of rows that
-/// `whole` counts), by group; groups left with no request are dropped. `None`
-/// when `part` holds a group or a count that `whole` does not, which sums of
-/// the same rows never do. Hints are kept from `whole` (a key's hint is the
-/// same on all its rows).
-pub(crate) fn difference(
-    hour: Hour,
-    whole: &RecordBatch,
-    part: &RecordBatch,
-) -> Result<Option<RecordBatch>> {
-    let (w, p) = (SumRows::new(whole)?, SumRows::new(part)?);
-    if !(w.is_sorted() && p.is_sorted()) {
-        // Sums [`totals`] did not write: matched by a map instead.
-        return difference_mapped(hour, whole, part);
-    }
-    let mut rest = Vec::with_capacity(w.len());
-    let mut next = 0;
-    for row in 0..w.len() {
-        let group = w.group(row);
-        let mut left = w.totals(row);
-        if next < p.len() && p.group(next) < group {
-            return Ok(None); // a group the whole does not hold
-        }
-        if next < p.len() && p.group(next) == group {
-            let taken = p.totals(next);
-            next += 1;
-            left.requests -= taken.requests;
-            left.bytes_out -= taken.bytes_out;
-            left.bytes_in -= taken.bytes_in;
-            if left.requests < 0 || left.bytes_out < 0 || left.bytes_in < 0 {
-                return Ok(None);
-            }
-        }
-        // No request left and bytes still counted: not sums of the same rows.
-        if left.requests == 0 && (left.bytes_out, left.bytes_in) != (0, 0) {
-            return Ok(None);
-        }
-        if left.requests > 0 {
-            rest.push((group, left));
-        }
-    }
-    if next < p.len() {
-        return Ok(None);
-    }
-    // Nothing taken out (a late file beside files kept whole): the whole as
-    // it is, when its rows are all of this hour.
-    let starts = whole.column(0).as_primitive::<TimestampMillisecondType>();
-    if p.len() == 0
-        && rest.len() == w.len()
-        && starts.null_count() == 0
-        && starts.values().iter().all(|&t| t == hour.start_millis())
-    {
-        return Ok(Some(whole.clone()));
-    }
-    Ok(Some(sums_batch(hour, &rest)?))
-}
-
-/// [`difference`] of sums in any order, through an ordered map of groups;
-/// [`difference`] has checked their schema.
-fn difference_mapped(
-    hour: Hour,
-    whole: &RecordBatch,
-    part: &RecordBatch,
-) -> Result<Option<RecordBatch>> {
-    type Key = (
-        Option<String>,
-        Option<i16>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    fn rows(batch: &RecordBatch) -> Vec<(Key, Option<String>, [i64; 3])> {
-        let text = |i: usize| batch.column(i).as_string::<i32>();
-        let at = |a: &StringArray, row: usize| a.is_valid(row).then(|| a.value(row).to_string());
-        let (keys, hints, methods, hosts, endpoints, edges) =
-            (text(1), text(2), text(7), text(8), text(9), text(10));
-        let statuses = batch.column(3).as_primitive::<Int16Type>();
-        let [requests, out, inn] = [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
-        (0..batch.num_rows())
-            .map(|row| {
-                let key = (
-                    at(keys, row),
-                    statuses.is_valid(row).then(|| statuses.value(row)),
-                    at(methods, row),
-                    at(hosts, row),
-                    at(endpoints, row),
-                    at(edges, row),
-                );
-                let sums = [requests.value(row), out.value(row), inn.value(row)];
-                (key, at(hints, row), sums)
-            })
-            .collect()
-    }
-    let mut groups: std::collections::BTreeMap<Key, (Option<String>, [i64; 3])> = rows(whole)
-        .into_iter()
-        .map(|(key, hint, sums)| (key, (hint, sums)))
-        .collect();
-    for (key, _, sums) in rows(part) {
-        let Some((_, left)) = groups.get_mut(&key) else {
-            return Ok(None);
-        };
-        for (l, s) in left.iter_mut().zip(sums) {
-            *l -= s;
-        }
-        if left.iter().any(|&v| v < 0) {
-            return Ok(None);
-        }
-    }
-    // A group with no request left and bytes still counted: not sums of the
-    // same rows.
-    if groups.values().any(|(_, s)| s[0] == 0 && s[1..] != [0, 0]) {
-        return Ok(None);
-    }
-    groups.retain(|_, (_, sums)| sums[0] > 0);
-    let start = hour.start_millis();
-    let values = || groups.values();
-    let keys = || groups.keys();
-    let columns: Vec<Arc<dyn Array>> = vec![
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(keys().map(|_| start)).with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from_iter(keys().map(|k| k.0.as_deref()))),
-        Arc::new(StringArray::from_iter(values().map(|v| v.0.as_deref()))),
-        Arc::new(Int16Array::from_iter(keys().map(|k| k.1))),
-        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[0]))),
-        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[1]))),
-        Arc::new(Int64Array::from_iter_values(values().map(|v| v.1[2]))),
-        Arc::new(StringArray::from_iter(keys().map(|k| k.2.as_deref()))),
-        Arc::new(StringArray::from_iter(keys().map(|k| k.3.as_deref()))),
-        Arc::new(StringArray::from_iter(keys().map(|k| k.4.as_deref()))),
-        Arc::new(StringArray::from_iter(keys().map(|k| k.5.as_deref()))),
-    ];
-    Ok(Some(RecordBatch::try_new(rollup_schema(), columns)?))
-}
-
-/// Rebuilds the rollup of every `requests` hour that has no exact one (a
-/// crash between an hour's two commits, or a migrated lake); returns the
-/// number of hours rolled up.
+/// Writes the rollup of every `requests` file that lacks one (a crash
+/// between a batch's two commits, or a lake of an earlier layout) and takes
+/// out rollups of files that are gone; returns the number of hours whose
+/// rollups were missing.
 pub(crate) async fn repair(
     lake: &Lake,
     requests: &mut DeltaTable,
@@ -371,30 +229,47 @@ pub(crate) async fn repair(
 ) -> Result<u64> {
     let pairing = pair(requests, Some(rollups))?;
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
+    let present: HashSet<String> = delta::files_by_partition(rollups, &ROLLUP_TABLE)?
+        .into_values()
+        .flatten()
+        .map(|f| file_name(&f.path).to_string())
+        .collect();
+    let mut stale_hours = Vec::new();
     let mut built = Vec::new();
-    for partition in pairing.stale {
-        let (Some(hour), Some(files)) = (hour_of_partition(&partition), hours.get(&partition))
-        else {
+    for partition in &pairing.stale {
+        let (Some(hour), Some(files)) = (hour_of_partition(partition), hours.get(partition)) else {
             continue;
         };
+        stale_hours.push(hour);
         // A file at a time, so that an hour of any size is summed in the
         // memory of one file's rollup columns.
-        let mut partial = Vec::with_capacity(files.len());
         for file in files {
-            partial.push(sum_file(lake, file, hour).await?);
+            if present.contains(&file_name_for(&file.path)) {
+                continue;
+            }
+            let sums = sum_file(lake, file, hour).await?;
+            built.push(FileRollup {
+                hour,
+                requests_file: file.path.clone(),
+                file: crate::cpu::run(move || encode_sums(sums)).await??,
+            });
         }
-        let file = crate::cpu::run(move || encode_hour_with(hour, &[], &partial)).await??;
-        built.push(HourRollup {
-            hour,
-            requests_files: files.iter().map(|f| f.path.clone()).collect(),
-            file,
-        });
+        // Committed a few hundred at a time, so that the rollups waiting
+        // for their commit stay few.
+        if built.len() >= 256 {
+            commit(
+                lake,
+                requests,
+                rollups,
+                &stale_hours,
+                std::mem::take(&mut built),
+            )
+            .await?;
+            stale_hours.clear();
+        }
     }
-    let n = built.len() as u64;
-    for chunk in built.chunks(256) {
-        commit(lake, requests, rollups, chunk.to_vec()).await?;
-    }
-    Ok(n)
+    commit(lake, requests, rollups, &stale_hours, built).await?;
+    Ok(pairing.stale.len() as u64)
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -503,66 +378,6 @@ impl Interner {
     }
 }
 
-/// A batch of sums (the rollup's schema) read row by row.
-struct SumRows<'a> {
-    keys: &'a StringArray,
-    hints: &'a StringArray,
-    statuses: &'a Int16Array,
-    sums: [&'a Int64Array; 3],
-    dims: [&'a StringArray; 4],
-}
-
-impl<'a> SumRows<'a> {
-    fn new(batch: &'a RecordBatch) -> Result<Self> {
-        if batch.schema() != rollup_schema() {
-            return Err(Error::Lake(
-                "sums of another schema than the rollup's".into(),
-            ));
-        }
-        let text = |i: usize| batch.column(i).as_string::<i32>();
-        Ok(Self {
-            keys: text(1),
-            hints: text(2),
-            statuses: batch.column(3).as_primitive::<Int16Type>(),
-            sums: [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>()),
-            dims: [7, 8, 9, 10].map(text),
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn group(&self, row: usize) -> GroupText<'a> {
-        let [methods, hosts, endpoints, edges] = self.dims;
-        (
-            at(self.keys, row),
-            self.statuses
-                .is_valid(row)
-                .then(|| self.statuses.value(row)),
-            at(methods, row),
-            at(hosts, row),
-            at(endpoints, row),
-            at(edges, row),
-        )
-    }
-
-    fn totals(&self, row: usize) -> Totals<'a> {
-        let [requests, bytes_out, bytes_in] = self.sums.map(|c| c.value(row));
-        Totals {
-            hint: at(self.hints, row),
-            requests,
-            bytes_out,
-            bytes_in,
-        }
-    }
-
-    /// Each group once, in the rollup's order.
-    fn is_sorted(&self) -> bool {
-        (1..self.len()).all(|row| self.group(row - 1) < self.group(row))
-    }
-}
-
 /// The id of a column's text in each row, looked up only when it differs
 /// from the previous row's (rows are sorted by key; methods, hosts and edges
 /// repeat).
@@ -613,20 +428,14 @@ pub(crate) const REQUESTS_COLUMNS: [&str; 10] = [
     "x_edge_location",
 ];
 
-/// Sums an hour's `requests` rows by group and encodes the result as one
+/// Sums `requests` rows of an hour by group and encodes the result as one
 /// Parquet file, sorted by key then status.
 pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<Bytes> {
-    encode_hour_with(hour, batches, &[])
+    encode_sums(totals(hour, batches)?)
 }
 
-/// As [`encode_hour`], adding `partial` sums (batches of [`totals`]) of rows
-/// that are not in `batches`.
-pub(crate) fn encode_hour_with(
-    hour: Hour,
-    batches: &[RecordBatch],
-    partial: &[RecordBatch],
-) -> Result<Bytes> {
-    let batch = totals(hour, batches, partial)?;
+/// Encodes sums (a batch of [`totals`]) as a rollup file.
+pub(crate) fn encode_sums(sums: RecordBatch) -> Result<Bytes> {
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
@@ -634,92 +443,19 @@ pub(crate) fn encode_hour_with(
     };
     encode(
         &rollup_schema(),
-        &[batch],
+        &[sums],
         writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
     )
 }
 
-/// The sums of `batches` (`requests` rows, of which only
-/// [`REQUESTS_COLUMNS`] are read) and of `partial` (earlier sums), by
-/// [`Group`]: one row of the rollup's schema per group, sorted by key,
-/// status, method, host, endpoint and edge, nulls first.
-///
-/// Sums of rows can be summed again: an hour too large to hold at once is
-/// summed a file at a time.
-pub(crate) fn totals(
-    hour: Hour,
-    batches: &[RecordBatch],
-    partial: &[RecordBatch],
-) -> Result<RecordBatch> {
-    if partial.is_empty() {
-        return totals_hashed(hour, batches, &[]);
-    }
-    // Earlier sums come sorted (this function wrote them): the new rows are
-    // summed alone and merged in, in one pass, without hashing or sorting
-    // the hour's groups again. A late file into an hour costs its own rows.
-    let fresh = match batches.is_empty() {
-        true => None,
-        false => Some(totals_hashed(hour, batches, &[])?),
-    };
-    let sums = partial.iter().chain(&fresh).map(SumRows::new);
-    let sums = sums.collect::<Result<Vec<_>>>()?;
-    if !sums.iter().all(SumRows::is_sorted) {
-        return totals_hashed(hour, batches, partial);
-    }
-    let mut at = vec![0; sums.len()];
-    let mut merged = Vec::with_capacity(sums.iter().map(SumRows::len).max().unwrap_or(0));
-    loop {
-        let next = sums
-            .iter()
-            .zip(&at)
-            .filter(|(rows, row)| **row < rows.len())
-            .map(|(rows, &row)| rows.group(row))
-            .min();
-        let Some(group) = next else {
-            break;
-        };
-        let mut sum = Totals::default();
-        for (rows, row) in sums.iter().zip(at.iter_mut()) {
-            if *row < rows.len() && rows.group(*row) == group {
-                sum.add(&rows.totals(*row));
-                *row += 1;
-            }
-        }
-        merged.push((group, sum));
-    }
-    sums_batch(hour, &merged)
-}
-
-/// [`totals`] by hashing every row's group, then sorting the groups;
-/// [`totals`] has checked the schema of `partial`.
-fn totals_hashed(
-    hour: Hour,
-    batches: &[RecordBatch],
-    partial: &[RecordBatch],
-) -> Result<RecordBatch> {
+/// The sums of `batches` (`requests` rows of `hour`, of which only
+/// [`REQUESTS_COLUMNS`] are read) by [`Group`]: one row of the rollup's
+/// schema per group, sorted by key, status, method, host, endpoint and edge,
+/// nulls first. Each group's rows are hashed once per run of rows that share
+/// it (rows come sorted by key), then the groups are sorted.
+pub(crate) fn totals(hour: Hour, batches: &[RecordBatch]) -> Result<RecordBatch> {
     let mut groups: datafusion::common::HashMap<Group, Totals<'_>> = Default::default();
     let mut interner = Interner::default();
-    for batch in partial {
-        let hints = batch.column(2).as_string::<i32>();
-        let statuses = batch.column(3).as_primitive::<Int16Type>();
-        let [requests, bytes_out, bytes_in] =
-            [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
-        let [keys, methods, hosts, endpoints, edges] = [1, 7, 8, 9, 10]
-            .map(|i| Column::new(batch.column(i).as_string::<i32>(), Interner::intern));
-        let mut columns = [keys, methods, hosts, endpoints, edges];
-        for row in 0..batch.num_rows() {
-            let status = statuses.is_valid(row).then(|| statuses.value(row));
-            let [key, method, host, endpoint, edge] =
-                columns.each_mut().map(|c| c.id(row, &mut interner));
-            let group = (key, status, method, host, endpoint, edge);
-            groups.entry(group).or_default().add(&Totals {
-                hint: at(hints, row),
-                requests: requests.value(row),
-                bytes_out: bytes_out.value(row),
-                bytes_in: bytes_in.value(row),
-            });
-        }
-    }
     for batch in batches {
         let column = |name: &str| {
             batch
@@ -887,7 +623,7 @@ mod tests {
             Some(200),
         ];
         let batch = rows(&keys, &statuses, &[Some(1); 7]);
-        let out = totals(Hour::from_epoch_hours(7), &[batch], &[]).unwrap();
+        let out = totals(Hour::from_epoch_hours(7), &[batch]).unwrap();
         let got_keys = out.column(1).as_string::<i32>();
         let got_statuses = out.column(3).as_primitive::<Int16Type>();
         let got: Vec<(Option<&str>, Option<i16>, i64)> = (0..out.num_rows())
@@ -1039,7 +775,7 @@ mod tests {
             (Some("GET"), None, cf, Some("/v1/users/4"), Some("FRA2-C1")),
             (Some("GET"), None, None, None, None),
         ]);
-        let out = totals(Hour::from_epoch_hours(7), std::slice::from_ref(&batch), &[]).unwrap();
+        let out = totals(Hour::from_epoch_hours(7), std::slice::from_ref(&batch)).unwrap();
         let s = |v: &str| Some(v.to_string());
         let users = s("/v1/users/{id}");
         let want = vec![
@@ -1067,15 +803,6 @@ mod tests {
             ),
         ];
         assert_eq!(groups_of(&out), want);
-        // Sums of sums: the rows a file at a time, then summed again, give
-        // the same rollup as all rows at once.
-        let (first, rest) = (batch.slice(0, 2), batch.slice(2, 4));
-        let partial = [
-            totals(Hour::from_epoch_hours(7), &[first], &[]).unwrap(),
-            totals(Hour::from_epoch_hours(7), &[rest], &[]).unwrap(),
-        ];
-        let again = totals(Hour::from_epoch_hours(7), &[], &partial).unwrap();
-        assert_eq!(again, out);
     }
 
     /// `n` requests of pseudo-random keys, statuses, bytes and dimensions
@@ -1122,118 +849,93 @@ mod tests {
         RecordBatch::try_new(schema, columns).unwrap()
     }
 
-    /// Merging sorted sums and walking them for a difference give what
-    /// hashing every group and an ordered map give; sums out of order (not
-    /// written by [`totals`]) take those ways and get the same.
+    /// The groups of [`totals`] rows as a map, for comparing sums that
+    /// come as several rows of one group.
+    fn summed_by_group(batches: &[RecordBatch]) -> BTreeMap<String, (Option<String>, [i64; 3])> {
+        let mut out: BTreeMap<String, (Option<String>, [i64; 3])> = BTreeMap::new();
+        for batch in batches {
+            let text = |i: usize| batch.column(i).as_string::<i32>();
+            let statuses = batch.column(3).as_primitive::<Int16Type>();
+            let sums = [4, 5, 6].map(|i| batch.column(i).as_primitive::<Int64Type>());
+            for row in 0..batch.num_rows() {
+                let group = format!(
+                    "{:?}",
+                    (
+                        at(text(1), row),
+                        statuses.is_valid(row).then(|| statuses.value(row)),
+                        [7, 8, 9, 10].map(|i| at(text(i), row)),
+                    )
+                );
+                let entry = out.entry(group).or_default();
+                entry.0 = entry.0.clone().max(at(text(2), row).map(str::to_string));
+                for (total, column) in entry.1.iter_mut().zip(&sums) {
+                    *total += column.value(row);
+                }
+            }
+        }
+        out
+    }
+
+    /// An hour's rows split into files in any way: their rollups, summed by
+    /// group as every reader sums them, give the sums of all the rows; and
+    /// each file's rollup holds each of its groups once, sorted.
     #[test]
-    fn sorted_sums_merge_as_hashing_every_group_does() {
+    fn the_rollups_of_an_hours_files_add_up_to_the_hours_sums() {
         let hour = Hour::from_epoch_hours(480_000);
         for seed in 0..40 {
             let all = random_requests(seed, 300);
-            let cut = 50 + seed as usize * 5;
-            let (first, rest) = (all.slice(0, cut), all.slice(cut, 300 - cut));
-            let late = random_requests(seed + 1_000, 1 + seed as usize);
-            let partial = [
-                totals(hour, std::slice::from_ref(&first), &[]).unwrap(),
-                totals(hour, std::slice::from_ref(&rest), &[]).unwrap(),
-            ];
-            let merged = totals(hour, std::slice::from_ref(&late), &partial).unwrap();
-            let hashed = totals_hashed(hour, std::slice::from_ref(&late), &partial).unwrap();
-            assert_eq!(merged, hashed, "seed {seed}");
-            let whole = totals(hour, std::slice::from_ref(&all), &[]).unwrap();
-            assert_eq!(totals(hour, &[], &partial).unwrap(), whole, "seed {seed}");
-
-            let empty = totals(hour, &[], &[]).unwrap();
-            let same = difference(hour, &whole, &empty).unwrap();
-            assert_eq!(same.as_ref(), Some(&whole), "seed {seed}");
-            assert_eq!(same, difference_mapped(hour, &whole, &empty).unwrap());
-            let walked = difference(hour, &whole, &partial[1]).unwrap();
-            let mapped = difference_mapped(hour, &whole, &partial[1]).unwrap();
-            assert_eq!(walked, mapped, "seed {seed}");
-            assert_eq!(walked.as_ref(), Some(&partial[0]), "seed {seed}");
-            // Late rows are no part of the whole: refused both ways.
-            let stranger = totals(hour, std::slice::from_ref(&late), &[]).unwrap();
-            let refused = difference(hour, &partial[0], &stranger).unwrap();
+            let whole = totals(hour, std::slice::from_ref(&all)).unwrap();
+            let (a, b) = (40 + seed as usize * 3, 170 + seed as usize);
+            let files = [all.slice(0, a), all.slice(a, b - a), all.slice(b, 300 - b)];
+            let rollups: Vec<RecordBatch> = files
+                .iter()
+                .map(|f| totals(hour, std::slice::from_ref(f)).unwrap())
+                .collect();
             assert_eq!(
-                refused,
-                difference_mapped(hour, &partial[0], &stranger).unwrap()
-            );
-
-            // The same sums backwards: not sorted, so summed by hashing.
-            let reversed: Vec<usize> = (0..partial[1].num_rows()).rev().collect();
-            let indices = datafusion::arrow::array::UInt32Array::from_iter_values(
-                reversed.iter().map(|&i| i as u32),
-            );
-            let backwards =
-                datafusion::arrow::compute::take_record_batch(&partial[1], &indices).unwrap();
-            let again = totals(hour, &[], &[partial[0].clone(), backwards.clone()]).unwrap();
-            assert_eq!(again, whole, "seed {seed}");
-            assert_eq!(
-                difference(hour, &whole, &backwards).unwrap().as_ref(),
-                Some(&partial[0]),
+                summed_by_group(&rollups),
+                summed_by_group(std::slice::from_ref(&whole)),
                 "seed {seed}"
             );
+            // The whole's rows: one per group.
+            assert_eq!(
+                summed_by_group(std::slice::from_ref(&whole)).len(),
+                whole.num_rows()
+            );
+            let total: i64 = rollups
+                .iter()
+                .map(|r| {
+                    r.column(4)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .sum::<i64>()
+                })
+                .sum();
+            assert_eq!(total, 300);
         }
-        // Rows that are not sums (another schema) are refused, not misread.
-        let raw = random_requests(7, 10);
-        let sums = totals(hour, std::slice::from_ref(&raw), &[]).unwrap();
-        let refused = |e: Error| e.to_string().contains("another schema than the rollup's");
-        assert!(refused(
-            totals(hour, &[], std::slice::from_ref(&raw)).unwrap_err()
-        ));
-        assert!(refused(difference(hour, &sums, &raw).unwrap_err()));
-        assert!(refused(difference(hour, &raw, &sums).unwrap_err()));
     }
 
     #[test]
-    fn a_rollup_is_named_for_the_set_of_files_it_sums() {
-        let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let a = file_name_for(&files(&["dt=2019-12-04/hour=21/part-a.parquet"]));
-        let ab = file_name_for(&files(&[
-            "dt=2019-12-04/hour=21/part-a.parquet",
-            "dt=2019-12-04/hour=21/part-b.parquet",
-        ]));
+    fn a_rollup_is_named_for_the_file_it_sums() {
+        let a = file_name_for("dt=2019-12-04/hour=21/part-a.parquet");
+        let b = file_name_for("dt=2019-12-04/hour=21/part-b.parquet");
         assert!(a.starts_with("rollup-") && a.ends_with(".parquet"));
-        assert_ne!(a, ab);
-        assert_eq!(digest_of_name(&a), Some(&a[7..a.len() - 8]));
-        assert_eq!(digest_of_name("part-0000000001.parquet"), None);
-        // A rollup of the layout before this one (named for the paths alone)
-        // never pairs with the same files.
-        let before = Sha256::digest(b"dt=2019-12-04/hour=21/part-a.parquet");
-        assert_ne!(
-            digest_of_name(&a),
-            Some(hex::encode(&before[..16]).as_str())
+        assert_eq!(a.len(), "rollup-.parquet".len() + 32);
+        assert_ne!(a, b);
+        assert_eq!(a, file_name_for("dt=2019-12-04/hour=21/part-a.parquet"));
+        assert_eq!(
+            file_name("usage/dt=2019-12-04/hour=21/x.parquet"),
+            "x.parquet"
         );
-    }
-
-    /// The sums of the whole less those of a part are the sums of the rest,
-    /// as summing the rest gives them; a part the whole does not hold is
-    /// refused.
-    #[test]
-    fn the_difference_of_sums_is_the_sum_of_the_rest() {
-        let hour = Hour::from_epoch_hours(480_000);
-        let kept = rows(
-            &[Some("b"), Some("a"), None, Some("a")],
-            &[Some(200), Some(200), Some(200), Some(404)],
-            &[Some(10), Some(20), None, Some(5)],
-        );
-        let rewritten = rows(
-            &[Some("a"), None, Some("c")],
-            &[Some(200), None, Some(500)],
-            &[Some(7), Some(3), None],
-        );
-        let whole = totals(hour, &[kept.clone(), rewritten.clone()], &[]).unwrap();
-        let part = totals(hour, std::slice::from_ref(&rewritten), &[]).unwrap();
-        let rest = difference(hour, &whole, &part).unwrap().unwrap();
-        // Summed again with the rewritten rows: the whole, to the byte.
-        let again = totals(hour, &[rewritten], std::slice::from_ref(&rest)).unwrap();
-        assert_eq!(again, whole);
-        assert_eq!(rest, totals(hour, &[kept], &[]).unwrap());
-        // A group the whole lacks, or more than it counts: not its part.
-        let stranger = totals(hour, &[rows(&[Some("z")], &[Some(200)], &[Some(1)])], &[]).unwrap();
-        assert_eq!(difference(hour, &whole, &stranger).unwrap(), None);
-        let twice = totals(hour, &[], &[part.clone(), part.clone(), part]).unwrap();
-        assert_eq!(difference(hour, &whole, &twice).unwrap(), None);
+        // A rollup of the layouts before this one (named for the hour's set
+        // of paths, with or without a layout line) never pairs with a file.
+        for before in [
+            "dt=2019-12-04/hour=21/part-a.parquet".to_string(),
+            "usage_hourly/2 key status method host endpoint edge\ndt=2019-12-04/hour=21/part-a.parquet".to_string(),
+        ] {
+            let digest = Sha256::digest(before.as_bytes());
+            assert_ne!(a, format!("rollup-{}.parquet", hex::encode(&digest[..16])));
+        }
     }
 
     #[test]

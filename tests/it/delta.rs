@@ -99,6 +99,12 @@ pub fn current_files(lake: &str) -> Vec<String> {
     run_reader(lake, &["--files"])
 }
 
+/// The data files of one of the lake's tables in its newest version, as the
+/// independent reader lists them (relative to the table).
+pub fn current_files_of(lake: &str, table: &str) -> Vec<String> {
+    run_reader(lake, &["--files", table])
+}
+
 /// The reader's figures of the expected totals.
 pub fn reader_figures(want: &BTreeMap<String, Totals>) -> BTreeMap<String, [i64; 3]> {
     want.iter()

@@ -159,3 +159,67 @@ async fn hours_without_an_exact_rollup_read_raw_rows_until_the_next_run_rebuilds
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(summary(&run)["rollups_rebuilt"], 0);
 }
+
+/// Late logs into an hour add a `requests` file and its rollup beside the
+/// hour's: the hour's rollup stays as it is (as the independent Delta reader
+/// lists both tables), every file keeps one rollup, and usage stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
+    use crate::delta::{current_files, current_files_of};
+    use crate::exactly_once::assert_rollup_matches_rows;
+    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut all = write_hours(logs.path());
+    let lake = lake_dir.path().to_str().unwrap();
+    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
+    assert_eq!(edgemeter(&[], &ingest).await.code, 0);
+    let before = current_files_of(lake, "usage_hourly");
+    assert_eq!(before.len(), 5, "{before:?}");
+
+    // Hour 01 of the 5th, late: 12 new requests and 3 it already holds.
+    let mut late = requests_at("2025-10-05", 1, 12, "late");
+    let held: Vec<Req> = all
+        .iter()
+        .filter(|r| r.date == "2025-10-05" && r.time.starts_with("01:"))
+        .take(3)
+        .cloned()
+        .collect();
+    late.extend(held);
+    let name = "E2ROLL.2025-10-05-01.0002.gz";
+    std::fs::write(logs.path().join(name), gzip(&log_text(&late))).unwrap();
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 12);
+    assert_eq!(summary(&run)["duplicates"], 3);
+    all.extend(late.into_iter().take(12));
+
+    let hour_01 = "dt=2025-10-05/hour=01/";
+    let in_hour = |files: &[String]| files.iter().filter(|f| f.starts_with(hour_01)).count();
+    let after = current_files_of(lake, "usage_hourly");
+    for file in &before {
+        assert!(after.contains(file), "{file} was replaced: {after:?}");
+    }
+    assert_eq!(after.len(), 6, "{after:?}");
+    assert_eq!(in_hour(&after), 2);
+    assert_eq!(in_hour(&current_files(lake)), 2);
+    assert_usage_exact(
+        lake,
+        &all,
+        &[
+            ("2025-10-05T01:00:00Z", "2025-10-05T02:00:00Z"),
+            ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
+        ],
+    )
+    .await;
+    assert_rollup_matches_rows(lake).await;
+    let rolled = query_csv(
+        &[],
+        lake,
+        "SELECT sum(requests) AS n FROM usage_hourly WHERE dt = '2025-10-05' AND hour = '01'",
+    )
+    .await;
+    let want = all
+        .iter()
+        .filter(|r| r.date == "2025-10-05" && r.time.starts_with("01:"))
+        .count();
+    assert_eq!(rolled, format!("n\n{want}\n"));
+}

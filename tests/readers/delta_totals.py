@@ -4,7 +4,9 @@
     delta_totals.py LAKE            per-key totals of `requests`, as JSON
     delta_totals.py LAKE --watch F  read again and again until F exists;
                                     print one JSON line per read
-    delta_totals.py LAKE --files    the data files of the newest version
+    delta_totals.py LAKE --files [TABLE]
+                                    the data files of the newest version
+                                    of TABLE (default requests)
 
 Each read replays the Delta log of `LAKE/requests` at its newest version and
 sums the rows per `api_key_id`: requests, billable (2xx) requests, bytes out.
@@ -46,8 +48,8 @@ def totals(lake):
 
 def main():
     lake = sys.argv[1]
-    if len(sys.argv) == 3 and sys.argv[2] == "--files":
-        root = os.path.join(lake, "requests")
+    if len(sys.argv) in (3, 4) and sys.argv[2] == "--files":
+        root = os.path.join(lake, sys.argv[3] if len(sys.argv) == 4 else "requests")
         table = DeltaTable(root)
         prefix = os.path.abspath(root).rstrip("/") + "/"
         files = [u.split(prefix, 1)[-1] for u in table.file_uris()]
