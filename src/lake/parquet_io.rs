@@ -83,14 +83,28 @@ pub(crate) fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> Writer
             builder.set_column_statistics_enabled(column.as_str().into(), EnabledStatistics::None);
     }
     builder
-        .set_column_bloom_filter_enabled(BLOOM_COLUMN.into(), true)
-        .set_column_bloom_filter_fpp(BLOOM_COLUMN.into(), BLOOM_FPP)
         .set_compression(Compression::ZSTD(zstd))
         .set_write_batch_size(WRITE_BATCH_ROWS)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(sorted_by)
         .set_created_by(format!("edgemeter {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Writer settings for a `requests` file of `rows` rows: the lake's, and a
+/// bloom filter of its request ids sized for them (a filter sized for a whole
+/// row group, then folded, costs a small file more than its rows).
+pub(crate) fn requests_writer_properties(
+    sorted_by: Option<Vec<SortingColumn>>,
+    rows: usize,
+) -> WriterProperties {
+    let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
+    writer_properties(sorted_by)
+        .into_builder()
+        .set_column_bloom_filter_enabled(BLOOM_COLUMN.into(), true)
+        .set_column_bloom_filter_fpp(BLOOM_COLUMN.into(), BLOOM_FPP)
+        .set_column_bloom_filter_max_ndv(BLOOM_COLUMN.into(), ndv)
         .build()
 }
 

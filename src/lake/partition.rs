@@ -27,7 +27,7 @@
 use super::Lake;
 use super::delta::{self, DataFile, TableDef};
 use super::layout::{partition_dir, partition_key};
-use super::parquet_io::{BLOOM_COLUMN, decode_as, encode_by_column, writer_properties};
+use super::parquet_io::{BLOOM_COLUMN, decode_as, encode_by_column, requests_writer_properties};
 use super::rollup;
 use crate::error::{Error, Result};
 use crate::schema::requests_schema;
@@ -613,7 +613,7 @@ fn merge_rows(
         let file = encode_by_column(
             &schema,
             chunk.len(),
-            writer_properties(Some(vec![sorted_on(1), sorted_on(0)])),
+            requests_writer_properties(Some(vec![sorted_on(1), sorted_on(0)]), chunk.len()),
             |column, rows| {
                 let rows = chunk.start + rows.start..chunk.start + rows.end;
                 match gathered.column_by_name(schema.field(column).name()) {
@@ -767,6 +767,7 @@ fn file_stats(gathered: &RecordBatch) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::parquet_io::writer_properties;
 
     #[test]
     fn merges_keep_the_largest_files_far_larger_than_their_rows() {
@@ -964,7 +965,8 @@ mod tests {
                 },
             )
         };
-        let (location, file) = put("part-a.parquet", writer_properties(None)).await;
+        let properties = requests_writer_properties(None, held.len());
+        let (location, file) = put("part-a.parquet", properties).await;
         let new = |ids: &[&str]| vec![rows_with_ids(hour, ids)];
         let fresh = ["new-1", "new-2", "new-3"];
         assert_eq!(
