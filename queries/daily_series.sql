@@ -3,11 +3,11 @@
 -- @param to timestamp
 -- Returns: day (YYYY-MM-DD), requests, billable_requests, client_errors,
 -- server_errors, keys (distinct API keys seen), bytes_out; ordered by day.
--- Whole UTC hours come from the usage_hourly rollup, the partial edge hours
+-- Whole UTC hours come from the usage_hourly_keys rollup, the partial edge hours
 -- from raw requests (see usage_by_key.sql for the parameters).
 WITH counted AS (
     SELECT dt, api_key_id, sc_status, requests, bytes_out
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))

@@ -4,11 +4,11 @@
 -- Returns: api_key_id, requests, client_errors, server_errors, throttled,
 -- client_error_rate, server_error_rate, throttle_rate (fractions of requests,
 -- rounded to 4 places); ordered by key (requests without a key last).
--- Whole UTC hours come from the usage_hourly rollup, the partial edge hours
+-- Whole UTC hours come from the usage_hourly_keys rollup, the partial edge hours
 -- from raw requests (see usage_by_key.sql for the parameters).
 WITH counted AS (
     SELECT api_key_id, sc_status, requests
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))

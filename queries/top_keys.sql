@@ -4,11 +4,11 @@
 -- @param limit int 10
 -- Returns at most $limit rows: api_key_id, api_key_hint, billable_requests,
 -- requests, bytes_out; ordered by billable_requests descending (ties by key).
--- Whole UTC hours come from the usage_hourly rollup, the partial edge hours
+-- Whole UTC hours come from the usage_hourly_keys rollup, the partial edge hours
 -- from raw requests (see usage_by_key.sql for the parameters).
 WITH counted AS (
     SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))

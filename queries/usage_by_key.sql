@@ -3,7 +3,7 @@
 -- @param to timestamp
 -- Returns one row per api_key_id (requests without a key: one row with a NULL
 -- api_key_id, last), ordered by api_key_id.
--- Whole UTC hours inside the range are read from the usage_hourly rollup; only
+-- Whole UTC hours inside the range are read from the usage_hourly_keys rollup; only
 -- the partial hours at its edges are counted from raw requests, so the result is
 -- exact to the millisecond. Parameters (all derived from --from/--to):
 --   $from, $to                TIMESTAMP (UTC)  requests with from <= timestamp < to count
@@ -19,7 +19,7 @@
 -- hung up) is a request but none of these. bytes_out = sum(sc_bytes), bytes_in = sum(cs_bytes).
 WITH counted AS (
     SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))

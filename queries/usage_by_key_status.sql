@@ -4,11 +4,11 @@
 -- input of billing (which statuses are billable is the plan's choice).
 -- Returns: api_key_id (NULL for requests without a key), sc_status (NULL when
 -- not logged), requests, bytes_out, bytes_in; ordered by key and status.
--- Whole UTC hours come from the usage_hourly rollup, the partial edge hours
+-- Whole UTC hours come from the usage_hourly_keys rollup, the partial edge hours
 -- from raw requests (see usage_by_key.sql for the parameters).
 WITH counted AS (
     SELECT api_key_id, sc_status, requests, bytes_out, bytes_in
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))

@@ -8,12 +8,12 @@
 -- server_errors, bytes_out, bytes_in; ordered by window, then key.
 -- Parameters: $by is hour, day or month; $tz an IANA zone (windows follow its DST).
 -- In UTC, whose windows every UTC hour fits, whole hours come from the
--- usage_hourly rollup and the partial edge hours from raw requests (see
+-- usage_hourly_keys rollup and the partial edge hours from raw requests (see
 -- usage_by_key.sql for the parameters); in any other zone, from raw requests
 -- only (`edgemeter usage --by` checks a zone's hours against its windows).
 WITH counted AS (
     SELECT hour_start AS "timestamp", api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
-    FROM usage_hourly
+    FROM usage_hourly_keys
     WHERE $tz = 'UTC'
       AND dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))

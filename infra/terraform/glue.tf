@@ -1,12 +1,13 @@
 # Athena/Glue over the lake's Delta tables, one Glue table per lake table (raw
-# `requests` and the hourly `usage_hourly` rollup). Registered as Athena's
+# `requests`, the hourly `usage_hourly` rollup and its narrow
+# `usage_hourly_keys`, by key and status alone). Registered as Athena's
 # `CREATE EXTERNAL TABLE … TBLPROPERTIES ('table_type'='DELTA')` registers
 # them: a location and the table type, no columns and no partitions, since
 # Athena reads the schema, the partitions and the current files from each
 # table's `_delta_log` (schemas/<table>.athena.sql is the same in SQL).
 
 locals {
-  tables = ["requests", "usage_hourly"]
+  tables = ["requests", "usage_hourly", "usage_hourly_keys"]
 }
 
 resource "aws_glue_catalog_database" "edgemeter" {

@@ -13,7 +13,7 @@ use crate::lake::delta::{self, Committed};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
 use crate::lake::layout;
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
-use crate::lake::rollup::{self, ROLLUP_TABLE};
+use crate::lake::rollup::{self, KEYS_TABLE, ROLLUP_TABLE};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::time::Hour;
 use datafusion::arrow::array::RecordBatch;
@@ -28,16 +28,18 @@ use tokio::sync::Semaphore;
 pub(super) struct Tables {
     requests: tokio::sync::Mutex<deltalake::DeltaTable>,
     rollups: tokio::sync::Mutex<deltalake::DeltaTable>,
+    keys: tokio::sync::Mutex<deltalake::DeltaTable>,
     ingested: tokio::sync::Mutex<deltalake::DeltaTable>,
 }
 
 impl Tables {
-    /// Opens (creating, on a new lake) the three tables, before any data
+    /// Opens (creating, on a new lake) the four tables, before any data
     /// file is written, so that no reader ever finds files without a log.
     pub(super) async fn open(lake: &Lake) -> Result<Self> {
         Ok(Self {
             requests: delta::open_or_create(lake, &REQUESTS_TABLE).await?.into(),
             rollups: delta::open_or_create(lake, &ROLLUP_TABLE).await?.into(),
+            keys: delta::open_or_create(lake, &KEYS_TABLE).await?.into(),
             ingested: delta::open_or_create(lake, &INGESTED_TABLE).await?.into(),
         })
     }
@@ -64,15 +66,17 @@ impl Tables {
     }
 }
 
-/// Rebuilds the `usage_hourly` rollup of hours whose rollup is missing or
-/// stale (a writer stopped between an hour's two commits), before the run
-/// commits anything; how many hours.
+/// Writes the rollups of hours where one is missing (a writer stopped
+/// between a batch's commits), before the run commits anything; how many
+/// hours.
 pub(super) async fn repair_rollups(lake: &Lake, tables: &Tables) -> Result<u64> {
     let mut requests = Tables::newest(&tables.requests).await?;
     let mut rollups = Tables::newest(&tables.rollups).await?;
-    let rebuilt = rollup::repair(lake, &mut requests, &mut rollups).await?;
+    let mut keys = Tables::newest(&tables.keys).await?;
+    let rebuilt = rollup::repair(lake, &mut requests, [&mut rollups, &mut keys]).await?;
     Tables::keep(&tables.requests, requests).await;
     Tables::keep(&tables.rollups, rollups).await;
+    Tables::keep(&tables.keys, keys).await;
     if rebuilt > 0 {
         tracing::info!(
             hours = rebuilt,
@@ -412,7 +416,10 @@ pub(super) async fn commit_batch(
     rollup::commit(
         lake,
         &mut requests,
-        &mut *tables.rollups.lock().await,
+        [
+            &mut *tables.rollups.lock().await,
+            &mut *tables.keys.lock().await,
+        ],
         &hours,
         files,
     )

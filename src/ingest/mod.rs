@@ -510,22 +510,26 @@ mod tests {
                 got
             }
         };
-        let named = |counts: [u64; 3]| {
-            let mut want: Vec<(String, u64)> = ["_edgemeter/ingested", "requests", "usage_hourly"]
-                .into_iter()
-                .map(String::from)
-                .zip(counts)
-                .collect();
+        let named = |counts: [u64; 4]| {
+            let tables = [
+                "_edgemeter/ingested",
+                "requests",
+                "usage_hourly",
+                "usage_hourly_keys",
+            ];
+            let mut want: Vec<(String, u64)> =
+                tables.into_iter().map(String::from).zip(counts).collect();
             want.sort();
             want
         };
         // Six days on, every removed file is still needed by a version of the
         // last week. (This maintenance folds the ingested record's two files
         // of the day into one, removing both.)
-        assert_eq!(vacuumed(6).await, named([0, 0, 0]));
+        assert_eq!(vacuumed(6).await, named([0, 0, 0, 0]));
         // Eight days on, the files removed more than a week before are gone:
-        // the hour's first requests file and rollup, and the record's two.
-        assert_eq!(vacuumed(8).await, named([2, 1, 1]));
+        // the hour's first requests file and its two rollups, and the
+        // record's two.
+        assert_eq!(vacuumed(8).await, named([2, 1, 1, 1]));
         let hour_dir = dir.path().join("lake/requests/dt=2025-10-05/hour=13");
         let files = std::fs::read_dir(hour_dir).unwrap().count();
         assert_eq!(files, 1);

@@ -23,6 +23,8 @@ use crate::time::Hour;
 pub(crate) const REQUESTS_DIR: &str = "requests";
 /// The hourly rollup's table.
 pub(crate) const USAGE_HOURLY_DIR: &str = "usage_hourly";
+/// The narrow rollup: per hour, key and status only.
+pub(crate) const USAGE_HOURLY_KEYS_DIR: &str = "usage_hourly_keys";
 /// A table's Delta log, below the table's directory.
 pub(crate) const DELTA_LOG_DIR: &str = "_delta_log";
 /// edgemeter's own records (not tables of rows).

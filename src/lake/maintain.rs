@@ -21,7 +21,7 @@ use super::Lake;
 use super::REQUESTS_TABLE;
 use super::delta::{self, AsOf, Committed, TableDef};
 use super::ingested::{self, INGESTED_TABLE};
-use super::rollup::ROLLUP_TABLE;
+use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
 use crate::error::{Error, Result};
 use crate::time::Clock;
 use deltalake::operations::vacuum::VacuumMode;
@@ -80,7 +80,7 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
                 .dropped;
     }
     summary.record_files_compacted = compact_record(lake).await?;
-    for def in [REQUESTS_TABLE, ROLLUP_TABLE, INGESTED_TABLE] {
+    for def in [REQUESTS_TABLE, ROLLUP_TABLE, KEYS_TABLE, INGESTED_TABLE] {
         let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
             continue;
         };

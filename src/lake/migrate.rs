@@ -100,7 +100,8 @@ pub(crate) async fn migrate(lake: &Lake) -> Result<MigrateSummary> {
     }
     let mut requests = delta::open_or_create(lake, &REQUESTS_TABLE).await?;
     let mut rollups = delta::open_or_create(lake, &ROLLUP_TABLE).await?;
-    summary.rollups_built = rollup::repair(lake, &mut requests, &mut rollups).await?;
+    let mut keys = delta::open_or_create(lake, &rollup::KEYS_TABLE).await?;
+    summary.rollups_built = rollup::repair(lake, &mut requests, [&mut rollups, &mut keys]).await?;
     Ok(summary)
 }
 

@@ -195,7 +195,7 @@ pub(crate) async fn merge_hour(
         merge.rollups.push(rollup::FileRollup {
             hour,
             requests_file: path.clone(),
-            file: file.rollup,
+            files: file.rollups.map(Some),
         });
         merge.actions.push(delta::add_action(
             table,
@@ -384,8 +384,8 @@ struct NewFile {
     stats: String,
     /// Closed by a limit (see [`FULL_FILE`]).
     full: bool,
-    /// Its rollup.
-    rollup: bytes::Bytes,
+    /// Its rollups, in the order of [`rollup::ROLLUPS`].
+    rollups: [bytes::Bytes; 2],
 }
 
 struct Merged {
@@ -628,7 +628,7 @@ fn merge_rows(
             stats: file_stats(&rows)?,
             // Every file but the last ends at a limit.
             full: i + 1 < chunks.len(),
-            rollup: rollup::encode_hour(hour, &[rows])?,
+            rollups: rollup::encode_hour(hour, &[rows])?,
         });
     }
     Ok(Merged {

@@ -3,7 +3,7 @@
 
 use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, TableDef};
-use super::rollup::ROLLUP_TABLE;
+use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
 use super::{Lake, layout};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -34,7 +34,7 @@ pub(crate) async fn drop_older_than(
         .to_string();
     let mut dropped = BTreeSet::new();
     // Rollups first: a crash in between never leaves a rollup without its rows.
-    for table in [ROLLUP_TABLE, REQUESTS_TABLE] {
+    for table in [ROLLUP_TABLE, KEYS_TABLE, REQUESTS_TABLE] {
         drop_table_older_than(lake, &table, &cutoff, keep, &mut dropped).await?;
     }
     Ok(Retention {

@@ -20,8 +20,14 @@
 //! therefore one group's sums in one file, and a group of an hour may have
 //! rows in several rollup files; readers sum them (every query does).
 //!
-//! `requests` and `usage_hourly` are two Delta tables, so new files and their
-//! rollups are two commits, the rollups second. A reader pairs the two
+//! A second, narrow rollup, `usage_hourly_keys`, sums the same files by key
+//! and status alone (the first seven columns of `usage_hourly`): per-key
+//! usage, billing by status class and the named queries that need no other
+//! dimension read it, a fifth of the rows on the benchmark. It is written,
+//! named, paired and repaired the same way, as a table of its own.
+//!
+//! `requests` and each rollup are Delta tables of their own, so new files and
+//! their rollups are separate commits, the rollups after. A reader pairs the two
 //! snapshots: an hour's rollups count only while every `requests` file of the
 //! hour has its rollup; an hour where one lacks it (a writer crashed between
 //! the two commits, or another writer changed the hour since) is summed from
@@ -33,7 +39,9 @@
 use super::Lake;
 use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, DataFile, TableDef};
-use super::layout::{USAGE_HOURLY_DIR, hour_of_partition, partition_dir, partition_key};
+use super::layout::{
+    USAGE_HOURLY_DIR, USAGE_HOURLY_KEYS_DIR, hour_of_partition, partition_dir, partition_key,
+};
 use super::parquet_io::{decode_columns, encode, writer_properties};
 use crate::error::{Error, Result};
 use crate::schema::PARTITION_COLUMNS;
@@ -59,15 +67,43 @@ pub(crate) const ROLLUP_TABLE: TableDef = TableDef {
     stats_columns: &["api_key_id"],
 };
 
-/// The version of the rollup files' columns and of what one file sums, part
-/// of their names' digest: a rollup of another layout never pairs, so its
-/// hour is summed from raw rows until [`repair`] writes it again in this one.
-const LAYOUT: &str = "usage_hourly/3 one requests file; key status method host endpoint edge";
+/// The narrow rollup's Delta table.
+pub(crate) const KEYS_TABLE: TableDef = TableDef {
+    dir: USAGE_HOURLY_KEYS_DIR,
+    file_schema: keys_schema,
+    partition_by: &PARTITION_COLUMNS,
+    stats_columns: &["api_key_id"],
+};
 
-/// The name of the rollup file that sums exactly this `requests` file (its
+/// One of the two rollups: its table, and the version of its files' columns
+/// and of what one file sums, part of their names' digest (a rollup of
+/// another layout never pairs, so its hour is summed from raw rows until
+/// [`repair`] writes it again in this one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rollup {
+    pub(crate) table: TableDef,
+    layout: &'static str,
+}
+
+/// `usage_hourly`: by key, status, method, host, endpoint and edge.
+pub(crate) const DETAIL: Rollup = Rollup {
+    table: ROLLUP_TABLE,
+    layout: "usage_hourly/3 one requests file; key status method host endpoint edge",
+};
+
+/// `usage_hourly_keys`: by key and status.
+pub(crate) const BY_KEY: Rollup = Rollup {
+    table: KEYS_TABLE,
+    layout: "usage_hourly_keys/1 one requests file; key status",
+};
+
+/// Both rollups, in the order their commits are made and their files held.
+pub(crate) const ROLLUPS: [Rollup; 2] = [DETAIL, BY_KEY];
+
+/// The name of `rollup`'s file that sums exactly this `requests` file (its
 /// path relative to the table).
-pub(crate) fn file_name_for(requests_file: &str) -> String {
-    let digest = Sha256::digest(format!("{LAYOUT}\n{requests_file}").as_bytes());
+pub(crate) fn file_name_for(rollup: &Rollup, requests_file: &str) -> String {
+    let digest = Sha256::digest(format!("{}\n{requests_file}", rollup.layout).as_bytes());
     format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
 
@@ -76,7 +112,7 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// How a `requests` snapshot and a `usage_hourly` snapshot pair up.
+/// How a `requests` snapshot and a rollup's snapshot pair up.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Pairing {
     /// Rollup files (relative to their table) of the hours whose every
@@ -86,11 +122,16 @@ pub(crate) struct Pairing {
     pub(crate) stale: Vec<Vec<String>>,
 }
 
-/// Pairs every `requests` hour with its files' rollups.
-pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Result<Pairing> {
+/// Pairs every `requests` hour with its files' rollups in `rollups`, the
+/// table of `rollup`.
+pub(crate) fn pair(
+    requests: &DeltaTable,
+    rollups: Option<&DeltaTable>,
+    rollup: &Rollup,
+) -> Result<Pairing> {
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
     let rollup_files = match rollups {
-        Some(table) => delta::files_by_partition(table, &ROLLUP_TABLE)?,
+        Some(table) => delta::files_by_partition(table, &rollup.table)?,
         None => BTreeMap::new(),
     };
     let mut pairing = Pairing::default();
@@ -103,7 +144,11 @@ pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Resul
             .collect();
         let paired: Option<Vec<&str>> = files
             .iter()
-            .map(|f| rollups.get(file_name_for(&f.path).as_str()).copied())
+            .map(|f| {
+                rollups
+                    .get(file_name_for(rollup, &f.path).as_str())
+                    .copied()
+            })
             .collect();
         match paired {
             Some(paths) => pairing.valid.extend(paths.into_iter().map(str::to_string)),
@@ -113,51 +158,94 @@ pub(crate) fn pair(requests: &DeltaTable, rollups: Option<&DeltaTable>) -> Resul
     Ok(pairing)
 }
 
-/// The rollup of one new `requests` file.
+/// The rollups of one `requests` file.
 #[derive(Debug, Clone)]
 pub(crate) struct FileRollup {
     pub(crate) hour: Hour,
-    /// The `requests` file it sums, relative to that table.
+    /// The `requests` file they sum, relative to that table.
     pub(crate) requests_file: String,
-    pub(crate) file: Bytes,
+    /// Its rollup file of each of [`ROLLUPS`], where one is to be written.
+    pub(crate) files: [Option<Bytes>; 2],
+}
+
+impl FileRollup {
+    /// Both rollups of a file from its sums ([`totals`]).
+    fn of_sums(hour: Hour, requests_file: String, sums: RecordBatch) -> Result<Self> {
+        Ok(Self {
+            hour,
+            requests_file,
+            files: rollup_files(hour, sums)?.map(Some),
+        })
+    }
+}
+
+/// Both rollup files (in the order of [`ROLLUPS`]) of a file's sums
+/// ([`totals`]).
+fn rollup_files(hour: Hour, sums: RecordBatch) -> Result<[Bytes; 2]> {
+    let by_key = encode_sums(&BY_KEY, by_key(hour, &sums)?)?;
+    Ok([encode_sums(&DETAIL, sums)?, by_key])
+}
+
+/// Both rollup files (in the order of [`ROLLUPS`]) of `requests` rows of
+/// `hour` (of which only [`REQUESTS_COLUMNS`] are read).
+pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<[Bytes; 2]> {
+    rollup_files(hour, totals(hour, batches)?)
 }
 
 /// Commits the rollups of new `requests` files, and takes out of `hours` the
-/// rollups of files no longer in them, in one `usage_hourly` commit. A
-/// rollup whose `requests` file is no longer in the table (another writer
-/// merged it away since) is left out, so a slower writer never puts back
-/// sums of rows that are gone.
+/// rollups of files no longer in them: one commit to each rollup's table
+/// (`tables`, in the order of [`ROLLUPS`]). A rollup whose `requests` file is
+/// no longer in the table (another writer merged it away since) is left out,
+/// so a slower writer never puts back sums of rows that are gone.
 pub(crate) async fn commit(
     lake: &Lake,
     requests: &mut DeltaTable,
-    rollups: &mut DeltaTable,
+    tables: [&mut DeltaTable; 2],
     hours: &[Hour],
     files: Vec<FileRollup>,
 ) -> Result<()> {
+    for (i, (rollup, table)) in ROLLUPS.iter().zip(tables).enumerate() {
+        let written = files
+            .iter()
+            .filter_map(|f| Some((f.hour, f.requests_file.as_str(), f.files[i].clone()?)));
+        commit_one(lake, requests, table, rollup, hours, written).await?;
+    }
+    Ok(())
+}
+
+/// [`commit`] to one rollup's table.
+async fn commit_one(
+    lake: &Lake,
+    requests: &mut DeltaTable,
+    rollups: &mut DeltaTable,
+    rollup: &Rollup,
+    hours: &[Hour],
+    files: impl Iterator<Item = (Hour, &str, Bytes)>,
+) -> Result<()> {
+    let def = &rollup.table;
     let mut written: HashMap<String, (Hour, usize)> = HashMap::new();
-    for rollup in &files {
+    for (hour, requests_file, file) in files {
         let path = format!(
             "{}/{}",
-            partition_dir(rollup.hour),
-            file_name_for(&rollup.requests_file)
+            partition_dir(hour),
+            file_name_for(rollup, requests_file)
         );
-        let location = delta::file_location(lake, &ROLLUP_TABLE, &path);
-        lake.store()
-            .put(&location, PutPayload::from(rollup.file.clone()))
-            .await?;
-        written.insert(path, (rollup.hour, rollup.file.len()));
+        let location = delta::file_location(lake, def, &path);
+        let size = file.len();
+        lake.store().put(&location, PutPayload::from(file)).await?;
+        written.insert(path, (hour, size));
     }
     let mut touched: Vec<Hour> = hours
         .iter()
         .copied()
-        .chain(files.iter().map(|f| f.hour))
+        .chain(written.values().map(|(hour, _)| *hour))
         .collect();
     touched.sort_unstable();
     touched.dedup();
     for attempt in 0..delta::MAX_ATTEMPTS {
         delta::catch_up(requests).await?;
         let current = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
-        let existing = delta::files_by_partition(rollups, &ROLLUP_TABLE)?;
+        let existing = delta::files_by_partition(rollups, def)?;
         let mut actions = Vec::new();
         for &hour in &touched {
             let partition = partition_key(hour);
@@ -166,11 +254,11 @@ pub(crate) async fn commit(
                 .get(&partition)
                 .into_iter()
                 .flatten()
-                .map(|f| format!("{dir}/{}", file_name_for(&f.path)))
+                .map(|f| format!("{dir}/{}", file_name_for(rollup, &f.path)))
                 .collect();
             let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
             for old in olds.iter().filter(|f| !wanted.contains(&f.path)) {
-                actions.push(delta::remove_action(&ROLLUP_TABLE, &partition, old));
+                actions.push(delta::remove_action(def, &partition, old));
             }
             let mut new: Vec<(&String, usize)> = written
                 .iter()
@@ -180,19 +268,13 @@ pub(crate) async fn commit(
                 .collect();
             new.sort_unstable();
             for (path, size) in new {
-                actions.push(delta::add_action(
-                    &ROLLUP_TABLE,
-                    &partition,
-                    path.clone(),
-                    size,
-                    None,
-                ));
+                actions.push(delta::add_action(def, &partition, path.clone(), size, None));
             }
         }
         if actions.is_empty() {
             return Ok(());
         }
-        let operation = delta::write_operation(&ROLLUP_TABLE, SaveMode::Overwrite, None);
+        let operation = delta::write_operation(def, SaveMode::Overwrite, None);
         match delta::commit(rollups, actions, operation, HashMap::new()).await? {
             Committed::At(_) => return Ok(()),
             Committed::Conflict => delta::backoff(attempt).await,
@@ -200,7 +282,7 @@ pub(crate) async fn commit(
     }
     Err(Error::Lake(format!(
         "{}: gave up committing after {} attempts, each beaten by another writer",
-        ROLLUP_TABLE.dir,
+        def.dir,
         delta::MAX_ATTEMPTS
     )))
 }
@@ -218,25 +300,32 @@ pub(crate) async fn sum_file(lake: &Lake, file: &DataFile, hour: Hour) -> Result
     .await?
 }
 
-/// Writes the rollup of every `requests` file that lacks one (a crash
-/// between a batch's two commits, or a lake of an earlier layout) and takes
-/// out rollups of files that are gone; returns the number of hours whose
-/// rollups were missing.
+/// Writes the rollups of every `requests` file that lacks one (a crash
+/// between a batch's commits, or a lake of an earlier layout) and takes out
+/// rollups of files that are gone, in both rollups' tables (`tables`, in the
+/// order of [`ROLLUPS`]); returns the number of hours where a rollup was
+/// missing.
 pub(crate) async fn repair(
     lake: &Lake,
     requests: &mut DeltaTable,
-    rollups: &mut DeltaTable,
+    tables: [&mut DeltaTable; 2],
 ) -> Result<u64> {
-    let pairing = pair(requests, Some(rollups))?;
+    let [detail, keys] = tables;
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
-    let present: HashSet<String> = delta::files_by_partition(rollups, &ROLLUP_TABLE)?
-        .into_values()
-        .flatten()
-        .map(|f| file_name(&f.path).to_string())
-        .collect();
+    let mut stale: BTreeMap<Vec<String>, ()> = BTreeMap::new();
+    let mut present: [HashSet<String>; 2] = Default::default();
+    for ((rollup, table), present) in ROLLUPS.iter().zip([&*detail, &*keys]).zip(&mut present) {
+        let pairing = pair(requests, Some(table), rollup)?;
+        stale.extend(pairing.stale.into_iter().map(|p| (p, ())));
+        *present = delta::files_by_partition(table, &rollup.table)?
+            .into_values()
+            .flatten()
+            .map(|f| file_name(&f.path).to_string())
+            .collect();
+    }
     let mut stale_hours = Vec::new();
     let mut built = Vec::new();
-    for partition in &pairing.stale {
+    for partition in stale.keys() {
         let (Some(hour), Some(files)) = (hour_of_partition(partition), hours.get(partition)) else {
             continue;
         };
@@ -244,32 +333,39 @@ pub(crate) async fn repair(
         // A file at a time, so that an hour of any size is summed in the
         // memory of one file's rollup columns.
         for file in files {
-            if present.contains(&file_name_for(&file.path)) {
+            let missing =
+                [0, 1].map(|i| !present[i].contains(&file_name_for(&ROLLUPS[i], &file.path)));
+            if missing == [false, false] {
                 continue;
             }
             let sums = sum_file(lake, file, hour).await?;
-            built.push(FileRollup {
-                hour,
-                requests_file: file.path.clone(),
-                file: crate::cpu::run(move || encode_sums(sums)).await??,
-            });
+            let path = file.path.clone();
+            let mut rollups =
+                crate::cpu::run(move || FileRollup::of_sums(hour, path, sums)).await??;
+            for (file, missing) in rollups.files.iter_mut().zip(missing) {
+                if !missing {
+                    *file = None;
+                }
+            }
+            built.push(rollups);
         }
         // Committed a few hundred at a time, so that the rollups waiting
         // for their commit stay few.
         if built.len() >= 256 {
+            let files = std::mem::take(&mut built);
             commit(
                 lake,
                 requests,
-                rollups,
+                [&mut *detail, &mut *keys],
                 &stale_hours,
-                std::mem::take(&mut built),
+                files,
             )
             .await?;
             stale_hours.clear();
         }
     }
-    commit(lake, requests, rollups, &stale_hours, built).await?;
-    Ok(pairing.stale.len() as u64)
+    commit(lake, requests, [detail, keys], &stale_hours, built).await?;
+    Ok(stale.len() as u64)
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -289,6 +385,17 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("x_edge_location", DataType::Utf8, true),
     ]))
 });
+
+static KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<_> = SCHEMA.fields().iter().take(7).cloned().collect();
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema of the Parquet files under `usage_hourly_keys/` (without
+/// partition columns): `usage_hourly`'s first seven columns.
+pub fn keys_schema() -> SchemaRef {
+    KEYS_SCHEMA.clone()
+}
 
 /// The schema of the Parquet files under `usage_hourly/` (without partition columns).
 pub fn rollup_schema() -> SchemaRef {
@@ -428,24 +535,54 @@ pub(crate) const REQUESTS_COLUMNS: [&str; 10] = [
     "x_edge_location",
 ];
 
-/// Sums `requests` rows of an hour by group and encodes the result as one
-/// Parquet file, sorted by key then status.
-pub(crate) fn encode_hour(hour: Hour, batches: &[RecordBatch]) -> Result<Bytes> {
-    encode_sums(totals(hour, batches)?)
-}
-
-/// Encodes sums (a batch of [`totals`]) as a rollup file.
-pub(crate) fn encode_sums(sums: RecordBatch) -> Result<Bytes> {
+/// Encodes sums as a rollup file of `rollup`, sorted by key then status.
+fn encode_sums(rollup: &Rollup, sums: RecordBatch) -> Result<Bytes> {
     let sorted_on = |column_idx| SortingColumn {
         column_idx,
         descending: false,
         nulls_first: true,
     };
     encode(
-        &rollup_schema(),
+        &(rollup.table.file_schema)(),
         &[sums],
         writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
     )
+}
+
+/// [`totals`] (sorted by key then status first) summed again by key and
+/// status alone: the rows of [`BY_KEY`]'s file, in one pass.
+fn by_key(hour: Hour, sums: &RecordBatch) -> Result<RecordBatch> {
+    let keys = sums.column(1).as_string::<i32>();
+    let hints = sums.column(2).as_string::<i32>();
+    let statuses = sums.column(3).as_primitive::<Int16Type>();
+    let counts = [4, 5, 6].map(|i| sums.column(i).as_primitive::<Int64Type>());
+    let mut groups: Vec<(GroupText<'_>, Totals<'_>)> = Vec::new();
+    for row in 0..sums.num_rows() {
+        let group = (
+            at(keys, row),
+            statuses.is_valid(row).then(|| statuses.value(row)),
+            None,
+            None,
+            None,
+            None,
+        );
+        let [requests, bytes_out, bytes_in] = counts.map(|c| c.value(row));
+        let totals = Totals {
+            hint: at(hints, row),
+            requests,
+            bytes_out,
+            bytes_in,
+        };
+        match groups.last_mut() {
+            Some((last, sum)) if *last == group => sum.add(&totals),
+            Some((last, _)) if *last > group => {
+                return Err(Error::Lake("sums not sorted by key and status".into()));
+            }
+            _ => groups.push((group, totals)),
+        }
+    }
+    let detail = sums_batch(hour, &groups)?;
+    Ok(detail.project(&[0, 1, 2, 3, 4, 5, 6])?)
 }
 
 /// The sums of `batches` (`requests` rows of `hour`, of which only
@@ -672,7 +809,8 @@ mod tests {
             &[Some(1), Some(2), Some(4), Some(8), Some(16), Some(32)],
         );
         let b = rows(&[Some("b"), None], &[Some(200), None], &[Some(64), None]);
-        let out = decode(encode_hour(Hour::from_epoch_hours(7), &[a, b]).unwrap()).unwrap();
+        let [detail, _] = encode_hour(Hour::from_epoch_hours(7), &[a, b]).unwrap();
+        let out = decode(detail).unwrap();
         let out = &out[0];
         let keys: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
         let statuses: Vec<Option<i16>> = out.column(3).as_primitive::<Int16Type>().iter().collect();
@@ -915,14 +1053,66 @@ mod tests {
         }
     }
 
+    /// The narrow rollup is the wide one summed by key and status, as
+    /// summing the raw rows by key and status gives it: each pair once,
+    /// sorted.
+    #[test]
+    fn the_narrow_rollup_sums_the_rows_by_key_and_status() {
+        let hour = Hour::from_epoch_hours(480_000);
+        for seed in 0..20 {
+            let rows = random_requests(seed, 300);
+            type KeyStatus = (Option<String>, Option<i16>);
+            let mut want: BTreeMap<KeyStatus, [i64; 3]> = BTreeMap::new();
+            let keys = rows
+                .column_by_name("api_key_id")
+                .unwrap()
+                .as_string::<i32>();
+            let statuses = rows.column_by_name("sc_status").unwrap();
+            let statuses = statuses.as_primitive::<Int16Type>();
+            let out = rows.column_by_name("sc_bytes").unwrap();
+            let out = out.as_primitive::<Int64Type>();
+            let inn = rows.column_by_name("cs_bytes").unwrap();
+            let inn = inn.as_primitive::<Int64Type>();
+            for row in 0..rows.num_rows() {
+                let key = at(keys, row).map(str::to_string);
+                let status = statuses.is_valid(row).then(|| statuses.value(row));
+                let sums = want.entry((key, status)).or_default();
+                sums[0] += 1;
+                sums[1] += if out.is_valid(row) { out.value(row) } else { 0 };
+                sums[2] += if inn.is_valid(row) { inn.value(row) } else { 0 };
+            }
+            let narrow = by_key(hour, &totals(hour, std::slice::from_ref(&rows)).unwrap()).unwrap();
+            assert_eq!(narrow.schema(), keys_schema());
+            let keys = narrow.column(1).as_string::<i32>();
+            let statuses = narrow.column(3).as_primitive::<Int16Type>();
+            let sums = [4, 5, 6].map(|i| narrow.column(i).as_primitive::<Int64Type>());
+            let got: Vec<(KeyStatus, [i64; 3])> = (0..narrow.num_rows())
+                .map(|row| {
+                    let key = at(keys, row).map(str::to_string);
+                    let status = statuses.is_valid(row).then(|| statuses.value(row));
+                    ((key, status), sums.map(|c| c.value(row)))
+                })
+                .collect();
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "seed {seed}");
+        }
+    }
+
     #[test]
     fn a_rollup_is_named_for_the_file_it_sums() {
-        let a = file_name_for("dt=2019-12-04/hour=21/part-a.parquet");
-        let b = file_name_for("dt=2019-12-04/hour=21/part-b.parquet");
+        let a = file_name_for(&DETAIL, "dt=2019-12-04/hour=21/part-a.parquet");
+        let b = file_name_for(&DETAIL, "dt=2019-12-04/hour=21/part-b.parquet");
+        // Each rollup's own name for the same file.
+        assert_ne!(
+            a,
+            file_name_for(&BY_KEY, "dt=2019-12-04/hour=21/part-a.parquet")
+        );
         assert!(a.starts_with("rollup-") && a.ends_with(".parquet"));
         assert_eq!(a.len(), "rollup-.parquet".len() + 32);
         assert_ne!(a, b);
-        assert_eq!(a, file_name_for("dt=2019-12-04/hour=21/part-a.parquet"));
+        assert_eq!(
+            a,
+            file_name_for(&DETAIL, "dt=2019-12-04/hour=21/part-a.parquet")
+        );
         assert_eq!(
             file_name("usage/dt=2019-12-04/hour=21/x.parquet"),
             "x.parquet"
@@ -956,7 +1146,22 @@ mod tests {
             encode_hour(Hour::from_epoch_hours(480_000), &[project(&a), project(&b)]).unwrap();
         let file = encode_hour(Hour::from_epoch_hours(480_000), &[a, b]).unwrap();
         assert_eq!(projected, file);
-        let out = decode(file).unwrap();
+        let [detail, narrow] = file;
+        let narrow = decode(narrow).unwrap();
+        let narrow_keys: Vec<Option<&str>> =
+            narrow[0].column(1).as_string::<i32>().iter().collect();
+        let narrow_requests: Vec<i64> = narrow[0]
+            .column(4)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(narrow[0].schema(), keys_schema());
+        assert_eq!(
+            narrow_keys,
+            vec![None, None, Some("a"), Some("a"), Some("b")]
+        );
+        assert_eq!(narrow_requests, vec![1, 1, 2, 1, 1]);
+        let out = decode(detail).unwrap();
         assert_eq!(out.len(), 1);
         let out = &out[0];
         let keys: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();

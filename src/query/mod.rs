@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::lake::delta::{self, AsOf, TableDef};
 use crate::lake::ingested::INGESTED_TABLE;
 use crate::lake::layout::{self, hour_of_partition};
-use crate::lake::rollup::{self, ROLLUP_TABLE};
+use crate::lake::rollup::{self, ROLLUPS, Rollup};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::schema::status::StatusClass;
 use crate::time::{self, Hour, TimeRange};
@@ -62,6 +62,21 @@ WHERE concat(dt, '/', hour) IN ({hours})
 GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, cs_method,
     lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,
     dt, hour";
+
+/// [`ROLLUP_FROM_RAW`] for `usage_hourly_keys`: by key and status alone.
+const KEYS_FROM_RAW: &str = "SELECT
+    CAST(date_trunc('hour', \"timestamp\") AS TIMESTAMP(3) WITH TIME ZONE) AS hour_start,
+    api_key_id,
+    max(api_key_hint) AS api_key_hint,
+    sc_status,
+    count(*) AS requests,
+    coalesce(sum(sc_bytes), 0) AS bytes_out,
+    coalesce(sum(cs_bytes), 0) AS bytes_in,
+    dt,
+    hour
+FROM requests
+WHERE concat(dt, '/', hour) IN ({hours})
+GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
 
 /// The versions of the lake's tables a session reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -194,13 +209,16 @@ impl LakeSession {
                 .map_or(AsOf::Latest, AsOf::Time),
             (other, _) => other,
         };
-        let rollups = match requests {
-            Some(_) => delta::open(lake, &ROLLUP_TABLE, instant)
-                .await
-                .ok()
-                .flatten(),
-            None => None,
-        };
+        let mut rollups = Vec::with_capacity(ROLLUPS.len());
+        for rollup in &ROLLUPS {
+            rollups.push(match requests {
+                Some(_) => delta::open(lake, &rollup.table, instant)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            });
+        }
         let ingested = delta::open(lake, &INGESTED_TABLE, instant)
             .await
             .ok()
@@ -213,46 +231,17 @@ impl LakeSession {
         });
         let versions = LakeVersions {
             requests: requests.as_ref().and_then(DeltaTable::version),
-            usage_hourly: rollups.as_ref().and_then(DeltaTable::version),
+            usage_hourly: rollups[0].as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
         };
         tables
             .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)
             .await?;
-        match &requests {
-            Some(requests) => {
-                let pairing = rollup::pair(requests, rollups.as_ref())?;
-                let files = Some(pairing.valid.as_slice());
-                let exact = rollups.as_ref().filter(|_| !pairing.valid.is_empty());
-                if pairing.stale.is_empty() {
-                    tables
-                        .register("usage_hourly", &ROLLUP_TABLE, exact, files)
-                        .await?;
-                } else {
-                    // Hours whose rollup is missing or stale are summed from
-                    // their raw rows, so usage is exact at every instant.
-                    tables
-                        .register("usage_hourly_files", &ROLLUP_TABLE, exact, files)
-                        .await?;
-                    let hours = pairing
-                        .stale
-                        .iter()
-                        .filter(|p| hour_of_partition(p).is_some())
-                        .map(|p| format!("'{}/{}'", p[0], p[1]))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let view = format!(
-                        "CREATE VIEW usage_hourly AS SELECT * FROM usage_hourly_files UNION ALL {}",
-                        ROLLUP_FROM_RAW.replace("{hours}", &hours)
-                    );
-                    ctx.sql(&view).await?;
-                }
-            }
-            None => {
-                tables
-                    .register("usage_hourly", &ROLLUP_TABLE, None, None)
-                    .await?
-            }
+        let from_raw = [ROLLUP_FROM_RAW, KEYS_FROM_RAW];
+        for ((rollup, table), from_raw) in ROLLUPS.iter().zip(&rollups).zip(from_raw) {
+            tables
+                .register_rollup(rollup, requests.as_ref(), table.as_ref(), from_raw)
+                .await?;
         }
         tables
             .register("ingested", &INGESTED_TABLE, ingested.as_ref(), None)
@@ -341,6 +330,44 @@ impl Tables<'_> {
     /// one of its schema) under `name`, restricted to the files (paths
     /// relative to the table) `only` lists when given: read by delta-rs in
     /// process, as its file list on a cluster ([`files`]).
+    /// Registers a rollup's table under its name: its files that pair with
+    /// `requests`, and, when some hours have no exact rollup, those hours
+    /// summed from their raw rows by `from_raw` (so usage is exact at every
+    /// instant).
+    async fn register_rollup(
+        &self,
+        rollup: &Rollup,
+        requests: Option<&DeltaTable>,
+        table: Option<&DeltaTable>,
+        from_raw: &str,
+    ) -> Result<()> {
+        let name = rollup.table.dir;
+        let Some(requests) = requests else {
+            return self.register(name, &rollup.table, None, None).await;
+        };
+        let pairing = rollup::pair(requests, table, rollup)?;
+        let files = Some(pairing.valid.as_slice());
+        let exact = table.filter(|_| !pairing.valid.is_empty());
+        if pairing.stale.is_empty() {
+            return self.register(name, &rollup.table, exact, files).await;
+        }
+        let paired = format!("{name}_files");
+        self.register(&paired, &rollup.table, exact, files).await?;
+        let hours = pairing
+            .stale
+            .iter()
+            .filter(|p| hour_of_partition(p).is_some())
+            .map(|p| format!("'{}/{}'", p[0], p[1]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let view = format!(
+            "CREATE VIEW {name} AS SELECT * FROM {paired} UNION ALL {}",
+            from_raw.replace("{hours}", &hours)
+        );
+        self.ctx.sql(&view).await?;
+        Ok(())
+    }
+
     async fn register(
         &self,
         name: &str,

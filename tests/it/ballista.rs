@@ -549,7 +549,9 @@ async fn rollups_missing_are_summed_from_raw_rows(
 ) {
     let lake = work.join("lake-without-rollups");
     copy_dir(Path::new(intact), &lake);
-    std::fs::remove_dir_all(lake.join("usage_hourly")).unwrap();
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        std::fs::remove_dir_all(lake.join(table)).unwrap();
+    }
     let lake = lake.to_str().unwrap();
     let sets = parameter_sets();
     let mut compared = 0;

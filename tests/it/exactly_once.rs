@@ -55,23 +55,29 @@ async fn assert_no_visible_duplicates(lake: &str) {
     assert_eq!(dups.lines().nth(1), Some("0"), "{dups}");
 }
 
-/// The `usage_hourly` rollup agrees with the raw rows, hour by hour and key by key.
+/// Both rollups (`usage_hourly` and `usage_hourly_keys`) agree with the raw
+/// rows, hour by hour, key by key and status by status.
 pub async fn assert_rollup_matches_rows(lake: &str) {
     let rows = query_csv(
         &[],
         lake,
-        "SELECT dt, hour, api_key_id, count(*) AS n, sum(sc_bytes) AS b FROM requests \
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        "SELECT dt, hour, api_key_id, sc_status, count(*) AS n, coalesce(sum(sc_bytes), 0) AS b, \
+         coalesce(sum(cs_bytes), 0) AS i FROM requests GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
     )
     .await;
-    let rolled = query_csv(
-        &[],
-        lake,
-        "SELECT dt, hour, api_key_id, sum(requests) AS n, sum(bytes_out) AS b FROM usage_hourly \
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
-    .await;
-    assert_eq!(rows, rolled);
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        let rolled = query_csv(
+            &[],
+            lake,
+            &format!(
+                "SELECT dt, hour, api_key_id, sc_status, sum(requests) AS n, \
+                 sum(bytes_out) AS b, sum(bytes_in) AS i FROM {table} \
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+            ),
+        )
+        .await;
+        assert_eq!(rows, rolled, "{table}");
+    }
     assert!(rows.lines().count() > 6, "{rows}");
 }
 

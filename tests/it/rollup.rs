@@ -140,21 +140,30 @@ async fn hours_without_an_exact_rollup_read_raw_rows_until_the_next_run_rebuilds
     check().await;
 
     // A writer that crashed after its `requests` commits and before their
-    // rollups, many times over: here the rollup table is gone altogether.
+    // rollups, many times over: here both rollup tables are gone altogether.
     // Readers sum the hours from their raw rows meanwhile.
-    std::fs::remove_dir_all(lake_dir.path().join("usage_hourly")).unwrap();
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        std::fs::remove_dir_all(lake_dir.path().join(table)).unwrap();
+    }
     check().await;
-    let rolled_sql =
-        "SELECT count(DISTINCT dt || hour) AS hours, sum(requests) AS n FROM usage_hourly";
+    let rolled_sql = |table: &str| {
+        format!("SELECT count(DISTINCT dt || hour) AS hours, sum(requests) AS n FROM {table}")
+    };
     let want_rolled = format!("hours,n\n5,{}\n", all.len());
-    assert_eq!(query_csv(&[], lake, rolled_sql).await, want_rolled);
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        assert_eq!(query_csv(&[], lake, &rolled_sql(table)).await, want_rolled);
+    }
 
     // The next ingest, with nothing new, rebuilds every hour's rollup.
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(summary(&run)["rows_written"], 0);
     assert_eq!(summary(&run)["rollups_rebuilt"], 5);
-    assert_eq!(query_csv(&[], lake, rolled_sql).await, want_rolled);
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        assert_eq!(query_csv(&[], lake, &rolled_sql(table)).await, want_rolled);
+        // Rebuilt: one rollup per hour (each hour is one `requests` file).
+        assert_eq!(crate::delta::current_files_of(lake, table).len(), 5);
+    }
     check().await;
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(summary(&run)["rollups_rebuilt"], 0);
@@ -172,8 +181,9 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
     let lake = lake_dir.path().to_str().unwrap();
     let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
     assert_eq!(edgemeter(&[], &ingest).await.code, 0);
-    let before = current_files_of(lake, "usage_hourly");
-    assert_eq!(before.len(), 5, "{before:?}");
+    let before = ["usage_hourly", "usage_hourly_keys"].map(|t| current_files_of(lake, t));
+    assert_eq!(before[0].len(), 5, "{before:?}");
+    assert_eq!(before[1].len(), 5, "{before:?}");
 
     // Hour 01 of the 5th, late: 12 new requests and 3 it already holds.
     let mut late = requests_at("2025-10-05", 1, 12, "late");
@@ -194,12 +204,17 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
 
     let hour_01 = "dt=2025-10-05/hour=01/";
     let in_hour = |files: &[String]| files.iter().filter(|f| f.starts_with(hour_01)).count();
-    let after = current_files_of(lake, "usage_hourly");
-    for file in &before {
-        assert!(after.contains(file), "{file} was replaced: {after:?}");
+    for (table, before) in ["usage_hourly", "usage_hourly_keys"].iter().zip(&before) {
+        let after = current_files_of(lake, table);
+        for file in before {
+            assert!(
+                after.contains(file),
+                "{table}: {file} was replaced: {after:?}"
+            );
+        }
+        assert_eq!(after.len(), 6, "{table}: {after:?}");
+        assert_eq!(in_hour(&after), 2, "{table}");
     }
-    assert_eq!(after.len(), 6, "{after:?}");
-    assert_eq!(in_hour(&after), 2);
     assert_eq!(in_hour(&current_files(lake)), 2);
     assert_usage_exact(
         lake,
@@ -211,15 +226,14 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
     )
     .await;
     assert_rollup_matches_rows(lake).await;
-    let rolled = query_csv(
-        &[],
-        lake,
-        "SELECT sum(requests) AS n FROM usage_hourly WHERE dt = '2025-10-05' AND hour = '01'",
-    )
-    .await;
     let want = all
         .iter()
         .filter(|r| r.date == "2025-10-05" && r.time.starts_with("01:"))
         .count();
-    assert_eq!(rolled, format!("n\n{want}\n"));
+    for table in ["usage_hourly", "usage_hourly_keys"] {
+        let sql = format!(
+            "SELECT sum(requests) AS n FROM {table} WHERE dt = '2025-10-05' AND hour = '01'"
+        );
+        assert_eq!(query_csv(&[], lake, &sql).await, format!("n\n{want}\n"));
+    }
 }

@@ -92,7 +92,11 @@ async fn scheduled_run_from_a_config_file() {
     assert_eq!(s["rows_written"], 0);
     assert_eq!(
         s["partitions_dropped"],
-        serde_json::json!(["requests/dt=2025-10-05", "usage_hourly/dt=2025-10-05"])
+        serde_json::json!([
+            "requests/dt=2025-10-05",
+            "usage_hourly/dt=2025-10-05",
+            "usage_hourly_keys/dt=2025-10-05"
+        ])
     );
     assert_eq!(
         usage(&[], lake, &[]).await,

@@ -54,6 +54,11 @@ fn rollup_schema_file_matches_the_code() {
 }
 
 #[test]
+fn narrow_rollup_schema_file_matches_the_code() {
+    check_published("usage_hourly_keys", &edgemeter::lake::rollup::keys_schema());
+}
+
+#[test]
 fn arrow_schema_file_matches_the_code() {
     check_published("requests", &requests_schema());
 }
@@ -77,11 +82,12 @@ fn check_athena_ddl(table: &str) {
 fn athena_ddl_matches_the_code() {
     check_athena_ddl("requests");
     check_athena_ddl("usage_hourly");
+    check_athena_ddl("usage_hourly_keys");
     // The Terraform module registers the same tables, in a Glue database
     // named as the DDL's (the module's default name).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let glue = std::fs::read_to_string(root.join("infra/terraform/glue.tf")).unwrap();
-    assert!(glue.contains(r#"tables = ["requests", "usage_hourly"]"#));
+    assert!(glue.contains(r#"tables = ["requests", "usage_hourly", "usage_hourly_keys"]"#));
     assert!(glue.contains(r#"name = replace(var.name, "-", "_")"#));
     let variables = std::fs::read_to_string(root.join("infra/terraform/variables.tf")).unwrap();
     assert!(variables.contains(
@@ -168,13 +174,13 @@ async fn the_athena_queries_give_the_usage_numbers() {
 }
 
 #[test]
-fn terraform_registers_both_tables_as_delta() {
+fn terraform_registers_every_table_as_delta() {
     let tf = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/terraform/glue.tf"),
     )
     .unwrap();
     assert!(
-        tf.contains(r#"tables = ["requests", "usage_hourly"]"#),
+        tf.contains(r#"tables = ["requests", "usage_hourly", "usage_hourly_keys"]"#),
         "{tf}"
     );
     assert!(tf.contains(r#""table_type"     = "DELTA""#), "{tf}");

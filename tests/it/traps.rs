@@ -746,7 +746,11 @@ async fn retention_keeps_what_the_same_run_ingested() {
     let s = summary(&run);
     assert_eq!(
         s["partitions_dropped"],
-        serde_json::json!(["requests/dt=2025-10-05", "usage_hourly/dt=2025-10-05"])
+        serde_json::json!([
+            "requests/dt=2025-10-05",
+            "usage_hourly/dt=2025-10-05",
+            "usage_hourly_keys/dt=2025-10-05"
+        ])
     );
     assert_eq!(usage(&[], &lake, &[]).await, Default::default());
 }
