@@ -126,6 +126,23 @@ WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_
   AND \"timestamp\" >= $from AND \"timestamp\" < $to
   AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
 
+/// [`HOURLY_ROWS`] by key and status alone, from `usage_hourly_keys` (a fifth
+/// of the rows): for usage that groups by nothing else.
+pub(crate) const HOURLY_KEY_ROWS: &str =
+    "SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
+    requests, bytes_out, bytes_in
+FROM usage_hourly_keys
+WHERE dt >= $from_dt AND dt <= $to_dt
+  AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
+  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
+UNION ALL
+SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
+    CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
+FROM requests
+WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
+  AND \"timestamp\" >= $from AND \"timestamp\" < $to
+  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
+
 /// What to count.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UsageQuery {
@@ -193,8 +210,9 @@ impl UsageQuery {
             })
     }
 
-    /// The statement and its parameters: over [`HOURLY_ROWS`] where the
-    /// rollup answers it, over raw `requests` rows otherwise.
+    /// The statement and its parameters: over [`HOURLY_ROWS`] (or
+    /// [`HOURLY_KEY_ROWS`]) where the rollups answer it, over raw `requests`
+    /// rows otherwise.
     pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
         let rollup = self.answered_by_rollup();
         let mut params = self.range.params();
@@ -240,12 +258,13 @@ impl UsageQuery {
             .iter()
             .map(|g| format!("{g} ASC NULLS LAST"))
             .collect();
+        // Grouped by nothing but key, status and time: the narrow rollup.
+        let rows = match dims.iter().all(|d| *d == Dimension::Status) {
+            true => HOURLY_KEY_ROWS,
+            false => HOURLY_ROWS,
+        };
         let (source, range, measures) = match rollup {
-            true => (
-                format!("(\n{HOURLY_ROWS}\n) counted"),
-                "true",
-                rollup_measures(),
-            ),
+            true => (format!("(\n{rows}\n) counted"), "true", rollup_measures()),
             false => (
                 "requests".to_string(),
                 "dt >= $from_dt AND dt <= $to_dt\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to",
@@ -373,6 +392,15 @@ mod tests {
             ],
         )));
         assert!(!by_rollup(query(None, None, &[Dimension::Protocol])));
+        // Nothing but key, status and time: the narrow rollup.
+        let narrow = |q: UsageQuery| q.sql().unwrap().0.contains("FROM usage_hourly_keys");
+        assert!(narrow(query(Some(WindowUnit::Day), None, &[])));
+        assert!(narrow(query(None, None, &[Dimension::Status])));
+        assert!(!narrow(query(
+            None,
+            None,
+            &[Dimension::Status, Dimension::Edge]
+        )));
         assert!(!by_rollup(query(
             Some(WindowUnit::Hour),
             zone("Asia/Kolkata"),
