@@ -4,7 +4,8 @@
 //! ```text
 //! requests/_delta_log/                                       Delta log of the raw rows
 //! requests/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet         raw rows, sorted by api_key_id, timestamp
-//! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet per-key sums of that hour's files
+//! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet sums of one file of that hour, by key, status and dimensions
+//! usage_hourly_keys/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet  the same file's sums by key and status
 //! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
 //! _edgemeter/runs/<run-id>.json                              one record per ingest run
 //! _edgemeter/sources/<id>.json                               when each source was last fully listed

@@ -1,5 +1,6 @@
-//! Retention: dropping whole days of `requests` (and their `usage_hourly`
-//! rollups) older than N days, as one Delta commit per table.
+//! Retention: dropping whole days of `requests` (and their rollups in
+//! `usage_hourly` and `usage_hourly_keys`) older than N days, as one Delta
+//! commit per table.
 
 use super::REQUESTS_TABLE;
 use super::delta::{self, Committed, TableDef};
@@ -20,7 +21,7 @@ pub(crate) struct Retention {
 }
 
 /// Removes every file of the `dt=` partitions dated before `now - days` (UTC
-/// dates) from both tables, except the dates in `keep` (those an ingest run
+/// dates) from `requests` and both rollups, except the dates in `keep` (those an ingest run
 /// has just written); returns what it dropped and kept. The files stay on
 /// storage for readers of older versions until `maintain` vacuums them.
 pub(crate) async fn drop_older_than(
