@@ -16,7 +16,7 @@ use super::meters::{self, Aggregation, Columns, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::query::LakeSession;
-use crate::query::usage::{HOURLY_ROWS, WindowUnit, hours_fit_windows};
+use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows};
 use crate::time::TimeRange;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int16Type, Int32Type, Int64Type};
@@ -126,7 +126,12 @@ impl MeterQuery<'_> {
             .collect();
         let order = order.join(", ");
         let group_by = group.join(", ");
-        let source_of_rollup = format!("(\n{HOURLY_ROWS}\n)");
+        // Meters filtered on nothing but the status: the narrow rollup.
+        let rows = match rolled.iter().all(|(_, m)| m.filter.keys_rollup_answers()) {
+            true => HOURLY_KEY_ROWS,
+            false => HOURLY_ROWS,
+        };
+        let source_of_rollup = format!("(\n{rows}\n)");
         // Rows are ordered outside the grouped statement, where the names of
         // its columns are the only ones (the owners table has an api_key_id).
         let sql = match (rolled.is_empty(), raw.is_empty()) {
@@ -379,4 +384,42 @@ fn value(column: &ArrayRef, row: usize) -> Result<MeterValue> {
             });
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::meters::{EndpointGlob, Meters};
+    use crate::billing::plans::StatusSet;
+
+    /// Meters filtered on the status alone are summed from the narrow
+    /// rollup; one that filters on a dimension sends them all to the wide one.
+    #[test]
+    fn status_only_meters_read_the_narrow_rollup() {
+        let builtin = Meters::builtin(&StatusSet::parse("2xx").unwrap());
+        let mut by_endpoint = builtin.get("requests").unwrap().clone();
+        by_endpoint.slug = "users".into();
+        by_endpoint.filter.endpoint = vec![EndpointGlob::parse("/v1/users/*").unwrap()];
+        fn query<'a>(meters: Vec<&'a Meter>) -> MeterQuery<'a> {
+            MeterQuery {
+                range: TimeRange::parse(Some("2025-10-01"), Some("2025-11-01")).unwrap(),
+                meters,
+                per: Per::Key,
+                by: None,
+                tz: None,
+                keys: Vec::new(),
+            }
+        }
+        let builtins: Vec<&Meter> = builtin.0.values().collect();
+        assert_eq!(builtins.len(), 4, "{builtins:?}");
+        let (sql, _) = query(builtins.clone()).sql().unwrap();
+        assert!(sql.contains("FROM usage_hourly_keys\n"), "{sql}");
+        let mut mixed = builtins;
+        mixed.push(&by_endpoint);
+        let (sql, _) = query(mixed).sql().unwrap();
+        assert!(
+            sql.contains("FROM usage_hourly\n") && !sql.contains("usage_hourly_keys"),
+            "{sql}"
+        );
+    }
 }

@@ -143,6 +143,15 @@ impl Filter {
     pub(crate) fn rollup_answers(&self) -> bool {
         self.result_type.is_empty() && self.protocol.is_empty() && self.content_type.is_empty()
     }
+
+    /// Whether the filter uses only what the narrow rollup keeps (status).
+    pub(crate) fn keys_rollup_answers(&self) -> bool {
+        self.rollup_answers()
+            && self.endpoint.is_empty()
+            && self.method.is_empty()
+            && self.host.is_empty()
+            && self.edge.is_empty()
+    }
 }
 
 /// One meter.
