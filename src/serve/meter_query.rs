@@ -15,7 +15,7 @@ use super::lake_view::SUBJECTS_TABLE;
 use crate::billing::metering;
 use crate::billing::meters::{self, Columns, Meter};
 use crate::query::LakeSession;
-use crate::query::usage::{HOURLY_ROWS, hours_fit_windows};
+use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, hours_fit_windows};
 use crate::time::TimeRange;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -342,7 +342,15 @@ impl QueryParams {
             ),
         };
         let (source, range_filter) = match rollup {
-            true => (format!("(\n{HOURLY_ROWS}\n)"), "true"),
+            true => {
+                // A meter filtered on the status alone, neither grouped nor
+                // filtered by a dimension: the narrow rollup.
+                let narrow = meter.filter.keys_rollup_answers()
+                    && self.group_by.is_empty()
+                    && self.filters.is_empty();
+                let rows = if narrow { HOURLY_KEY_ROWS } else { HOURLY_ROWS };
+                (format!("(\n{rows}\n)"), "true")
+            }
             false => (
                 "requests".to_string(),
                 "r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to",
@@ -644,6 +652,22 @@ mod tests {
         ));
         assert!(!from_rollup("requests", "to=2025-10-06T00:00:00Z"));
         assert!(!from_rollup("clients", &format!("{day}&windowSize=HOUR")));
+        // Neither grouped nor filtered by a dimension, a status-only meter
+        // reads the narrow rollup; grouped by one, the wide one.
+        let narrow = |meter: &str, q: &str| {
+            let meter = plans.meters.get(meter).unwrap();
+            parse(q)
+                .unwrap()
+                .sql(meter, 10)
+                .0
+                .contains("FROM usage_hourly_keys")
+        };
+        assert!(narrow("requests", &format!("{day}&windowSize=DAY")));
+        assert!(narrow("bytes_out", &format!("{day}&groupBy=subject")));
+        assert!(!narrow(
+            "requests",
+            &format!("{day}&windowSize=HOUR{grouped}")
+        ));
     }
 
     #[test]
