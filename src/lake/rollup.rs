@@ -56,7 +56,7 @@ use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 /// The rollup's Delta table.
@@ -312,11 +312,11 @@ pub(crate) async fn repair(
 ) -> Result<u64> {
     let [detail, keys] = tables;
     let hours = delta::files_by_partition(requests, &REQUESTS_TABLE)?;
-    let mut stale: BTreeMap<Vec<String>, ()> = BTreeMap::new();
+    let mut stale: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut present: [HashSet<String>; 2] = Default::default();
     for ((rollup, table), present) in ROLLUPS.iter().zip([&*detail, &*keys]).zip(&mut present) {
         let pairing = pair(requests, Some(table), rollup)?;
-        stale.extend(pairing.stale.into_iter().map(|p| (p, ())));
+        stale.extend(pairing.stale);
         *present = delta::files_by_partition(table, &rollup.table)?
             .into_values()
             .flatten()
@@ -325,7 +325,7 @@ pub(crate) async fn repair(
     }
     let mut stale_hours = Vec::new();
     let mut built = Vec::new();
-    for partition in stale.keys() {
+    for partition in &stale {
         let (Some(hour), Some(files)) = (hour_of_partition(partition), hours.get(partition)) else {
             continue;
         };
