@@ -93,6 +93,13 @@ pub fn read_with_python(lake: &str) -> ReaderView {
     run_reader(lake, &[])
 }
 
+/// The same per-key figures summed from a rollup table (`usage_hourly` or
+/// `usage_hourly_keys`) as any Delta reader sees it: every current file,
+/// without edgemeter's pairing with `requests`.
+pub fn read_rollup_with_python(lake: &str, table: &str) -> ReaderView {
+    run_reader(lake, &["--rollup", table])
+}
+
 /// The data files of `requests` in its newest version, as the independent
 /// reader lists them (relative to the table).
 pub fn current_files(lake: &str) -> Vec<String> {

@@ -7,6 +7,11 @@
     delta_totals.py LAKE --files [TABLE]
                                     the data files of the newest version
                                     of TABLE (default requests)
+    delta_totals.py LAKE --rollup TABLE
+                                    the same per-key totals summed from a
+                                    rollup table (usage_hourly or
+                                    usage_hourly_keys) as any Delta reader
+                                    sees it, every current file counted
 
 Each read replays the Delta log of `LAKE/requests` at its newest version and
 sums the rows per `api_key_id`: requests, billable (2xx) requests, bytes out.
@@ -46,6 +51,28 @@ def totals(lake):
     }
 
 
+def rollup_totals(lake, name):
+    table = DeltaTable(os.path.join(lake, name))
+    data = table.to_pyarrow_table(
+        columns=["api_key_id", "sc_status", "requests", "bytes_out"]
+    ).to_pydict()
+    keys = {}
+    for key, status, n, sent in zip(
+        data["api_key_id"], data["sc_status"], data["requests"], data["bytes_out"]
+    ):
+        entry = keys.setdefault(key if key is not None else "", [0, 0, 0])
+        entry[0] += n
+        if status is not None and 200 <= status < 300:
+            entry[1] += n
+        entry[2] += sent
+    return {
+        "version": table.version(),
+        "keys": keys,
+        "repeated_ids": 0,
+        "rows": len(data["api_key_id"]),
+    }
+
+
 def main():
     lake = sys.argv[1]
     if len(sys.argv) in (3, 4) and sys.argv[2] == "--files":
@@ -54,6 +81,9 @@ def main():
         prefix = os.path.abspath(root).rstrip("/") + "/"
         files = [u.split(prefix, 1)[-1] for u in table.file_uris()]
         print(json.dumps(sorted(files)))
+        return
+    if len(sys.argv) == 4 and sys.argv[2] == "--rollup":
+        print(json.dumps(rollup_totals(lake, sys.argv[3])))
         return
     if len(sys.argv) == 4 and sys.argv[2] == "--watch":
         stop = sys.argv[3]
