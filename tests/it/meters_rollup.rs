@@ -283,12 +283,17 @@ async fn meters_csv(lake: &str, plans: &str, extra: &[&str]) -> crate::cli::Run 
 }
 
 fn parse(csv_text: &str) -> Table {
+    // The meters' columns start with the first of [`EXPECT`].
+    parse_from(csv_text, EXPECT[0].slug)
+}
+
+/// [`parse`] of a CSV whose meters' columns start with `first`.
+fn parse_from(csv_text: &str, first: &str) -> Table {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    // The meters' columns start with the first of [`EXPECT`].
     let lead = headers
         .iter()
-        .position(|h| h == EXPECT[0].slug)
+        .position(|h| h == first)
         .expect("the first meter's column");
     reader
         .records()
@@ -597,29 +602,14 @@ async fn status_only_meters_from_the_narrow_rollup_match_their_raw_twins() {
         args.extend_from_slice(extra);
         let narrow = edgemeter(&[], &args).await;
         assert_eq!(narrow.code, 0, "{}", narrow.stderr);
-        let mut reader = csv::Reader::from_reader(narrow.stdout.as_bytes());
-        let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-        let lead = headers.iter().position(|h| h == builtin[0]).unwrap();
-        let mut rows = 0;
-        for record in reader.records() {
-            let record = record.unwrap();
-            let id: Vec<&str> = record
-                .iter()
-                .zip(&headers)
-                .take(lead)
-                .filter(|(_, h)| *h != "api_key_hint")
-                .map(|(v, _)| v)
-                .collect();
-            let twins = &full[&id.join("|")];
-            for (slug, value) in headers[lead..].iter().zip(record.iter().skip(lead)) {
-                assert_eq!(
-                    value,
-                    twins[&format!("{slug}_raw")],
-                    "{slug} of {id:?} {extra:?}"
-                );
+        let narrow = parse_from(&narrow.stdout, builtin[0]);
+        for (id, values) in &narrow {
+            for (slug, value) in values {
+                let twin = &full[id][&format!("{slug}_raw")];
+                assert_eq!(value, twin, "{slug} of {id} {extra:?}");
             }
-            rows += 1;
+            assert_eq!(values.len(), builtin.len());
         }
-        assert_eq!(rows, full.len(), "{extra:?}");
+        assert_eq!(narrow.len(), full.len(), "{extra:?}");
     }
 }
