@@ -531,6 +531,27 @@ mod tests {
         configuration.get(key).cloned()
     }
 
+    /// `def`'s table as a release before the tables' properties made it:
+    /// its columns and partitions, and only the `properties` given.
+    async fn made_before_properties(
+        lake: &Lake,
+        def: &TableDef,
+        properties: impl IntoIterator<Item = (TableProperty, &'static str)>,
+    ) -> DeltaTable {
+        let schema: StructType = def.schema().try_into_kernel().unwrap();
+        let mut create = builder(lake, def)
+            .unwrap()
+            .build()
+            .unwrap()
+            .create()
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns(def.partition_by.iter().copied());
+        for (key, value) in properties {
+            create = create.with_configuration_property(key, Some(value));
+        }
+        create.await.unwrap()
+    }
+
     /// A table made without the interval (as an earlier edgemeter made
     /// them) gets it once; from then on the log is checkpointed every
     /// [`CHECKPOINT_INTERVAL`] commits, and a fresh reader of the table
@@ -541,16 +562,7 @@ mod tests {
         let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
             .await
             .unwrap();
-        let schema: StructType = REQUESTS_TABLE.schema().try_into_kernel().unwrap();
-        let old = builder(&lake, &REQUESTS_TABLE)
-            .unwrap()
-            .build()
-            .unwrap()
-            .create()
-            .with_columns(schema.fields().cloned())
-            .with_partition_columns(REQUESTS_TABLE.partition_by.iter().copied())
-            .await
-            .unwrap();
+        let old = made_before_properties(&lake, &REQUESTS_TABLE, []).await;
         assert_eq!((old.version(), interval(&old)), (Some(0), None));
 
         let mut table = open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
@@ -634,22 +646,12 @@ mod tests {
             );
         }
         // A table whose owner chose the columns keeps them.
-        let schema: StructType = ROLLUP_TABLE.schema().try_into_kernel().unwrap();
-        let chosen = ROLLUP_TABLE.dir;
-        std::fs::remove_dir_all(dir.path().join(chosen)).unwrap();
-        builder(&lake, &ROLLUP_TABLE)
-            .unwrap()
-            .build()
-            .unwrap()
-            .create()
-            .with_columns(schema.fields().cloned())
-            .with_partition_columns(ROLLUP_TABLE.partition_by.iter().copied())
-            .with_configuration_property(
-                TableProperty::DataSkippingStatsColumns,
-                Some("api_key_id,sc_status"),
-            )
-            .await
-            .unwrap();
+        std::fs::remove_dir_all(dir.path().join(ROLLUP_TABLE.dir)).unwrap();
+        let chosen = [(
+            TableProperty::DataSkippingStatsColumns,
+            "api_key_id,sc_status",
+        )];
+        made_before_properties(&lake, &ROLLUP_TABLE, chosen).await;
         let table = open_or_create(&lake, &ROLLUP_TABLE).await.unwrap();
         assert_eq!(table.version(), Some(1), "the interval was missing");
         assert_eq!(interval(&table), Some("10".to_string()));
@@ -668,16 +670,7 @@ mod tests {
         let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
             .await
             .unwrap();
-        let schema: StructType = REQUESTS_TABLE.schema().try_into_kernel().unwrap();
-        builder(&lake, &REQUESTS_TABLE)
-            .unwrap()
-            .build()
-            .unwrap()
-            .create()
-            .with_columns(schema.fields().cloned())
-            .with_partition_columns(REQUESTS_TABLE.partition_by.iter().copied())
-            .await
-            .unwrap();
+        made_before_properties(&lake, &REQUESTS_TABLE, []).await;
         let writers: Vec<_> = (0..4)
             .map(|_| {
                 let lake = lake.clone();

@@ -41,42 +41,43 @@ pub(crate) enum Engine {
     Cluster(String),
 }
 
-/// The rollup of hours whose `usage_hourly` file is missing or stale, from
-/// their raw rows; `{hours}` is replaced by the list of those partitions.
-const ROLLUP_FROM_RAW: &str = "SELECT
-    CAST(date_trunc('hour', \"timestamp\") AS TIMESTAMP(3) WITH TIME ZONE) AS hour_start,
-    api_key_id,
-    max(api_key_hint) AS api_key_hint,
-    sc_status,
-    count(*) AS requests,
-    coalesce(sum(sc_bytes), 0) AS bytes_out,
-    coalesce(sum(cs_bytes), 0) AS bytes_in,
-    cs_method,
-    lower(coalesce(x_host_header, cs_host)) AS host,
-    endpoint_template(cs_uri_stem) AS endpoint,
-    x_edge_location,
-    dt,
-    hour
-FROM requests
-WHERE concat(dt, '/', hour) IN ({hours})
-GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, cs_method,
-    lower(coalesce(x_host_header, cs_host)), endpoint_template(cs_uri_stem), x_edge_location,
-    dt, hour";
+/// The dimensions `usage_hourly` groups by besides key and status, as
+/// (expression over `requests`, column); `usage_hourly_keys` has none.
+const DIMENSIONS: [(&str, &str); 4] = [
+    ("cs_method", "cs_method"),
+    ("lower(coalesce(x_host_header, cs_host))", "host"),
+    ("endpoint_template(cs_uri_stem)", "endpoint"),
+    ("x_edge_location", "x_edge_location"),
+];
 
-/// [`ROLLUP_FROM_RAW`] for `usage_hourly_keys`: by key and status alone.
-const KEYS_FROM_RAW: &str = "SELECT
+/// A rollup's rows for the hours that have no exact rollup, summed from their
+/// raw rows by key, status and `dimensions`; `hours` lists those partitions
+/// (`'dt/hour', …`).
+fn rollup_from_raw(dimensions: &[(&str, &str)], hours: &str) -> String {
+    let select: String = dimensions
+        .iter()
+        .map(|(expr, column)| format!(",\n    {expr} AS {column}"))
+        .collect();
+    let group: String = dimensions
+        .iter()
+        .map(|(expr, _)| format!(", {expr}"))
+        .collect();
+    format!(
+        "SELECT
     CAST(date_trunc('hour', \"timestamp\") AS TIMESTAMP(3) WITH TIME ZONE) AS hour_start,
     api_key_id,
     max(api_key_hint) AS api_key_hint,
     sc_status,
     count(*) AS requests,
     coalesce(sum(sc_bytes), 0) AS bytes_out,
-    coalesce(sum(cs_bytes), 0) AS bytes_in,
+    coalesce(sum(cs_bytes), 0) AS bytes_in{select},
     dt,
     hour
 FROM requests
 WHERE concat(dt, '/', hour) IN ({hours})
-GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status, dt, hour";
+GROUP BY date_trunc('hour', \"timestamp\"), api_key_id, sc_status{group}, dt, hour"
+    )
+}
 
 /// The versions of the lake's tables a session reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -237,10 +238,10 @@ impl LakeSession {
         tables
             .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)
             .await?;
-        let from_raw = [ROLLUP_FROM_RAW, KEYS_FROM_RAW];
-        for ((rollup, table), from_raw) in ROLLUPS.iter().zip(&rollups).zip(from_raw) {
+        let dimensions: [&[(&str, &str)]; 2] = [&DIMENSIONS, &[]];
+        for ((rollup, table), dimensions) in ROLLUPS.iter().zip(&rollups).zip(dimensions) {
             tables
-                .register_rollup(rollup, requests.as_ref(), table.as_ref(), from_raw)
+                .register_rollup(rollup, requests.as_ref(), table.as_ref(), dimensions)
                 .await?;
         }
         tables
@@ -326,20 +327,16 @@ struct Tables<'a> {
 }
 
 impl Tables<'_> {
-    /// Registers a Delta table (or, for a table not created yet, an empty
-    /// one of its schema) under `name`, restricted to the files (paths
-    /// relative to the table) `only` lists when given: read by delta-rs in
-    /// process, as its file list on a cluster ([`files`]).
     /// Registers a rollup's table under its name: its files that pair with
     /// `requests`, and, when some hours have no exact rollup, those hours
-    /// summed from their raw rows by `from_raw` (so usage is exact at every
-    /// instant).
+    /// summed from their raw rows by key, status and `dimensions` (so usage
+    /// is exact at every instant).
     async fn register_rollup(
         &self,
         rollup: &Rollup,
         requests: Option<&DeltaTable>,
         table: Option<&DeltaTable>,
-        from_raw: &str,
+        dimensions: &[(&str, &str)],
     ) -> Result<()> {
         let name = rollup.table.dir;
         let Some(requests) = requests else {
@@ -362,12 +359,16 @@ impl Tables<'_> {
             .join(", ");
         let view = format!(
             "CREATE VIEW {name} AS SELECT * FROM {paired} UNION ALL {}",
-            from_raw.replace("{hours}", &hours)
+            rollup_from_raw(dimensions, &hours)
         );
         self.ctx.sql(&view).await?;
         Ok(())
     }
 
+    /// Registers a Delta table (or, for a table not created yet, an empty
+    /// one of its schema) under `name`, restricted to the files (paths
+    /// relative to the table) `only` lists when given: read by delta-rs in
+    /// process, as its file list on a cluster ([`files`]).
     async fn register(
         &self,
         name: &str,
