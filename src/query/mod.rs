@@ -85,6 +85,7 @@ pub(crate) struct LakeVersions {
     /// `requests`' version; `None` on a lake with no table yet.
     pub(crate) requests: Option<u64>,
     pub(crate) usage_hourly: Option<u64>,
+    pub(crate) usage_hourly_keys: Option<u64>,
     pub(crate) ingested: Option<u64>,
 }
 
@@ -233,6 +234,7 @@ impl LakeSession {
         let versions = LakeVersions {
             requests: requests.as_ref().and_then(DeltaTable::version),
             usage_hourly: rollups[0].as_ref().and_then(DeltaTable::version),
+            usage_hourly_keys: rollups[1].as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
         };
         tables

@@ -165,6 +165,7 @@ pub(super) async fn metrics(
     for (table, version) in [
         ("requests", versions.requests),
         ("usage_hourly", versions.usage_hourly),
+        ("usage_hourly_keys", versions.usage_hourly_keys),
         ("ingested", versions.ingested),
     ] {
         if let Some(v) = version {

@@ -937,7 +937,25 @@ async fn invoice_quota_alerts_health_and_metrics() {
     assert_eq!(counter(&after, series), counter(&before, series) + 2);
     assert!(counter(&after, series) >= 3);
     assert!(after.contains("edgemeter_http_request_duration_seconds_bucket{route=\"/api/v1/customers/{id}/quota\",le=\"+Inf\"}"));
-    assert!(after.contains("edgemeter_lake_version{table=\"requests\"}"));
+    // Each table's version is the newest commit in its Delta log on disk.
+    for (table, dir) in [
+        ("requests", "requests"),
+        ("usage_hourly", "usage_hourly"),
+        ("usage_hourly_keys", "usage_hourly_keys"),
+        ("ingested", "_edgemeter/ingested"),
+    ] {
+        let newest =
+            std::fs::read_dir(std::path::Path::new(&f.lake()).join(dir).join("_delta_log"))
+                .unwrap()
+                .filter_map(|e| {
+                    let name = e.unwrap().file_name().into_string().unwrap();
+                    name.strip_suffix(".json")?.parse::<u64>().ok()
+                })
+                .max()
+                .unwrap();
+        let series = format!("edgemeter_lake_version{{table=\"{table}\"}}");
+        assert_eq!(counter(&after, &series), newest, "{table}");
+    }
     assert!(after.contains("edgemeter_last_ingest_age_seconds "));
 
     // Health: 200 with the lake's version, 503 while the lake is gone.
