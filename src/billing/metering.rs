@@ -274,7 +274,7 @@ impl MeterQuery<'_> {
             .sql(&sql)
             .await?
             .with_param_values(params)?;
-        Ok(df.execute_stream().await?)
+        crate::query::execute(df).await
     }
 }
 

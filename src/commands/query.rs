@@ -178,7 +178,9 @@ pub(crate) async fn run(query: Query) -> Result<Outcome> {
         .timed(async {
             let stream = match statement {
                 Statement::Named { name, params } => session.named(&name, params).await?,
-                Statement::Sql(sql) => session.read_only_sql(&sql).await?.execute_stream().await?,
+                Statement::Sql(sql) => {
+                    crate::query::execute(session.read_only_sql(&sql).await?).await?
+                }
             };
             write(stream, format, args.output.as_deref()).await
         })

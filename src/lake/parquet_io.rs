@@ -108,6 +108,14 @@ pub(crate) fn requests_writer_properties(
         .build()
 }
 
+/// Writer settings for rollup files: the lake's, compressed with Snappy.
+pub(crate) fn rollup_writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
+    writer_properties(sorted_by)
+        .into_builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
+}
+
 /// Encodes batches as one Parquet file.
 pub(crate) fn encode(
     schema: &SchemaRef,

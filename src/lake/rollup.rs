@@ -42,7 +42,7 @@ use super::delta::{self, Committed, DataFile, TableDef};
 use super::layout::{
     USAGE_HOURLY_DIR, USAGE_HOURLY_KEYS_DIR, hour_of_partition, partition_dir, partition_key,
 };
-use super::parquet_io::{decode_columns, encode, writer_properties};
+use super::parquet_io::{decode_columns, encode, rollup_writer_properties};
 use crate::error::{Error, Result};
 use crate::schema::PARTITION_COLUMNS;
 use crate::time::Hour;
@@ -545,7 +545,7 @@ fn encode_sums(rollup: &Rollup, sums: RecordBatch) -> Result<Bytes> {
     encode(
         &(rollup.table.file_schema)(),
         &[sums],
-        writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
+        rollup_writer_properties(Some(vec![sorted_on(1), sorted_on(3)])),
     )
 }
 

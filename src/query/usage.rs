@@ -289,7 +289,7 @@ impl UsageQuery {
             .read_only_sql(&sql)
             .await?
             .with_param_values(params)?;
-        Ok(df.execute_stream().await?)
+        super::execute(df).await
     }
 }
 

@@ -394,7 +394,7 @@ pub(crate) async fn run(
         .read_only_sql(&sql)
         .await?
         .with_param_values(values)?;
-    let batches = crate::query::collect(df.execute_stream().await?).await?;
+    let batches = crate::query::collect(crate::query::execute(df).await?).await?;
     let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if total > max_rows {
         return Ok(Answer::TooMany);

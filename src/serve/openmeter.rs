@@ -244,7 +244,7 @@ pub(super) async fn list_subjects(
                     "SELECT DISTINCT api_key_id FROM usage_hourly WHERE api_key_id IS NOT NULL ORDER BY api_key_id",
                 )
                 .await?;
-            crate::query::collect(df.execute_stream().await?).await
+            crate::query::collect(crate::query::execute(df).await?).await
         })
         .await?;
     for batch in &keys {
