@@ -1053,6 +1053,32 @@ mod tests {
         }
     }
 
+    /// Rollup files are Snappy Parquet (read by every usage query, where a
+    /// zstd reader's per-chunk contexts cost more than the chunks), each
+    /// holding its table's rows of the sums.
+    #[test]
+    fn rollup_files_are_snappy_parquet_of_their_sums() {
+        use datafusion::parquet::basic::Compression;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let hour = Hour::from_epoch_hours(480_000);
+        let sums = totals(hour, &[random_requests(7, 300)]).unwrap();
+        let rows = [sums.num_rows(), by_key(hour, &sums).unwrap().num_rows()];
+        assert!(rows[0] > rows[1] && rows[1] > 0, "{rows:?}");
+        for (file, rows) in rollup_files(hour, sums).unwrap().into_iter().zip(rows) {
+            let reader = SerializedFileReader::new(file).unwrap();
+            let meta = reader.metadata();
+            assert_eq!(meta.file_metadata().num_rows() as usize, rows);
+            for chunk in meta.row_groups().iter().flat_map(|g| g.columns()) {
+                assert_eq!(
+                    chunk.compression(),
+                    Compression::SNAPPY,
+                    "{}",
+                    chunk.column_path()
+                );
+            }
+        }
+    }
+
     /// The narrow rollup is the wide one summed by key and status, as
     /// summing the raw rows by key and status gives it: each pair once,
     /// sorted.
