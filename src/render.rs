@@ -400,6 +400,11 @@ pub(crate) fn maintain_summary(summary: &MaintainSummary) -> String {
         "compacted {} ingested-record files",
         summary.record_files_compacted
     );
+    let _ = writeln!(
+        out,
+        "wrote {} day rollup files",
+        summary.day_rollups_written
+    );
     for p in &summary.partitions_dropped {
         let _ = writeln!(out, "dropped {p}");
     }
@@ -698,6 +703,7 @@ mod tests {
         let maintained = MaintainSummary {
             checkpoints: vec![("requests".into(), 120), ("ingested".into(), 80)],
             record_files_compacted: 31,
+            day_rollups_written: 4,
             files_vacuumed: vec![("requests".into(), 14)],
             log_files_removed: vec![("requests".into(), 3)],
             partitions_dropped: vec!["dt=2024-10-01".into()],

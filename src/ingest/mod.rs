@@ -152,6 +152,10 @@ impl Finish<'_> {
             summary.partitions_dropped = retention.dropped;
             summary.partitions_kept_from_retention = retention.kept;
         }
+        // Day rollups of the days that lack one (those this run wrote to,
+        // hours it rebuilt, a lake made before them), after retention so
+        // that none is made for a day just dropped.
+        summary.day_rollups_written = crate::lake::daily::roll_up(lake).await?;
         self.retry
             .settle(
                 lake,
@@ -510,12 +514,14 @@ mod tests {
                 got
             }
         };
-        let named = |counts: [u64; 4]| {
+        let named = |counts: [u64; 6]| {
             let tables = [
                 "_edgemeter/ingested",
                 "requests",
                 "usage_hourly",
                 "usage_hourly_keys",
+                "usage_daily",
+                "usage_daily_keys",
             ];
             let mut want: Vec<(String, u64)> =
                 tables.into_iter().map(String::from).zip(counts).collect();
@@ -525,11 +531,11 @@ mod tests {
         // Six days on, every removed file is still needed by a version of the
         // last week. (This maintenance folds the ingested record's two files
         // of the day into one, removing both.)
-        assert_eq!(vacuumed(6).await, named([0, 0, 0, 0]));
+        assert_eq!(vacuumed(6).await, named([0; 6]));
         // Eight days on, the files removed more than a week before are gone:
-        // the hour's first requests file and its two rollups, and the
-        // record's two.
-        assert_eq!(vacuumed(8).await, named([2, 1, 1, 1]));
+        // the hour's first requests file, its two rollups and the day's two
+        // day rollups, and the record's two.
+        assert_eq!(vacuumed(8).await, named([2, 1, 1, 1, 1, 1]));
         let hour_dir = dir.path().join("lake/requests/dt=2025-10-05/hour=13");
         let files = std::fs::read_dir(hour_dir).unwrap().count();
         assert_eq!(files, 1);

@@ -6,6 +6,8 @@
 //! requests/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet         raw rows, sorted by api_key_id, timestamp
 //! usage_hourly/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet sums of one file of that hour, by key, status and dimensions
 //! usage_hourly_keys/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet  the same file's sums by key and status
+//! usage_daily/dt=YYYY-MM-DD/day-<digest>.parquet               usage_hourly's rows of exactly that day's requests files
+//! usage_daily_keys/dt=YYYY-MM-DD/day-<digest>.parquet          the same of usage_hourly_keys
 //! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
 //! _edgemeter/runs/<run-id>.json                              one record per ingest run
 //! _edgemeter/sources/<id>.json                               when each source was last fully listed
@@ -26,6 +28,10 @@ pub(crate) const REQUESTS_DIR: &str = "requests";
 pub(crate) const USAGE_HOURLY_DIR: &str = "usage_hourly";
 /// The narrow rollup: per hour, key and status only.
 pub(crate) const USAGE_HOURLY_KEYS_DIR: &str = "usage_hourly_keys";
+/// One file per day of `usage_hourly`.
+pub(crate) const USAGE_DAILY_DIR: &str = "usage_daily";
+/// One file per day of `usage_hourly_keys`.
+pub(crate) const USAGE_DAILY_KEYS_DIR: &str = "usage_daily_keys";
 /// A table's Delta log, below the table's directory.
 pub(crate) const DELTA_LOG_DIR: &str = "_delta_log";
 /// edgemeter's own records (not tables of rows).

@@ -10,6 +10,7 @@
 //!   starts again from the newer version);
 //! - **vacuum** of files no version younger than the retention needs: files
 //!   replaced by merges, and files of merges abandoned after a conflict;
+//! - **day rollups** ([`super::daily`]) of the days that lack one;
 //! - optionally, **retention** of whole days ([`super::retention`]).
 //!
 //! `requests` hours are not compacted here: every merge already writes an
@@ -19,6 +20,7 @@
 
 use super::Lake;
 use super::REQUESTS_TABLE;
+use super::daily::{self, DAY_DETAIL, DAY_KEYS};
 use super::delta::{self, AsOf, Committed, TableDef};
 use super::ingested::{self, INGESTED_TABLE};
 use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
@@ -62,6 +64,8 @@ pub(crate) struct MaintainSummary {
     pub(crate) checkpoints: Vec<(String, u64)>,
     /// Record files folded into one per day.
     pub(crate) record_files_compacted: u64,
+    /// Day rollup files written for days without one ([`daily::roll_up`]).
+    pub(crate) day_rollups_written: u64,
     /// Table → files deleted by vacuum.
     pub(crate) files_vacuumed: Vec<(String, u64)>,
     /// Table → expired commit files removed from its log.
@@ -80,7 +84,15 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
                 .dropped;
     }
     summary.record_files_compacted = compact_record(lake).await?;
-    for def in [REQUESTS_TABLE, ROLLUP_TABLE, KEYS_TABLE, INGESTED_TABLE] {
+    summary.day_rollups_written = daily::roll_up(lake).await?;
+    for def in [
+        REQUESTS_TABLE,
+        ROLLUP_TABLE,
+        KEYS_TABLE,
+        DAY_DETAIL.table,
+        DAY_KEYS.table,
+        INGESTED_TABLE,
+    ] {
         let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
             continue;
         };

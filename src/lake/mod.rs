@@ -10,6 +10,7 @@
 //! conversion of lakes written before Delta.
 
 pub(crate) mod checkpoint;
+pub(crate) mod daily;
 pub(crate) mod delta;
 pub(crate) mod ingested;
 pub(crate) mod keying;

@@ -1,8 +1,9 @@
 //! Retention: dropping whole days of `requests` (and their rollups in
-//! `usage_hourly` and `usage_hourly_keys`) older than N days, as one Delta
+//! `usage_hourly`, `usage_hourly_keys` and the day rollups) older than N days, as one Delta
 //! commit per table.
 
 use super::REQUESTS_TABLE;
+use super::daily::{DAY_DETAIL, DAY_KEYS};
 use super::delta::{self, Committed, TableDef};
 use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
 use super::{Lake, layout};
@@ -35,7 +36,13 @@ pub(crate) async fn drop_older_than(
         .to_string();
     let mut dropped = BTreeSet::new();
     // Rollups first: a crash in between never leaves a rollup without its rows.
-    for table in [ROLLUP_TABLE, KEYS_TABLE, REQUESTS_TABLE] {
+    for table in [
+        DAY_DETAIL.table,
+        DAY_KEYS.table,
+        ROLLUP_TABLE,
+        KEYS_TABLE,
+        REQUESTS_TABLE,
+    ] {
         drop_table_older_than(lake, &table, &cutoff, keep, &mut dropped).await?;
     }
     Ok(Retention {

@@ -13,9 +13,10 @@ pub(crate) mod udf;
 pub(crate) mod usage;
 
 use crate::error::{Error, Result};
+use crate::lake::daily::{self, DAY_ROLLUPS, DayRollup};
 use crate::lake::delta::{self, AsOf, TableDef};
 use crate::lake::ingested::INGESTED_TABLE;
-use crate::lake::layout::{self, hour_of_partition};
+use crate::lake::layout::{self, dt_of_partition_dir, hour_of_partition};
 use crate::lake::rollup::{self, ROLLUPS, Rollup};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::schema::status::StatusClass;
@@ -90,6 +91,8 @@ pub(crate) struct LakeVersions {
     pub(crate) requests: Option<u64>,
     pub(crate) usage_hourly: Option<u64>,
     pub(crate) usage_hourly_keys: Option<u64>,
+    pub(crate) usage_daily: Option<u64>,
+    pub(crate) usage_daily_keys: Option<u64>,
     pub(crate) ingested: Option<u64>,
 }
 
@@ -215,15 +218,16 @@ impl LakeSession {
                 .map_or(AsOf::Latest, AsOf::Time),
             (other, _) => other,
         };
+        // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
         let mut rollups = Vec::with_capacity(ROLLUPS.len());
-        for rollup in &ROLLUPS {
-            rollups.push(match requests {
-                Some(_) => delta::open(lake, &rollup.table, instant)
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            });
+        let mut days = Vec::with_capacity(DAY_ROLLUPS.len());
+        for (rollup, day) in ROLLUPS.iter().zip(&DAY_ROLLUPS) {
+            for (def, opened) in [(&rollup.table, &mut rollups), (&day.table, &mut days)] {
+                opened.push(match requests {
+                    Some(_) => delta::open(lake, def, instant).await.ok().flatten(),
+                    None => None,
+                });
+            }
         }
         let ingested = delta::open(lake, &INGESTED_TABLE, instant)
             .await
@@ -239,16 +243,23 @@ impl LakeSession {
             requests: requests.as_ref().and_then(DeltaTable::version),
             usage_hourly: rollups[0].as_ref().and_then(DeltaTable::version),
             usage_hourly_keys: rollups[1].as_ref().and_then(DeltaTable::version),
+            usage_daily: days[0].as_ref().and_then(DeltaTable::version),
+            usage_daily_keys: days[1].as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
         };
         tables
             .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)
             .await?;
         let dimensions: [&[(&str, &str)]; 2] = [&DIMENSIONS, &[]];
-        for ((rollup, table), dimensions) in ROLLUPS.iter().zip(&rollups).zip(dimensions) {
-            tables
-                .register_rollup(rollup, requests.as_ref(), table.as_ref(), dimensions)
-                .await?;
+        for (i, dimensions) in dimensions.into_iter().enumerate() {
+            let read = RollupRead {
+                hourly: &ROLLUPS[i],
+                day: &DAY_ROLLUPS[i],
+                table: rollups[i].as_ref(),
+                days: days[i].as_ref(),
+                dimensions,
+            };
+            tables.register_rollup(&read, requests.as_ref()).await?;
         }
         tables
             .register("ingested", &INGESTED_TABLE, ingested.as_ref(), None)
@@ -325,6 +336,18 @@ impl LakeSession {
     }
 }
 
+/// An hourly rollup as a session reads it: with its day rollup, each table
+/// at the session's version, and the dimensions it groups by besides key
+/// and status.
+#[derive(Clone, Copy)]
+struct RollupRead<'a> {
+    hourly: &'a Rollup,
+    day: &'a DayRollup,
+    table: Option<&'a DeltaTable>,
+    days: Option<&'a DeltaTable>,
+    dimensions: &'a [(&'a str, &'a str)],
+}
+
 /// Where a session's tables are registered, and how they are read.
 struct Tables<'a> {
     ctx: &'a SessionContext,
@@ -333,40 +356,71 @@ struct Tables<'a> {
 }
 
 impl Tables<'_> {
-    /// Registers a rollup's table under its name: its files that pair with
-    /// `requests`, and, when some hours have no exact rollup, those hours
-    /// summed from their raw rows by key, status and `dimensions` (so usage
-    /// is exact at every instant).
+    /// Registers an hourly rollup's table under its name: the day rollup's
+    /// files that pair with `requests` for their days, the hourly files that
+    /// pair for the other hours, and, when some hours have no exact rollup,
+    /// those hours summed from their raw rows by key, status and the
+    /// rollup's dimensions (so usage is exact at every instant). Each hour is
+    /// read from exactly one of the three.
     async fn register_rollup(
         &self,
-        rollup: &Rollup,
+        read: &RollupRead<'_>,
         requests: Option<&DeltaTable>,
-        table: Option<&DeltaTable>,
-        dimensions: &[(&str, &str)],
     ) -> Result<()> {
+        let RollupRead {
+            hourly: rollup,
+            day,
+            table,
+            days,
+            dimensions,
+        } = *read;
         let name = rollup.table.dir;
         let Some(requests) = requests else {
             return self.register(name, &rollup.table, None, None).await;
         };
-        let pairing = rollup::pair(requests, table, rollup)?;
+        let by_day = daily::pair(&daily::requests_by_day(requests)?, days, day)?;
+        let covered = |dt: Option<&str>| dt.is_some_and(|dt| by_day.days.contains(dt));
+        let mut pairing = rollup::pair(requests, table, rollup)?;
+        pairing
+            .valid
+            .retain(|path| !covered(dt_of_partition_dir(path)));
+        pairing
+            .stale
+            .retain(|partition| !covered(partition.first().map(String::as_str)));
         let files = Some(pairing.valid.as_slice());
         let exact = table.filter(|_| !pairing.valid.is_empty());
-        if pairing.stale.is_empty() {
+        if pairing.stale.is_empty() && by_day.valid.is_empty() {
             return self.register(name, &rollup.table, exact, files).await;
         }
         let paired = format!("{name}_files");
         self.register(&paired, &rollup.table, exact, files).await?;
-        let hours = pairing
-            .stale
-            .iter()
-            .filter(|p| hour_of_partition(p).is_some())
-            .map(|p| format!("'{}/{}'", p[0], p[1]))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let view = format!(
-            "CREATE VIEW {name} AS SELECT * FROM {paired} UNION ALL {}",
-            rollup_from_raw(dimensions, &hours)
-        );
+        let mut parts = vec![format!("SELECT * FROM {paired}")];
+        if !by_day.valid.is_empty() {
+            // The day files' columns in the hourly table's order (their `hour`
+            // is a column of the file, their `dt` the partition).
+            let in_days = format!("{}_files", day.table.dir);
+            self.register(&in_days, &day.table, days, Some(&by_day.valid))
+                .await?;
+            let columns: Vec<String> = rollup
+                .table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("\"{}\"", f.name()))
+                .collect();
+            parts.push(format!("SELECT {} FROM {in_days}", columns.join(", ")));
+        }
+        if !pairing.stale.is_empty() {
+            let hours = pairing
+                .stale
+                .iter()
+                .filter(|p| hour_of_partition(p).is_some())
+                .map(|p| format!("'{}/{}'", p[0], p[1]))
+                .collect::<Vec<_>>()
+                .join(", ");
+            parts.push(rollup_from_raw(dimensions, &hours));
+        }
+        let view = format!("CREATE VIEW {name} AS {}", parts.join(" UNION ALL "));
         self.ctx.sql(&view).await?;
         Ok(())
     }
@@ -429,6 +483,7 @@ fn delta_provider(
 /// Whether `def` is one of the rollup tables.
 fn is_rollup(def: &TableDef) -> bool {
     ROLLUPS.iter().any(|r| r.table.dir == def.dir)
+        || DAY_ROLLUPS.iter().any(|r| r.table.dir == def.dir)
 }
 
 /// The schema a table is read as in process: the table's own, but the

@@ -166,6 +166,8 @@ pub(super) async fn metrics(
         ("requests", versions.requests),
         ("usage_hourly", versions.usage_hourly),
         ("usage_hourly_keys", versions.usage_hourly_keys),
+        ("usage_daily", versions.usage_daily),
+        ("usage_daily_keys", versions.usage_daily_keys),
         ("ingested", versions.ingested),
     ] {
         if let Some(v) = version {

@@ -280,7 +280,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Copies the directory `from` to `to`.
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     for file in files_under(from) {
         let target = to.join(file.strip_prefix(from).unwrap());
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();

@@ -148,7 +148,12 @@ fn assert_rollup_tables_exact(
     want: &std::collections::BTreeMap<String, crate::logs::Totals>,
 ) {
     let figures = crate::delta::reader_figures(want);
-    for table in ["usage_hourly", "usage_hourly_keys"] {
+    for table in [
+        "usage_hourly",
+        "usage_hourly_keys",
+        "usage_daily",
+        "usage_daily_keys",
+    ] {
         let view = crate::delta::read_rollup_with_python(lake, table);
         assert_eq!(view.keys, figures, "{table}");
     }

@@ -237,3 +237,116 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
         assert_eq!(query_csv(&[], lake, &sql).await, format!("n\n{want}\n"));
     }
 }
+
+/// A day rollup (`usage_daily`, `usage_daily_keys`) is read for a day only
+/// while it is named for exactly that day's `requests` files. Late logs
+/// change the day's files: the run writes the day's rollup again and takes
+/// out the old one, and an old one put back (a writer that lost a race, a
+/// restored backup) is never read, so usage stays exact. `maintain` writes
+/// the day rollups of a lake that has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
+    use crate::ballista::copy_dir;
+    use crate::delta::{current_files_of, read_rollup_with_python, reader_figures};
+    use crate::exactly_once::assert_rollup_matches_rows;
+    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut all = write_hours(logs.path());
+    let lake = lake_dir.path().to_str().unwrap();
+    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Two days (the 4th's last hour, the 5th's first four), in both tables.
+    assert_eq!(summary(&run)["day_rollups_written"], 4);
+    let days = ["usage_daily", "usage_daily_keys"];
+    let whole = |all: &[Req]| reader_figures(&expected(&all.iter().collect::<Vec<_>>()));
+    for table in days {
+        let files = current_files_of(lake, table);
+        assert_eq!(files.len(), 2, "{table}: {files:?}");
+        assert!(files[0].starts_with("dt=2025-10-04/day-"), "{files:?}");
+        assert!(files[1].starts_with("dt=2025-10-05/day-"), "{files:?}");
+        // Read whole by the independent reader: every request once.
+        assert_eq!(
+            read_rollup_with_python(lake, table).keys,
+            whole(&all),
+            "{table}"
+        );
+    }
+    // Both days are read from their day rollup.
+    let days_read = |table: &str| format!("SELECT DISTINCT dt FROM {table}_files ORDER BY dt");
+    for table in days {
+        assert_eq!(
+            query_csv(&[], lake, &days_read(table)).await,
+            "dt\n2025-10-04\n2025-10-05\n"
+        );
+    }
+    let ranges = [
+        ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
+        ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
+    ];
+    assert_usage_exact(lake, &all, &ranges).await;
+    assert_rollup_matches_rows(lake).await;
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(summary(&run)["day_rollups_written"], 0);
+    let before = lake_dir.path().join("days-before");
+    for table in days {
+        copy_dir(&lake_dir.path().join(table), &before.join(table));
+    }
+
+    // Late logs into hour 01 of the 5th: that day's rollup is written again.
+    let late = requests_at("2025-10-05", 1, 12, "late");
+    let name = "E2ROLL.2025-10-05-01.0002.gz";
+    std::fs::write(logs.path().join(name), gzip(&log_text(&late))).unwrap();
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 12);
+    assert_eq!(summary(&run)["day_rollups_written"], 2);
+    all.extend(late);
+    for table in days {
+        let files = current_files_of(lake, table);
+        assert_eq!(files.len(), 2, "{table}: {files:?}");
+        assert_eq!(
+            read_rollup_with_python(lake, table).keys,
+            whole(&all),
+            "{table}"
+        );
+    }
+    assert_usage_exact(lake, &all, &ranges).await;
+
+    // The tables as they were before the late logs: the 5th's rollup is of
+    // the day's old files, and is not read; the 4th's still is.
+    for table in days {
+        std::fs::remove_dir_all(lake_dir.path().join(table)).unwrap();
+        copy_dir(&before.join(table), &lake_dir.path().join(table));
+        assert_eq!(
+            query_csv(&[], lake, &days_read(table)).await,
+            "dt\n2025-10-04\n"
+        );
+    }
+    assert_usage_exact(lake, &all, &ranges).await;
+    assert_rollup_matches_rows(lake).await;
+
+    // With no day rollups at all, `maintain` writes them.
+    for table in days {
+        std::fs::remove_dir_all(lake_dir.path().join(table)).unwrap();
+    }
+    assert_usage_exact(lake, &all, &ranges).await;
+    let maintained = edgemeter(&[], &["maintain", "--lake", lake]).await;
+    assert_eq!(maintained.code, 0, "{}", maintained.stderr);
+    assert!(
+        maintained.stdout.contains("wrote 4 day rollup files"),
+        "{}",
+        maintained.stdout
+    );
+    for table in days {
+        assert_eq!(
+            read_rollup_with_python(lake, table).keys,
+            whole(&all),
+            "{table}"
+        );
+        assert_eq!(
+            query_csv(&[], lake, &days_read(table)).await,
+            "dt\n2025-10-04\n2025-10-05\n"
+        );
+    }
+    assert_usage_exact(lake, &all, &ranges).await;
+}

@@ -94,6 +94,8 @@ async fn scheduled_run_from_a_config_file() {
         s["partitions_dropped"],
         serde_json::json!([
             "requests/dt=2025-10-05",
+            "usage_daily/dt=2025-10-05",
+            "usage_daily_keys/dt=2025-10-05",
             "usage_hourly/dt=2025-10-05",
             "usage_hourly_keys/dt=2025-10-05"
         ])

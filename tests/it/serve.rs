@@ -942,6 +942,8 @@ async fn invoice_quota_alerts_health_and_metrics() {
         ("requests", "requests"),
         ("usage_hourly", "usage_hourly"),
         ("usage_hourly_keys", "usage_hourly_keys"),
+        ("usage_daily", "usage_daily"),
+        ("usage_daily_keys", "usage_daily_keys"),
         ("ingested", "_edgemeter/ingested"),
     ] {
         let newest =

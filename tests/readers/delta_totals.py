@@ -9,8 +9,9 @@
                                     of TABLE (default requests)
     delta_totals.py LAKE --rollup TABLE
                                     the same per-key totals summed from a
-                                    rollup table (usage_hourly or
-                                    usage_hourly_keys) as any Delta reader
+                                    rollup table (usage_hourly,
+                                    usage_hourly_keys, usage_daily or
+                                    usage_daily_keys) as any Delta reader
                                     sees it, every current file counted
 
 Each read replays the Delta log of `LAKE/requests` at its newest version and

@@ -1,0 +1,354 @@
+//! Day rollups: `usage_daily` and `usage_daily_keys`, one file per day of
+//! each hourly rollup ([`super::rollup`]).
+//!
+//! An hourly rollup has a file per `requests` file, so a month of usage
+//! reads hundreds of small files, and opening each costs more than summing
+//! its rows (a month of the benchmark's 10× lake: 528 files per rollup).
+//! A day rollup holds, in one file, the rows of every hourly rollup file of
+//! one day, with the hour as a column of its own. It is named for the exact
+//! set of that day's `requests` files (`day-<digest>.parquet`, the digest of
+//! their paths), and a reader takes it in place of the day's hourly rollups
+//! only while that set is the day's set in the `requests` snapshot it reads
+//! ([`pair`]). A late file, a merge or a dropped hour changes the set, and the
+//! day is read from its hourly rollups (and raw rows) again until a day
+//! rollup of the new set is committed. So a day rollup is exact whenever it
+//! is read, for the same reason an hourly one is: it is the sum of exactly
+//! the files it is named for.
+//!
+//! They are written at the end of every ingest run and by `maintain`, for
+//! every day that lacks one (the days a run wrote to, or a lake made before
+//! day rollups), from the day's hourly rollup files: two days at a time,
+//! each with its input files' bytes, one of them decoded and the day's
+//! output in memory, and only for days whose every hour has its hourly
+//! rollups. A day whose hourly rollups hold more than
+//! [`MAX_DAY_INPUT_BYTES`] keeps them and gets no day rollup.
+
+use super::Lake;
+use super::REQUESTS_TABLE;
+use super::delta::{self, AsOf, Committed, DataFile, TableDef};
+use super::layout::{USAGE_DAILY_DIR, USAGE_DAILY_KEYS_DIR, dt_of_partition_dir};
+use super::parquet_io::{decode_as, rollup_writer_properties};
+use super::rollup::{self, BY_KEY, DETAIL, Rollup};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::ArrowWriter;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock};
+
+/// A day's hourly rollup files larger than this, together, are left as
+/// they are: the day rollup is built with the day's input in memory.
+pub(crate) const MAX_DAY_INPUT_BYTES: u64 = 64 << 20;
+
+/// One of the day rollups: its table, the hourly rollup it is made of, and
+/// the version of what one file holds (part of its name's digest, so a file
+/// of another layout never pairs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DayRollup {
+    pub(crate) table: TableDef,
+    pub(crate) hourly: Rollup,
+    layout: &'static str,
+}
+
+/// The partition column of the day rollups.
+const DAY_PARTITION: [&str; 1] = ["dt"];
+
+/// `usage_daily`: the days of `usage_hourly`.
+pub(crate) const DAY_DETAIL: DayRollup = DayRollup {
+    table: TableDef {
+        dir: USAGE_DAILY_DIR,
+        file_schema: detail_day_schema,
+        partition_by: &DAY_PARTITION,
+        stats_columns: &["api_key_id"],
+    },
+    hourly: DETAIL,
+    layout: "usage_daily/1 a day's requests files; usage_hourly rows and hour",
+};
+
+/// `usage_daily_keys`: the days of `usage_hourly_keys`.
+pub(crate) const DAY_KEYS: DayRollup = DayRollup {
+    table: TableDef {
+        dir: USAGE_DAILY_KEYS_DIR,
+        file_schema: keys_day_schema,
+        partition_by: &DAY_PARTITION,
+        stats_columns: &["api_key_id"],
+    },
+    hourly: BY_KEY,
+    layout: "usage_daily_keys/1 a day's requests files; usage_hourly_keys rows and hour",
+};
+
+/// The day rollups, in the order of [`rollup::ROLLUPS`] (the hourly rollup
+/// each is made of).
+pub(crate) const DAY_ROLLUPS: [DayRollup; 2] = [DAY_DETAIL, DAY_KEYS];
+
+/// An hourly rollup's file schema with `hour` (the partition value of the
+/// hour each row came from) after its columns.
+fn with_hour(hourly: SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = hourly.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("hour", DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+static DETAIL_DAY_SCHEMA: LazyLock<SchemaRef> =
+    LazyLock::new(|| with_hour(rollup::rollup_schema()));
+static KEYS_DAY_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| with_hour(rollup::keys_schema()));
+
+/// The schema of the Parquet files under `usage_daily/`: `usage_hourly`'s
+/// columns and `hour`.
+pub(crate) fn detail_day_schema() -> SchemaRef {
+    DETAIL_DAY_SCHEMA.clone()
+}
+
+/// The schema of the Parquet files under `usage_daily_keys/`:
+/// `usage_hourly_keys`' columns and `hour`.
+pub(crate) fn keys_day_schema() -> SchemaRef {
+    KEYS_DAY_SCHEMA.clone()
+}
+
+/// The `requests` files of each day (`dt`) of a snapshot, paths in order.
+pub(crate) fn requests_by_day(requests: &DeltaTable) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut days: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (partition, files) in delta::files_by_partition(requests, &REQUESTS_TABLE)? {
+        let Some(dt) = partition.first() else {
+            continue;
+        };
+        days.entry(dt.clone())
+            .or_default()
+            .extend(files.into_iter().map(|f| f.path));
+    }
+    for files in days.values_mut() {
+        files.sort_unstable();
+    }
+    Ok(days)
+}
+
+/// The path (relative to its table) of `day`'s file that holds exactly the
+/// `requests` files `files` (paths relative to `requests`, in order) of `dt`.
+pub(crate) fn path_for(day: &DayRollup, dt: &str, files: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(day.layout.as_bytes());
+    for file in files {
+        hasher.update(b"\n");
+        hasher.update(file.as_bytes());
+    }
+    let digest = hasher.finalize();
+    format!("dt={dt}/day-{}.parquet", hex::encode(&digest[..16]))
+}
+
+/// The day rollup files that pair with a `requests` snapshot.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct DayPairing {
+    /// Files (relative to their table) that hold exactly their day's files.
+    pub(crate) valid: Vec<String>,
+    /// The days (`dt`) those files stand for.
+    pub(crate) days: BTreeSet<String>,
+}
+
+/// Pairs every day of `requests` (as [`requests_by_day`] gives them) with
+/// its file in `daily`, the table of `day`.
+pub(crate) fn pair(
+    requests: &BTreeMap<String, Vec<String>>,
+    daily: Option<&DeltaTable>,
+    day: &DayRollup,
+) -> Result<DayPairing> {
+    let mut pairing = DayPairing::default();
+    let Some(daily) = daily else {
+        return Ok(pairing);
+    };
+    let present: BTreeSet<String> = delta::files_by_partition(daily, &day.table)?
+        .into_values()
+        .flatten()
+        .map(|f| f.path)
+        .collect();
+    for (dt, files) in requests {
+        let path = path_for(day, dt, files);
+        if present.contains(&path) {
+            pairing.valid.push(path);
+            pairing.days.insert(dt.clone());
+        }
+    }
+    Ok(pairing)
+}
+
+/// Writes the day rollups that are missing, in both day rollups, and takes
+/// out those of sets of files that are gone; returns how many files it
+/// wrote.
+pub(crate) async fn roll_up(lake: &Lake) -> Result<u64> {
+    let Some(mut requests) = delta::open(lake, &REQUESTS_TABLE, AsOf::Latest).await? else {
+        return Ok(0);
+    };
+    let mut written = 0;
+    for day in &DAY_ROLLUPS {
+        let Some(hourly) = delta::open(lake, &day.hourly.table, AsOf::Latest).await? else {
+            continue;
+        };
+        let mut daily = delta::open_or_create(lake, &day.table).await?;
+        written += roll_up_one(lake, &mut requests, &hourly, &mut daily, day).await?;
+    }
+    Ok(written)
+}
+
+/// [`roll_up`] of one day rollup.
+async fn roll_up_one(
+    lake: &Lake,
+    requests: &mut DeltaTable,
+    hourly: &DeltaTable,
+    daily: &mut DeltaTable,
+    day: &DayRollup,
+) -> Result<u64> {
+    let by_day = requests_by_day(requests)?;
+    let hours = rollup::pair(requests, Some(hourly), &day.hourly)?;
+    let stale: BTreeSet<&str> = hours
+        .stale
+        .iter()
+        .filter_map(|p| p.first())
+        .map(String::as_str)
+        .collect();
+    let mut inputs: BTreeMap<&str, Vec<&DataFile>> = BTreeMap::new();
+    let hourly_files = delta::files_by_partition(hourly, &day.hourly.table)?;
+    let valid: BTreeSet<&str> = hours.valid.iter().map(String::as_str).collect();
+    for file in hourly_files.values().flatten() {
+        if valid.contains(file.path.as_str())
+            && let Some(dt) = dt_of_partition_dir(&file.path)
+        {
+            inputs.entry(dt).or_default().push(file);
+        }
+    }
+    let present = pair(&by_day, Some(daily), day)?.days;
+    let mut wanted = Vec::new();
+    for (dt, files) in &by_day {
+        if stale.contains(dt.as_str()) || present.contains(dt) {
+            continue;
+        }
+        let Some(inputs) = inputs.get(dt.as_str()) else {
+            continue;
+        };
+        let bytes: u64 = inputs
+            .iter()
+            .map(|f| u64::try_from(f.size).unwrap_or(0))
+            .sum();
+        if bytes > MAX_DAY_INPUT_BYTES {
+            tracing::info!(
+                dt,
+                bytes,
+                "{}: a day too large for a day rollup; its hours are read instead",
+                day.table.dir
+            );
+            continue;
+        }
+        wanted.push((path_for(day, dt, files), inputs.as_slice()));
+    }
+    // Two days at a time: encoding a day's strings is the cost, one core each.
+    let made: HashMap<String, usize> = futures::stream::iter(wanted)
+        .map(|(path, inputs)| async move {
+            let file = build(lake, day, inputs).await?;
+            let size = file.len();
+            let location = delta::file_location(lake, &day.table, &path);
+            lake.store().put(&location, PutPayload::from(file)).await?;
+            Ok::<_, Error>((path, size))
+        })
+        .buffer_unordered(2)
+        .try_collect()
+        .await?;
+    commit(requests, daily, day, &made).await?;
+    Ok(made.len() as u64)
+}
+
+/// One day's file: the rows of its hourly rollup files `inputs`, each with
+/// the hour it came from.
+async fn build(lake: &Lake, day: &DayRollup, inputs: &[&DataFile]) -> Result<Bytes> {
+    let mut data = Vec::with_capacity(inputs.len());
+    for file in inputs {
+        let location = delta::file_location(lake, &day.hourly.table, &file.path);
+        let hour = file
+            .path
+            .split('/')
+            .find_map(|part| part.strip_prefix("hour="))
+            .ok_or_else(|| Error::Lake(format!("{location}: not in an hour's partition")))?
+            .to_string();
+        let bytes = lake.store().get(&location).await?.bytes().await?;
+        data.push((location, hour, bytes));
+    }
+    let hourly_schema = (day.hourly.table.file_schema)();
+    let schema = (day.table.file_schema)();
+    crate::cpu::run(move || {
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(
+            &mut out,
+            schema.clone(),
+            Some(rollup_writer_properties(None)),
+        )?;
+        for (location, hour, data) in data {
+            let batches = decode_as(data, &hourly_schema)
+                .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+            for batch in batches {
+                let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+                columns.push(Arc::new(StringArray::from(vec![
+                    hour.as_str();
+                    batch.num_rows()
+                ])));
+                writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+            }
+        }
+        writer.close()?;
+        Ok::<_, Error>(Bytes::from(out))
+    })
+    .await?
+}
+
+/// Commits the day files `made` (path → size) and takes out every other
+/// file: each day keeps at most the file of its current set of `requests`
+/// files, and a day that `requests` no longer has keeps none. A file made for a set that another
+/// writer has changed since is not added.
+async fn commit(
+    requests: &mut DeltaTable,
+    daily: &mut DeltaTable,
+    day: &DayRollup,
+    made: &HashMap<String, usize>,
+) -> Result<()> {
+    let def = &day.table;
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        delta::catch_up(requests).await?;
+        let by_day = requests_by_day(requests)?;
+        let existing = delta::files_by_partition(daily, def)?;
+        let days: BTreeSet<&str> = by_day
+            .keys()
+            .chain(existing.keys().filter_map(|p| p.first()))
+            .map(String::as_str)
+            .collect();
+        let mut actions = Vec::new();
+        for dt in days {
+            let partition = vec![dt.to_string()];
+            let wanted = by_day.get(dt).map(|files| path_for(day, dt, files));
+            let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
+            for old in olds.iter().filter(|f| Some(&f.path) != wanted.as_ref()) {
+                actions.push(delta::remove_action(def, &partition, old));
+            }
+            if let Some(wanted) = wanted
+                && let Some(&size) = made.get(&wanted)
+                && !olds.iter().any(|f| f.path == wanted)
+            {
+                actions.push(delta::add_action(def, &partition, wanted, size, None));
+            }
+        }
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let operation = delta::write_operation(def, SaveMode::Overwrite, None);
+        match delta::commit(daily, actions, operation, HashMap::new()).await? {
+            Committed::At(_) => return Ok(()),
+            Committed::Conflict => delta::backoff(attempt).await,
+        }
+    }
+    Err(Error::Lake(format!(
+        "{}: gave up committing after {} attempts, each beaten by another writer",
+        def.dir,
+        delta::MAX_ATTEMPTS
+    )))
+}
