@@ -218,21 +218,39 @@ impl LakeSession {
                 .map_or(AsOf::Latest, AsOf::Time),
             (other, _) => other,
         };
-        // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
-        let mut rollups = Vec::with_capacity(ROLLUPS.len());
-        let mut days = Vec::with_capacity(DAY_ROLLUPS.len());
-        for (rollup, day) in ROLLUPS.iter().zip(&DAY_ROLLUPS) {
-            for (def, opened) in [(&rollup.table, &mut rollups), (&day.table, &mut days)] {
-                opened.push(match requests {
-                    Some(_) => delta::open(lake, def, instant).await.ok().flatten(),
-                    None => None,
-                });
-            }
+        // The other tables, opened side by side: each open lists its log and
+        // reads a checkpoint and the commits after it. The rollups are read
+        // only beside a `requests` table.
+        let others = [
+            (ROLLUPS[0].table, true),
+            (ROLLUPS[1].table, true),
+            (DAY_ROLLUPS[0].table, true),
+            (DAY_ROLLUPS[1].table, true),
+            (INGESTED_TABLE, false),
+        ];
+        let has_requests = requests.is_some();
+        let opening: Vec<_> = others
+            .into_iter()
+            .map(|(def, beside_requests)| {
+                let lake = lake.clone();
+                tokio::spawn(async move {
+                    match beside_requests && !has_requests {
+                        true => None,
+                        false => delta::open(&lake, &def, instant).await.ok().flatten(),
+                    }
+                })
+            })
+            .collect();
+        let mut opened = Vec::with_capacity(opening.len());
+        for task in opening {
+            opened.push(task.await?);
         }
-        let ingested = delta::open(lake, &INGESTED_TABLE, instant)
-            .await
-            .ok()
-            .flatten();
+        let [hourly, keys, daily, daily_keys, ingested]: [Option<DeltaTable>; 5] = opened
+            .try_into()
+            .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
+        // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
+        let rollups = [hourly, keys];
+        let days = [daily, daily_keys];
         let read_at = requests.as_ref().and_then(|t| {
             let snapshot = t.snapshot().ok()?;
             snapshot
