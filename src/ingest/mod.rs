@@ -154,8 +154,17 @@ impl Finish<'_> {
         }
         // Day rollups of the days that lack one (those this run wrote to,
         // hours it rebuilt, a lake made before them), after retention so
-        // that none is made for a day just dropped.
-        summary.day_rollups_written = crate::lake::daily::roll_up(lake).await?;
+        // that none is made for a day just dropped. They only speed reads
+        // up: one that cannot be written now is a warning, the days are read
+        // from their hourly rollups, and the next run or `maintain` tries
+        // again.
+        summary.day_rollups_written = match crate::lake::daily::roll_up(lake).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!("day rollups not written this run: {e}");
+                0
+            }
+        };
         self.retry
             .settle(
                 lake,
