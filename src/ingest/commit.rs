@@ -400,10 +400,7 @@ pub(super) async fn commit_batch(
     }
     let Some(version) = version else {
         discard_all(lake, &merges).await;
-        return Err(crate::error::Error::Lake(format!(
-            "requests: gave up committing after {} attempts, each beaten by another writer",
-            delta::MAX_ATTEMPTS
-        )));
+        return Err(delta::gave_up(REQUESTS_TABLE.dir));
     };
     drop(held);
     let hours: Vec<_> = merges.values().map(|m| m.hour).collect();

@@ -346,9 +346,5 @@ async fn commit(
             Committed::Conflict => delta::backoff(attempt).await,
         }
     }
-    Err(Error::Lake(format!(
-        "{}: gave up committing after {} attempts, each beaten by another writer",
-        def.dir,
-        delta::MAX_ATTEMPTS
-    )))
+    Err(delta::gave_up(def.dir))
 }

@@ -421,10 +421,15 @@ pub(crate) async fn commit_append(
             Committed::Conflict => backoff(attempt).await,
         }
     }
-    Err(Error::Lake(format!(
-        "{}: gave up committing after {MAX_ATTEMPTS} attempts, each beaten by another writer",
-        def.dir
-    )))
+    Err(gave_up(def.dir))
+}
+
+/// The error of a writer that lost [`MAX_ATTEMPTS`] commits in a row to
+/// other writers, on the table at `dir`.
+pub(crate) fn gave_up(dir: &str) -> Error {
+    Error::Lake(format!(
+        "{dir}: gave up committing after {MAX_ATTEMPTS} attempts, each beaten by another writer"
+    ))
 }
 
 /// How many times a writer tries to commit before giving up. Each failed

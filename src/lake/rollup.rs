@@ -280,11 +280,7 @@ async fn commit_one(
             Committed::Conflict => delta::backoff(attempt).await,
         }
     }
-    Err(Error::Lake(format!(
-        "{}: gave up committing after {} attempts, each beaten by another writer",
-        def.dir,
-        delta::MAX_ATTEMPTS
-    )))
+    Err(delta::gave_up(def.dir))
 }
 
 /// The sums of one `requests` file of an hour, by key and status (a batch of
