@@ -25,7 +25,7 @@
 
 use super::Lake;
 use super::REQUESTS_TABLE;
-use super::delta::{self, AsOf, Committed, DataFile, TableDef};
+use super::delta::{self, AsOf, DataFile, TableDef};
 use super::layout::{USAGE_DAILY_DIR, USAGE_DAILY_KEYS_DIR, dt_of_partition_dir};
 use super::parquet_io::{decode_as, rollup_writer_properties};
 use super::rollup::{self, BY_KEY, DETAIL, Rollup};
@@ -35,7 +35,6 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use deltalake::DeltaTable;
-use deltalake::protocol::SaveMode;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
@@ -337,13 +336,8 @@ async fn commit(
                 actions.push(delta::add_action(def, &partition, wanted, size, None));
             }
         }
-        if actions.is_empty() {
+        if delta::commit_replacing(daily, def, actions, attempt).await? {
             return Ok(());
-        }
-        let operation = delta::write_operation(def, SaveMode::Overwrite, None);
-        match delta::commit(daily, actions, operation, HashMap::new()).await? {
-            Committed::At(_) => return Ok(()),
-            Committed::Conflict => delta::backoff(attempt).await,
         }
     }
     Err(delta::gave_up(def.dir))

@@ -424,6 +424,29 @@ pub(crate) async fn commit_append(
     Err(gave_up(def.dir))
 }
 
+/// Commits `actions`, which replace files of `table` (the rollups' way):
+/// true when they are committed, or when there are none; false after a
+/// conflict, once the pause before `attempt`'s retry is over (the caller
+/// reads the newer version and works its actions out again).
+pub(crate) async fn commit_replacing(
+    table: &mut DeltaTable,
+    def: &TableDef,
+    actions: Vec<Action>,
+    attempt: u32,
+) -> Result<bool> {
+    if actions.is_empty() {
+        return Ok(true);
+    }
+    let operation = write_operation(def, SaveMode::Overwrite, None);
+    match commit(table, actions, operation, HashMap::new()).await? {
+        Committed::At(_) => Ok(true),
+        Committed::Conflict => {
+            backoff(attempt).await;
+            Ok(false)
+        }
+    }
+}
+
 /// The error of a writer that lost [`MAX_ATTEMPTS`] commits in a row to
 /// other writers, on the table at `dir`.
 pub(crate) fn gave_up(dir: &str) -> Error {

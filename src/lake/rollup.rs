@@ -38,7 +38,7 @@
 
 use super::Lake;
 use super::REQUESTS_TABLE;
-use super::delta::{self, Committed, DataFile, TableDef};
+use super::delta::{self, DataFile, TableDef};
 use super::layout::{
     USAGE_HOURLY_DIR, USAGE_HOURLY_KEYS_DIR, hour_of_partition, partition_dir, partition_key,
 };
@@ -53,7 +53,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::file::metadata::SortingColumn;
 use deltalake::DeltaTable;
-use deltalake::protocol::SaveMode;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -271,13 +270,8 @@ async fn commit_one(
                 actions.push(delta::add_action(def, &partition, path.clone(), size, None));
             }
         }
-        if actions.is_empty() {
+        if delta::commit_replacing(rollups, def, actions, attempt).await? {
             return Ok(());
-        }
-        let operation = delta::write_operation(def, SaveMode::Overwrite, None);
-        match delta::commit(rollups, actions, operation, HashMap::new()).await? {
-            Committed::At(_) => return Ok(()),
-            Committed::Conflict => delta::backoff(attempt).await,
         }
     }
     Err(delta::gave_up(def.dir))

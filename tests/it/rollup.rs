@@ -350,3 +350,31 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     }
     assert_usage_exact(lake, &all, &ranges).await;
 }
+
+/// A day rollup that cannot be written (here a file stands where the
+/// `usage_daily` table would be) leaves the run successful, says so, and
+/// usage stays exact from the hourly rollups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_rollup_that_cannot_be_written_is_a_warning_not_a_failed_run() {
+    let (logs, lake_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let all = write_hours(logs.path());
+    let lake = lake_dir.path().to_str().unwrap();
+    std::fs::write(lake_dir.path().join("usage_daily"), "not a table").unwrap();
+    let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], all.len());
+    assert_eq!(summary(&run)["day_rollups_written"], 0);
+    assert!(
+        run.stderr.contains("day rollups not written this run"),
+        "{}",
+        run.stderr
+    );
+    assert_usage_exact(
+        lake,
+        &all,
+        &[("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z")],
+    )
+    .await;
+    crate::exactly_once::assert_rollup_matches_rows(lake).await;
+}
