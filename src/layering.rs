@@ -20,7 +20,7 @@ struct Layer {
 /// The layers, from the bottom.
 const LAYERS: &[Layer] = &[
     Layer {
-        modules: &["error", "cpu"],
+        modules: &["error", "cpu", "memory"],
         independent: false,
     },
     Layer {

@@ -16,7 +16,7 @@
 //! break a higher one. The test in `layering.rs` holds every file to this
 //! map. From the bottom:
 //!
-//! 1. foundation: `error`, [`cpu`].
+//! 1. foundation: `error`, [`cpu`], [`memory`] (the allocator's options).
 //! 2. shared model, what several layers need and none of them owns:
 //!    [`schema`] (the field catalogue and the lake's Arrow schema), `time`
 //!    (instants, UTC hours, ranges, billing periods, zones), `aws` (S3
@@ -61,6 +61,7 @@ pub(crate) mod key;
 pub mod lake;
 #[cfg(test)]
 mod layering;
+pub mod memory;
 pub(crate) mod metrics;
 pub(crate) mod object_names;
 pub mod query;

@@ -7,32 +7,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// mimalloc: on the benchmark, about 8% less time than the system allocator.
-/// With freed memory kept (below) its peak RSS is higher (about 490 MiB
+/// With freed memory kept (`edgemeter::memory::keep_freed_memory`) its peak RSS is higher (about 490 MiB
 /// against 367 MiB on the few-large set); `bench/RESULTS.md` ("Memory: what
 /// fits in 256 MiB") gives the settings that trade time for less.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Keeps freed memory for reuse instead of handing it back to the system after
-/// a delay. Ingest frees and re-allocates a batch's worth of buffers per batch;
-/// returned pages come back zero-filled by the kernel, which cost a fifth of
-/// the CPU time in profiles. Peak RSS is unchanged, since it is bounded by the
-/// batch size. `MIMALLOC_PURGE_DELAY` in the environment still wins.
-fn keep_freed_memory() {
-    /// `mi_option_purge_delay` in the enum of the mimalloc bundled with
-    /// libmimalloc-sys 0.1.49 (v3 `mimalloc.h`); its default there is 1000 (ms).
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: these calls only read and write mimalloc's table of options; the
-    // default is checked first, so a different layout of the enum is left alone.
-    unsafe {
-        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1000 {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
-        }
-    }
-}
 
 /// Keeps the C allocator's freed memory too. The zstd library allocates its
 /// contexts with `malloc`, not through Rust's allocator, and the Parquet writer
@@ -56,30 +35,6 @@ fn keep_freed_c_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_c_memory() {}
-
-/// Commands other than ingest run without transparent huge pages, as
-/// `MIMALLOC_ALLOW_THP=0` would have mimalloc do (which sets the same flag at
-/// its start). A query's memory is short-lived: faulting it in as 2 MiB pages
-/// that the kernel zeroes whole was a fifth of a month of per-key usage's
-/// profile, and without them the query took 10% less time
-/// (`bench/RESULTS.md`). Ingest reuses its buffers batch after batch and
-/// keeps huge pages (about 3% faster with them). The flag covers memory
-/// touched from here on; `MIMALLOC_ALLOW_THP` in the environment still wins.
-#[cfg(target_os = "linux")]
-fn without_huge_pages() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
-        return;
-    }
-    let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process; its
-    // arguments are integers of the width the kernel reads.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn without_huge_pages() {}
 
 /// Threads for blocking work: local file I/O and delta-rs's snapshot builds,
 /// which block a thread until their own I/O on the same pool is done (with
@@ -111,15 +66,22 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
-    keep_freed_memory();
+    edgemeter::memory::keep_freed_memory();
     keep_freed_c_memory();
     let cli = Cli::parse();
     let ingesting = matches!(
         cli.command,
         Command::Ingest(_) | Command::Run(_) | Command::Reingest(_)
     );
+    // Commands other than ingest run without transparent huge pages
+    // (`memory::without_huge_pages`). A query's memory is
+    // short-lived: faulting it in as 2 MiB pages that the kernel zeroes whole was
+    // a fifth of a month of per-key usage's profile, and without them the query
+    // took 10% less time (`bench/RESULTS.md`). Ingest reuses its buffers batch
+    // after batch and keeps huge pages (about 3% faster with them), unless
+    // `--low-memory` turns them off.
     if !ingesting {
-        without_huge_pages();
+        edgemeter::memory::without_huge_pages();
     }
     init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

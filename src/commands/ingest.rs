@@ -106,6 +106,21 @@ pub struct IngestSettings {
     #[arg(long, env = "EDGEMETER_MAX_FILE_BYTES", value_parser = parse_size)]
     #[serde(deserialize_with = "size_setting")]
     pub(crate) max_file_bytes: Option<u64>,
+    /// Trade time for memory, to fit a 256 MiB container: the defaults of
+    /// --concurrency, --part-bytes and --max-file-bytes become 4, 32MiB and
+    /// 32MiB, two batches are in memory instead of three,
+    /// and freed memory goes back to the system at once (about a fifth more
+    /// time; `--low-memory=false` or EDGEMETER_LOW_MEMORY=0 turns a config
+    /// file's setting off).
+    #[arg(
+        long,
+        env = "EDGEMETER_LOW_MEMORY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) low_memory: Option<bool>,
     /// Read only shard I of N of the source's objects (0-based: 0/4 … 3/4),
     /// by a stable hash of each object's name; N workers with one shard each
     /// share a source. Without it, a run reads every object.

@@ -46,6 +46,9 @@ use std::time::Instant;
 /// instead (see `queue`).
 pub(crate) async fn ingest(options: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
+    if options.low_memory {
+        crate::memory::return_freed_memory();
+    }
     let run_id = new_run_id(options.clock.now());
     let queue = crate::source::sqs::QueueUrl::of_source(&options.source).transpose()?;
     let lake = Lake::open_or_create(&options.lake, &options.s3).await?;
@@ -273,6 +276,10 @@ pub(crate) struct IngestOptions {
     pub(crate) max_object_bytes: u64,
     /// Log text of one object parsed and committed at a time.
     pub(crate) part_bytes: u64,
+    /// `--low-memory`: two batches in memory instead of three, and the
+    /// allocator returns freed memory at once (its other effects are the
+    /// defaults of the sizes above).
+    pub(crate) low_memory: bool,
     /// How large one data file of an hour may grow.
     pub(crate) file_limits: crate::lake::partition::FileLimits,
     /// Which objects to list.
@@ -434,6 +441,7 @@ mod tests {
             batch_bytes: 8 << 20,
             max_object_bytes: 1 << 30,
             part_bytes: DEFAULT_PART_BYTES,
+            low_memory: false,
             file_limits: Default::default(),
             window,
             shard: None,

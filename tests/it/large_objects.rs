@@ -281,3 +281,88 @@ async fn kill_9_between_the_parts_of_an_object_loses_and_doubles_nothing() {
     assert_eq!(summary(&again)["objects_skipped"], 3);
     assert_eq!(summary(&again)["rows_written"], 0);
 }
+
+/// `--low-memory` (two batches in memory instead of three, the allocator
+/// returning freed memory at once) counts exactly: an object committed in
+/// parts, several objects of one hour merged batch after batch, and a late
+/// object repeating requests already in the lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_memory_run_counts_exactly() {
+    let logs = tempfile::tempdir().unwrap();
+    let big = hour_of_requests(10, 2000, "lowbig");
+    std::fs::write(
+        logs.path().join("E2LOW.2025-10-05-10.a.gz"),
+        gzip(&object_text(&big, 2, 30)),
+    )
+    .unwrap();
+    let mut all: Vec<Req> = big.clone();
+    for (i, n) in [300, 450, 120].into_iter().enumerate() {
+        let reqs = hour_of_requests(10, n, &format!("low{i}"));
+        let name = format!("E2LOW.2025-10-05-10.{i}.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&reqs))).unwrap();
+        all.extend(reqs);
+    }
+    let other = hour_of_requests(11, 250, "lowother");
+    std::fs::write(
+        logs.path().join("E2LOW.2025-10-05-11.a.gz"),
+        gzip(&log_text(&other)),
+    )
+    .unwrap();
+    all.extend(other);
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path().to_str().unwrap();
+    let source = logs.path().to_str().unwrap();
+    // One object per batch (a batch of one byte), parts of about 50 lines.
+    let flags = [
+        "--full-listing",
+        "--low-memory",
+        "--batch-bytes",
+        "1",
+        "--part-bytes",
+        PART,
+        "--max-file-rows",
+        "500",
+        "--json",
+    ];
+    let run = ingest(&[], source, lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = summary(&run);
+    assert_eq!(s["objects_ingested"], 5);
+    assert_eq!(s["bad_lines"], 2);
+    assert_eq!(s["duplicates"], 30);
+    assert_eq!(s["rows_written"], all.len());
+    let refs: Vec<&Req> = all.iter().collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&refs));
+    assert_rollup_matches_rows(lake).await;
+
+    // A late object: 80 requests already counted, 90 new ones.
+    let late = hour_of_requests(10, 90, "lowlate");
+    let mut text = log_text(&late);
+    for r in &big[500..580] {
+        text.push_str(&r.line());
+    }
+    std::fs::write(logs.path().join("E2LOW.2025-10-05-10.z.gz"), gzip(&text)).unwrap();
+    let run = ingest(&[], source, lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["duplicates"], 80);
+    assert_eq!(summary(&run)["rows_written"], 90);
+    all.extend(late);
+    let refs: Vec<&Req> = all.iter().collect();
+    assert_eq!(usage(&[], lake, &[]).await, expected(&refs));
+    let reader = read_with_python(lake);
+    assert_eq!(reader.keys, reader_figures(&expected(&refs)));
+    assert_eq!(reader.repeated_ids, 0);
+    assert_rollup_matches_rows(lake).await;
+
+    // The environment turns it on too, with the smaller defaults.
+    let env = [("EDGEMETER_LOW_MEMORY", "1".to_string())];
+    let shown = ingest(&env, source, lake, &["--print-config"]).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let config = summary(&shown);
+    let ingest = &config["ingests"][0];
+    assert_eq!(ingest["low_memory"], true);
+    assert_eq!(ingest["batch_bytes"], 8 << 20);
+    assert_eq!(ingest["concurrency"], 4);
+    assert_eq!(ingest["part_bytes"], 32 << 20);
+    assert_eq!(ingest["max_file_bytes"], 32 << 20);
+}
