@@ -10,11 +10,16 @@
 use crate::schema::endpoint::endpoint_template;
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, StringArray, StringBuilder,
+    StringViewArray,
 };
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::common::{ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 use regex::Regex;
 use std::collections::HashMap;
@@ -41,65 +46,161 @@ pub(crate) fn all() -> Vec<ScalarUDF> {
 /// anywhere in the text, as `regexp_like` decides, with each pattern compiled
 /// once per session. `regexp_like` compiles its pattern again for every batch
 /// of rows, and a meter's endpoint globs over a month of the rollup spent
-/// more time building the same automata than matching.
+/// more time building the same automata than matching. The text may be a
+/// string view (the rollups are read as views) or a plain string, so that
+/// neither is copied into the other's layout first.
 fn regex_match_udf() -> ScalarUDF {
-    let compiled: Arc<Mutex<HashMap<String, Regex>>> = Arc::default();
-    create_udf(
-        "regex_match",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Boolean,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let [
-                text,
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some(pattern))),
-            ] = args
-            else {
-                return exec_err!("regex_match(text, 'pattern'): the pattern is one text");
-            };
-            let regex = {
-                let mut compiled = compiled
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                match compiled.get(pattern) {
-                    Some(regex) => regex.clone(),
-                    None => {
-                        let regex = match Regex::new(pattern) {
-                            Ok(regex) => regex,
-                            Err(e) => return exec_err!("regex_match: {e}"),
-                        };
-                        compiled.insert(pattern.clone(), regex.clone());
-                        regex
-                    }
-                }
-            };
-            let array = text.to_array(1)?;
-            // The rollup's rows come sorted by their groups, the endpoint
-            // second to last: runs of one text are common, matched once.
-            let mut out = BooleanBuilder::with_capacity(array.len());
-            let mut last: Option<(&str, bool)> = None;
-            for s in array.as_string::<i32>().iter() {
-                let Some(s) = s else {
-                    out.append_null();
-                    continue;
-                };
-                let matched = match last {
-                    Some((previous, matched)) if previous == s => matched,
-                    _ => regex.is_match(s),
-                };
-                last = Some((s, matched));
-                out.append_value(matched);
-            }
-            let out = out.finish();
-            Ok(match text {
-                ColumnarValue::Scalar(_) => {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-                }
-                ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
-            })
-        }),
-    )
+    ScalarUDF::new_from_impl(RegexMatch {
+        signature: Signature::one_of(
+            [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8]
+                .into_iter()
+                .map(|text| TypeSignature::Exact(vec![text, DataType::Utf8]))
+                .collect(),
+            Volatility::Immutable,
+        ),
+        compiled: Compiled::default(),
+    })
 }
+
+/// See [`regex_match_udf`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegexMatch {
+    signature: Signature,
+    compiled: Compiled,
+}
+
+/// The session's compiled patterns: a cache, so no part of what the
+/// function is (two instances are equal whatever they hold).
+#[derive(Debug, Default)]
+struct Compiled(Mutex<HashMap<String, Regex>>);
+
+impl PartialEq for Compiled {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Compiled {}
+
+impl std::hash::Hash for Compiled {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+impl Compiled {
+    fn get(&self, pattern: &str) -> datafusion::common::Result<Regex> {
+        let mut compiled = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(regex) = compiled.get(pattern) {
+            return Ok(regex.clone());
+        }
+        let regex = match Regex::new(pattern) {
+            Ok(regex) => regex,
+            Err(e) => return exec_err!("regex_match: {e}"),
+        };
+        compiled.insert(pattern.to_string(), regex.clone());
+        Ok(regex)
+    }
+}
+
+impl ScalarUDFImpl for RegexMatch {
+    fn name(&self) -> &str {
+        "regex_match"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        let [text, pattern] = args.args.as_slice() else {
+            return exec_err!("regex_match(text, 'pattern') takes two arguments");
+        };
+        let ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(pattern))
+            | ScalarValue::Utf8View(Some(pattern))
+            | ScalarValue::LargeUtf8(Some(pattern)),
+        ) = pattern
+        else {
+            return exec_err!("regex_match(text, 'pattern'): the pattern is one text");
+        };
+        let regex = self.compiled.get(pattern)?;
+        let array = text.to_array(1)?;
+        let out = match array.data_type() {
+            DataType::Utf8View => matches_in_views(array.as_string_view(), &regex),
+            DataType::LargeUtf8 => matches_in_runs(array.as_string::<i64>().iter(), &regex),
+            _ => matches_in_runs(array.as_string::<i32>().iter(), &regex),
+        };
+        Ok(match text {
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            }
+            ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
+        })
+    }
+}
+
+/// Matches each text. The rollup's rows come sorted by their groups, the
+/// endpoint second to last: runs of one text are common, matched once.
+fn matches_in_runs<'a>(
+    texts: impl Iterator<Item = Option<&'a str>>,
+    regex: &Regex,
+) -> BooleanArray {
+    let mut out = BooleanBuilder::new();
+    let mut last: Option<(&str, bool)> = None;
+    for s in texts {
+        let Some(s) = s else {
+            out.append_null();
+            continue;
+        };
+        let matched = match last {
+            Some((previous, matched)) if previous == s => matched,
+            _ => regex.is_match(s),
+        };
+        last = Some((s, matched));
+        out.append_value(matched);
+    }
+    out.finish()
+}
+
+/// [`matches_in_runs`] over string views, each distinct view matched once
+/// per batch (a few at a time: a cache of [`VIEW_SLOTS`] slots, by the view's
+/// bits). Equal views hold equal texts: a short text is held whole in its
+/// view, and a longer one is the same bytes of the same buffer, as each value
+/// of a Parquet dictionary is read. A batch of rollup rows holds a few
+/// endpoint templates, in runs of a few rows.
+fn matches_in_views(texts: &StringViewArray, regex: &Regex) -> BooleanArray {
+    let views = texts.views();
+    let mut slots: [Option<(u128, bool)>; VIEW_SLOTS] = [None; VIEW_SLOTS];
+    let values = BooleanBuffer::collect_bool(texts.len(), |i| {
+        if texts.is_null(i) {
+            return false;
+        }
+        let view = views[i];
+        let folded = (view as u64) ^ ((view >> 64) as u64);
+        let slot = (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % VIEW_SLOTS;
+        match slots[slot] {
+            Some((seen, matched)) if seen == view => matched,
+            _ => {
+                let matched = regex.is_match(texts.value(i));
+                slots[slot] = Some((view, matched));
+                matched
+            }
+        }
+    });
+    BooleanArray::new(values, texts.nulls().cloned())
+}
+
+/// Slots of [`matches_in_views`]'s cache.
+const VIEW_SLOTS: usize = 16;
 
 fn endpoint_template_udf() -> ScalarUDF {
     create_udf(
@@ -252,14 +353,27 @@ mod tests {
             "/v1/users/{id}",
             "/v1/searches",
             "/v1/searches",
+            "/v1/users/{id}/orders",
+            "/v1/users/{id}/orders",
         ]
         .into_iter()
         .map(|t| (!t.is_empty()).then_some(t))
         .collect();
-        let call = |pattern: &str| {
+        // The same texts as plain strings, large strings and string views
+        // (each long text of the views in a buffer of its own).
+        let layouts: [ArrayRef; 3] = [
+            Arc::new(texts.clone()),
+            Arc::new(
+                texts
+                    .iter()
+                    .collect::<datafusion::arrow::array::LargeStringArray>(),
+            ),
+            Arc::new(texts.iter().collect::<StringViewArray>()),
+        ];
+        let call = |texts: &ArrayRef, pattern: &str| {
             let args = datafusion::logical_expr::ScalarFunctionArgs {
                 args: vec![
-                    ColumnarValue::Array(Arc::new(texts.clone())),
+                    ColumnarValue::Array(texts.clone()),
                     ColumnarValue::Scalar(ScalarValue::Utf8(Some(pattern.into()))),
                 ],
                 arg_fields: vec![],
@@ -278,12 +392,53 @@ mod tests {
             }
         };
         let (t, f) = (Some(true), Some(false));
-        for _ in 0..2 {
-            assert_eq!(call("^/v1/search$"), Ok(vec![t, t, None, f, f, f]));
-            assert_eq!(call("^/v1/search[^/]*$"), Ok(vec![t, t, None, f, t, t]));
-            assert_eq!(call("users"), Ok(vec![f, f, None, t, f, f]));
+        for texts in &layouts {
+            for _ in 0..2 {
+                let call = |pattern| call(texts, pattern);
+                assert_eq!(call("^/v1/search$"), Ok(vec![t, t, None, f, f, f, f, f]));
+                assert_eq!(
+                    call("^/v1/search[^/]*$"),
+                    Ok(vec![t, t, None, f, t, t, f, f])
+                );
+                assert_eq!(call("users"), Ok(vec![f, f, None, t, f, f, t, t]));
+            }
+            assert!(call(texts, "^/v1/(").unwrap_err().contains("regex_match"));
         }
-        assert!(call("^/v1/(").unwrap_err().contains("regex_match"));
+    }
+
+    /// Over string views of repeated texts (long ones deduplicated into
+    /// shared bytes, so equal views recur apart, more texts than the cache
+    /// has slots), each row gets what the regex says of its own text.
+    #[test]
+    fn regex_match_over_views_of_repeated_texts_matches_row_by_row() {
+        let texts: Vec<String> = (0..20)
+            .map(|i| match i % 3 {
+                0 => format!("/v{i}"),
+                1 => format!("/v1/search/{i}/long/enough/to/leave/the/view"),
+                _ => format!("/v1/searches{i}"),
+            })
+            .collect();
+        let mut builder =
+            datafusion::arrow::array::StringViewBuilder::new().with_deduplicate_strings();
+        let mut expected = Vec::new();
+        let regex = Regex::new("^/v1/search[^/]*$").unwrap();
+        for row in 0..1000usize {
+            let pick = (row * 7919 + row / 13) % 21;
+            match texts.get(pick) {
+                Some(text) => {
+                    builder.append_value(text);
+                    expected.push(Some(regex.is_match(text)));
+                }
+                None => {
+                    builder.append_null();
+                    expected.push(None);
+                }
+            }
+        }
+        let views = builder.finish();
+        let got: Vec<Option<bool>> = matches_in_views(&views, &regex).iter().collect();
+        assert_eq!(got, expected);
+        assert!(expected.contains(&Some(true)) && expected.contains(&None));
     }
 
     /// The function over a column gives each row its own window, runs of
