@@ -7,9 +7,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// mimalloc: on the benchmark, about 8% less time than the system allocator.
-/// With freed memory kept (`edgemeter::memory::keep_freed_memory`) its peak RSS is higher (about 490 MiB
-/// against 367 MiB on the few-large set); `bench/RESULTS.md` ("Memory: what
-/// fits in 256 MiB") gives the settings that trade time for less.
+/// With freed memory kept (`edgemeter::memory::keep_freed_memory`) its peak
+/// RSS is higher (about 490 MiB against 367 MiB on the few-large set);
+/// `ingest --low-memory` trades time for less (`edgemeter::memory`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

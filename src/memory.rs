@@ -57,8 +57,9 @@ pub fn keep_freed_memory() {
 /// The allocator side of `--low-memory` (`ingest`, `run`, `reingest`): freed
 /// memory goes back to the system at once, each thread's heap gives back its
 /// free pages ten times as often, and no memory is taken as huge pages. On the
-/// ten-times benchmark set this took peak RSS from 276 to 210 MiB for about
-/// 5% more time (`bench/RESULTS.md`, "Low-memory mode").
+/// ten-times benchmark set, with two batches in memory instead of three, this
+/// took peak RSS from 276 to 210 MiB for 8% more time (`bench/RESULTS.md`,
+/// "Low-memory mode").
 pub(crate) fn return_freed_memory() {
     set(&PURGE_DELAY, &[-1], 0);
     set(&GENERIC_COLLECT, &[], 1000);
