@@ -30,6 +30,20 @@ fn object_text(reqs: &[Req], bad: usize, repeats: usize) -> String {
     text
 }
 
+/// The lake's per-key figures are `want`, through edgemeter and through the
+/// independent Delta reader, no request is in it twice, and each rollup sums
+/// its rows.
+async fn assert_lake_holds(
+    lake: &str,
+    want: &std::collections::BTreeMap<String, crate::logs::Totals>,
+) {
+    assert_eq!(&usage(&[], lake, &[]).await, want);
+    let reader = read_with_python(lake);
+    assert_eq!(reader.keys, reader_figures(want));
+    assert_eq!(reader.repeated_ids, 0);
+    assert_rollup_matches_rows(lake).await;
+}
+
 fn files_in(lake: &str, hour: &str, prefix: &str) -> Vec<String> {
     let dir = format!("dt=2025-10-05/hour={hour}/{prefix}-");
     current_files(lake)
@@ -136,11 +150,7 @@ async fn an_object_larger_than_a_part_is_committed_in_parts_exactly() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(summary(&run)["rows_replaced"], 3900);
     assert_eq!(summary(&run)["rows_written"], 3900);
-    assert_eq!(usage(&[], lake, &[]).await, expected(&all));
-    let reader = read_with_python(lake);
-    assert_eq!(reader.keys, reader_figures(&expected(&all)));
-    assert_eq!(reader.repeated_ids, 0);
-    assert_rollup_matches_rows(lake).await;
+    assert_lake_holds(lake, &expected(&all)).await;
 }
 
 /// An object that cannot be read to its end gives no rows at all, even when
@@ -272,11 +282,7 @@ async fn kill_9_between_the_parts_of_an_object_loses_and_doubles_nothing() {
     );
     let run = edgemeter(&[], &args).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(usage(&[], lake, &[]).await, want);
-    let reader = read_with_python(lake);
-    assert_eq!(reader.keys, reader_figures(&want));
-    assert_eq!(reader.repeated_ids, 0);
-    assert_rollup_matches_rows(lake).await;
+    assert_lake_holds(lake, &want).await;
     let again = edgemeter(&[], &args).await;
     assert_eq!(summary(&again)["objects_skipped"], 3);
     assert_eq!(summary(&again)["rows_written"], 0);
@@ -348,11 +354,7 @@ async fn a_low_memory_run_counts_exactly() {
     assert_eq!(summary(&run)["rows_written"], 90);
     all.extend(late);
     let refs: Vec<&Req> = all.iter().collect();
-    assert_eq!(usage(&[], lake, &[]).await, expected(&refs));
-    let reader = read_with_python(lake);
-    assert_eq!(reader.keys, reader_figures(&expected(&refs)));
-    assert_eq!(reader.repeated_ids, 0);
-    assert_rollup_matches_rows(lake).await;
+    assert_lake_holds(lake, &expected(&refs)).await;
 
     // The environment turns it on too, with the smaller defaults.
     let env = [("EDGEMETER_LOW_MEMORY", "1".to_string())];
