@@ -74,10 +74,10 @@ fn main() -> ExitCode {
         Command::Ingest(_) | Command::Run(_) | Command::Reingest(_)
     );
     // Commands other than ingest run without transparent huge pages
-    // (`memory::without_huge_pages`). A query's memory is
-    // short-lived: faulting it in as 2 MiB pages that the kernel zeroes whole was
-    // a fifth of a month of per-key usage's profile, and without them the query
-    // took 10% less time (`bench/RESULTS.md`). Ingest reuses its buffers batch
+    // (`memory::without_huge_pages`). A query's memory is short-lived:
+    // faulting it in as 2 MiB pages that the kernel zeroes whole was a fifth
+    // of a month of per-key usage's profile, and without them the query took
+    // 10% less time (`bench/RESULTS.md`). Ingest reuses its buffers batch
     // after batch and keeps huge pages (about 3% faster with them), unless
     // `--low-memory` turns them off.
     if !ingesting {
