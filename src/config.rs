@@ -98,7 +98,10 @@ impl ConfigFile {
 
     /// The ingest settings of the top level.
     pub(crate) fn ingest(self) -> IngestSettings {
-        self.ingest
+        IngestSettings {
+            plans: self.shared.plans,
+            ..self.ingest
+        }
     }
 
     /// The settings of `T`'s table, all unset without one; a key `T` does
@@ -513,6 +516,12 @@ pub(crate) fn resolve(
         .map(|text| crate::source::shard::Shard::parse(&text))
         .transpose()
         .map_err(Error::Config)?;
+    let meters = given
+        .plans
+        .or(file.plans)
+        .map(|path| crate::billing::plans::Plans::load(&path))
+        .transpose()?
+        .map(|plans| std::sync::Arc::new(plans.meters));
     let base = IngestOptions {
         source: String::new(),
         lake,
@@ -555,6 +564,7 @@ pub(crate) fn resolve(
             .unwrap_or(defaults.part_bytes)
             .max(1),
         low_memory,
+        meters,
         window,
         shard,
         retain_days: given.retain_days.or(file.retain_days),
@@ -732,6 +742,12 @@ impl RunConfig {
                 "max_file_rows": o.file_limits.rows,
                 "max_file_bytes": o.file_limits.bytes,
                 "low_memory": o.low_memory,
+                "meters_kept_per_day": o.meters.as_ref().map(|m| {
+                    m.0.values()
+                        .filter(|m| crate::billing::meter_days::kept(m))
+                        .map(|m| m.slug.clone())
+                        .collect::<Vec<_>>()
+                }),
                 "queue": QueueUrl::of_source(&o.source).is_some().then(|| serde_json::json!({
                     "dead_letter_queue": o.queue.dead_letter_queue,
                     "max_messages": o.queue.max_messages,
@@ -1046,8 +1062,20 @@ mod tests {
         let ingest = file.ingest();
         assert_eq!(ingest.sources, vec!["/logs".to_string()]);
         assert_eq!(ingest.lake.as_deref(), Some("/file/lake"));
+        // The top level's plans file is the one whose meters runs keep per
+        // day: read when the run is set up, so a missing one stops it.
+        assert_eq!(ingest.plans, Some(PathBuf::from("/file/plans.toml")));
+        let missing = resolve(IngestSettings::default(), ingest.clone(), false).unwrap_err();
+        assert!(
+            missing.to_string().contains("/file/plans.toml"),
+            "{missing}"
+        );
         // run and ingest read the same file unchanged.
-        let run = resolve(IngestSettings::default(), ingest, false).unwrap();
+        let without_plans = IngestSettings {
+            plans: None,
+            ..ingest
+        };
+        let run = resolve(IngestSettings::default(), without_plans, false).unwrap();
         assert_eq!(run.ingests[0].s3.region.as_deref(), Some("eu-west-1"));
     }
 

@@ -405,6 +405,11 @@ pub(crate) fn maintain_summary(summary: &MaintainSummary) -> String {
         "wrote {} day rollup files",
         summary.day_rollups_written
     );
+    let _ = writeln!(
+        out,
+        "wrote {} files of meters kept per day",
+        summary.meter_days_written
+    );
     for p in &summary.partitions_dropped {
         let _ = writeln!(out, "dropped {p}");
     }
@@ -704,6 +709,7 @@ mod tests {
             checkpoints: vec![("requests".into(), 120), ("ingested".into(), 80)],
             record_files_compacted: 31,
             day_rollups_written: 4,
+            meter_days_written: 2,
             files_vacuumed: vec![("requests".into(), 14)],
             log_files_removed: vec![("requests".into(), 3)],
             partitions_dropped: vec!["dt=2024-10-01".into()],

@@ -12,9 +12,11 @@
 //! of the result, so a customer's distinct clients are counted across all
 //! its keys, never summed per key.
 
+use super::meter_days::{digest, kept};
 use super::meters::{self, Aggregation, Columns, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
+use crate::lake::meter_days::{METERS_DAILY_TABLE, path_for};
 use crate::query::LakeSession;
 use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows};
 use crate::time::TimeRange;
@@ -24,6 +26,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -49,7 +52,6 @@ pub(crate) const ROLLUP: Columns = Columns {
     host: "host",
     endpoint: "endpoint",
     edge: "x_edge_location",
-    rollup: true,
 };
 
 /// Whether the rollup answers a meter: a count, or a sum of the bytes it
@@ -98,6 +100,12 @@ impl MeterQuery<'_> {
     /// one grouped statement and a group's row takes each meter from the
     /// statement that has it (both see the same groups: every row in range).
     pub(crate) fn sql(&self) -> Result<(String, Vec<(String, ScalarValue)>)> {
+        self.sql_from(None)
+    }
+
+    /// [`MeterQuery::sql`], or with `days` a statement over those files of
+    /// `meters_daily` alone.
+    fn sql_from(&self, days: Option<&KeptDays>) -> Result<(String, Vec<(String, ScalarValue)>)> {
         let mut params = self.range.params();
         let mut rollup_fits = true;
         if let Some(unit) = self.by {
@@ -112,6 +120,23 @@ impl MeterQuery<'_> {
             params.push((
                 "keys".into(),
                 ScalarValue::Utf8(Some(self.keys.join(",").to_ascii_lowercase())),
+            ));
+        }
+        if let Some(days) = days {
+            let all: Vec<_> = self.meters.iter().enumerate().collect();
+            let order: Vec<String> = self
+                .group_columns()
+                .iter()
+                .map(|g| format!("{g} ASC NULLS LAST"))
+                .collect();
+            let source = format!("(\n{}\n)", self.kept_rows(days, &mut params));
+            return Ok((
+                format!(
+                    "SELECT * FROM (\n{}\n) grouped\nORDER BY {}",
+                    self.grouped(&source, &all, &[], Source::Days, &mut params),
+                    order.join(", ")
+                ),
+                params,
             ));
         }
         let (rolled, raw): (Vec<_>, Vec<_>) = self
@@ -137,16 +162,21 @@ impl MeterQuery<'_> {
         let sql = match (rolled.is_empty(), raw.is_empty()) {
             (true, _) => format!(
                 "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
-                self.grouped("requests", &raw, &[], &meters::RAW, &mut params)
+                self.grouped("requests", &raw, &[], Source::Raw, &mut params)
             ),
             (false, true) => format!(
                 "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
-                self.grouped(&source_of_rollup, &rolled, &[], &ROLLUP, &mut params)
+                self.grouped(&source_of_rollup, &rolled, &[], Source::Rollup, &mut params)
             ),
             (false, false) => {
-                let from_rollup =
-                    self.grouped(&source_of_rollup, &rolled, &raw, &ROLLUP, &mut params);
-                let from_raw = self.grouped("requests", &raw, &rolled, &meters::RAW, &mut params);
+                let from_rollup = self.grouped(
+                    &source_of_rollup,
+                    &rolled,
+                    &raw,
+                    Source::Rollup,
+                    &mut params,
+                );
+                let from_raw = self.grouped("requests", &raw, &rolled, Source::Raw, &mut params);
                 let mut select = group.clone();
                 if self.per == Per::Key {
                     select.push("max(api_key_hint) AS api_key_hint".into());
@@ -190,7 +220,7 @@ impl MeterQuery<'_> {
         source: &str,
         measured: &[(usize, &&Meter)],
         elsewhere: &[(usize, &&Meter)],
-        columns: &Columns,
+        source_kind: Source,
         params: &mut Vec<(String, ScalarValue)>,
     ) -> String {
         // Grouped by expressions, not by the names they are given: the
@@ -220,10 +250,16 @@ impl MeterQuery<'_> {
         }
         let mut by_index: Vec<(usize, String)> = Vec::new();
         for (i, meter) in measured {
-            let condition = meter.condition(columns, &format!("m{i}"), params);
-            let measure = match columns.rollup {
-                true => rollup_measure(meter, &condition),
-                false => meter.measure(&condition),
+            let measure = match source_kind {
+                Source::Raw => {
+                    let condition = meter.condition(&meters::RAW, &format!("m{i}"), params);
+                    meter.measure(&condition)
+                }
+                Source::Rollup => {
+                    let condition = meter.condition(&ROLLUP, &format!("m{i}"), params);
+                    rollup_measure(meter, &condition)
+                }
+                Source::Days => days_measure(meter, *i, &format!("m{i}"), params),
             };
             by_index.push((*i, format!("{measure} AS \"{}\"", meter.slug)));
         }
@@ -233,10 +269,11 @@ impl MeterQuery<'_> {
         by_index.sort_by_key(|(i, _)| *i);
         select.extend(by_index.into_iter().map(|(_, s)| s));
         let mut filter = String::new();
-        if !columns.rollup {
-            filter.push_str(
+        match source_kind {
+            Source::Raw => filter.push_str(
                 "\nWHERE r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to",
-            );
+            ),
+            Source::Rollup | Source::Days => {}
         }
         if !self.keys.is_empty() {
             filter.push_str(match filter.is_empty() {
@@ -268,13 +305,211 @@ impl MeterQuery<'_> {
             })?;
             register_owners(session, plans)?;
         }
-        let (sql, params) = self.sql()?;
+        let days = self.kept_days(session, plans);
+        if let Some(days) = &days {
+            session
+                .register_meter_days(&days.table, &days.files)
+                .await?;
+        }
+        let (sql, params) = self.sql_from(days.as_ref())?;
         let df = session
             .context()
             .sql(&sql)
             .await?
             .with_param_values(params)?;
         crate::query::execute(df).await
+    }
+}
+
+impl MeterQuery<'_> {
+    /// The days of the range `meters_daily` answers, when it answers any:
+    /// no windows, every meter [`kept`] and defined as in `plans` (whose
+    /// meters the files were computed for), and at least one whole UTC day
+    /// of the range whose file is of exactly the day's `requests` files.
+    fn kept_days(&self, session: &LakeSession, plans: Option<&Plans>) -> Option<KeptDays> {
+        if self.by.is_some() || self.meters.is_empty() {
+            return None;
+        }
+        // Meters are kept per day for a plans file only.
+        let defined = &plans?.meters;
+        let digest = digest(defined)?;
+        let same = |m: &&Meter| kept(m) && defined.get(&m.slug) == Some(*m);
+        if !self.meters.iter().all(same) {
+            return None;
+        }
+        let from = self.range.from.unwrap_or(crate::time::epoch_floor());
+        let to = self.range.to.unwrap_or(crate::time::epoch_ceiling());
+        let (first_dt, last_dt) = (
+            from.format("%Y-%m-%d").to_string(),
+            to.format("%Y-%m-%d").to_string(),
+        );
+        let mut kept_days = KeptDays::default();
+        for (dt, day) in session.requests_days().range(first_dt..=last_dt) {
+            let start = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let end = start.map(|s| s + chrono::Duration::days(1));
+            if start.is_some_and(|s| s >= to) || end.is_some_and(|e| e <= from) {
+                continue;
+            }
+            let whole = start.is_some_and(|s| s >= from) && end.is_some_and(|e| e <= to);
+            let path = path_for(&digest, dt, day);
+            match whole && session.has_meter_day(&path) {
+                true => kept_days.files.push(path),
+                false => kept_days.rest.push(dt.clone()),
+            }
+        }
+        if kept_days.files.is_empty() {
+            return None;
+        }
+        let mut name = Sha256::new();
+        for file in &kept_days.files {
+            name.update(file.as_bytes());
+            name.update(b"\n");
+        }
+        kept_days.table = format!(
+            "{}_{}",
+            METERS_DAILY_TABLE.dir,
+            hex::encode(&name.finalize()[..8])
+        );
+        Some(kept_days)
+    }
+
+    /// The rows [`Source::Days`] aggregates, one statement: per key, the
+    /// additive meters' values over the kept days (`a<i>` for the query's
+    /// meter `i`) and over the raw rows of the rest of the range; and each
+    /// `unique_count` meter's distinct values (`dv`, its slug in `u`) from
+    /// both. Every key with rows in range has a row.
+    fn kept_rows(&self, days: &KeptDays, params: &mut Vec<(String, ScalarValue)>) -> String {
+        let bind = |params: &mut Vec<(String, ScalarValue)>, value: String| {
+            let name = format!("k_{}", params.len());
+            params.push((name.clone(), ScalarValue::Utf8(Some(value))));
+            format!("${name}")
+        };
+        let additive: Vec<(usize, &Meter)> = self
+            .meters
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.aggregation != Aggregation::UniqueCount)
+            .map(|(i, m)| (i, *m))
+            .collect();
+        let unique: Vec<(usize, &Meter)> = self
+            .meters
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.aggregation == Aggregation::UniqueCount)
+            .map(|(i, m)| (i, *m))
+            .collect();
+        let nulls: String = additive
+            .iter()
+            .map(|(i, _)| format!(", CAST(NULL AS BIGINT) AS a{i}"))
+            .collect();
+        let mut parts = Vec::new();
+        // The kept days: additive meters per key, then distinct values.
+        let mut sums = String::new();
+        for (i, meter) in &additive {
+            let slug = bind(params, meter.slug.clone());
+            let aggregate = match meter.aggregation {
+                Aggregation::Max => "max",
+                Aggregation::Min => "min",
+                _ => "sum",
+            };
+            sums.push_str(&format!(
+                ", {aggregate}(value) FILTER (WHERE meter = {slug}) AS a{i}"
+            ));
+        }
+        parts.push(format!(
+            "SELECT api_key_id, max(api_key_hint) AS api_key_hint{sums}, \
+             CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM {} GROUP BY api_key_id",
+            days.table
+        ));
+        if !unique.is_empty() {
+            let slugs: Vec<String> = unique
+                .iter()
+                .map(|(_, m)| bind(params, m.slug.clone()))
+                .collect();
+            parts.push(format!(
+                "SELECT api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, meter AS u, \
+                 distinct_value AS dv\nFROM {} WHERE meter IN ({})",
+                nulls,
+                days.table,
+                slugs.join(", ")
+            ));
+        }
+        // The rest of the range, from raw rows of the days not kept.
+        if !days.rest.is_empty() {
+            let rest: Vec<String> = days.rest.iter().map(|d| bind(params, d.clone())).collect();
+            let filter = format!(
+                "dt IN ({})\n  AND \"timestamp\" >= $from AND \"timestamp\" < $to",
+                rest.join(", ")
+            );
+            let mut measures = String::new();
+            for (i, meter) in &additive {
+                let condition = meter.condition(&meters::RAW, &format!("r{i}"), params);
+                measures.push_str(&format!(
+                    ", CAST({} AS BIGINT) AS a{i}",
+                    meter.measure(&condition)
+                ));
+            }
+            parts.push(format!(
+                "SELECT api_key_id, max(api_key_hint) AS api_key_hint{measures}, \
+                 CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM requests\nWHERE {filter}\nGROUP BY api_key_id"
+            ));
+            for (i, meter) in &unique {
+                let condition = meter.condition(&meters::RAW, &format!("r{i}"), params);
+                let slug = bind(params, meter.slug.clone());
+                let value = meter.value.unwrap_or("NULL");
+                parts.push(format!(
+                    "SELECT DISTINCT api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, \
+                     {slug} AS u, CAST({value} AS VARCHAR) AS dv\nFROM requests\nWHERE {filter}\n  AND ({condition}) AND {value} IS NOT NULL",
+                    nulls
+                ));
+            }
+        }
+        parts.join("\nUNION ALL\n")
+    }
+}
+
+/// The days of a range `meters_daily` answers: their files, registered in
+/// the session as `table` (the same files, the same name), and the days of
+/// the range read from raw rows (`rest`: partial days at the edges, and
+/// days without a current file).
+#[derive(Debug, Clone, Default)]
+struct KeptDays {
+    table: String,
+    files: Vec<String>,
+    rest: Vec<String>,
+}
+
+/// Where a grouped statement's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `requests` rows.
+    Raw,
+    /// A rollup's rows ([`HOURLY_ROWS`] or [`HOURLY_KEY_ROWS`]).
+    Rollup,
+    /// [`MeterQuery::kept_rows`].
+    Days,
+}
+
+/// The query's meter `i` as an aggregate of [`MeterQuery::kept_rows`] (a
+/// `unique_count`'s slug bound as `$<prefix>_<n>`).
+fn days_measure(
+    meter: &Meter,
+    i: usize,
+    prefix: &str,
+    params: &mut Vec<(String, ScalarValue)>,
+) -> String {
+    match meter.aggregation {
+        Aggregation::UniqueCount => {
+            let name = format!("{prefix}_{}", params.len());
+            params.push((name.clone(), ScalarValue::Utf8(Some(meter.slug.clone()))));
+            format!("count(DISTINCT r.dv) FILTER (WHERE r.u = ${name})")
+        }
+        Aggregation::Max => format!("max(r.a{i})"),
+        Aggregation::Min => format!("min(r.a{i})"),
+        _ => format!("coalesce(sum(r.a{i}), 0)"),
     }
 }
 

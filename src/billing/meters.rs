@@ -226,8 +226,6 @@ pub(crate) struct Columns {
     pub(crate) host: &'static str,
     pub(crate) endpoint: &'static str,
     pub(crate) edge: &'static str,
-    /// Whether these are a rollup's columns (summed) or raw rows (counted).
-    pub(crate) rollup: bool,
 }
 
 /// The columns of raw `requests` rows.
@@ -237,7 +235,6 @@ pub(crate) const RAW: Columns = Columns {
     host: HOST_EXPR,
     endpoint: ENDPOINT_EXPR,
     edge: "x_edge_location",
-    rollup: false,
 };
 
 impl Meter {

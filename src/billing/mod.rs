@@ -3,6 +3,7 @@
 //! over a range. `export` turns these into invoice lines; `check` compares
 //! usage with quotas; `report` names keys by their customers.
 
+pub(crate) mod meter_days;
 pub(crate) mod metering;
 pub(crate) mod meters;
 pub(crate) mod plans;

@@ -121,6 +121,11 @@ pub struct IngestSettings {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub(crate) low_memory: Option<bool>,
+    /// The plans file whose meters each run keeps per day (`meters_daily`,
+    /// as `maintain --plans` does); `plans` at the config file's top level.
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    #[serde(skip)]
+    pub(crate) plans: Option<PathBuf>,
     /// Read only shard I of N of the source's objects (0-based: 0/4 … 3/4),
     /// by a stable hash of each object's name; N workers with one shard each
     /// share a source. Without it, a run reads every object.

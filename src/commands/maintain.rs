@@ -5,6 +5,7 @@ use super::Outcome;
 use crate::config::{self, LakeSettings};
 use crate::error::Result;
 use crate::lake::Lake;
+use crate::lake::meter_days::METERS_DAILY_TABLE;
 use clap::Args;
 
 /// `maintain`'s settings: its flags, and the keys of the config file's
@@ -23,6 +24,9 @@ pub struct MaintainArgs {
     /// Also drop days of requests (and their rollups) older than N days (UTC dates).
     #[arg(long, env = "EDGEMETER_RETAIN_DAYS")]
     pub(crate) retain_days: Option<u32>,
+    /// The plans file whose meters are kept per day (`meters_daily`).
+    #[arg(long, env = "EDGEMETER_PLANS")]
+    pub(crate) plans: Option<std::path::PathBuf>,
     /// Print what was done as JSON.
     #[arg(long)]
     #[serde(skip)]
@@ -33,7 +37,7 @@ config::command_settings!(
     MaintainArgs,
     "maintain",
     config: lake.config,
-    layered: [retain_versions_hours, retain_days],
+    layered: [retain_versions_hours, retain_days, plans],
     kept: [lake, json],
 );
 
@@ -43,6 +47,7 @@ pub struct Maintain {
     lake: String,
     s3: crate::aws::S3Settings,
     options: crate::lake::maintain::MaintainOptions,
+    plans: Option<crate::billing::plans::Plans>,
     json: bool,
 }
 
@@ -50,6 +55,11 @@ impl MaintainArgs {
     /// Merges the flags with the config file.
     pub(crate) fn validate(self) -> Result<Maintain> {
         let (args, shared) = config::layered(self)?;
+        let plans = args.plans.or(shared.plans.clone());
+        let plans = plans
+            .as_deref()
+            .map(crate::billing::plans::Plans::load)
+            .transpose()?;
         let (lake, s3) = args.lake.resolve(&shared)?;
         let hours = args
             .retain_versions_hours
@@ -62,6 +72,7 @@ impl MaintainArgs {
                 retain_days: args.retain_days,
                 clock: std::sync::Arc::new(crate::time::SystemClock),
             },
+            plans,
             json: args.json,
         })
     }
@@ -73,10 +84,18 @@ pub(crate) async fn run(maintain: Maintain, quiet: bool) -> Result<Outcome> {
         lake,
         s3,
         options,
+        plans,
         json,
     } = maintain;
     let lake = Lake::open(&lake, &s3).await?;
-    let summary = crate::lake::maintain::maintain(&lake, &options).await?;
+    let mut summary = crate::lake::maintain::maintain(&lake, &options).await?;
+    // After retention, so that no file is made for a day just dropped; then
+    // the table's own checkpoint and vacuum.
+    if let Some(plans) = &plans {
+        summary.meter_days_written =
+            crate::billing::meter_days::write(&lake, &plans.meters).await?;
+    }
+    crate::lake::maintain::tidy(&lake, &options, &METERS_DAILY_TABLE, &mut summary).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !quiet {

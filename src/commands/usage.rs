@@ -1,8 +1,8 @@
 //! `edgemeter usage`: per-API-key usage totals over a time range.
 
 use super::{Outcome, as_of};
+use crate::billing::meter_days::meters_of;
 use crate::billing::metering::{MeterQuery, Per};
-use crate::billing::meters::Meters;
 use crate::billing::plans::Plans;
 use crate::config::{self, LakeSettings};
 use crate::error::{Error, Result};
@@ -207,17 +207,4 @@ pub(crate) async fn run(usage: Usage) -> Result<Outcome> {
     let stream = query.run(&session).await?;
     write(stream, format, args.output.as_deref()).await?;
     Ok(Outcome::Done)
-}
-
-/// The meters of a plans file, or only the built-in ones without one.
-fn meters_of(plans: Option<&Plans>) -> Meters {
-    match plans {
-        Some(plans) => plans.meters.clone(),
-        None => Meters::builtin(
-            &crate::billing::plans::StatusSet::parse(
-                &crate::schema::status::StatusClass::DEFAULT_BILLABLE.label(),
-            )
-            .expect("the default billable class parses"),
-        ),
-    }
 }

@@ -182,6 +182,9 @@ pub(crate) struct IngestSummary {
     /// Day rollup files written (`usage_daily`, `usage_daily_keys`): one
     /// for each day without one, in each (the days the run wrote to).
     pub(crate) day_rollups_written: u64,
+    /// Files of the plans file's meters kept per day (`meters_daily`)
+    /// written: one for each day without a current one (with `--plans`).
+    pub(crate) meter_days_written: u64,
     /// For an `sqs://` source: what became of the queue's messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) queue: Option<QueueSummary>,

@@ -32,6 +32,8 @@ pub(crate) const USAGE_HOURLY_KEYS_DIR: &str = "usage_hourly_keys";
 pub(crate) const USAGE_DAILY_DIR: &str = "usage_daily";
 /// One file per day of `usage_hourly_keys`.
 pub(crate) const USAGE_DAILY_KEYS_DIR: &str = "usage_daily_keys";
+/// One file per day of the values of a plans file's meters.
+pub(crate) const METERS_DAILY_DIR: &str = "meters_daily";
 /// A table's Delta log, below the table's directory.
 pub(crate) const DELTA_LOG_DIR: &str = "_delta_log";
 /// edgemeter's own records (not tables of rows).

@@ -66,6 +66,9 @@ pub(crate) struct MaintainSummary {
     pub(crate) record_files_compacted: u64,
     /// Day rollup files written for days without one ([`daily::roll_up`]).
     pub(crate) day_rollups_written: u64,
+    /// Files of the meters kept per day written for days without one
+    /// (`meters_daily`, by the `maintain` command).
+    pub(crate) meter_days_written: u64,
     /// Table → files deleted by vacuum.
     pub(crate) files_vacuumed: Vec<(String, u64)>,
     /// Table → expired commit files removed from its log.
@@ -93,36 +96,48 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
         DAY_KEYS.table,
         INGESTED_TABLE,
     ] {
-        let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
-            continue;
-        };
-        deltalake::checkpoints::create_checkpoint(&table, None).await?;
-        summary
-            .checkpoints
-            .push((def.dir.to_string(), table.version().unwrap_or_default()));
-        let (_, metrics) = table
-            .vacuum()
-            .with_mode(VacuumMode::Full)
-            .with_retention_period(options.retain_versions)
-            .with_enforce_retention_duration(false)
-            .with_clock(Arc::new(VacuumClock(options.clock.clone())))
-            .await?;
-        summary
-            .files_vacuumed
-            .push((def.dir.to_string(), metrics.files_deleted.len() as u64));
-        // Last, with the table opened again from its new checkpoint (the
-        // snapshot above still reads the commits it loaded from): the commit
-        // files older than the log's retention (30 days) that the checkpoint
-        // stands for. Commits do not clean up themselves.
-        let Some(table) = delta::open(lake, &def, AsOf::Latest).await? else {
-            continue;
-        };
-        let removed = deltalake::checkpoints::cleanup_metadata(&table, None).await?;
-        summary
-            .log_files_removed
-            .push((def.dir.to_string(), removed as u64));
+        tidy(lake, options, &def, &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// Checkpoints one table, vacuums it and removes its expired commit files,
+/// adding what was done to `summary`.
+pub(crate) async fn tidy(
+    lake: &Lake,
+    options: &MaintainOptions,
+    def: &TableDef,
+    summary: &mut MaintainSummary,
+) -> Result<()> {
+    let Some(table) = delta::open(lake, def, AsOf::Latest).await? else {
+        return Ok(());
+    };
+    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    summary
+        .checkpoints
+        .push((def.dir.to_string(), table.version().unwrap_or_default()));
+    let (_, metrics) = table
+        .vacuum()
+        .with_mode(VacuumMode::Full)
+        .with_retention_period(options.retain_versions)
+        .with_enforce_retention_duration(false)
+        .with_clock(Arc::new(VacuumClock(options.clock.clone())))
+        .await?;
+    summary
+        .files_vacuumed
+        .push((def.dir.to_string(), metrics.files_deleted.len() as u64));
+    // Last, with the table opened again from its new checkpoint (the
+    // snapshot above still reads the commits it loaded from): the commit
+    // files older than the log's retention (30 days) that the checkpoint
+    // stands for. Commits do not clean up themselves.
+    let Some(table) = delta::open(lake, def, AsOf::Latest).await? else {
+        return Ok(());
+    };
+    let removed = deltalake::checkpoints::cleanup_metadata(&table, None).await?;
+    summary
+        .log_files_removed
+        .push((def.dir.to_string(), removed as u64));
+    Ok(())
 }
 
 /// Folds each day of the ingested-object record that has more than one file

@@ -17,6 +17,7 @@ pub(crate) mod keying;
 pub(crate) mod layout;
 pub(crate) mod log_store;
 pub(crate) mod maintain;
+pub(crate) mod meter_days;
 pub(crate) mod migrate;
 pub(crate) mod parquet_io;
 pub(crate) mod partition;

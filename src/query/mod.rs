@@ -17,6 +17,7 @@ use crate::lake::daily::{self, DAY_ROLLUPS, DayRollup};
 use crate::lake::delta::{self, AsOf, TableDef};
 use crate::lake::ingested::INGESTED_TABLE;
 use crate::lake::layout::{self, dt_of_partition_dir, hour_of_partition};
+use crate::lake::meter_days::{self, METERS_DAILY_TABLE};
 use crate::lake::rollup::{self, ROLLUPS, Rollup};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use crate::schema::status::StatusClass;
@@ -34,6 +35,7 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext, FileSelection};
 use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Where a session's queries run.
@@ -147,6 +149,14 @@ pub struct LakeSession {
     versions: LakeVersions,
     /// When the `requests` version read was committed.
     read_at: Option<DateTime<Utc>>,
+    /// The `requests` files of each day (`dt`) of the version read, paths
+    /// in order: what a day's derived files are named for.
+    requests_days: BTreeMap<String, Vec<String>>,
+    /// `meters_daily` at the session's instant, and its files.
+    meter_days: Option<DeltaTable>,
+    meter_day_files: BTreeSet<String>,
+    lake: Lake,
+    engine: Engine,
 }
 
 impl LakeSession {
@@ -227,6 +237,7 @@ impl LakeSession {
             (DAY_ROLLUPS[0].table, true),
             (DAY_ROLLUPS[1].table, true),
             (INGESTED_TABLE, false),
+            (METERS_DAILY_TABLE, true),
         ];
         let has_requests = requests.is_some();
         let opening: Vec<_> = others
@@ -245,9 +256,10 @@ impl LakeSession {
         for task in opening {
             opened.push(task.await?);
         }
-        let [hourly, keys, daily, daily_keys, ingested]: [Option<DeltaTable>; 5] = opened
-            .try_into()
-            .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
+        let [hourly, keys, daily, daily_keys, ingested, meter_days]: [Option<DeltaTable>; 6] =
+            opened
+                .try_into()
+                .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
         // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
         let rollups = [hourly, keys];
         let days = [daily, daily_keys];
@@ -282,10 +294,19 @@ impl LakeSession {
         tables
             .register("ingested", &INGESTED_TABLE, ingested.as_ref(), None)
             .await?;
+        let requests_days = match &requests {
+            Some(table) => daily::requests_by_day(table)?,
+            None => BTreeMap::new(),
+        };
         Ok(Self {
             ctx,
             versions,
             read_at,
+            requests_days,
+            meter_day_files: meter_days::present(meter_days.as_ref())?,
+            meter_days,
+            lake: lake.clone(),
+            engine: engine.clone(),
         })
     }
 
@@ -297,6 +318,37 @@ impl LakeSession {
     /// When the version of `requests` this session reads was committed.
     pub(crate) fn read_at(&self) -> Option<DateTime<Utc>> {
         self.read_at
+    }
+
+    /// The `requests` files of each day of the version read.
+    pub(crate) fn requests_days(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.requests_days
+    }
+
+    /// Whether `meters_daily`, as read, holds the file at `path`.
+    pub(crate) fn has_meter_day(&self, path: &str) -> bool {
+        self.meter_day_files.contains(path)
+    }
+
+    /// Registers the files `paths` of `meters_daily`, as read, under
+    /// `name` (a name that always stands for the same files).
+    pub(crate) async fn register_meter_days(&self, name: &str, paths: &[String]) -> Result<()> {
+        if self.ctx.table_exist(name)? {
+            return Ok(());
+        }
+        let tables = Tables {
+            ctx: &self.ctx,
+            lake: &self.lake,
+            engine: &self.engine,
+        };
+        tables
+            .register(
+                name,
+                &METERS_DAILY_TABLE,
+                self.meter_days.as_ref(),
+                Some(paths),
+            )
+            .await
     }
 
     pub(crate) fn context(&self) -> &SessionContext {
@@ -463,6 +515,22 @@ impl Tables<'_> {
         self.ctx.register_table(name, provider)?;
         Ok(())
     }
+}
+
+/// A session of this process with `requests` registered as only the files
+/// `only` (paths relative to the table) of `table`'s version, and
+/// edgemeter's functions: what a day's derived files are computed over.
+pub(crate) fn requests_files_context(
+    table: &DeltaTable,
+    only: &[String],
+) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let ctx = SessionContext::new_with_config(config);
+    udf::register(&ctx);
+    let provider = delta_provider(&ctx, &REQUESTS_TABLE, Some(table), Some(only))?;
+    ctx.register_table("requests", provider)?;
+    Ok(ctx)
 }
 
 /// A Delta table read by delta-rs, restricted to `only` when given; an

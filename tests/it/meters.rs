@@ -297,19 +297,29 @@ pub fn ensure_duckdb() -> PathBuf {
         .clone()
 }
 
-/// DuckDB's evaluation of `queries` over the raw fixture lines.
-fn oracle(fixture: &Fixture, queries: &[Query]) -> Vec<Rows> {
+/// The fixture's log files, in order.
+fn fixture_logs() -> Vec<PathBuf> {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join(LOGS))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     logs.sort();
+    logs
+}
+
+/// DuckDB's evaluation of `queries` over the raw fixture lines.
+fn oracle(fixture: &Fixture, queries: &[Query]) -> Vec<Rows> {
+    oracle_of(fixture, &fixture_logs(), queries)
+}
+
+/// DuckDB's evaluation of `queries` over the raw lines of `logs`.
+fn oracle_of(fixture: &Fixture, logs: &[PathBuf], queries: &[Query]) -> Vec<Rows> {
     let spec: Vec<_> = queries.iter().map(Query::oracle).collect();
     let out = std::process::Command::new("python3")
         .arg(Path::new(ROOT).join("tests/readers/meter_values.py"))
         .arg(&fixture.plans)
         .arg(serde_json::to_string(&spec).unwrap())
-        .args(&logs)
+        .args(logs)
         .env("PYTHONPATH", ensure_duckdb())
         .output()
         .unwrap();
@@ -659,6 +669,238 @@ async fn windows_by_day_and_hour_in_time_zones() {
         windows(&want[3]),
         ["2025-10-01T00:00:00+02:00", "2025-11-01T00:00:00+01:00"]
     );
+}
+
+/// The meters of [`PLANS`] kept per day (`meters_daily`): every one but
+/// averages and aggregates of `time_taken`, a float.
+const KEPT_METERS: &[&str] = &[
+    "requests",
+    "billable_requests",
+    "bytes_out",
+    "bytes_in",
+    "search_calls",
+    "download_bytes",
+    "active_clients",
+    "distinct_statuses",
+    "largest_upload",
+    "smallest_response",
+    "file_segment",
+    "user_orders",
+    "writes",
+    "client_errors",
+    "frankfurt",
+    "cached",
+    "plain_http",
+    "binary_bytes",
+    "combined_bytes",
+];
+
+/// Moves the data files of `requests` of the days whose partition starts
+/// with `days` (`dt=` for all) out of the lake (its log still lists them) and
+/// back: while they are out, only what reads no raw row of them answers.
+fn requests_files_aside(lake: &str, aside: &Path, days: &str, out: bool) {
+    let (from, to) = match out {
+        true => (Path::new(lake).join("requests"), aside.to_path_buf()),
+        false => (aside.to_path_buf(), Path::new(lake).join("requests")),
+    };
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(days) {
+            std::fs::rename(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// Writes a copy of the log `from` at `to` whose request ids start with
+/// `prefix`: the same requests again, as new ones.
+fn write_late_copy(from: &Path, to: &Path, prefix: &str) {
+    let text = std::fs::read_to_string(from).unwrap();
+    let relabelled: String = text
+        .lines()
+        .map(|line| match line.starts_with('#') {
+            true => format!("{line}\n"),
+            false => {
+                let mut fields: Vec<String> = line.split('\t').map(String::from).collect();
+                fields[14] = format!("{prefix}{}", fields[14]);
+                format!("{}\n", fields.join("\t"))
+            }
+        })
+        .collect();
+    std::fs::write(to, relabelled).unwrap();
+}
+
+/// `maintain --plans` keeps the plans' meters per day, and a query of whole
+/// days reads them instead of raw rows: the same values as DuckDB over the
+/// raw lines, per key and per customer, with the raw rows moved out of the
+/// lake. A late file into a day, or a meter defined otherwise, is answered
+/// from raw rows again (exactly) until `maintain` keeps the day anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let lake = dir.path().join("lake").to_str().unwrap().to_string();
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(&plans, PLANS).unwrap();
+    let fixture = Fixture {
+        lake: lake.clone(),
+        plans: plans.to_str().unwrap().to_string(),
+    };
+    let flags = ["--quiet", "--max-keyless-share", "1"];
+    let logs = Path::new(ROOT).join(LOGS);
+    let run = ingest(&[], logs.to_str().unwrap(), &lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let maintain = || async {
+        let run = edgemeter(
+            &[],
+            &[
+                "maintain",
+                "--lake",
+                &lake,
+                "--plans",
+                &fixture.plans,
+                "--json",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        summary["meter_days_written"].as_u64().unwrap()
+    };
+    // The fixture's two days, 2025-10-31 and 2025-11-01.
+    assert_eq!(maintain().await, 2);
+    assert_eq!(maintain().await, 0, "a day kept is not written again");
+
+    let whole = |from, to, customers| Query {
+        from: Some(from),
+        to: Some(to),
+        customers,
+        meters: KEPT_METERS,
+        ..Query::default()
+    };
+    let queries = [
+        whole("2025-10", "2025-12", false),
+        whole("2025-10", "2025-12", true),
+        whole("2025-10-31", "2025-11-01", false),
+        whole("2025-11-01", "2025-11-02", true),
+        // Partial days: the kept 2025-11-01 and raw rows of 2025-10-31.
+        Query {
+            tz: Some("Europe/Berlin"),
+            ..whole("2025-11", "2025-12", false)
+        },
+        whole("2025-10-31T21:30", "2025-11-02", true),
+    ];
+    let wanted = oracle(&fixture, &queries);
+    assert_eq!(total(&wanted[0], "requests"), 365.0);
+    let check = |label: &'static str, wanted: Vec<Rows>| {
+        let fixture = &fixture;
+        let queries = &queries;
+        async move {
+            for (query, want) in queries.iter().zip(&wanted) {
+                let got = usage(fixture, query, "csv").await;
+                assert_same(&format!("{label} {query:?}"), &got, want);
+            }
+        }
+    };
+    check("kept", wanted.clone()).await;
+
+    let aside = dir.path().join("aside");
+    let not_kept = Query {
+        from: Some("2025-10"),
+        to: Some("2025-12"),
+        meters: &["avg_time"],
+        ..Query::default()
+    };
+    let avg_args = not_kept.args(&fixture, "csv");
+    let avg_args: Vec<&str> = avg_args.iter().map(String::as_str).collect();
+    requests_files_aside(&lake, &aside, "dt=", true);
+    check("kept, raw rows out of the lake", wanted[..4].to_vec()).await;
+    let run = edgemeter(&[], &avg_args).await;
+    assert_ne!(
+        run.code, 0,
+        "an average is read from raw rows: {}",
+        run.stdout
+    );
+    requests_files_aside(&lake, &aside, "dt=", false);
+    requests_files_aside(&lake, &aside, "dt=2025-11-01", true);
+    check("2025-11-01 kept, its raw rows out", wanted.clone()).await;
+    requests_files_aside(&lake, &aside, "dt=2025-11-01", false);
+
+    // A late file into 2025-10-31 (new request ids), ingested without the
+    // plans file: that day's file no longer pairs, and the answer is read
+    // from raw rows.
+    let late_dir = dir.path().join("late");
+    std::fs::create_dir_all(&late_dir).unwrap();
+    let late = late_dir.join("E2METERS.2025-10-31-21.late0001");
+    write_late_copy(&logs.join("E2METERS.2025-10-31-21.a6685f3b"), &late, "late");
+    let run = ingest(&[], late_dir.to_str().unwrap(), &lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut all_logs = fixture_logs();
+    all_logs.push(late.clone());
+    let wanted_late = oracle_of(&fixture, &all_logs, &queries);
+    assert!(total(&wanted_late[0], "requests") > 365.0);
+    check("late, from raw rows", wanted_late.clone()).await;
+    assert_eq!(maintain().await, 1, "only the late file's day is kept anew");
+    requests_files_aside(&lake, &aside, "dt=", true);
+    check("late, kept anew", wanted_late[..4].to_vec()).await;
+    requests_files_aside(&lake, &aside, "dt=", false);
+
+    // An ingest run with the plans file keeps the days it wrote to itself.
+    let later_dir = dir.path().join("later");
+    std::fs::create_dir_all(&later_dir).unwrap();
+    let later = later_dir.join("E2METERS.2025-11-01-03.late0002");
+    write_late_copy(
+        &logs.join("E2METERS.2025-11-01-03.f5ff61d7"),
+        &later,
+        "later",
+    );
+    let run = ingest(
+        &[],
+        later_dir.to_str().unwrap(),
+        &lake,
+        &[
+            "--json",
+            "--max-keyless-share",
+            "1",
+            "--plans",
+            &fixture.plans,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(summary["meter_days_written"], 1, "{summary}");
+    all_logs.push(later);
+    let wanted_later = oracle_of(&fixture, &all_logs, &queries);
+    assert!(total(&wanted_later[0], "requests") > total(&wanted_late[0], "requests"));
+    requests_files_aside(&lake, &aside, "dt=", true);
+    check("later, kept by the run", wanted_later[..4].to_vec()).await;
+    requests_files_aside(&lake, &aside, "dt=", false);
+    check("later", wanted_later.clone()).await;
+
+    // Another definition of a meter: the kept days are not its values.
+    let edited = dir.path().join("edited.toml");
+    std::fs::write(
+        &edited,
+        PLANS.replace(
+            "filter = { method = [\"PUT\", \"DELETE\"] }",
+            "filter = { method = [\"PUT\"] }",
+        ),
+    )
+    .unwrap();
+    let edited = Fixture {
+        lake: lake.clone(),
+        plans: edited.to_str().unwrap().to_string(),
+    };
+    let writes = [Query {
+        from: Some("2025-10"),
+        to: Some("2025-12"),
+        meters: &["writes", "requests"],
+        ..Query::default()
+    }];
+    let want = oracle_of(&edited, &all_logs, &writes);
+    let got = usage(&edited, &writes[0], "csv").await;
+    assert_same("edited", &got, &want[0]);
+    assert!(total(&want[0], "writes") < total(&wanted_late[0], "writes"));
 }
 
 /// Per customer, distinct clients are counted across a customer's keys: acme's

@@ -1,0 +1,212 @@
+//! Meters kept per day: computing the files of `meters_daily`
+//! ([`crate::lake::meter_days`]) for a plans file's meters, and which meters
+//! they can hold.
+//!
+//! Every meter whose value over many days follows from its values per day
+//! is kept: counts, sums, maxima and minima of integer columns, and distinct
+//! counts (as each day's distinct values, so that a month counts a value
+//! seen on many days once). Averages and aggregates of floating-point
+//! columns are not: their values over a month are read from raw rows, as
+//! the sum of a float column per day would not add up to the same digits.
+
+use super::meters::{self, Aggregation, Meter, Meters};
+use super::plans::Plans;
+use crate::error::{Error, Result};
+use crate::lake::delta::{self, AsOf};
+use crate::lake::meter_days::{self, METERS_DAILY_TABLE, PRESENCE};
+use crate::lake::parquet_io::rollup_writer_properties;
+use crate::lake::{Lake, REQUESTS_TABLE};
+use bytes::Bytes;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::ArrowWriter;
+use object_store::{ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The meters of a plans file, or only the built-in ones without one (with
+/// the default billable statuses).
+pub(crate) fn meters_of(plans: Option<&Plans>) -> Meters {
+    match plans {
+        Some(plans) => plans.meters.clone(),
+        None => Meters::builtin(
+            &super::plans::StatusSet::parse(
+                &crate::schema::status::StatusClass::DEFAULT_BILLABLE.label(),
+            )
+            .expect("the default billable class parses"),
+        ),
+    }
+}
+
+/// Whether a day's values of `meter` give its value over any set of days.
+pub(crate) fn kept(meter: &Meter) -> bool {
+    let integer = || {
+        meter.value.is_some_and(|column| {
+            crate::schema::requests_schema()
+                .field_with_name(column)
+                .is_ok_and(|f| f.data_type().is_integer())
+        })
+    };
+    match meter.aggregation {
+        Aggregation::Count | Aggregation::UniqueCount => true,
+        Aggregation::Sum | Aggregation::Max | Aggregation::Min => integer(),
+        Aggregation::Avg => false,
+    }
+}
+
+/// The digest of the definitions of the meters of `meters` that are
+/// [`kept`] (`None` when none is): what a day's file is named for, so that
+/// it pairs only with readers of the same definitions.
+pub(crate) fn digest(meters: &Meters) -> Option<String> {
+    let mut hasher = Sha256::new();
+    let mut any = false;
+    for meter in meters.0.values().filter(|m| kept(m)) {
+        any = true;
+        hasher.update(
+            format!(
+                "{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\n",
+                meter.slug,
+                meter.aggregation.name(),
+                meter.value,
+                meter.filter
+            )
+            .as_bytes(),
+        );
+    }
+    any.then(|| hex::encode(&hasher.finalize()[..16]))
+}
+
+/// Writes the file of every day that lacks one for `meters`, and takes out
+/// those of sets of files that are gone; returns how many files it wrote.
+pub(crate) async fn write(lake: &Lake, meters: &Meters) -> Result<u64> {
+    let Some(digest) = digest(meters) else {
+        return Ok(0);
+    };
+    let Some(mut requests) = delta::open(lake, &REQUESTS_TABLE, AsOf::Latest).await? else {
+        return Ok(0);
+    };
+    let mut daily = delta::open_or_create(lake, &METERS_DAILY_TABLE).await?;
+    let present = meter_days::present(Some(&daily))?;
+    let by_day = crate::lake::daily::requests_by_day(&requests)?;
+    let kept: Vec<&Meter> = meters.0.values().filter(|m| kept(m)).collect();
+    let mut made = HashMap::new();
+    for (dt, files) in &by_day {
+        let path = meter_days::path_for(&digest, dt, files);
+        if present.contains(&path) {
+            continue;
+        }
+        let file = day_file(&requests, files, &kept)
+            .await
+            .map_err(|e| Error::Lake(format!("{}: day {dt}: {e}", METERS_DAILY_TABLE.dir)))?;
+        let size = file.len();
+        let location = delta::file_location(lake, &METERS_DAILY_TABLE, &path);
+        lake.store().put(&location, PutPayload::from(file)).await?;
+        made.insert(path, size);
+    }
+    meter_days::commit(&mut requests, &mut daily, &digest, &made).await?;
+    Ok(made.len() as u64)
+}
+
+/// One day's file: the values of `kept` over the `requests` files `files`.
+async fn day_file(
+    requests: &deltalake::DeltaTable,
+    files: &[String],
+    kept: &[&Meter],
+) -> Result<Bytes> {
+    let ctx = crate::query::requests_files_context(requests, files)?;
+    let mut params = Vec::new();
+    let (unique, additive): (Vec<&Meter>, Vec<&Meter>) = kept
+        .iter()
+        .partition(|m| m.aggregation == Aggregation::UniqueCount);
+    let mut select = vec![
+        "api_key_id".to_string(),
+        "max(api_key_hint) AS api_key_hint".to_string(),
+        "count(*) AS presence".to_string(),
+    ];
+    for (i, meter) in additive.iter().enumerate() {
+        let condition = meter.condition(&meters::RAW, &format!("m{i}"), &mut params);
+        select.push(format!("{} AS m{i}", meter.measure(&condition)));
+    }
+    let sql = format!(
+        "SELECT {} FROM requests GROUP BY api_key_id",
+        select.join(", ")
+    );
+    let totals = ctx
+        .sql(&sql)
+        .await?
+        .with_param_values(params)?
+        .collect()
+        .await?;
+    let schema = meter_days::file_schema();
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(
+        &mut out,
+        schema.clone(),
+        Some(rollup_writer_properties(None)),
+    )?;
+    for batch in &totals {
+        let keys = batch.column(0);
+        let hints = cast(batch.column(1), &DataType::Utf8)?;
+        let rows = batch.num_rows();
+        let mut columns: Vec<(&str, ArrayRef)> =
+            vec![(PRESENCE, cast(batch.column(2), &DataType::Int64)?)];
+        for (i, meter) in additive.iter().enumerate() {
+            columns.push((
+                meter.slug.as_str(),
+                cast(batch.column(3 + i), &DataType::Int64)?,
+            ));
+        }
+        for (slug, values) in columns {
+            let hint: ArrayRef = match slug == PRESENCE {
+                true => hints.clone(),
+                false => Arc::new(StringArray::new_null(rows)),
+            };
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(vec![slug; rows])),
+                    cast(keys, &DataType::Utf8)?,
+                    hint,
+                    values,
+                    Arc::new(StringArray::new_null(rows)),
+                ],
+            )?;
+            writer.write(&batch)?;
+        }
+    }
+    for (i, meter) in unique.iter().enumerate() {
+        let mut params = Vec::new();
+        let condition = meter.condition(&meters::RAW, &format!("u{i}"), &mut params);
+        let value = meter.value.ok_or_else(|| {
+            Error::Config(format!("meters.{}: unique_count needs a value", meter.slug))
+        })?;
+        let sql = format!(
+            "SELECT DISTINCT api_key_id, CAST({value} AS VARCHAR) AS v FROM requests \
+             WHERE ({condition}) AND {value} IS NOT NULL"
+        );
+        let distinct = ctx
+            .sql(&sql)
+            .await?
+            .with_param_values(params)?
+            .collect()
+            .await?;
+        for batch in distinct {
+            let rows = batch.num_rows();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(vec![meter.slug.as_str(); rows])),
+                    cast(batch.column(0), &DataType::Utf8)?,
+                    Arc::new(StringArray::new_null(rows)),
+                    Arc::new(Int64Array::new_null(rows)),
+                    cast(batch.column(1), &DataType::Utf8)?,
+                ],
+            )?;
+            writer.write(&batch)?;
+        }
+    }
+    writer.close()?;
+    Ok(Bytes::from(out))
+}

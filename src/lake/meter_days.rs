@@ -1,0 +1,153 @@
+//! `meters_daily`: the values of a plans file's meters, one file per day.
+//!
+//! A meter whose filter reads a column the rollups do not keep (the result
+//! type, say), or that counts distinct values, is otherwise answered from
+//! raw rows: a month of the benchmark's 10× lake is 24,000,000 of them. A
+//! meter day file holds, for one day, each meter's value per key (and, for a
+//! `unique_count`, the key's distinct values), so a month of any such meter
+//! reads a file per day.
+//!
+//! A file is named for the digest of the meters it holds (their definitions,
+//! `billing::meter_days` computes it) and of the exact set of that day's
+//! `requests` files it was computed from: `dt=<day>/meters-<digest>.parquet`,
+//! as day rollups are ([`super::daily`]). A reader takes it only when both
+//! match: the meters it asks for come from the same definitions, and the
+//! day's files in the `requests` snapshot it reads are the ones the file was
+//! computed from. A late file, a merge, a dropped day or an edited meter
+//! changes the digest, and the meters are read from raw rows again until a
+//! file of the new digest is committed. Each day keeps at most one file: the
+//! one its last writer computed.
+//!
+//! Rows, per day: for every `api_key_id` with requests that day (and one for
+//! requests without a key) one row of meter `""` (its request count and
+//! hint: the keys a query over the day has groups for); one row per key and
+//! meter counted or summed; one row per key and distinct value of each
+//! `unique_count` meter (`distinct_value`, as text).
+
+use super::delta::{self, DataFile, TableDef};
+use super::layout::METERS_DAILY_DIR;
+use crate::error::Result;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::DeltaTable;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock};
+
+/// The version of what a file holds: part of its name's digest, so a file of
+/// another layout never pairs.
+const LAYOUT: &str = "meters_daily/1 a day's requests files; meter, key, hint, value, distinct";
+
+/// The meter of the rows that say which keys a day has.
+pub(crate) const PRESENCE: &str = "";
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("meter", DataType::Utf8, false),
+        Field::new("api_key_id", DataType::Utf8, true),
+        Field::new("api_key_hint", DataType::Utf8, true),
+        Field::new("value", DataType::Int64, true),
+        Field::new("distinct_value", DataType::Utf8, true),
+    ]))
+});
+
+/// The schema of the Parquet files under `meters_daily/`.
+pub(crate) fn file_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// The `meters_daily` table, partitioned by day.
+pub(crate) const METERS_DAILY_TABLE: TableDef = TableDef {
+    dir: METERS_DAILY_DIR,
+    file_schema,
+    partition_by: &["dt"],
+    stats_columns: &["api_key_id"],
+};
+
+/// The path (relative to the table) of the file of the meters whose
+/// definitions digest to `meters` over the `requests` files `files` (paths
+/// relative to `requests`, in order) of day `dt`.
+pub(crate) fn path_for(meters: &str, dt: &str, files: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(LAYOUT.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(meters.as_bytes());
+    for file in files {
+        hasher.update(b"\n");
+        hasher.update(file.as_bytes());
+    }
+    let digest = hasher.finalize();
+    format!("dt={dt}/meters-{}.parquet", hex::encode(&digest[..16]))
+}
+
+/// The paths of the files a snapshot of the table holds.
+pub(crate) fn present(table: Option<&DeltaTable>) -> Result<BTreeSet<String>> {
+    let Some(table) = table else {
+        return Ok(BTreeSet::new());
+    };
+    Ok(delta::files_by_partition(table, &METERS_DAILY_TABLE)?
+        .into_values()
+        .flatten()
+        .map(|f| f.path)
+        .collect())
+}
+
+/// Commits the files `made` (path → size) and takes out every other file:
+/// each day keeps at most the file of `meters` over its current set of
+/// `requests` files (a file of other meters or of an older set pairs with no
+/// reader of these), and a day `requests` no longer has keeps none. A file
+/// made for a set that another writer has changed since is not added.
+pub(crate) async fn commit(
+    requests: &mut DeltaTable,
+    daily: &mut DeltaTable,
+    meters: &str,
+    made: &HashMap<String, usize>,
+) -> Result<()> {
+    let def = &METERS_DAILY_TABLE;
+    for attempt in 0..delta::MAX_ATTEMPTS {
+        delta::catch_up(requests).await?;
+        let by_day = super::daily::requests_by_day(requests)?;
+        let existing: BTreeMap<Vec<String>, Vec<DataFile>> = delta::files_by_partition(daily, def)?;
+        let days: BTreeSet<&str> = by_day
+            .keys()
+            .chain(existing.keys().filter_map(|p| p.first()))
+            .map(String::as_str)
+            .collect();
+        let mut actions = Vec::new();
+        for dt in days {
+            let partition = vec![dt.to_string()];
+            let wanted = by_day.get(dt).map(|files| path_for(meters, dt, files));
+            let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
+            for old in olds.iter().filter(|f| Some(&f.path) != wanted.as_ref()) {
+                actions.push(delta::remove_action(def, &partition, old));
+            }
+            if let Some(wanted) = wanted
+                && let Some(&size) = made.get(&wanted)
+                && !olds.iter().any(|f| f.path == wanted)
+            {
+                actions.push(delta::add_action(def, &partition, wanted, size, None));
+            }
+        }
+        if delta::commit_replacing(daily, def, actions, attempt).await? {
+            return Ok(());
+        }
+    }
+    Err(delta::gave_up(def.dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name changes with the meters' digest and with any file of the day.
+    #[test]
+    fn a_file_is_named_for_its_meters_and_the_days_files() {
+        let files = vec!["dt=2025-10-01/hour=00/part-a.parquet".to_string()];
+        let a = path_for("m1", "2025-10-01", &files);
+        assert!(a.starts_with("dt=2025-10-01/meters-"), "{a}");
+        assert_eq!(a, path_for("m1", "2025-10-01", &files));
+        assert_ne!(a, path_for("m2", "2025-10-01", &files));
+        let mut more = files.clone();
+        more.push("dt=2025-10-01/hour=01/part-b.parquet".to_string());
+        assert_ne!(a, path_for("m1", "2025-10-01", &more));
+    }
+}
