@@ -227,7 +227,11 @@ impl MeterQuery<'_> {
         // names could be read as columns of `requests`.
         let mut group = Vec::new();
         if self.by.is_some() {
-            group.push(("window_start(r.\"timestamp\", $unit, $tz)", "window_start"));
+            group.push(match source_kind {
+                // Kept rows carry their window.
+                Source::Days => ("r.window_start", "window_start"),
+                _ => ("window_start(r.\"timestamp\", $unit, $tz)", "window_start"),
+            });
         }
         let mut join = String::new();
         match self.per {
@@ -323,11 +327,19 @@ impl MeterQuery<'_> {
 
 impl MeterQuery<'_> {
     /// The days of the range `meters_daily` answers, when it answers any:
-    /// no windows, every meter [`kept`] and defined as in `plans` (whose
+    /// no windows or windows of UTC days or months, every meter [`kept`] and defined as in `plans` (whose
     /// meters the files were computed for), and at least one whole UTC day
     /// of the range whose file is of exactly the day's `requests` files.
     fn kept_days(&self, session: &LakeSession, plans: Option<&Plans>) -> Option<KeptDays> {
-        if self.by.is_some() || self.meters.is_empty() {
+        // A UTC day lies in one window of UTC days or months, not of hours
+        // or of another zone's days.
+        let utc = self.tz.is_none_or(|tz| tz == chrono_tz::UTC);
+        let windows_fit = match self.by {
+            None => true,
+            Some(WindowUnit::Day | WindowUnit::Month) => utc,
+            Some(WindowUnit::Hour) => false,
+        };
+        if !windows_fit || self.meters.is_empty() {
             return None;
         }
         // Meters are kept per day for a plans file only.
@@ -405,6 +417,23 @@ impl MeterQuery<'_> {
             .iter()
             .map(|(i, _)| format!(", CAST(NULL AS BIGINT) AS a{i}"))
             .collect();
+        // With windows, each row's window: a kept day's (the window of UTC
+        // days or months it lies in, as `window_start` spells it), or a raw
+        // row's.
+        let raw = "window_start(\"timestamp\", $unit, $tz)";
+        let kept = match self.by {
+            Some(WindowUnit::Month) => "concat(substr(dt, 1, 7), '-01T00:00:00+00:00')",
+            _ => "concat(dt, 'T00:00:00+00:00')",
+        };
+        let (kept_window, raw_window, kept_group, raw_group) = match self.by {
+            None => Default::default(),
+            Some(_) => (
+                format!("{kept} AS window_start, "),
+                format!("{raw} AS window_start, "),
+                format!("{kept}, "),
+                format!("{raw}, "),
+            ),
+        };
         let mut parts = Vec::new();
         // The kept days: additive meters per key, then distinct values.
         let mut sums = String::new();
@@ -420,8 +449,8 @@ impl MeterQuery<'_> {
             ));
         }
         parts.push(format!(
-            "SELECT api_key_id, max(api_key_hint) AS api_key_hint{sums}, \
-             CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM {} GROUP BY api_key_id",
+            "SELECT {kept_window}api_key_id, max(api_key_hint) AS api_key_hint{sums}, \
+             CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM {} GROUP BY {kept_group}api_key_id",
             days.table
         ));
         if !unique.is_empty() {
@@ -430,7 +459,7 @@ impl MeterQuery<'_> {
                 .map(|(_, m)| bind(params, m.slug.clone()))
                 .collect();
             parts.push(format!(
-                "SELECT api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, meter AS u, \
+                "SELECT {kept_window}api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, meter AS u, \
                  distinct_value AS dv\nFROM {} WHERE meter IN ({})",
                 nulls,
                 days.table,
@@ -453,15 +482,15 @@ impl MeterQuery<'_> {
                 ));
             }
             parts.push(format!(
-                "SELECT api_key_id, max(api_key_hint) AS api_key_hint{measures}, \
-                 CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM requests\nWHERE {filter}\nGROUP BY api_key_id"
+                "SELECT {raw_window}api_key_id, max(api_key_hint) AS api_key_hint{measures}, \
+                 CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM requests\nWHERE {filter}\nGROUP BY {raw_group}api_key_id"
             ));
             for (i, meter) in &unique {
                 let condition = meter.condition(&meters::RAW, &format!("r{i}"), params);
                 let slug = bind(params, meter.slug.clone());
                 let value = meter.value.unwrap_or("NULL");
                 parts.push(format!(
-                    "SELECT DISTINCT api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, \
+                    "SELECT DISTINCT {raw_window}api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, \
                      {slug} AS u, CAST({value} AS VARCHAR) AS dv\nFROM requests\nWHERE {filter}\n  AND ({condition}) AND {value} IS NOT NULL",
                     nulls
                 ));

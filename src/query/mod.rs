@@ -570,6 +570,7 @@ fn delta_provider(
 fn is_rollup(def: &TableDef) -> bool {
     ROLLUPS.iter().any(|r| r.table.dir == def.dir)
         || DAY_ROLLUPS.iter().any(|r| r.table.dir == def.dir)
+        || def.dir == METERS_DAILY_TABLE.dir
 }
 
 /// The schema a table is read as in process: the table's own, but the

@@ -734,7 +734,9 @@ fn write_late_copy(from: &Path, to: &Path, prefix: &str) {
 /// days reads them instead of raw rows: the same values as DuckDB over the
 /// raw lines, per key and per customer, with the raw rows moved out of the
 /// lake. A late file into a day, or a meter defined otherwise, is answered
-/// from raw rows again (exactly) until `maintain` keeps the day anew.
+/// from raw rows again (exactly) until `maintain` or an ingest run with the
+/// plans file keeps the day anew. Windows of UTC days and months read them
+/// too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -782,13 +784,28 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
         whole("2025-10", "2025-12", true),
         whole("2025-10-31", "2025-11-01", false),
         whole("2025-11-01", "2025-11-02", true),
+        // Windows of UTC days and months.
+        Query {
+            by: Some("day"),
+            ..whole("2025-10", "2025-12", false)
+        },
+        Query {
+            by: Some("month"),
+            ..whole("2025-10", "2025-12", true)
+        },
         // Partial days: the kept 2025-11-01 and raw rows of 2025-10-31.
         Query {
             tz: Some("Europe/Berlin"),
             ..whole("2025-11", "2025-12", false)
         },
         whole("2025-10-31T21:30", "2025-11-02", true),
+        Query {
+            by: Some("day"),
+            ..whole("2025-10-31T21:30", "2025-11-02", false)
+        },
     ];
+    // The first queries read whole UTC days only.
+    const WHOLE_DAYS: usize = 6;
     let wanted = oracle(&fixture, &queries);
     assert_eq!(total(&wanted[0], "requests"), 365.0);
     let check = |label: &'static str, wanted: Vec<Rows>| {
@@ -813,7 +830,11 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     let avg_args = not_kept.args(&fixture, "csv");
     let avg_args: Vec<&str> = avg_args.iter().map(String::as_str).collect();
     requests_files_aside(&lake, &aside, "dt=", true);
-    check("kept, raw rows out of the lake", wanted[..4].to_vec()).await;
+    check(
+        "kept, raw rows out of the lake",
+        wanted[..WHOLE_DAYS].to_vec(),
+    )
+    .await;
     let run = edgemeter(&[], &avg_args).await;
     assert_ne!(
         run.code, 0,
@@ -841,7 +862,7 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     check("late, from raw rows", wanted_late.clone()).await;
     assert_eq!(maintain().await, 1, "only the late file's day is kept anew");
     requests_files_aside(&lake, &aside, "dt=", true);
-    check("late, kept anew", wanted_late[..4].to_vec()).await;
+    check("late, kept anew", wanted_late[..WHOLE_DAYS].to_vec()).await;
     requests_files_aside(&lake, &aside, "dt=", false);
 
     // An ingest run with the plans file keeps the days it wrote to itself.
@@ -873,7 +894,11 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     let wanted_later = oracle_of(&fixture, &all_logs, &queries);
     assert!(total(&wanted_later[0], "requests") > total(&wanted_late[0], "requests"));
     requests_files_aside(&lake, &aside, "dt=", true);
-    check("later, kept by the run", wanted_later[..4].to_vec()).await;
+    check(
+        "later, kept by the run",
+        wanted_later[..WHOLE_DAYS].to_vec(),
+    )
+    .await;
     requests_files_aside(&lake, &aside, "dt=", false);
     check("later", wanted_later.clone()).await;
 
