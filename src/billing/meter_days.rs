@@ -5,7 +5,10 @@
 //! Every meter whose value over many days follows from its values per day
 //! is kept: counts, sums, maxima and minima of integer columns, and distinct
 //! counts (as each day's distinct values, so that a month counts a value
-//! seen on many days once). Averages and aggregates of floating-point
+//! seen on many days once, each marked when it is the first of its UTC month
+//! for its key and meter: the days of a month are written in order, and a
+//! day's values are checked against the first-seen values of the month's
+//! earlier days). Averages and aggregates of floating-point
 //! columns are not: their values over a month are read from raw rows, as
 //! the sum of a float column per day would not add up to the same digits.
 
@@ -14,16 +17,18 @@ use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::lake::delta::{self, AsOf};
 use crate::lake::meter_days::{self, METERS_DAILY_TABLE, PRESENCE};
-use crate::lake::parquet_io::rollup_writer_properties;
+use crate::lake::parquet_io::{decode_as, rollup_writer_properties};
 use crate::lake::{Lake, REQUESTS_TABLE};
 use bytes::Bytes;
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The meters of a plans file, or only the built-in ones without one (with
@@ -91,29 +96,95 @@ pub(crate) async fn write(lake: &Lake, meters: &Meters) -> Result<u64> {
     let present = meter_days::present(Some(&daily))?;
     let by_day = crate::lake::daily::requests_by_day(&requests)?;
     let kept: Vec<&Meter> = meters.0.values().filter(|m| kept(m)).collect();
+    let paths = meter_days::paths(&digest, &by_day);
+    let any_unique = kept
+        .iter()
+        .any(|m| m.aggregation == Aggregation::UniqueCount);
+    // The last day of each month that needs a file: the month's kept days
+    // before it are read for the values they have seen.
+    let mut last_wanted: HashMap<&str, &str> = HashMap::new();
+    for (dt, path) in &paths {
+        if !present.contains(path) {
+            last_wanted.insert(month_of(dt), dt);
+        }
+    }
+    let mut seen = Seen::default();
+    let mut month = "";
     let mut made = HashMap::new();
     for (dt, files) in &by_day {
-        let path = meter_days::path_for(&digest, dt, files);
-        if present.contains(&path) {
+        if month_of(dt) != month {
+            month = month_of(dt);
+            seen = Seen::default();
+        }
+        let path = &paths[dt];
+        if present.contains(path) {
+            let later = last_wanted
+                .get(month)
+                .is_some_and(|last| *last > dt.as_str());
+            if any_unique && later {
+                seen.add_file(lake, path, &kept).await?;
+            }
             continue;
         }
-        let file = day_file(&requests, files, &kept)
+        let file = day_file(&requests, files, &kept, &mut seen)
             .await
             .map_err(|e| Error::Lake(format!("{}: day {dt}: {e}", METERS_DAILY_TABLE.dir)))?;
         let size = file.len();
-        let location = delta::file_location(lake, &METERS_DAILY_TABLE, &path);
+        let location = delta::file_location(lake, &METERS_DAILY_TABLE, path);
         lake.store().put(&location, PutPayload::from(file)).await?;
-        made.insert(path, size);
+        made.insert(path.clone(), size);
     }
     meter_days::commit(&mut requests, &mut daily, &digest, &made).await?;
     Ok(made.len() as u64)
 }
 
-/// One day's file: the values of `kept` over the `requests` files `files`.
+/// The UTC month (`YYYY-MM`) of a day (`YYYY-MM-DD`).
+fn month_of(dt: &str) -> &str {
+    dt.get(..7).unwrap_or(dt)
+}
+
+/// The distinct values of the `unique_count` meters seen on the earlier days
+/// of a month: (the meter's index among the kept ones, key, value).
+#[derive(Default)]
+struct Seen(HashSet<(usize, Option<String>, String)>);
+
+impl Seen {
+    /// Adds the values a kept day's file saw first in its month: those of
+    /// every earlier day of the month are first on one of them, so the days
+    /// before a day, read in order, give all it has seen.
+    async fn add_file(&mut self, lake: &Lake, path: &str, kept: &[&Meter]) -> Result<()> {
+        let location = delta::file_location(lake, &METERS_DAILY_TABLE, path);
+        let data = lake.store().get(&location).await?.bytes().await?;
+        let batches = decode_as(data, &meter_days::file_schema())
+            .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+        for batch in batches {
+            let meter = batch.column(0).as_string::<i32>();
+            let key = batch.column(1).as_string::<i32>();
+            let value = batch.column(4).as_string::<i32>();
+            let first = batch.column(5).as_boolean();
+            for row in 0..batch.num_rows() {
+                if value.is_null(row) || !(first.is_valid(row) && first.value(row)) {
+                    continue;
+                }
+                let Some(index) = kept.iter().position(|m| m.slug == meter.value(row)) else {
+                    continue;
+                };
+                let key = key.is_valid(row).then(|| key.value(row).to_string());
+                self.0.insert((index, key, value.value(row).to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One day's file: the values of `kept` over the `requests` files `files`;
+/// a distinct value is first in its month unless `seen` has it, and is
+/// added to it.
 async fn day_file(
     requests: &deltalake::DeltaTable,
     files: &[String],
     kept: &[&Meter],
+    seen: &mut Seen,
 ) -> Result<Bytes> {
     let ctx = crate::query::requests_files_context(requests, files)?;
     let mut params = Vec::new();
@@ -171,12 +242,17 @@ async fn day_file(
                     hint,
                     values,
                     Arc::new(StringArray::new_null(rows)),
+                    Arc::new(BooleanArray::new_null(rows)),
                 ],
             )?;
             writer.write(&batch)?;
         }
     }
     for (i, meter) in unique.iter().enumerate() {
+        let index = kept
+            .iter()
+            .position(|m| m.slug == meter.slug)
+            .unwrap_or_default();
         let mut params = Vec::new();
         let condition = meter.condition(&meters::RAW, &format!("u{i}"), &mut params);
         let value = meter.value.ok_or_else(|| {
@@ -194,14 +270,27 @@ async fn day_file(
             .await?;
         for batch in distinct {
             let rows = batch.num_rows();
+            let keys = cast(batch.column(0), &DataType::Utf8)?;
+            let values = cast(batch.column(1), &DataType::Utf8)?;
+            let first: BooleanArray = {
+                let (keys, values) = (keys.as_string::<i32>(), values.as_string::<i32>());
+                (0..rows)
+                    .map(|row| {
+                        let key = keys.is_valid(row).then(|| keys.value(row).to_string());
+                        let value = values.value(row).to_string();
+                        Some(seen.0.insert((index, key, value)))
+                    })
+                    .collect()
+            };
             let batch = RecordBatch::try_new(
                 schema.clone(),
                 vec![
                     Arc::new(StringArray::from(vec![meter.slug.as_str(); rows])),
-                    cast(batch.column(0), &DataType::Utf8)?,
+                    keys,
                     Arc::new(StringArray::new_null(rows)),
                     Arc::new(Int64Array::new_null(rows)),
-                    cast(batch.column(1), &DataType::Utf8)?,
+                    values,
+                    Arc::new(first),
                 ],
             )?;
             writer.write(&batch)?;

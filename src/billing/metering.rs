@@ -16,7 +16,7 @@ use super::meter_days::{digest, kept};
 use super::meters::{self, Aggregation, Columns, Meter};
 use super::plans::Plans;
 use crate::error::{Error, Result};
-use crate::lake::meter_days::{METERS_DAILY_TABLE, path_for};
+use crate::lake::meter_days::{METERS_DAILY_TABLE, paths};
 use crate::query::LakeSession;
 use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows};
 use crate::time::TimeRange;
@@ -327,9 +327,10 @@ impl MeterQuery<'_> {
 
 impl MeterQuery<'_> {
     /// The days of the range `meters_daily` answers, when it answers any:
-    /// no windows or windows of UTC days or months, every meter [`kept`] and defined as in `plans` (whose
-    /// meters the files were computed for), and at least one whole UTC day
-    /// of the range whose file is of exactly the day's `requests` files.
+    /// no windows or windows of UTC days or months, every meter [`kept`] and
+    /// defined as in `plans` (whose meters the files were computed for), and
+    /// at least one whole UTC day of the range whose file pairs with the
+    /// `requests` files read ([`paths`]).
     fn kept_days(&self, session: &LakeSession, plans: Option<&Plans>) -> Option<KeptDays> {
         // A UTC day lies in one window of UTC days or months, not of hours
         // or of another zone's days.
@@ -355,8 +356,12 @@ impl MeterQuery<'_> {
             from.format("%Y-%m-%d").to_string(),
             to.format("%Y-%m-%d").to_string(),
         );
-        let mut kept_days = KeptDays::default();
-        for (dt, day) in session.requests_days().range(first_dt..=last_dt) {
+        let mut kept_days = KeptDays {
+            first_only: self.first_seen_answers(from, to),
+            ..KeptDays::default()
+        };
+        let paths = paths(&digest, session.requests_days());
+        for (dt, _) in session.requests_days().range(first_dt..=last_dt) {
             let start = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -366,9 +371,9 @@ impl MeterQuery<'_> {
                 continue;
             }
             let whole = start.is_some_and(|s| s >= from) && end.is_some_and(|e| e <= to);
-            let path = path_for(&digest, dt, day);
-            match whole && session.has_meter_day(&path) {
-                true => kept_days.files.push(path),
+            let path = &paths[dt];
+            match whole && session.has_meter_day(path) {
+                true => kept_days.files.push(path.clone()),
                 false => kept_days.rest.push(dt.clone()),
             }
         }
@@ -386,6 +391,35 @@ impl MeterQuery<'_> {
             hex::encode(&name.finalize()[..8])
         );
         Some(kept_days)
+    }
+
+    /// Whether the distinct values of `unique_count` meters over [from, to)
+    /// are the kept days' first-in-month values (and the raw rows' of the
+    /// days not kept): per key, in windows that each start on the first of a
+    /// UTC month: no windows and a range within one month from its first, or
+    /// windows of UTC months from a month's first. A value seen on several
+    /// days of a month is first on one of them only, the earliest; no day of
+    /// the window's month comes before the window; and a day is kept only
+    /// while the month's earlier days are the ones its file was computed
+    /// after.
+    fn first_seen_answers(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        use chrono::Datelike;
+        let month_start = from.day() == 1 && from.time() == chrono::NaiveTime::MIN;
+        let next_month = from
+            .date_naive()
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        let windows = match self.by {
+            None => next_month.is_some_and(|next| to <= next),
+            Some(WindowUnit::Month) => true,
+            Some(_) => false,
+        };
+        self.per == Per::Key && month_start && windows
     }
 
     /// The rows [`Source::Days`] aggregates, one statement: per key, the
@@ -458,9 +492,13 @@ impl MeterQuery<'_> {
                 .iter()
                 .map(|(_, m)| bind(params, m.slug.clone()))
                 .collect();
+            let first = match days.first_only {
+                true => " AND first_in_month",
+                false => "",
+            };
             parts.push(format!(
                 "SELECT {kept_window}api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, meter AS u, \
-                 distinct_value AS dv\nFROM {} WHERE meter IN ({})",
+                 distinct_value AS dv\nFROM {} WHERE meter IN ({}){first}",
                 nulls,
                 days.table,
                 slugs.join(", ")
@@ -509,6 +547,9 @@ struct KeptDays {
     table: String,
     files: Vec<String>,
     rest: Vec<String>,
+    /// Whether distinct values are the kept days' first in their month
+    /// ([`MeterQuery::first_seen_answers`]).
+    first_only: bool,
 }
 
 /// Where a grouped statement's rows come from.

@@ -8,21 +8,25 @@
 //! reads a file per day.
 //!
 //! A file is named for the digest of the meters it holds (their definitions,
-//! `billing::meter_days` computes it) and of the exact set of that day's
-//! `requests` files it was computed from: `dt=<day>/meters-<digest>.parquet`,
-//! as day rollups are ([`super::daily`]). A reader takes it only when both
-//! match: the meters it asks for come from the same definitions, and the
-//! day's files in the `requests` snapshot it reads are the ones the file was
-//! computed from. A late file, a merge, a dropped day or an edited meter
-//! changes the digest, and the meters are read from raw rows again until a
-//! file of the new digest is committed. Each day keeps at most one file: the
-//! one its last writer computed.
+//! `billing::meter_days` computes it) and of the exact set of `requests`
+//! files it was computed from, that day's and those of the earlier days of
+//! its UTC month ([`paths`]): `dt=<day>/meters-<digest>.parquet`, as day
+//! rollups are ([`super::daily`]). A reader takes it only when both match:
+//! the meters it asks for come from the same definitions, and the files in
+//! the `requests` snapshot it reads are the ones the file was computed from.
+//! A late file, a merge, a dropped day or an edited meter changes the digest,
+//! and the meters are read from raw rows again until a file of the new digest
+//! is committed. Each day keeps at most one file: the one its last writer
+//! computed.
 //!
 //! Rows, per day: for every `api_key_id` with requests that day (and one for
 //! requests without a key) one row of meter `""` (its request count and
 //! hint: the keys a query over the day has groups for); one row per key and
 //! meter counted or summed; one row per key and distinct value of each
-//! `unique_count` meter (`distinct_value`, as text).
+//! `unique_count` meter (`distinct_value`, as text), marked `first_in_month`
+//! when no earlier day of the UTC month has that value for that key and
+//! meter. A month's first-seen rows hold each value once, so a distinct count
+//! per key over days from a month's first counts them and not every day's.
 
 use super::delta::{self, DataFile, TableDef};
 use super::layout::METERS_DAILY_DIR;
@@ -35,7 +39,7 @@ use std::sync::{Arc, LazyLock};
 
 /// The version of what a file holds: part of its name's digest, so a file of
 /// another layout never pairs.
-const LAYOUT: &str = "meters_daily/1 a day's requests files; meter, key, hint, value, distinct";
+const LAYOUT: &str = "meters_daily/2 the month's requests files to the day; meter, key, hint, value, distinct, first";
 
 /// The meter of the rows that say which keys a day has.
 pub(crate) const PRESENCE: &str = "";
@@ -47,6 +51,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("api_key_hint", DataType::Utf8, true),
         Field::new("value", DataType::Int64, true),
         Field::new("distinct_value", DataType::Utf8, true),
+        Field::new("first_in_month", DataType::Boolean, true),
     ]))
 });
 
@@ -63,20 +68,42 @@ pub(crate) const METERS_DAILY_TABLE: TableDef = TableDef {
     stats_columns: &["api_key_id"],
 };
 
-/// The path (relative to the table) of the file of the meters whose
-/// definitions digest to `meters` over the `requests` files `files` (paths
-/// relative to `requests`, in order) of day `dt`.
-pub(crate) fn path_for(meters: &str, dt: &str, files: &[String]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(LAYOUT.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(meters.as_bytes());
-    for file in files {
+/// The path (relative to the table) of each day's file of the meters whose
+/// definitions digest to `meters`, for the `requests` files of each day
+/// `by_day` gives (paths relative to `requests`, in order). A day's file is
+/// named for its own files and those of the days before it in its UTC
+/// month (its `first_in_month` rows depend on them): a change to any day
+/// renames the files of that day and of the month's later days.
+pub(crate) fn paths(
+    meters: &str,
+    by_day: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chain: Option<(&str, [u8; 32])> = None;
+    for (dt, files) in by_day {
+        let month = dt.get(..7).unwrap_or(dt);
+        let mut hasher = Sha256::new();
+        hasher.update(LAYOUT.as_bytes());
         hasher.update(b"\n");
-        hasher.update(file.as_bytes());
+        hasher.update(meters.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(dt.as_bytes());
+        if let Some((_, before)) = chain.filter(|(m, _)| *m == month) {
+            hasher.update(b"\n");
+            hasher.update(before);
+        }
+        for file in files {
+            hasher.update(b"\n");
+            hasher.update(file.as_bytes());
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        chain = Some((month, digest));
+        out.insert(
+            dt.clone(),
+            format!("dt={dt}/meters-{}.parquet", hex::encode(&digest[..16])),
+        );
     }
-    let digest = hasher.finalize();
-    format!("dt={dt}/meters-{}.parquet", hex::encode(&digest[..16]))
+    out
 }
 
 /// The paths of the files a snapshot of the table holds.
@@ -106,6 +133,7 @@ pub(crate) async fn commit(
     for attempt in 0..delta::MAX_ATTEMPTS {
         delta::catch_up(requests).await?;
         let by_day = super::daily::requests_by_day(requests)?;
+        let wanted_paths = paths(meters, &by_day);
         let existing: BTreeMap<Vec<String>, Vec<DataFile>> = delta::files_by_partition(daily, def)?;
         let days: BTreeSet<&str> = by_day
             .keys()
@@ -115,7 +143,7 @@ pub(crate) async fn commit(
         let mut actions = Vec::new();
         for dt in days {
             let partition = vec![dt.to_string()];
-            let wanted = by_day.get(dt).map(|files| path_for(meters, dt, files));
+            let wanted = wanted_paths.get(dt).cloned();
             let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
             for old in olds.iter().filter(|f| Some(&f.path) != wanted.as_ref()) {
                 actions.push(delta::remove_action(def, &partition, old));
@@ -138,16 +166,58 @@ pub(crate) async fn commit(
 mod tests {
     use super::*;
 
-    /// The name changes with the meters' digest and with any file of the day.
+    fn days(days: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        days.iter()
+            .map(|(dt, files)| {
+                (
+                    dt.to_string(),
+                    files.iter().map(|f| f.to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// A day's name changes with the meters' digest, with any file of the
+    /// day, and with any file of an earlier day of its month, not of
+    /// another month or of a later day.
     #[test]
-    fn a_file_is_named_for_its_meters_and_the_days_files() {
-        let files = vec!["dt=2025-10-01/hour=00/part-a.parquet".to_string()];
-        let a = path_for("m1", "2025-10-01", &files);
-        assert!(a.starts_with("dt=2025-10-01/meters-"), "{a}");
-        assert_eq!(a, path_for("m1", "2025-10-01", &files));
-        assert_ne!(a, path_for("m2", "2025-10-01", &files));
-        let mut more = files.clone();
-        more.push("dt=2025-10-01/hour=01/part-b.parquet".to_string());
-        assert_ne!(a, path_for("m1", "2025-10-01", &more));
+    fn a_file_is_named_for_its_meters_and_its_months_files_to_the_day() {
+        let lake = days(&[
+            ("2025-10-31", &["a"]),
+            ("2025-11-01", &["b"]),
+            ("2025-11-02", &["c"]),
+        ]);
+        let p = paths("m1", &lake);
+        assert!(
+            p["2025-11-01"].starts_with("dt=2025-11-01/meters-"),
+            "{p:?}"
+        );
+        assert_eq!(p, paths("m1", &lake));
+        let other = paths("m2", &lake);
+        assert!(p.keys().all(|dt| p[dt] != other[dt]));
+        // A late file into 2025-11-01 renames it and 2025-11-02.
+        let late = paths(
+            "m1",
+            &days(&[
+                ("2025-10-31", &["a"]),
+                ("2025-11-01", &["b", "b2"]),
+                ("2025-11-02", &["c"]),
+            ]),
+        );
+        assert_eq!(p["2025-10-31"], late["2025-10-31"]);
+        assert_ne!(p["2025-11-01"], late["2025-11-01"]);
+        assert_ne!(p["2025-11-02"], late["2025-11-02"]);
+        // One into October's last day renames only that day.
+        let october = paths(
+            "m1",
+            &days(&[
+                ("2025-10-31", &["a", "a2"]),
+                ("2025-11-01", &["b"]),
+                ("2025-11-02", &["c"]),
+            ]),
+        );
+        assert_ne!(p["2025-10-31"], october["2025-10-31"]);
+        assert_eq!(p["2025-11-01"], october["2025-11-01"]);
+        assert_eq!(p["2025-11-02"], october["2025-11-02"]);
     }
 }

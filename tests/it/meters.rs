@@ -713,8 +713,12 @@ fn requests_files_aside(lake: &str, aside: &Path, days: &str, out: bool) {
 }
 
 /// Writes a copy of the log `from` at `to` whose request ids start with
-/// `prefix`: the same requests again, as new ones.
+/// `prefix`: the same requests again, as new ones (on `date` when given).
 fn write_late_copy(from: &Path, to: &Path, prefix: &str) {
+    write_copy(from, to, prefix, None);
+}
+
+fn write_copy(from: &Path, to: &Path, prefix: &str, date: Option<&str>) {
     let text = std::fs::read_to_string(from).unwrap();
     let relabelled: String = text
         .lines()
@@ -723,6 +727,9 @@ fn write_late_copy(from: &Path, to: &Path, prefix: &str) {
             false => {
                 let mut fields: Vec<String> = line.split('\t').map(String::from).collect();
                 fields[14] = format!("{prefix}{}", fields[14]);
+                if let Some(date) = date {
+                    fields[0] = date.to_string();
+                }
                 format!("{}\n", fields.join("\t"))
             }
         })
@@ -751,6 +758,17 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     let logs = Path::new(ROOT).join(LOGS);
     let run = ingest(&[], logs.to_str().unwrap(), &lake, &flags).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The requests of an hour of 2025-11-01 again on 2025-11-02: the same
+    // clients and statuses on two days of one month.
+    let next_dir = dir.path().join("next");
+    std::fs::create_dir_all(&next_dir).unwrap();
+    let next_day = next_dir.join("E2METERS.2025-11-02-03.next0001");
+    let hour = logs.join("E2METERS.2025-11-01-03.f5ff61d7");
+    write_copy(&hour, &next_day, "next", Some("2025-11-02"));
+    let run = ingest(&[], next_dir.to_str().unwrap(), &lake, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut all_logs = fixture_logs();
+    all_logs.push(next_day);
     let maintain = || async {
         let run = edgemeter(
             &[],
@@ -768,8 +786,8 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
         let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         summary["meter_days_written"].as_u64().unwrap()
     };
-    // The fixture's two days, 2025-10-31 and 2025-11-01.
-    assert_eq!(maintain().await, 2);
+    // 2025-10-31, 2025-11-01 and 2025-11-02.
+    assert_eq!(maintain().await, 3);
     assert_eq!(maintain().await, 0, "a day kept is not written again");
 
     let whole = |from, to, customers| Query {
@@ -784,6 +802,13 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
         whole("2025-10", "2025-12", true),
         whole("2025-10-31", "2025-11-01", false),
         whole("2025-11-01", "2025-11-02", true),
+        // Distinct values per key from a month's first: its first-seen ones.
+        whole("2025-11", "2025-12", false),
+        whole("2025-11-01", "2025-11-03", false),
+        Query {
+            by: Some("month"),
+            ..whole("2025-10", "2025-12", false)
+        },
         // Windows of UTC days and months.
         Query {
             by: Some("day"),
@@ -805,9 +830,24 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
         },
     ];
     // The first queries read whole UTC days only.
-    const WHOLE_DAYS: usize = 6;
-    let wanted = oracle(&fixture, &queries);
-    assert_eq!(total(&wanted[0], "requests"), 365.0);
+    const WHOLE_DAYS: usize = 9;
+    let wanted = oracle_of(&fixture, &all_logs, &queries);
+    // 365 lines, and the 38 of the hour copied.
+    assert_eq!(total(&wanted[0], "requests"), 365.0 + 38.0);
+    // November's clients are fewer than the sum of its two days' clients.
+    let november = &wanted[4];
+    let days: Vec<Rows> = oracle_of(
+        &fixture,
+        &all_logs,
+        &[
+            whole("2025-11-01", "2025-11-02", false),
+            whole("2025-11-02", "2025-11-03", false),
+        ],
+    );
+    assert!(
+        total(november, "active_clients")
+            < total(&days[0], "active_clients") + total(&days[1], "active_clients")
+    );
     let check = |label: &'static str, wanted: Vec<Rows>| {
         let fixture = &fixture;
         let queries = &queries;
@@ -855,7 +895,6 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     write_late_copy(&logs.join("E2METERS.2025-10-31-21.a6685f3b"), &late, "late");
     let run = ingest(&[], late_dir.to_str().unwrap(), &lake, &flags).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let mut all_logs = fixture_logs();
     all_logs.push(late.clone());
     let wanted_late = oracle_of(&fixture, &all_logs, &queries);
     assert!(total(&wanted_late[0], "requests") > 365.0);
@@ -889,7 +928,8 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(summary["meter_days_written"], 1, "{summary}");
+    // 2025-11-01, and 2025-11-02 after it in its month.
+    assert_eq!(summary["meter_days_written"], 2, "{summary}");
     all_logs.push(later);
     let wanted_later = oracle_of(&fixture, &all_logs, &queries);
     assert!(total(&wanted_later[0], "requests") > total(&wanted_late[0], "requests"));
