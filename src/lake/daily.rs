@@ -303,19 +303,41 @@ async fn build(lake: &Lake, day: &DayRollup, inputs: &[&DataFile]) -> Result<Byt
 
 /// Commits the day files `made` (path → size) and takes out every other
 /// file: each day keeps at most the file of its current set of `requests`
-/// files, and a day that `requests` no longer has keeps none. A file made for a set that another
-/// writer has changed since is not added.
+/// files, and a day that `requests` no longer has keeps none. A file made for
+/// a set that another writer has changed since is not added.
 async fn commit(
     requests: &mut DeltaTable,
     daily: &mut DeltaTable,
     day: &DayRollup,
     made: &HashMap<String, usize>,
 ) -> Result<()> {
-    let def = &day.table;
+    let wanted = |by_day: &BTreeMap<String, Vec<String>>| {
+        by_day
+            .iter()
+            .map(|(dt, files)| (dt.clone(), path_for(day, dt, files)))
+            .collect()
+    };
+    commit_day_files(requests, daily, &day.table, wanted, made).await
+}
+
+/// Commits to `table` (of `def`, partitioned by day) the files `made` (path
+/// → size) and takes out every other file: each day keeps at most the file
+/// `wanted` names for it from the days' `requests` files, and a day that
+/// `requests` no longer has keeps none. `wanted` is asked again from the
+/// newest `requests` at each attempt, so a file made for files another
+/// writer has changed since is not added.
+pub(crate) async fn commit_day_files(
+    requests: &mut DeltaTable,
+    table: &mut DeltaTable,
+    def: &TableDef,
+    wanted: impl Fn(&BTreeMap<String, Vec<String>>) -> BTreeMap<String, String>,
+    made: &HashMap<String, usize>,
+) -> Result<()> {
     for attempt in 0..delta::MAX_ATTEMPTS {
         delta::catch_up(requests).await?;
         let by_day = requests_by_day(requests)?;
-        let existing = delta::files_by_partition(daily, def)?;
+        let wanted = wanted(&by_day);
+        let existing = delta::files_by_partition(table, def)?;
         let days: BTreeSet<&str> = by_day
             .keys()
             .chain(existing.keys().filter_map(|p| p.first()))
@@ -324,19 +346,25 @@ async fn commit(
         let mut actions = Vec::new();
         for dt in days {
             let partition = vec![dt.to_string()];
-            let wanted = by_day.get(dt).map(|files| path_for(day, dt, files));
+            let wanted = wanted.get(dt);
             let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
-            for old in olds.iter().filter(|f| Some(&f.path) != wanted.as_ref()) {
+            for old in olds.iter().filter(|f| Some(&f.path) != wanted) {
                 actions.push(delta::remove_action(def, &partition, old));
             }
             if let Some(wanted) = wanted
-                && let Some(&size) = made.get(&wanted)
-                && !olds.iter().any(|f| f.path == wanted)
+                && let Some(&size) = made.get(wanted)
+                && !olds.iter().any(|f| &f.path == wanted)
             {
-                actions.push(delta::add_action(def, &partition, wanted, size, None));
+                actions.push(delta::add_action(
+                    def,
+                    &partition,
+                    wanted.clone(),
+                    size,
+                    None,
+                ));
             }
         }
-        if delta::commit_replacing(daily, def, actions, attempt).await? {
+        if delta::commit_replacing(table, def, actions, attempt).await? {
             return Ok(());
         }
     }

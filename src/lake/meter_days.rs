@@ -28,7 +28,7 @@
 //! meter. A month's first-seen rows hold each value once, so a distinct count
 //! per key over days from a month's first counts them and not every day's.
 
-use super::delta::{self, DataFile, TableDef};
+use super::delta::{self, TableDef};
 use super::layout::METERS_DAILY_DIR;
 use crate::error::Result;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -119,47 +119,18 @@ pub(crate) fn present(table: Option<&DeltaTable>) -> Result<BTreeSet<String>> {
 }
 
 /// Commits the files `made` (path → size) and takes out every other file:
-/// each day keeps at most the file of `meters` over its current set of
-/// `requests` files (a file of other meters or of an older set pairs with no
-/// reader of these), and a day `requests` no longer has keeps none. A file
-/// made for a set that another writer has changed since is not added.
+/// each day keeps at most the file of `meters` over its current files and
+/// those of its month's earlier days ([`paths`]; a file of other meters or of
+/// older files pairs with no reader of these), and a day `requests` no
+/// longer has keeps none.
 pub(crate) async fn commit(
     requests: &mut DeltaTable,
     daily: &mut DeltaTable,
     meters: &str,
     made: &HashMap<String, usize>,
 ) -> Result<()> {
-    let def = &METERS_DAILY_TABLE;
-    for attempt in 0..delta::MAX_ATTEMPTS {
-        delta::catch_up(requests).await?;
-        let by_day = super::daily::requests_by_day(requests)?;
-        let wanted_paths = paths(meters, &by_day);
-        let existing: BTreeMap<Vec<String>, Vec<DataFile>> = delta::files_by_partition(daily, def)?;
-        let days: BTreeSet<&str> = by_day
-            .keys()
-            .chain(existing.keys().filter_map(|p| p.first()))
-            .map(String::as_str)
-            .collect();
-        let mut actions = Vec::new();
-        for dt in days {
-            let partition = vec![dt.to_string()];
-            let wanted = wanted_paths.get(dt).cloned();
-            let olds = existing.get(&partition).map(Vec::as_slice).unwrap_or(&[]);
-            for old in olds.iter().filter(|f| Some(&f.path) != wanted.as_ref()) {
-                actions.push(delta::remove_action(def, &partition, old));
-            }
-            if let Some(wanted) = wanted
-                && let Some(&size) = made.get(&wanted)
-                && !olds.iter().any(|f| f.path == wanted)
-            {
-                actions.push(delta::add_action(def, &partition, wanted, size, None));
-            }
-        }
-        if delta::commit_replacing(daily, def, actions, attempt).await? {
-            return Ok(());
-        }
-    }
-    Err(delta::gave_up(def.dir))
+    let wanted = |by_day: &BTreeMap<String, Vec<String>>| paths(meters, by_day);
+    super::daily::commit_day_files(requests, daily, &METERS_DAILY_TABLE, wanted, made).await
 }
 
 #[cfg(test)]
