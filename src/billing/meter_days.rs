@@ -23,7 +23,7 @@ use bytes::Bytes;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, filter_record_batch, not};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -248,6 +248,10 @@ async fn day_file(
             writer.write(&batch)?;
         }
     }
+    // Three row groups: counts and sums, first-in-month values, the other
+    // values. A reader of one kind skips the others by their statistics.
+    writer.flush()?;
+    let mut not_first = Vec::new();
     for (i, meter) in unique.iter().enumerate() {
         let index = kept
             .iter()
@@ -290,11 +294,16 @@ async fn day_file(
                     Arc::new(StringArray::new_null(rows)),
                     Arc::new(Int64Array::new_null(rows)),
                     values,
-                    Arc::new(first),
+                    Arc::new(first.clone()),
                 ],
             )?;
-            writer.write(&batch)?;
+            writer.write(&filter_record_batch(&batch, &first)?)?;
+            not_first.push(filter_record_batch(&batch, &not(&first)?)?);
         }
+    }
+    writer.flush()?;
+    for batch in not_first {
+        writer.write(&batch)?;
     }
     writer.close()?;
     Ok(Bytes::from(out))

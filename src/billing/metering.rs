@@ -484,7 +484,7 @@ impl MeterQuery<'_> {
         }
         parts.push(format!(
             "SELECT {kept_window}api_key_id, max(api_key_hint) AS api_key_hint{sums}, \
-             CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM {} GROUP BY {kept_group}api_key_id",
+             CAST(NULL AS VARCHAR) AS u, CAST(NULL AS VARCHAR) AS dv\nFROM {} WHERE first_in_month IS NULL\nGROUP BY {kept_group}api_key_id",
             days.table
         ));
         if !unique.is_empty() {
@@ -494,7 +494,7 @@ impl MeterQuery<'_> {
                 .collect();
             let first = match days.first_only {
                 true => " AND first_in_month",
-                false => "",
+                false => " AND first_in_month IS NOT NULL",
             };
             parts.push(format!(
                 "SELECT {kept_window}api_key_id, CAST(NULL AS VARCHAR) AS api_key_hint{}, meter AS u, \
