@@ -133,7 +133,15 @@ impl MeterQuery<'_> {
             return Ok((
                 format!(
                     "SELECT * FROM (\n{}\n) grouped\nORDER BY {}",
-                    self.grouped(&source, &all, &[], Source::Days, &mut params),
+                    self.grouped(
+                        &source,
+                        &all,
+                        &[],
+                        Source::Days {
+                            values_once: days.first_only && days.rest.is_empty(),
+                        },
+                        &mut params
+                    ),
                     order.join(", ")
                 ),
                 params,
@@ -229,7 +237,7 @@ impl MeterQuery<'_> {
         if self.by.is_some() {
             group.push(match source_kind {
                 // Kept rows carry their window.
-                Source::Days => ("r.window_start", "window_start"),
+                Source::Days { .. } => ("r.window_start", "window_start"),
                 _ => ("window_start(r.\"timestamp\", $unit, $tz)", "window_start"),
             });
         }
@@ -263,7 +271,9 @@ impl MeterQuery<'_> {
                     let condition = meter.condition(&ROLLUP, &format!("m{i}"), params);
                     rollup_measure(meter, &condition)
                 }
-                Source::Days => days_measure(meter, *i, &format!("m{i}"), params),
+                Source::Days { values_once } => {
+                    days_measure(meter, *i, values_once, &format!("m{i}"), params)
+                }
             };
             by_index.push((*i, format!("{measure} AS \"{}\"", meter.slug)));
         }
@@ -277,7 +287,7 @@ impl MeterQuery<'_> {
             Source::Raw => filter.push_str(
                 "\nWHERE r.dt >= $from_dt AND r.dt <= $to_dt\n  AND r.\"timestamp\" >= $from AND r.\"timestamp\" < $to",
             ),
-            Source::Rollup | Source::Days => {}
+            Source::Rollup | Source::Days { .. } => {}
         }
         if !self.keys.is_empty() {
             filter.push_str(match filter.is_empty() {
@@ -559,15 +569,19 @@ enum Source {
     Raw,
     /// A rollup's rows ([`HOURLY_ROWS`] or [`HOURLY_KEY_ROWS`]).
     Rollup,
-    /// [`MeterQuery::kept_rows`].
-    Days,
+    /// [`MeterQuery::kept_rows`]; `values_once` when each distinct value
+    /// is there once per group (first-in-month values alone, no raw rows).
+    Days { values_once: bool },
 }
 
 /// The query's meter `i` as an aggregate of [`MeterQuery::kept_rows`] (a
-/// `unique_count`'s slug bound as `$<prefix>_<n>`).
+/// `unique_count`'s slug bound as `$<prefix>_<n>`): a distinct count, or a
+/// count when each value is there once (`values_once`), which needs no set
+/// of values per group.
 fn days_measure(
     meter: &Meter,
     i: usize,
+    values_once: bool,
     prefix: &str,
     params: &mut Vec<(String, ScalarValue)>,
 ) -> String {
@@ -575,7 +589,10 @@ fn days_measure(
         Aggregation::UniqueCount => {
             let name = format!("{prefix}_{}", params.len());
             params.push((name.clone(), ScalarValue::Utf8(Some(meter.slug.clone()))));
-            format!("count(DISTINCT r.dv) FILTER (WHERE r.u = ${name})")
+            match values_once {
+                true => format!("count(r.dv) FILTER (WHERE r.u = ${name})"),
+                false => format!("count(DISTINCT r.dv) FILTER (WHERE r.u = ${name})"),
+            }
         }
         Aggregation::Max => format!("max(r.a{i})"),
         Aggregation::Min => format!("min(r.a{i})"),
