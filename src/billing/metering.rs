@@ -138,7 +138,10 @@ impl MeterQuery<'_> {
                         &all,
                         &[],
                         Source::Days {
-                            values_once: days.first_only && days.rest.is_empty(),
+                            // A value is once in a day's file, and first in
+                            // its month on one day only.
+                            values_once: days.rest.is_empty()
+                                && (days.first_only || self.by == Some(WindowUnit::Day)),
                         },
                         &mut params
                     ),
@@ -570,7 +573,8 @@ enum Source {
     /// A rollup's rows ([`HOURLY_ROWS`] or [`HOURLY_KEY_ROWS`]).
     Rollup,
     /// [`MeterQuery::kept_rows`]; `values_once` when each distinct value
-    /// is there once per group (first-in-month values alone, no raw rows).
+    /// is there once per group (no raw rows, and first-in-month values alone
+    /// or windows of one day).
     Days { values_once: bool },
 }
 
