@@ -83,9 +83,27 @@ pub(crate) fn digest(meters: &Meters) -> Option<String> {
     any.then(|| hex::encode(&hasher.finalize()[..16]))
 }
 
+/// How a day's values are computed: as one stream, when memory counts more
+/// than time (`--low-memory`: a day computed after an ingest run's batches
+/// adds its memory to theirs), or one per core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streams {
+    One,
+    PerCore,
+}
+
+impl Streams {
+    fn count(self) -> usize {
+        match self {
+            Streams::One => 1,
+            Streams::PerCore => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
 /// Writes the file of every day that lacks one for `meters`, and takes out
 /// those of sets of files that are gone; returns how many files it wrote.
-pub(crate) async fn write(lake: &Lake, meters: &Meters) -> Result<u64> {
+pub(crate) async fn write(lake: &Lake, meters: &Meters, streams: Streams) -> Result<u64> {
     let Some(digest) = digest(meters) else {
         return Ok(0);
     };
@@ -126,7 +144,7 @@ pub(crate) async fn write(lake: &Lake, meters: &Meters) -> Result<u64> {
             }
             continue;
         }
-        let file = day_file(&requests, files, &kept, &mut seen)
+        let file = day_file(&requests, files, &kept, &mut seen, streams)
             .await
             .map_err(|e| Error::Lake(format!("{}: day {dt}: {e}", METERS_DAILY_TABLE.dir)))?;
         let size = file.len();
@@ -185,8 +203,9 @@ async fn day_file(
     files: &[String],
     kept: &[&Meter],
     seen: &mut Seen,
+    streams: Streams,
 ) -> Result<Bytes> {
-    let ctx = crate::query::requests_files_context(requests, files)?;
+    let ctx = crate::query::requests_files_context(requests, files, streams.count())?;
     let mut params = Vec::new();
     let (unique, additive): (Vec<&Meter>, Vec<&Meter>) = kept
         .iter()

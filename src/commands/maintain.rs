@@ -92,8 +92,12 @@ pub(crate) async fn run(maintain: Maintain, quiet: bool) -> Result<Outcome> {
     // After retention, so that no file is made for a day just dropped; then
     // the table's own checkpoint and vacuum.
     if let Some(plans) = &plans {
-        summary.meter_days_written =
-            crate::billing::meter_days::write(&lake, &plans.meters).await?;
+        summary.meter_days_written = crate::billing::meter_days::write(
+            &lake,
+            &plans.meters,
+            crate::billing::meter_days::Streams::PerCore,
+        )
+        .await?;
     }
     crate::lake::maintain::tidy(&lake, &options, &METERS_DAILY_TABLE, &mut summary).await?;
     if json {

@@ -171,14 +171,18 @@ impl Finish<'_> {
         // The plans file's meters kept per day, likewise only a speed-up:
         // a day without a current file is read from raw rows.
         if let Some(meters) = &options.meters {
-            summary.meter_days_written = match crate::billing::meter_days::write(lake, meters).await
-            {
-                Ok(written) => written,
-                Err(e) => {
-                    tracing::warn!("meters kept per day not written this run: {e}");
-                    0
-                }
+            let streams = match options.low_memory {
+                true => crate::billing::meter_days::Streams::One,
+                false => crate::billing::meter_days::Streams::PerCore,
             };
+            summary.meter_days_written =
+                match crate::billing::meter_days::write(lake, meters, streams).await {
+                    Ok(written) => written,
+                    Err(e) => {
+                        tracing::warn!("meters kept per day not written this run: {e}");
+                        0
+                    }
+                };
         }
         self.retry
             .settle(

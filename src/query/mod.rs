@@ -520,12 +520,13 @@ impl Tables<'_> {
 /// A session of this process with `requests` registered as only the files
 /// `only` (paths relative to the table) of `table`'s version, and
 /// edgemeter's functions: what a day's derived files are computed over.
+/// Its scans and aggregates run as `partitions` streams.
 pub(crate) fn requests_files_context(
     table: &DeltaTable,
     only: &[String],
+    partitions: usize,
 ) -> Result<SessionContext> {
-    let config = SessionConfig::new()
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let config = SessionConfig::new().with_target_partitions(partitions.max(1));
     let ctx = SessionContext::new_with_config(config);
     udf::register(&ctx);
     let provider = delta_provider(&ctx, &REQUESTS_TABLE, Some(table), Some(only))?;

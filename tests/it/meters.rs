@@ -904,7 +904,8 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
     check("late, kept anew", wanted_late[..WHOLE_DAYS].to_vec()).await;
     requests_files_aside(&lake, &aside, "dt=", false);
 
-    // An ingest run with the plans file keeps the days it wrote to itself.
+    // An ingest run with the plans file keeps the days it wrote to itself
+    // (with --low-memory: as one stream).
     let later_dir = dir.path().join("later");
     std::fs::create_dir_all(&later_dir).unwrap();
     let later = later_dir.join("E2METERS.2025-11-01-03.late0002");
@@ -923,6 +924,7 @@ async fn meters_kept_per_day_answer_whole_days_without_raw_rows() {
             "1",
             "--plans",
             &fixture.plans,
+            "--low-memory",
         ],
     )
     .await;
