@@ -11,6 +11,11 @@
 //! answers all of them; `unique_count` is exact (`count(DISTINCT …)`) per row
 //! of the result, so a customer's distinct clients are counted across all
 //! its keys, never summed per key.
+//!
+//! With a plans file whose meters are kept per day (`meters_daily`,
+//! [`super::meter_days`]) and meters that all are, a query without windows
+//! or with windows of UTC days or months reads the kept days of its range
+//! instead, and raw rows for the rest of it ([`MeterQuery::kept_rows`]).
 
 use super::meter_days::{digest, kept};
 use super::meters::{self, Aggregation, Columns, Meter};
@@ -122,17 +127,18 @@ impl MeterQuery<'_> {
                 ScalarValue::Utf8(Some(self.keys.join(",").to_ascii_lowercase())),
             ));
         }
+        let group = self.group_columns();
+        let order: Vec<String> = group
+            .iter()
+            .map(|g| format!("{g} ASC NULLS LAST"))
+            .collect();
+        let order = order.join(", ");
         if let Some(days) = days {
             let all: Vec<_> = self.meters.iter().enumerate().collect();
-            let order: Vec<String> = self
-                .group_columns()
-                .iter()
-                .map(|g| format!("{g} ASC NULLS LAST"))
-                .collect();
             let source = format!("(\n{}\n)", self.kept_rows(days, &mut params));
             return Ok((
                 format!(
-                    "SELECT * FROM (\n{}\n) grouped\nORDER BY {}",
+                    "SELECT * FROM (\n{}\n) grouped\nORDER BY {order}",
                     self.grouped(
                         &source,
                         &all,
@@ -145,7 +151,6 @@ impl MeterQuery<'_> {
                         },
                         &mut params
                     ),
-                    order.join(", ")
                 ),
                 params,
             ));
@@ -155,12 +160,6 @@ impl MeterQuery<'_> {
             .iter()
             .enumerate()
             .partition(|(_, m)| rollup_fits && answered_by_rollup(m));
-        let group = self.group_columns();
-        let order: Vec<String> = group
-            .iter()
-            .map(|g| format!("{g} ASC NULLS LAST"))
-            .collect();
-        let order = order.join(", ");
         let group_by = group.join(", ");
         // Meters filtered on nothing but the status: the narrow rollup.
         let rows = match rolled.iter().all(|(_, m)| m.filter.keys_rollup_answers()) {
