@@ -22,18 +22,29 @@
 //! output in memory, and only for days whose every hour has its hourly
 //! rollups. A day whose hourly rollups hold more than
 //! [`MAX_DAY_INPUT_BYTES`] keeps them and gets no day rollup.
+//!
+//! A day that has only gained files since its file was written (late logs
+//! into hours whose files stay as they are, the common case) is not built
+//! again: its new file is the old one's row groups, copied as encoded
+//! bytes, and one row group of the new files' hourly rollups ([`append`]).
+//! The old file's footer lists the `requests` files it holds, and the list
+//! is trusted only while it hashes to the file's name. So a late file costs
+//! its day about its own rows; a day whose file lost one of its files is
+//! built whole again, and so is one with [`MAX_ROW_GROUPS`] row groups.
 
 use super::Lake;
 use super::REQUESTS_TABLE;
 use super::delta::{self, AsOf, DataFile, TableDef};
 use super::layout::{USAGE_DAILY_DIR, USAGE_DAILY_KEYS_DIR, dt_of_partition_dir};
-use super::parquet_io::{decode_as, rollup_writer_properties};
+use super::parquet_io::{self, decode_as, rollup_writer_properties};
 use super::rollup::{self, BY_KEY, DETAIL, Rollup};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::properties::WriterProperties;
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
@@ -220,6 +231,7 @@ async fn roll_up_one(
         }
     }
     let present = pair(&by_day, Some(daily), day)?.days;
+    let current = delta::files_by_partition(daily, &day.table)?;
     let mut wanted = Vec::new();
     for (dt, files) in &by_day {
         if stale.contains(dt.as_str()) || present.contains(dt) {
@@ -241,12 +253,30 @@ async fn roll_up_one(
             );
             continue;
         }
-        wanted.push((path_for(day, dt, files), inputs.as_slice()));
+        // The day's file before this change, if it has one: what it holds
+        // is kept as it is when only files were added since.
+        let base = current
+            .get(std::slice::from_ref(dt))
+            .and_then(|files| files.first());
+        wanted.push((
+            path_for(day, dt, files),
+            dt.as_str(),
+            files,
+            inputs.as_slice(),
+            base,
+        ));
     }
     // Two days at a time: encoding a day's strings is the cost, one core each.
     let made: HashMap<String, usize> = futures::stream::iter(wanted)
-        .map(|(path, inputs)| async move {
-            let file = build(lake, day, inputs).await?;
+        .map(|(path, dt, files, inputs, base)| async move {
+            let file = match base {
+                Some(base) => append(lake, day, dt, files, inputs, base).await?,
+                None => None,
+            };
+            let file = match file {
+                Some(file) => file,
+                None => build(lake, day, files, inputs).await?,
+            };
             let size = file.len();
             let location = delta::file_location(lake, &day.table, &path);
             lake.store().put(&location, PutPayload::from(file)).await?;
@@ -259,10 +289,41 @@ async fn roll_up_one(
     Ok(made.len() as u64)
 }
 
-/// One day's file: the rows of its hourly rollup files `inputs`, each with
-/// the hour it came from.
-async fn build(lake: &Lake, day: &DayRollup, inputs: &[&DataFile]) -> Result<Bytes> {
-    let mut data = Vec::with_capacity(inputs.len());
+/// The key of a day file's footer metadata that lists the `requests` files
+/// it holds, one path per line, in order: what [`append`] needs to know of a
+/// day file to add to it. The file's name is the digest of the same list, so
+/// the list is trusted only while it hashes to the name.
+const FILES_KEY: &str = "edgemeter.requests_files";
+
+/// Row groups a day file may reach by [`append`]: each late file adds one,
+/// and past this many the day is written whole again (one row group).
+const MAX_ROW_GROUPS: usize = 32;
+
+/// The writer settings of a day file that holds `files`.
+fn day_file_properties(files: &[String]) -> WriterProperties {
+    rollup_writer_properties(None)
+        .into_builder()
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            FILES_KEY.to_string(),
+            files.join("\n"),
+        )]))
+        .build()
+}
+
+/// An hourly rollup file's bytes, with the hour it is of.
+struct HourlyFile {
+    location: object_store::path::Path,
+    hour: String,
+    data: Bytes,
+}
+
+/// Reads the hourly rollup files `inputs` of `day`.
+async fn read_hourly(
+    lake: &Lake,
+    day: &DayRollup,
+    inputs: &[&DataFile],
+) -> Result<Vec<HourlyFile>> {
+    let mut read = Vec::with_capacity(inputs.len());
     for file in inputs {
         let location = delta::file_location(lake, &day.hourly.table, &file.path);
         let hour = file
@@ -271,34 +332,145 @@ async fn build(lake: &Lake, day: &DayRollup, inputs: &[&DataFile]) -> Result<Byt
             .find_map(|part| part.strip_prefix("hour="))
             .ok_or_else(|| Error::Lake(format!("{location}: not in an hour's partition")))?
             .to_string();
-        let bytes = lake.store().get(&location).await?.bytes().await?;
-        data.push((location, hour, bytes));
+        let data = lake.store().get(&location).await?.bytes().await?;
+        read.push(HourlyFile {
+            location,
+            hour,
+            data,
+        });
     }
+    Ok(read)
+}
+
+/// The rows of hourly rollup files, each with the hour it came from, as
+/// batches of the day rollup's `schema`.
+fn day_rows(
+    hourly_schema: &SchemaRef,
+    schema: &SchemaRef,
+    files: Vec<HourlyFile>,
+) -> Result<Vec<RecordBatch>> {
+    let mut rows = Vec::new();
+    for file in files {
+        let batches = decode_as(file.data, hourly_schema)
+            .map_err(|e| Error::Lake(format!("{}: {e}", file.location)))?;
+        for batch in batches {
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            columns.push(Arc::new(StringArray::from(vec![
+                file.hour.as_str();
+                batch.num_rows()
+            ])));
+            rows.push(RecordBatch::try_new(schema.clone(), columns)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// One day's file: the rows of its hourly rollup files `inputs` (those of
+/// the `requests` files `files`), each with the hour it came from.
+async fn build(
+    lake: &Lake,
+    day: &DayRollup,
+    files: &[String],
+    inputs: &[&DataFile],
+) -> Result<Bytes> {
+    let data = read_hourly(lake, day, inputs).await?;
     let hourly_schema = (day.hourly.table.file_schema)();
     let schema = (day.table.file_schema)();
+    let properties = day_file_properties(files);
     crate::cpu::run(move || {
         let mut out = Vec::new();
-        let mut writer = ArrowWriter::try_new(
-            &mut out,
-            schema.clone(),
-            Some(rollup_writer_properties(None)),
-        )?;
-        for (location, hour, data) in data {
-            let batches = decode_as(data, &hourly_schema)
-                .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
-            for batch in batches {
-                let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-                columns.push(Arc::new(StringArray::from(vec![
-                    hour.as_str();
-                    batch.num_rows()
-                ])));
-                writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
-            }
+        let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?;
+        for batch in day_rows(&hourly_schema, &schema, data)? {
+            writer.write(&batch)?;
         }
         writer.close()?;
         Ok::<_, Error>(Bytes::from(out))
     })
     .await?
+}
+
+/// The day's new file made from its old one, `base`, when the day has only
+/// gained `requests` files since `base` was written (late logs into hours
+/// whose files stay as they are): `base`'s row groups copied as they are,
+/// encoded bytes and all, then one row group of the new files' hourly
+/// rollups. So a late file costs the day its own rows, not the day's.
+///
+/// `None` (write the day whole) when `base` does not list its files (written
+/// before the list was kept, or the list does not hash to its name), when a
+/// file it holds is gone (a merge rewrote an hour, or rows were taken out),
+/// or when it has [`MAX_ROW_GROUPS`] row groups already.
+async fn append(
+    lake: &Lake,
+    day: &DayRollup,
+    dt: &str,
+    files: &[String],
+    inputs: &[&DataFile],
+    base: &DataFile,
+) -> Result<Option<Bytes>> {
+    let location = delta::file_location(lake, &day.table, &base.path);
+    let old = lake.store().get(&location).await?.bytes().await?;
+    let footer = match parquet_io::footer(&old) {
+        Ok(footer) => footer,
+        Err(e) => {
+            tracing::warn!("{location}: {e}; the day is written whole");
+            return Ok(None);
+        }
+    };
+    let held: Option<Vec<String>> = footer
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == FILES_KEY))
+        .and_then(|kv| kv.value.as_deref())
+        .map(|list| list.lines().map(str::to_string).collect());
+    let Some(held) = held.filter(|held| path_for(day, dt, held) == base.path) else {
+        return Ok(None);
+    };
+    // Columns of another layout (a column added since) cannot be copied.
+    let schema = (day.table.file_schema)();
+    let columns = footer.file_metadata().schema_descr().columns();
+    let same_columns = columns.len() == schema.fields().len()
+        && columns
+            .iter()
+            .zip(schema.fields())
+            .all(|(column, field)| column.path().string() == *field.name());
+    let now: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    if !same_columns
+        || footer.num_row_groups() >= MAX_ROW_GROUPS
+        || held.iter().any(|f| !now.contains(f.as_str()))
+    {
+        return Ok(None);
+    }
+    // The hourly rollup file of each added `requests` file.
+    let by_path: HashMap<&str, &DataFile> = inputs.iter().map(|f| (f.path.as_str(), *f)).collect();
+    let held: BTreeSet<&str> = held.iter().map(String::as_str).collect();
+    let mut added = Vec::new();
+    for file in files.iter().filter(|f| !held.contains(f.as_str())) {
+        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let rollup = format!("{dir}/{}", rollup::file_name_for(&day.hourly, file));
+        match by_path.get(rollup.as_str()) {
+            Some(input) => added.push(*input),
+            None => return Ok(None),
+        }
+    }
+    let data = read_hourly(lake, day, &added).await?;
+    let hourly_schema = (day.hourly.table.file_schema)();
+    let properties = day_file_properties(files);
+    let file = crate::cpu::run(move || {
+        let rows = day_rows(&hourly_schema, &schema, data)?;
+        let rows = datafusion::arrow::compute::concat_batches(&schema, &rows)?;
+        let mut out = Vec::new();
+        let (mut writer, factory) =
+            ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?
+                .into_serialized_writer()?;
+        parquet_io::copy_row_groups(&mut writer, &old, &footer)?;
+        if rows.num_rows() > 0 {
+            parquet_io::write_row_group(&mut writer, &factory, footer.num_row_groups(), &rows)?;
+        }
+        writer.close()?;
+        Ok::<_, Error>(Bytes::from(out))
+    })
+    .await??;
+    Ok(Some(file))
 }
 
 /// Commits the day files `made` (path → size) and takes out every other

@@ -8,11 +8,15 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::arrow::arrow_writer::compute_leaves;
+use datafusion::parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::column::writer::ColumnCloseResult;
+use datafusion::parquet::file::metadata::{
+    PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, SortingColumn,
+};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::writer::SerializedFileWriter;
 use std::ops::Range;
 
 /// Rows per row group: large enough for good compression, small enough that a
@@ -171,6 +175,78 @@ pub(crate) fn encode_by_column(
     }
     writer.close()?;
     Ok(Bytes::from(out))
+}
+
+/// Writes `batch` as one row group of `writer`, column by column (the
+/// writer and factory of [`ArrowWriter::into_serialized_writer`]); `group`
+/// is the row group's index in the file.
+pub(crate) fn write_row_group<W: std::io::Write + Send>(
+    writer: &mut SerializedFileWriter<W>,
+    factory: &ArrowRowGroupWriterFactory,
+    group: usize,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let schema = batch.schema();
+    let mut row_group = writer.next_row_group()?;
+    let encoders = factory.create_column_writers(group)?;
+    if encoders.len() != schema.fields().len() {
+        return Err(Error::Lake(
+            "nested columns cannot be encoded one at a time".into(),
+        ));
+    }
+    for ((field, values), mut encoder) in schema.fields().iter().zip(batch.columns()).zip(encoders)
+    {
+        for leaf in compute_leaves(field, values)? {
+            encoder.write(&leaf)?;
+        }
+        encoder.close()?.append_to_row_group(&mut row_group)?;
+    }
+    row_group.close()?;
+    Ok(())
+}
+
+/// Copies every row group of the Parquet file `data` (whose footer is
+/// `metadata`) into `writer` as it is, encoded bytes and all: nothing is
+/// decoded. The file must have the writer's columns, in its order.
+pub(crate) fn copy_row_groups<W: std::io::Write + Send>(
+    writer: &mut SerializedFileWriter<W>,
+    data: &Bytes,
+    metadata: &ParquetMetaData,
+) -> Result<()> {
+    let column_indexes = metadata.column_index();
+    let offset_indexes = metadata.offset_index();
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        let mut out = writer.next_row_group()?;
+        for (c, column) in group.columns().iter().enumerate() {
+            let rows = u64::try_from(group.num_rows()).unwrap_or_default();
+            out.append_column(
+                data,
+                ColumnCloseResult {
+                    bytes_written: u64::try_from(column.compressed_size()).unwrap_or_default(),
+                    rows_written: rows,
+                    metadata: column.clone(),
+                    bloom_filter: None,
+                    column_index: column_indexes
+                        .and_then(|i| i.get(g))
+                        .and_then(|i| i.get(c))
+                        .cloned(),
+                    offset_index: offset_indexes
+                        .and_then(|i| i.get(g))
+                        .and_then(|i| i.get(c))
+                        .cloned(),
+                },
+            )?;
+        }
+        out.close()?;
+    }
+    Ok(())
+}
+
+/// The footer of the Parquet file `data`, with its page index when it has one.
+pub(crate) fn footer(data: &Bytes) -> Result<ParquetMetaData> {
+    Ok(ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .parse_and_finish(data)?)
 }
 
 /// Decodes a whole Parquet file.

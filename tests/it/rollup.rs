@@ -240,8 +240,9 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
 
 /// A day rollup (`usage_daily`, `usage_daily_keys`) is read for a day only
 /// while it is named for exactly that day's `requests` files. Late logs
-/// change the day's files: the run writes the day's rollup again and takes
-/// out the old one, and an old one put back (a writer that lost a race, a
+/// change the day's files: the run writes the day's rollup again (adding
+/// the late file's rows to a copy of the old one, or, when a merge rewrote
+/// an hour, whole) and takes out the old one, and an old one put back (a writer that lost a race, a
 /// restored backup) is never read, so usage stays exact. `maintain` writes
 /// the day rollups of a lake that has none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,8 +310,35 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
             whole(&all),
             "{table}"
         );
+        // The hour's file stayed as it was (the late rows are far fewer), so
+        // the day only gained a file: its old rows were copied as they were,
+        // and the late file's hourly rollup added as a row group of its own.
+        assert_eq!(day_row_groups(lake, table, "2025-10-05"), 2, "{table}");
+        assert_eq!(day_row_groups(lake, table, "2025-10-04"), 1, "{table}");
     }
     assert_usage_exact(lake, &all, &ranges).await;
+
+    // Late logs as large as half of hour 02: the hour's file is merged with
+    // them and rewritten, so the day lost a file its rollup holds, and is
+    // written whole again.
+    let more = requests_at("2025-10-05", 2, 1200, "more");
+    let name = "E2ROLL.2025-10-05-02.0002.gz";
+    std::fs::write(logs.path().join(name), gzip(&log_text(&more))).unwrap();
+    let run = edgemeter(&[], &ingest).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(summary(&run)["rows_written"], 1200);
+    assert_eq!(summary(&run)["day_rollups_written"], 2);
+    all.extend(more);
+    for table in days {
+        assert_eq!(
+            read_rollup_with_python(lake, table).keys,
+            whole(&all),
+            "{table}"
+        );
+        assert_eq!(day_row_groups(lake, table, "2025-10-05"), 1, "{table}");
+    }
+    assert_usage_exact(lake, &all, &ranges).await;
+    assert_rollup_matches_rows(lake).await;
 
     // The tables as they were before the late logs: the 5th's rollup is of
     // the day's old files, and is not read; the 4th's still is.
@@ -349,6 +377,22 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
         );
     }
     assert_usage_exact(lake, &all, &ranges).await;
+}
+
+/// Row groups of the current file of day `dt` in the day rollup `table`.
+fn day_row_groups(lake: &str, table: &str, dt: &str) -> usize {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let files = crate::delta::current_files_of(lake, table);
+    let [file] = files
+        .iter()
+        .filter(|f| f.starts_with(&format!("dt={dt}/")))
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{table}: not one file of {dt}: {files:?}");
+    };
+    let path = std::path::Path::new(lake).join(table).join(file);
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    reader.metadata().num_row_groups()
 }
 
 /// A day rollup that cannot be written (here a file stands where the
