@@ -204,6 +204,19 @@ pub(crate) async fn roll_up(lake: &Lake) -> Result<u64> {
     Ok(written)
 }
 
+/// A day whose file a run writes.
+struct DayToWrite<'a> {
+    /// The file's path, named for `files`.
+    path: String,
+    dt: &'a str,
+    /// The day's `requests` files.
+    files: &'a [String],
+    /// Their hourly rollup files.
+    inputs: &'a [&'a DataFile],
+    /// The day's file before, if it has one.
+    base: Option<&'a DataFile>,
+}
+
 /// [`roll_up`] of one day rollup.
 async fn roll_up_one(
     lake: &Lake,
@@ -258,17 +271,24 @@ async fn roll_up_one(
         let base = current
             .get(std::slice::from_ref(dt))
             .and_then(|files| files.first());
-        wanted.push((
-            path_for(day, dt, files),
-            dt.as_str(),
+        wanted.push(DayToWrite {
+            path: path_for(day, dt, files),
+            dt,
             files,
-            inputs.as_slice(),
+            inputs,
             base,
-        ));
+        });
     }
     // Two days at a time: encoding a day's strings is the cost, one core each.
     let made: HashMap<String, usize> = futures::stream::iter(wanted)
-        .map(|(path, dt, files, inputs, base)| async move {
+        .map(|wanted| async move {
+            let DayToWrite {
+                path,
+                dt,
+                files,
+                inputs,
+                base,
+            } = wanted;
             let file = match base {
                 Some(base) => append(lake, day, dt, files, inputs, base).await?,
                 None => None,

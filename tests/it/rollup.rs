@@ -293,15 +293,19 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
         copy_dir(&lake_dir.path().join(table), &before.join(table));
     }
 
-    // Late logs into hour 01 of the 5th: that day's rollup is written again.
-    let late = requests_at("2025-10-05", 1, 12, "late");
-    let name = "E2ROLL.2025-10-05-01.0002.gz";
-    std::fs::write(logs.path().join(name), gzip(&log_text(&late))).unwrap();
-    let run = edgemeter(&[], &ingest).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(summary(&run)["rows_written"], 12);
-    assert_eq!(summary(&run)["day_rollups_written"], 2);
-    all.extend(late);
+    // Late logs of `n` requests into `hour` of the 5th, ingested: that
+    // day's rollup is written again, in both tables.
+    let ingest_late = async |hour: u32, n: usize, tag: &str| {
+        let late = requests_at("2025-10-05", hour, n, tag);
+        let name = format!("E2ROLL.2025-10-05-{hour:02}.0002.gz");
+        std::fs::write(logs.path().join(name), gzip(&log_text(&late))).unwrap();
+        let run = edgemeter(&[], &ingest).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(summary(&run)["rows_written"], n as u64);
+        assert_eq!(summary(&run)["day_rollups_written"], 2);
+        late
+    };
+    all.extend(ingest_late(1, 12, "late").await);
     for table in days {
         let files = current_files_of(lake, table);
         assert_eq!(files.len(), 2, "{table}: {files:?}");
@@ -321,14 +325,7 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     // Late logs as large as half of hour 02: the hour's file is merged with
     // them and rewritten, so the day lost a file its rollup holds, and is
     // written whole again.
-    let more = requests_at("2025-10-05", 2, 1200, "more");
-    let name = "E2ROLL.2025-10-05-02.0002.gz";
-    std::fs::write(logs.path().join(name), gzip(&log_text(&more))).unwrap();
-    let run = edgemeter(&[], &ingest).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(summary(&run)["rows_written"], 1200);
-    assert_eq!(summary(&run)["day_rollups_written"], 2);
-    all.extend(more);
+    all.extend(ingest_late(2, 1200, "more").await);
     for table in days {
         assert_eq!(
             read_rollup_with_python(lake, table).keys,
