@@ -96,16 +96,29 @@ pub(crate) fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> Writer
         .build()
 }
 
-/// Writer settings for a `requests` file of `rows` rows: the lake's, and a
-/// bloom filter of its request ids sized for them (a filter sized for a whole
-/// row group, then folded, costs a small file more than its rows).
+/// `requests` files of fewer rows than this are compressed with Snappy, not
+/// zstd. The Parquet writer makes a zstd compressor and decompressor for each
+/// column chunk, and every reader of the file a pair more; each context asks
+/// the CPU for its features, an instruction that traps in a virtual machine
+/// (7-10 µs each on the benchmark machine). For a file of late requests, 500
+/// rows into an hour, that was 17% of a late run's CPU time, while zstd kept
+/// the file only a few KB smaller (`bench/RESULTS.md`, "Small files").
+pub(crate) const SMALL_FILE_ROWS: usize = 4096;
+
+/// Writer settings for a `requests` file of `rows` rows: the lake's, Snappy
+/// below [`SMALL_FILE_ROWS`], and a bloom filter of its request ids sized for
+/// them (a filter sized for a whole row group, then folded, costs a small file
+/// more than its rows).
 pub(crate) fn requests_writer_properties(
     sorted_by: Option<Vec<SortingColumn>>,
     rows: usize,
 ) -> WriterProperties {
     let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
-    writer_properties(sorted_by)
-        .into_builder()
+    let mut builder = writer_properties(sorted_by).into_builder();
+    if rows < SMALL_FILE_ROWS {
+        builder = builder.set_compression(Compression::SNAPPY);
+    }
+    builder
         .set_column_bloom_filter_enabled(BLOOM_COLUMN.into(), true)
         .set_column_bloom_filter_fpp(BLOOM_COLUMN.into(), BLOOM_FPP)
         .set_column_bloom_filter_max_ndv(BLOOM_COLUMN.into(), ndv)

@@ -767,7 +767,8 @@ fn file_stats(gathered: &RecordBatch) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::parquet_io::writer_properties;
+    use crate::lake::parquet_io::{SMALL_FILE_ROWS, writer_properties};
+    use datafusion::parquet::basic::ZstdLevel;
 
     #[test]
     fn merges_keep_the_largest_files_far_larger_than_their_rows() {
@@ -928,6 +929,58 @@ mod tests {
             })
             .collect();
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    /// A merge's file of late requests is Snappy below `SMALL_FILE_ROWS`
+    /// rows and zstd from there, every column, and holds every row either way.
+    #[test]
+    fn small_request_files_are_snappy_and_the_others_zstd() {
+        use datafusion::parquet::basic::Compression;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        use std::collections::HashSet;
+        let hour = Hour::from_epoch_hours(480_000);
+        for (rows, codec) in [
+            (500, Compression::SNAPPY),
+            (SMALL_FILE_ROWS - 1, Compression::SNAPPY),
+            (
+                SMALL_FILE_ROWS,
+                Compression::ZSTD(ZstdLevel::try_new(1).unwrap()),
+            ),
+        ] {
+            let ids: Vec<String> = (0..rows).map(|i| format!("id-{i}")).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let merged = merge_rows(
+                Vec::new(),
+                vec![rows_with_ids(hour, &ids)],
+                &HashSet::new(),
+                hour,
+                FileLimits::default(),
+                KeptFiles::default(),
+            )
+            .unwrap();
+            assert_eq!((merged.files.len(), merged.added), (1, rows as u64));
+            let reader = SerializedFileReader::new(merged.files[0].bytes.clone()).unwrap();
+            assert_eq!(reader.metadata().file_metadata().num_rows(), rows as i64);
+            let chunks: Vec<_> = reader
+                .metadata()
+                .row_groups()
+                .iter()
+                .flat_map(|g| g.columns())
+                .collect();
+            assert_eq!(
+                chunks.len(),
+                requests_schema().fields().len(),
+                "{rows} rows"
+            );
+            for chunk in chunks {
+                assert_eq!(
+                    chunk.compression(),
+                    codec,
+                    "{rows} rows: {}",
+                    chunk.column_path()
+                );
+            }
+        }
     }
 
     /// A kept file is skipped by its bloom filters only when no new request
