@@ -73,16 +73,14 @@ fn main() -> ExitCode {
         cli.command,
         Command::Ingest(_) | Command::Run(_) | Command::Reingest(_)
     );
-    // Commands other than ingest run without transparent huge pages
+    // Every command starts without transparent huge pages
     // (`memory::without_huge_pages`). A query's memory is short-lived:
     // faulting it in as 2 MiB pages that the kernel zeroes whole was a fifth
     // of a month of per-key usage's profile, and without them the query took
-    // 10% less time (`bench/RESULTS.md`). Ingest reuses its buffers batch
-    // after batch and keeps huge pages (about 3% faster with them), unless
-    // `--low-memory` turns them off.
-    if !ingesting {
-        edgemeter::memory::without_huge_pages();
-    }
+    // 10% less time (`bench/RESULTS.md`). An ingest run turns them back on
+    // once its listing shows enough input to reuse its buffers batch after
+    // batch (`memory::HUGE_PAGES_FROM_BYTES`), unless `--low-memory`.
+    edgemeter::memory::without_huge_pages();
     init_tracing(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(blocking_threads())

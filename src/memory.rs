@@ -85,3 +85,54 @@ pub fn without_huge_pages() {
 
 #[cfg(not(target_os = "linux"))]
 pub fn without_huge_pages() {}
+
+/// Compressed log bytes from which an ingest run takes its memory as huge
+/// pages. A run this large (four default batches) reuses its buffers batch
+/// after batch, and huge pages made the few-large benchmark 14% faster (fewer
+/// TLB misses). A smaller run, such as an hourly run of late files, mostly
+/// touches fresh memory once: there the kernel zeroing 2 MiB pages, and
+/// compacting memory to find them while the page cache is full, took its CPU
+/// time from 0.35 to 0.6-0.75 s (`bench/RESULTS.md`, "Small runs").
+pub(crate) const HUGE_PAGES_FROM_BYTES: u64 = 32 << 20;
+
+/// Turns transparent huge pages back on for this process, for memory touched
+/// from then on: an ingest run whose listing holds at least
+/// [`HUGE_PAGES_FROM_BYTES`] (`ingest::ingest`). `MIMALLOC_ALLOW_THP` in the
+/// environment still wins.
+#[cfg(target_os = "linux")]
+pub(crate) fn with_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    let unused: libc::c_ulong = 0;
+    // SAFETY: as in `without_huge_pages`.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, unused, unused, unused, unused);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn with_huge_pages() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn huge_pages_disabled() -> libc::c_int {
+        let unused: libc::c_ulong = 0;
+        // SAFETY: PR_GET_THP_DISABLE only reads a flag of this process.
+        unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, unused, unused, unused, unused) }
+    }
+
+    /// The process flag the kernel reads follows both calls.
+    #[test]
+    fn huge_pages_go_off_and_back_on() {
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+            return;
+        }
+        without_huge_pages();
+        assert_eq!(huge_pages_disabled(), 1);
+        with_huge_pages();
+        assert_eq!(huge_pages_disabled(), 0);
+    }
+}

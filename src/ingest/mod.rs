@@ -75,6 +75,10 @@ async fn ingest_into(
         retry,
         earlier_hours,
     } = plan::plan(options, lake, source, &run_id, now, rollups_rebuilt).await?;
+    let input_bytes: u64 = pending.iter().map(|object| object.size).sum();
+    if !options.low_memory && input_bytes >= crate::memory::HUGE_PAGES_FROM_BYTES {
+        crate::memory::with_huge_pages();
+    }
 
     let bar = progress_bar(options.progress, pending.len() as u64);
     let pipeline = Pipeline {
