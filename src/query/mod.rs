@@ -96,6 +96,8 @@ pub(crate) struct LakeVersions {
     pub(crate) usage_daily: Option<u64>,
     pub(crate) usage_daily_keys: Option<u64>,
     pub(crate) ingested: Option<u64>,
+    /// `None` on a lake without meters kept per day.
+    pub(crate) meters_daily: Option<u64>,
 }
 
 /// What one query may use.
@@ -276,6 +278,7 @@ impl LakeSession {
             usage_daily: days[0].as_ref().and_then(DeltaTable::version),
             usage_daily_keys: days[1].as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
+            meters_daily: meter_days.as_ref().and_then(DeltaTable::version),
         };
         tables
             .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)

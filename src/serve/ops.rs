@@ -169,6 +169,7 @@ pub(super) async fn metrics(
         ("usage_daily", versions.usage_daily),
         ("usage_daily_keys", versions.usage_daily_keys),
         ("ingested", versions.ingested),
+        ("meters_daily", versions.meters_daily),
     ] {
         if let Some(v) = version {
             let _ = writeln!(out, "edgemeter_lake_version{{table=\"{table}\"}} {v}");

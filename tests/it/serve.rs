@@ -815,6 +815,20 @@ async fn tokens_decide_who_sees_what() {
 #[tokio::test]
 async fn invoice_quota_alerts_health_and_metrics() {
     let f = Fixture::new().await;
+    // Meters kept per day, so that their table has a version to report.
+    let maintain = edgemeter(
+        &[],
+        &[
+            "maintain",
+            "--lake",
+            &f.lake(),
+            "--plans",
+            &f.plans_arg(),
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_eq!(maintain.code, 0, "{}", maintain.stderr);
     let lines = fixture_lines();
     let server = Server::start(&f, &[]).await;
 
@@ -945,6 +959,7 @@ async fn invoice_quota_alerts_health_and_metrics() {
         ("usage_daily", "usage_daily"),
         ("usage_daily_keys", "usage_daily_keys"),
         ("ingested", "_edgemeter/ingested"),
+        ("meters_daily", "meters_daily"),
     ] {
         let newest =
             std::fs::read_dir(std::path::Path::new(&f.lake()).join(dir).join("_delta_log"))
