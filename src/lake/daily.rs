@@ -319,6 +319,10 @@ const FILES_KEY: &str = "edgemeter.requests_files";
 /// and past this many the day is written whole again (one row group).
 const MAX_ROW_GROUPS: usize = 32;
 
+/// Bytes of hourly rollup files a day file may be added to by [`append`]
+/// (about three busy hours of the benchmark set); more is written whole.
+const MAX_APPEND_BYTES: u64 = 4 << 20;
+
 /// The writer settings of a day file that holds `files`.
 fn day_file_properties(files: &[String]) -> WriterProperties {
     rollup_writer_properties(None)
@@ -362,27 +366,26 @@ async fn read_hourly(
     Ok(read)
 }
 
-/// The rows of hourly rollup files, each with the hour it came from, as
+/// The rows of one hourly rollup file, with the hour it came from, as
 /// batches of the day rollup's `schema`.
-fn day_rows(
+fn hour_rows(
     hourly_schema: &SchemaRef,
     schema: &SchemaRef,
-    files: Vec<HourlyFile>,
+    file: HourlyFile,
 ) -> Result<Vec<RecordBatch>> {
-    let mut rows = Vec::new();
-    for file in files {
-        let batches = decode_as(file.data, hourly_schema)
-            .map_err(|e| Error::Lake(format!("{}: {e}", file.location)))?;
-        for batch in batches {
+    let batches = decode_as(file.data, hourly_schema)
+        .map_err(|e| Error::Lake(format!("{}: {e}", file.location)))?;
+    batches
+        .into_iter()
+        .map(|batch| {
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
             columns.push(Arc::new(StringArray::from(vec![
                 file.hour.as_str();
                 batch.num_rows()
             ])));
-            rows.push(RecordBatch::try_new(schema.clone(), columns)?);
-        }
-    }
-    Ok(rows)
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
 }
 
 /// One day's file: the rows of its hourly rollup files `inputs` (those of
@@ -400,8 +403,11 @@ async fn build(
     crate::cpu::run(move || {
         let mut out = Vec::new();
         let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties))?;
-        for batch in day_rows(&hourly_schema, &schema, data)? {
-            writer.write(&batch)?;
+        // An hour at a time: a day's rows are never all decoded at once.
+        for file in data {
+            for batch in hour_rows(&hourly_schema, &schema, file)? {
+                writer.write(&batch)?;
+            }
         }
         writer.close()?;
         Ok::<_, Error>(Bytes::from(out))
@@ -418,7 +424,8 @@ async fn build(
 /// `None` (write the day whole) when `base` does not list its files (written
 /// before the list was kept, or the list does not hash to its name), when a
 /// file it holds is gone (a merge rewrote an hour, or rows were taken out),
-/// or when it has [`MAX_ROW_GROUPS`] row groups already.
+/// when it has [`MAX_ROW_GROUPS`] row groups already, or when the added
+/// hourly rollup files hold more than [`MAX_APPEND_BYTES`].
 async fn append(
     lake: &Lake,
     day: &DayRollup,
@@ -472,11 +479,23 @@ async fn append(
             None => return Ok(None),
         }
     }
+    // The added row group is decoded whole before it is encoded: past a few
+    // hours' worth, writing the day whole (an hour at a time) holds less.
+    let added_bytes: u64 = added
+        .iter()
+        .map(|f| u64::try_from(f.size).unwrap_or(u64::MAX))
+        .sum();
+    if added_bytes > MAX_APPEND_BYTES {
+        return Ok(None);
+    }
     let data = read_hourly(lake, day, &added).await?;
     let hourly_schema = (day.hourly.table.file_schema)();
     let properties = day_file_properties(files);
     let file = crate::cpu::run(move || {
-        let rows = day_rows(&hourly_schema, &schema, data)?;
+        let mut rows = Vec::new();
+        for file in data {
+            rows.extend(hour_rows(&hourly_schema, &schema, file)?);
+        }
         let rows = datafusion::arrow::compute::concat_batches(&schema, &rows)?;
         let mut out = Vec::new();
         let (mut writer, factory) =

@@ -100,9 +100,9 @@ pub(crate) fn writer_properties(sorted_by: Option<Vec<SortingColumn>>) -> Writer
 /// zstd. The Parquet writer makes a zstd compressor and decompressor for each
 /// column chunk, and every reader of the file a pair more; each context asks
 /// the CPU for its features, an instruction that traps in a virtual machine
-/// (7-10 µs each on the benchmark machine). For a file of late requests, 500
-/// rows into an hour, that was 17% of a late run's CPU time, while zstd kept
-/// the file only a few KB smaller (`bench/RESULTS.md`, "Small files").
+/// (7-10 µs each on the benchmark machine). For files of late requests, about
+/// 400 rows into an hour, that was 17% of a late run's CPU time, while zstd
+/// kept each file only 22 KB smaller (`bench/RESULTS.md`, "Small runs").
 pub(crate) const SMALL_FILE_ROWS: usize = 4096;
 
 /// Writer settings for a `requests` file of `rows` rows: the lake's, Snappy
