@@ -30,7 +30,9 @@
 //! The old file's footer lists the `requests` files it holds, and the list
 //! is trusted only while it hashes to the file's name. So a late file costs
 //! its day about its own rows; a day whose file lost one of its files is
-//! built whole again, and so is one with [`MAX_ROW_GROUPS`] row groups.
+//! built whole again, and so is one with [`MAX_ROW_GROUPS`] row groups or
+//! more than [`MAX_APPEND_BYTES`] of added hourly rollups (the added row group
+//! is decoded whole, while a day built whole is decoded an hour at a time).
 
 use super::Lake;
 use super::REQUESTS_TABLE;
