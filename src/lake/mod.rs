@@ -86,6 +86,11 @@ impl Lake {
     /// of a lake written before Delta) or edgemeter's own records.
     async fn is_lake(&self) -> Result<bool> {
         use futures::StreamExt;
+        // The common case without a listing of every data file (on a local
+        // disk the listing below `stat`s up to 1,024 files before its first).
+        if delta::has_log(self, &REQUESTS_TABLE).await? {
+            return Ok(true);
+        }
         for dir in [layout::REQUESTS_DIR, layout::RECORDS_DIR] {
             let mut listed = self.store.list(Some(&self.path(dir)));
             match listed.next().await {

@@ -220,6 +220,27 @@ impl LakeSession {
             lake,
             engine,
         };
+        // The tables read beside `requests`, in the order they are named below.
+        let beside = [
+            ROLLUPS[0].table,
+            ROLLUPS[1].table,
+            DAY_ROLLUPS[0].table,
+            DAY_ROLLUPS[1].table,
+            METERS_DAILY_TABLE,
+        ];
+        // Each open lists its log and reads a checkpoint and the commits
+        // after it (about 10 ms); they run side by side. A rollup is exact
+        // read at any version, its files paired with the `requests` files
+        // they count, so the rollups are opened with `requests` unless the
+        // lake is read as of a version, whose instant `requests` gives.
+        let open = |def: TableDef, at: AsOf| {
+            let lake = lake.clone();
+            tokio::spawn(async move { delta::open(&lake, &def, at).await.ok().flatten() })
+        };
+        let early = match as_of {
+            AsOf::Version(_) => None,
+            AsOf::Latest | AsOf::Time(_) => Some(beside.map(|def| open(def, as_of))),
+        };
         let requests = delta::open(lake, &REQUESTS_TABLE, as_of).await?;
         // The instant the other tables are read at.
         let instant = match (as_of, &requests) {
@@ -230,38 +251,19 @@ impl LakeSession {
                 .map_or(AsOf::Latest, AsOf::Time),
             (other, _) => other,
         };
-        // The other tables, opened side by side: each open lists its log and
-        // reads a checkpoint and the commits after it. The rollups are read
-        // only beside a `requests` table.
-        let others = [
-            (ROLLUPS[0].table, true),
-            (ROLLUPS[1].table, true),
-            (DAY_ROLLUPS[0].table, true),
-            (DAY_ROLLUPS[1].table, true),
-            (INGESTED_TABLE, false),
-            (METERS_DAILY_TABLE, true),
-        ];
-        let has_requests = requests.is_some();
-        let opening: Vec<_> = others
-            .into_iter()
-            .map(|(def, beside_requests)| {
-                let lake = lake.clone();
-                tokio::spawn(async move {
-                    match beside_requests && !has_requests {
-                        true => None,
-                        false => delta::open(&lake, &def, instant).await.ok().flatten(),
-                    }
-                })
-            })
-            .collect();
+        // `ingested` no older than `requests`, as it always was read.
+        let ingested = open(INGESTED_TABLE, instant);
+        let opening = early.unwrap_or_else(|| beside.map(|def| open(def, instant)));
         let mut opened = Vec::with_capacity(opening.len());
         for task in opening {
-            opened.push(task.await?);
+            // The rollups are read only beside a `requests` table.
+            let table = task.await?;
+            opened.push(table.filter(|_| requests.is_some()));
         }
-        let [hourly, keys, daily, daily_keys, ingested, meter_days]: [Option<DeltaTable>; 6] =
-            opened
-                .try_into()
-                .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
+        let ingested = ingested.await?;
+        let [hourly, keys, daily, daily_keys, meter_days]: [Option<DeltaTable>; 5] = opened
+            .try_into()
+            .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
         // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
         let rollups = [hourly, keys];
         let days = [daily, daily_keys];
