@@ -8,8 +8,8 @@
 use super::decode::{Failure, ObjectFailure, ObjectOutcome};
 use super::summary::{BadLineSample, FieldErrorSample, IngestSummary, MAX_SAMPLES, MostlyKeyless};
 use super::{IngestOptions, OBJECTS_COMMITTED};
-use crate::error::Result;
-use crate::lake::delta::{self, Committed};
+use crate::error::{Error, Result};
+use crate::lake::delta::{self, Committed, TableDef};
 use crate::lake::ingested::{self, INGESTED_TABLE, IngestedObject};
 use crate::lake::layout;
 use crate::lake::partition::{self, HourMerge, MergeOutcome, merge_hour};
@@ -36,11 +36,27 @@ impl Tables {
     /// Opens (creating, on a new lake) the four tables, before any data
     /// file is written, so that no reader ever finds files without a log.
     pub(super) async fn open(lake: &Lake) -> Result<Self> {
+        // `requests` first: a lake of the layout before Delta fails there,
+        // before any other table is made in it. The others side by side:
+        // each open reads its own log (a few ms each).
+        let requests = delta::open_or_create(lake, &REQUESTS_TABLE).await?;
+        let open = |def: TableDef| {
+            let lake = lake.clone();
+            tokio::spawn(async move { delta::open_or_create(&lake, &def).await })
+        };
+        let opening = [ROLLUP_TABLE, KEYS_TABLE, INGESTED_TABLE].map(open);
+        let mut opened = Vec::with_capacity(opening.len());
+        for task in opening {
+            opened.push(tokio::sync::Mutex::new(task.await??));
+        }
+        let [rollups, keys, ingested]: [_; 3] = opened
+            .try_into()
+            .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
         Ok(Self {
-            requests: delta::open_or_create(lake, &REQUESTS_TABLE).await?.into(),
-            rollups: delta::open_or_create(lake, &ROLLUP_TABLE).await?.into(),
-            keys: delta::open_or_create(lake, &KEYS_TABLE).await?.into(),
-            ingested: delta::open_or_create(lake, &INGESTED_TABLE).await?.into(),
+            requests: requests.into(),
+            rollups,
+            keys,
+            ingested,
         })
     }
 
