@@ -5,7 +5,9 @@
 //! This is how a table travels to a Ballista cluster. delta-rs 1.1 ships a
 //! logical codec for its table provider, but no physical codec for the scan it
 //! plans (`DeltaScanExec`), and a Ballista scheduler sends executors physical
-//! plans. A listing of the table's directory (DataFusion's `ListingTable`)
+//! plans. In process, the rollups are read this way too: DataFusion's scan
+//! gives a file's partition values as constants, where delta-rs's builds them
+//! row by row. A listing of the table's directory (DataFusion's `ListingTable`)
 //! would read files that later versions removed and that `maintain` has not
 //! vacuumed yet, and cannot be restricted to a version or to the rollup files
 //! that pair with their hour. So the client resolves the snapshot into its
@@ -123,6 +125,28 @@ impl LakeFiles {
                 files,
             },
         })
+    }
+
+    /// The same files with the data files' strings read as views
+    /// (`Utf8View`); the partition columns stay plain strings.
+    pub(crate) fn with_file_strings_as_views(mut self) -> Self {
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let view = f.data_type() == &DataType::Utf8 && !self.is_partition_column(f.name());
+                match view {
+                    true => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                    false => f.as_ref().clone(),
+                }
+            })
+            .collect();
+        self.schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        self
     }
 
     /// What the codec sends.
@@ -302,6 +326,32 @@ mod tests {
                 .collect(),
         };
         LakeFiles::from_wire(wire, schema).unwrap()
+    }
+
+    #[test]
+    fn only_the_data_files_strings_are_read_as_views() {
+        let mut table = lake_files(&[("a.parquet", "2025-10-05", "13")]);
+        let mut schema = (*table.schema).clone();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.insert(1, Field::new("key", DataType::Utf8, true));
+        schema = Schema::new(fields);
+        table.schema = Arc::new(schema);
+        let viewed = table.with_file_strings_as_views();
+        let types: Vec<(&str, &DataType)> = viewed
+            .schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("n", &DataType::Int64),
+                ("key", &DataType::Utf8View),
+                ("dt", &DataType::Utf8),
+                ("hour", &DataType::Utf8),
+            ]
+        );
     }
 
     fn kept(table: &LakeFiles, filters: &[Expr]) -> Vec<String> {
