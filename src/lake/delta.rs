@@ -163,8 +163,9 @@ pub(crate) async fn has_log(lake: &Lake, def: &TableDef) -> Result<bool> {
     let log = lake.path(&format!("{}/_delta_log", def.dir));
     // A log with a checkpoint names it in `_last_checkpoint`: one request.
     // Listing instead costs a request per 1,000 entries on S3 and, on a
-    // local disk, a `stat` of each of the first 1,024 (every commit of the
-    // retention period: 40 ms for a month of hourly runs).
+    // local disk, a `stat` of each of the first 1,024: every commit of the
+    // retention period (one day of usage over the benchmark's 10× lake,
+    // whose logs hold 531 entries, took 84 ms with the listings, 66 without).
     match lake
         .store()
         .head(&log.clone().join("_last_checkpoint"))

@@ -596,8 +596,9 @@ fn is_rollup(def: &TableDef) -> bool {
         || def.dir == METERS_DAILY_TABLE.dir
 }
 
-/// The schema a table is read as in process: the table's own, but the
-/// rollups' strings as views (`Utf8View`). A month of rollup rows repeats each
+/// The schema a table is read as in process by delta-rs, and an empty
+/// table's: the table's own, but the rollups' strings as views (`Utf8View`;
+/// [`files::LakeFiles::with_file_strings_as_views`] for their files). A month of rollup rows repeats each
 /// 64-character key id once per hour and file; as views the keys are not
 /// copied out of each file's dictionary: a month of per-key usage over the
 /// benchmark's 10× lake took 5% less time, and 17% less with Snappy rollup
