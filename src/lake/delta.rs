@@ -587,6 +587,15 @@ mod tests {
         configuration.get(key).cloned()
     }
 
+    /// Commits one more `requests` file, `f{i}.parquet` of `partition`.
+    async fn append_one(table: &mut DeltaTable, partition: &[String], i: u64) -> Committed {
+        let add = add_action(&REQUESTS_TABLE, partition, format!("f{i}.parquet"), 1, None);
+        let operation = write_operation(&REQUESTS_TABLE, SaveMode::Append, None);
+        commit(table, vec![add], operation, HashMap::new())
+            .await
+            .unwrap()
+    }
+
     /// `def`'s table as a release before the tables' properties made it:
     /// its columns and partitions, and only the `properties` given.
     async fn made_before_properties(
@@ -633,17 +642,7 @@ mod tests {
 
         let partition = vec!["2025-10-05".to_string(), "13".to_string()];
         for i in 0..25 {
-            let add = add_action(
-                &REQUESTS_TABLE,
-                &partition,
-                format!("f{i}.parquet"),
-                1,
-                None,
-            );
-            let operation = write_operation(&REQUESTS_TABLE, SaveMode::Append, None);
-            let committed = commit(&mut table, vec![add], operation, HashMap::new())
-                .await
-                .unwrap();
+            let committed = append_one(&mut table, &partition, i).await;
             assert_eq!(committed, Committed::At(i + 2));
         }
         let log = dir.path().join("requests/_delta_log");
@@ -693,17 +692,7 @@ mod tests {
         );
         let partition = vec!["2025-10-05".to_string(), "13".to_string()];
         for i in 0..CHECKPOINT_INTERVAL {
-            let add = add_action(
-                &REQUESTS_TABLE,
-                &partition,
-                format!("f{i}.parquet"),
-                1,
-                None,
-            );
-            let operation = write_operation(&REQUESTS_TABLE, SaveMode::Append, None);
-            commit(&mut table, vec![add], operation, HashMap::new())
-                .await
-                .unwrap();
+            append_one(&mut table, &partition, i).await;
         }
         assert!(log.join("_last_checkpoint").exists());
         // The commits a checkpoint covers may be cleaned up: the checkpoint
