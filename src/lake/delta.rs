@@ -587,6 +587,15 @@ mod tests {
         configuration.get(key).cloned()
     }
 
+    /// An empty lake in a directory of its own.
+    async fn new_lake() -> (tempfile::TempDir, Lake) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
+            .await
+            .unwrap();
+        (dir, lake)
+    }
+
     /// Commits one more `requests` file, `f{i}.parquet` of `partition`.
     async fn append_one(table: &mut DeltaTable, partition: &[String], i: u64) -> Committed {
         let add = add_action(&REQUESTS_TABLE, partition, format!("f{i}.parquet"), 1, None);
@@ -623,10 +632,7 @@ mod tests {
     /// finds every file committed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tables_are_checkpointed_every_ten_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
-            .await
-            .unwrap();
+        let (dir, lake) = new_lake().await;
         let old = made_before_properties(&lake, &REQUESTS_TABLE, []).await;
         assert_eq!((old.version(), interval(&old)), (Some(0), None));
 
@@ -669,10 +675,7 @@ mod tests {
     /// `_last_checkpoint` once there is one, from a listing before.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_table_is_found_by_its_checkpoint_or_its_first_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
-            .await
-            .unwrap();
+        let (dir, lake) = new_lake().await;
         assert!(!has_log(&lake, &REQUESTS_TABLE).await.unwrap());
         let data = dir.path().join("requests/dt=2025-10-05/hour=13");
         std::fs::create_dir_all(&data).unwrap();
@@ -715,10 +718,7 @@ mod tests {
     async fn statistics_cover_the_columns_edgemeter_fills() {
         use crate::lake::ingested::INGESTED_TABLE;
         use crate::lake::rollup::ROLLUP_TABLE;
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
-            .await
-            .unwrap();
+        let (dir, lake) = new_lake().await;
         let requests = open_or_create(&lake, &REQUESTS_TABLE).await.unwrap();
         assert_eq!(requests.version(), Some(0), "made with its properties");
         let store = requests.log_store();
@@ -764,10 +764,7 @@ mod tests {
     /// log holds them from one version on, whoever's commit won.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writers_racing_to_upgrade_a_table_all_find_its_properties() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open_or_create(dir.path().to_str().unwrap(), &Default::default())
-            .await
-            .unwrap();
+        let (_dir, lake) = new_lake().await;
         made_before_properties(&lake, &REQUESTS_TABLE, []).await;
         let writers: Vec<_> = (0..4)
             .map(|_| {
