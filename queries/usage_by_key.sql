@@ -3,7 +3,8 @@
 -- @param to timestamp
 -- Returns one row per api_key_id (requests without a key: one row with a NULL
 -- api_key_id, last), ordered by api_key_id.
--- Whole UTC hours inside the range are read from the usage_hourly_keys rollup; only
+-- Whole UTC days inside the range are read from usage_daily_totals (a row per day,
+-- key and status), the other whole UTC hours from the usage_hourly_keys rollup; only
 -- the partial hours at its edges are counted from raw requests, so the result is
 -- exact to the millisecond. Parameters (all derived from --from/--to):
 --   $from, $to                TIMESTAMP (UTC)  requests with from <= timestamp < to count
@@ -15,14 +16,21 @@
 --                             is compared (each rollup file is one whole UTC hour)
 --   $head_dt, $head_hour,
 --   $tail_dt, $tail_hour      STRING           partitions of the partial edge hours ('' if none)
+--   $days_from_dt, $days_to_dt STRING          the whole UTC days among the whole hours,
+--                             to exclusive ('' and '' if none)
 -- billable = 2xx, client_errors = 4xx, server_errors = 5xx; status 000 (viewer
 -- hung up) is a request but none of these. bytes_out = sum(sc_bytes), bytes_in = sum(cs_bytes).
 WITH counted AS (
+    SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
+    FROM usage_daily_totals
+    WHERE dt >= $days_from_dt AND dt < $days_to_dt
+    UNION ALL
     SELECT api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in
     FROM usage_hourly_keys
     WHERE dt >= $from_dt AND dt <= $to_dt
       AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
       AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
+      AND (dt < $days_from_dt OR dt >= $days_to_dt)
     UNION ALL
     SELECT api_key_id, api_key_hint, sc_status, 1, coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
     FROM requests

@@ -23,7 +23,10 @@ use super::plans::Plans;
 use crate::error::{Error, Result};
 use crate::lake::meter_days::{METERS_DAILY_TABLE, paths};
 use crate::query::LakeSession;
-use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows};
+use crate::query::usage::{
+    DAY_KEY_ROWS, HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows,
+    whole_days_fit_windows,
+};
 use crate::time::TimeRange;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int16Type, Int32Type, Int64Type};
@@ -161,8 +164,10 @@ impl MeterQuery<'_> {
             .enumerate()
             .partition(|(_, m)| rollup_fits && answered_by_rollup(m));
         let group_by = group.join(", ");
-        // Meters filtered on nothing but the status: the narrow rollup.
+        // Meters filtered on nothing but the status: the narrow rollup, and
+        // its day totals where no window is finer than a UTC day.
         let rows = match rolled.iter().all(|(_, m)| m.filter.keys_rollup_answers()) {
+            true if whole_days_fit_windows(self.by, self.tz) => DAY_KEY_ROWS,
             true => HOURLY_KEY_ROWS,
             false => HOURLY_ROWS,
         };

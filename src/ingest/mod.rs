@@ -554,7 +554,7 @@ mod tests {
                 got
             }
         };
-        let named = |counts: [u64; 6]| {
+        let named = |counts: [u64; 7]| {
             let tables = [
                 "_edgemeter/ingested",
                 "requests",
@@ -562,6 +562,7 @@ mod tests {
                 "usage_hourly_keys",
                 "usage_daily",
                 "usage_daily_keys",
+                "usage_daily_totals",
             ];
             let mut want: Vec<(String, u64)> =
                 tables.into_iter().map(String::from).zip(counts).collect();
@@ -571,11 +572,11 @@ mod tests {
         // Six days on, every removed file is still needed by a version of the
         // last week. (This maintenance folds the ingested record's two files
         // of the day into one, removing both.)
-        assert_eq!(vacuumed(6).await, named([0; 6]));
+        assert_eq!(vacuumed(6).await, named([0; 7]));
         // Eight days on, the files removed more than a week before are gone:
-        // the hour's first requests file, its two rollups and the day's two
-        // day rollups, and the record's two.
-        assert_eq!(vacuumed(8).await, named([2, 1, 1, 1, 1, 1]));
+        // the hour's first requests file, its two rollups, the day's two
+        // day rollups and its totals, and the record's two.
+        assert_eq!(vacuumed(8).await, named([2, 1, 1, 1, 1, 1, 1]));
         let hour_dir = dir.path().join("lake/requests/dt=2025-10-05/hour=13");
         let files = std::fs::read_dir(hour_dir).unwrap().count();
         assert_eq!(files, 1);

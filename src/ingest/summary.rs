@@ -179,8 +179,9 @@ pub(crate) struct IngestSummary {
     /// Hours whose `usage_hourly` rollup was missing or stale at the start of
     /// the run (a writer stopped between an hour's two commits) and rebuilt.
     pub(crate) rollups_rebuilt: u64,
-    /// Day rollup files written (`usage_daily`, `usage_daily_keys`): one
-    /// for each day without one, in each (the days the run wrote to).
+    /// Day rollup and day totals files written (`usage_daily`,
+    /// `usage_daily_keys`, `usage_daily_totals`): one for each day without
+    /// one, in each (the days the run wrote to).
     pub(crate) day_rollups_written: u64,
     /// Files of the plans file's meters kept per day (`meters_daily`)
     /// written: one for each day without a current one (with `--plans`).

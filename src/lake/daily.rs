@@ -143,8 +143,14 @@ pub(crate) fn requests_by_day(requests: &DeltaTable) -> Result<BTreeMap<String, 
 /// The path (relative to its table) of `day`'s file that holds exactly the
 /// `requests` files `files` (paths relative to `requests`, in order) of `dt`.
 pub(crate) fn path_for(day: &DayRollup, dt: &str, files: &[String]) -> String {
+    day_path(day.layout, dt, files)
+}
+
+/// The path of a day file of `layout` (the version of what one holds) that
+/// stands for exactly the `requests` files `files` of `dt`.
+pub(crate) fn day_path(layout: &str, dt: &str, files: &[String]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(day.layout.as_bytes());
+    hasher.update(layout.as_bytes());
     for file in files {
         hasher.update(b"\n");
         hasher.update(file.as_bytes());
@@ -188,7 +194,8 @@ pub(crate) fn pair(
     Ok(pairing)
 }
 
-/// Writes the day rollups that are missing, in both day rollups, and takes
+/// Writes the day rollups that are missing, in both day rollups, then the
+/// day totals ([`super::day_totals`]) of their days, and takes
 /// out those of sets of files that are gone; returns how many files it
 /// wrote.
 pub(crate) async fn roll_up(lake: &Lake) -> Result<u64> {
@@ -203,6 +210,8 @@ pub(crate) async fn roll_up(lake: &Lake) -> Result<u64> {
         let mut daily = delta::open_or_create(lake, &day.table).await?;
         written += roll_up_one(lake, &mut requests, &hourly, &mut daily, day).await?;
     }
+    // The day totals, from the day rollups just committed.
+    written += super::day_totals::write(lake, &mut requests).await?;
     Ok(written)
 }
 

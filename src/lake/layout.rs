@@ -8,6 +8,7 @@
 //! usage_hourly_keys/dt=YYYY-MM-DD/hour=HH/rollup-<digest>.parquet  the same file's sums by key and status
 //! usage_daily/dt=YYYY-MM-DD/day-<digest>.parquet               usage_hourly's rows of exactly that day's requests files
 //! usage_daily_keys/dt=YYYY-MM-DD/day-<digest>.parquet          the same of usage_hourly_keys
+//! usage_daily_totals/dt=YYYY-MM-DD/day-<digest>.parquet        that day's sums by key and status, without the hour
 //! _edgemeter/ingested/day=YYYY-MM-DD/<run-id>-<uuid>.parquet one row per source object committed
 //! _edgemeter/runs/<run-id>.json                              one record per ingest run
 //! _edgemeter/sources/<id>.json                               when each source was last fully listed
@@ -32,6 +33,8 @@ pub(crate) const USAGE_HOURLY_KEYS_DIR: &str = "usage_hourly_keys";
 pub(crate) const USAGE_DAILY_DIR: &str = "usage_daily";
 /// One file per day of `usage_hourly_keys`.
 pub(crate) const USAGE_DAILY_KEYS_DIR: &str = "usage_daily_keys";
+/// One file per day of `usage_daily_keys` summed over the day's hours.
+pub(crate) const USAGE_DAILY_TOTALS_DIR: &str = "usage_daily_totals";
 /// One file per day of the values of a plans file's meters.
 pub(crate) const METERS_DAILY_DIR: &str = "meters_daily";
 /// A table's Delta log, below the table's directory.

@@ -21,6 +21,7 @@
 use super::Lake;
 use super::REQUESTS_TABLE;
 use super::daily::{self, DAY_DETAIL, DAY_KEYS};
+use super::day_totals::DAY_TOTALS_TABLE;
 use super::delta::{self, AsOf, Committed, TableDef};
 use super::ingested::{self, INGESTED_TABLE};
 use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
@@ -64,7 +65,8 @@ pub(crate) struct MaintainSummary {
     pub(crate) checkpoints: Vec<(String, u64)>,
     /// Record files folded into one per day.
     pub(crate) record_files_compacted: u64,
-    /// Day rollup files written for days without one ([`daily::roll_up`]).
+    /// Day rollup and day totals files written for days without one
+    /// ([`daily::roll_up`]).
     pub(crate) day_rollups_written: u64,
     /// Files of the meters kept per day written for days without one
     /// (`meters_daily`, by the `maintain` command).
@@ -94,6 +96,7 @@ pub(crate) async fn maintain(lake: &Lake, options: &MaintainOptions) -> Result<M
         KEYS_TABLE,
         DAY_DETAIL.table,
         DAY_KEYS.table,
+        DAY_TOTALS_TABLE,
         INGESTED_TABLE,
     ] {
         tidy(lake, options, &def, &mut summary).await?;

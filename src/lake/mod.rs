@@ -11,6 +11,7 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod daily;
+pub(crate) mod day_totals;
 pub(crate) mod delta;
 pub(crate) mod ingested;
 pub(crate) mod keying;

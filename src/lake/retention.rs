@@ -4,6 +4,7 @@
 
 use super::REQUESTS_TABLE;
 use super::daily::{DAY_DETAIL, DAY_KEYS};
+use super::day_totals::DAY_TOTALS_TABLE;
 use super::delta::{self, Committed, TableDef};
 use super::rollup::{KEYS_TABLE, ROLLUP_TABLE};
 use super::{Lake, layout};
@@ -37,6 +38,7 @@ pub(crate) async fn drop_older_than(
     let mut dropped = BTreeSet::new();
     // Rollups first: a crash in between never leaves a rollup without its rows.
     for table in [
+        DAY_TOTALS_TABLE,
         DAY_DETAIL.table,
         DAY_KEYS.table,
         ROLLUP_TABLE,

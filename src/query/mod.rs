@@ -14,6 +14,7 @@ pub(crate) mod usage;
 
 use crate::error::{Error, Result};
 use crate::lake::daily::{self, DAY_ROLLUPS, DayRollup};
+use crate::lake::day_totals::{self, DAY_TOTALS_TABLE};
 use crate::lake::delta::{self, AsOf, TableDef};
 use crate::lake::ingested::INGESTED_TABLE;
 use crate::lake::layout::{self, dt_of_partition_dir, hour_of_partition};
@@ -98,6 +99,7 @@ pub(crate) struct LakeVersions {
     pub(crate) ingested: Option<u64>,
     /// `None` on a lake without meters kept per day.
     pub(crate) meters_daily: Option<u64>,
+    pub(crate) usage_daily_totals: Option<u64>,
 }
 
 /// What one query may use.
@@ -227,6 +229,7 @@ impl LakeSession {
             DAY_ROLLUPS[0].table,
             DAY_ROLLUPS[1].table,
             METERS_DAILY_TABLE,
+            DAY_TOTALS_TABLE,
         ];
         // Each open lists its log and reads a checkpoint and the commits
         // after it (about 10 ms); they run side by side. A rollup is exact
@@ -261,7 +264,7 @@ impl LakeSession {
             opened.push(table.filter(|_| requests.is_some()));
         }
         let ingested = ingested.await?;
-        let [hourly, keys, daily, daily_keys, meter_days]: [Option<DeltaTable>; 5] = opened
+        let [hourly, keys, daily, daily_keys, meter_days, totals]: [Option<DeltaTable>; 6] = opened
             .try_into()
             .map_err(|_| Error::Lake("a table was not opened".to_string()))?;
         // Each hourly rollup and its day rollup, in the order of `ROLLUPS`.
@@ -281,6 +284,7 @@ impl LakeSession {
             usage_daily_keys: days[1].as_ref().and_then(DeltaTable::version),
             ingested: ingested.as_ref().and_then(DeltaTable::version),
             meters_daily: meter_days.as_ref().and_then(DeltaTable::version),
+            usage_daily_totals: totals.as_ref().and_then(DeltaTable::version),
         };
         tables
             .register("requests", &REQUESTS_TABLE, requests.as_ref(), None)
@@ -296,6 +300,9 @@ impl LakeSession {
             };
             tables.register_rollup(&read, requests.as_ref()).await?;
         }
+        tables
+            .register_day_totals(requests.as_ref(), totals.as_ref())
+            .await?;
         tables
             .register("ingested", &INGESTED_TABLE, ingested.as_ref(), None)
             .await?;
@@ -500,6 +507,51 @@ impl Tables<'_> {
         Ok(())
     }
 
+    /// Registers `usage_daily_totals`: a row per day, key and status, each
+    /// day read from exactly one of its totals' files (those that pair with
+    /// `requests` for their day) or `usage_hourly_keys` (registered before),
+    /// whose rows of the other days stand at their day's start. Either way a
+    /// day's rows sum to its exact usage.
+    async fn register_day_totals(
+        &self,
+        requests: Option<&DeltaTable>,
+        totals: Option<&DeltaTable>,
+    ) -> Result<()> {
+        let name = DAY_TOTALS_TABLE.dir;
+        let Some(requests) = requests else {
+            return self.register(name, &DAY_TOTALS_TABLE, None, None).await;
+        };
+        let by_day = daily::requests_by_day(requests)?;
+        let pairing = day_totals::pair(&by_day, totals)?;
+        let columns = "api_key_id, api_key_hint, sc_status, requests, bytes_out, bytes_in, dt";
+        let mut parts = Vec::new();
+        if !pairing.valid.is_empty() {
+            let files = format!("{name}_files");
+            self.register(&files, &DAY_TOTALS_TABLE, totals, Some(&pairing.valid))
+                .await?;
+            parts.push(format!("SELECT day_start, {columns} FROM {files}"));
+        }
+        let others: Vec<String> = by_day
+            .keys()
+            .filter(|dt| !pairing.days.contains(*dt))
+            .map(|dt| format!("'{}'", dt.replace('\'', "''")))
+            .collect();
+        if !others.is_empty() || parts.is_empty() {
+            let only = match pairing.days.is_empty() {
+                true => String::new(),
+                false => format!("\nWHERE dt IN ({})", others.join(", ")),
+            };
+            parts.push(format!(
+                "SELECT CAST(date_trunc('day', hour_start) AS TIMESTAMP(3) WITH TIME ZONE) AS day_start, {columns}
+FROM {}{only}",
+                ROLLUPS[1].table.dir
+            ));
+        }
+        let view = format!("CREATE VIEW {name} AS {}", parts.join(" UNION ALL "));
+        self.ctx.sql(&view).await?;
+        Ok(())
+    }
+
     /// Registers a Delta table (or, for a table not created yet, an empty
     /// one of its schema) under `name`, restricted to the files (paths
     /// relative to the table) `only` lists when given: as its snapshot's
@@ -594,6 +646,7 @@ fn is_rollup(def: &TableDef) -> bool {
     ROLLUPS.iter().any(|r| r.table.dir == def.dir)
         || DAY_ROLLUPS.iter().any(|r| r.table.dir == def.dir)
         || def.dir == METERS_DAILY_TABLE.dir
+        || def.dir == DAY_TOTALS_TABLE.dir
 }
 
 /// The schema a table is read as in process by delta-rs, and an empty
@@ -696,7 +749,10 @@ impl TimeRange {
     ///   partition, so its rows are not compared one by one;
     /// - `head_dt`/`head_hour`, `tail_dt`/`tail_hour`: the partitions of the
     ///   partial hours at either edge, whose raw rows are read (empty strings,
-    ///   matching no partition, when that edge is on the hour).
+    ///   matching no partition, when that edge is on the hour);
+    /// - `days_from_dt` to `days_to_dt` (exclusive): the whole UTC days among
+    ///   those hours, which `usage_daily_totals` answers (both empty when
+    ///   there are none).
     pub(crate) fn params(&self) -> Vec<(String, ScalarValue)> {
         let ts = |t: DateTime<Utc>| {
             ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), Some("UTC".into()))
@@ -722,7 +778,24 @@ impl TimeRange {
         let (whole_to_dt, whole_to_hour) = layout::partition_values(Hour::of(whole_to));
         let (head_dt, head_hour) = edge(from);
         let (tail_dt, tail_hour) = edge(to);
+        // The whole UTC days among the whole hours: from the first midnight
+        // at or after `whole_from` to the last at or before `whole_to`.
+        let midnight = |t: DateTime<Utc>| t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+        let days_from = match midnight(whole_from) == whole_from {
+            true => whole_from,
+            false => midnight(whole_from) + chrono::Duration::days(1),
+        };
+        let days_to = midnight(whole_to);
+        let (days_from_dt, days_to_dt) = match days_from < days_to {
+            true => (
+                days_from.format("%Y-%m-%d").to_string(),
+                days_to.format("%Y-%m-%d").to_string(),
+            ),
+            false => (String::new(), String::new()),
+        };
         vec![
+            ("days_from_dt".into(), text(days_from_dt)),
+            ("days_to_dt".into(), text(days_to_dt)),
             ("whole_from".into(), ts(whole_from)),
             ("whole_to".into(), ts(whole_to)),
             ("whole_from_dt".into(), text(whole_from_dt)),
@@ -848,6 +921,54 @@ mod tests {
         expected.sort();
         expected.dedup();
         assert_eq!(keys, expected);
+    }
+
+    /// The whole UTC days of a range are those whose every hour is among
+    /// its whole hours; none when there is no such day.
+    #[test]
+    fn a_ranges_whole_days_lie_within_its_whole_hours() {
+        let days = |from: &str, to: &str| {
+            let range = TimeRange {
+                from: Some(from.parse().unwrap()),
+                to: Some(to.parse().unwrap()),
+            };
+            let params = range.params();
+            let text = |name: &str| match &params.iter().find(|(n, _)| n == name).unwrap().1 {
+                ScalarValue::Utf8(Some(s)) => s.clone(),
+                other => panic!("{name}: {other:?}"),
+            };
+            (text("days_from_dt"), text("days_to_dt"))
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // October, on midnights.
+        assert_eq!(
+            days("2025-10-01T00:00:00Z", "2025-11-01T00:00:00Z"),
+            pair("2025-10-01", "2025-11-01")
+        );
+        // A second after midnight: the first day is not whole; a second
+        // before midnight, nor is the last.
+        assert_eq!(
+            days("2025-10-01T00:00:01Z", "2025-10-05T23:59:59Z"),
+            pair("2025-10-02", "2025-10-05")
+        );
+        // A Berlin month: from 22:00 UTC to 23:00 UTC.
+        assert_eq!(
+            days("2025-09-30T22:00:00Z", "2025-10-31T23:00:00Z"),
+            pair("2025-10-01", "2025-10-31")
+        );
+        // Less than a whole day, or a day less a second.
+        assert_eq!(
+            days("2025-10-05T01:00:00Z", "2025-10-06T00:00:00Z"),
+            pair("", "")
+        );
+        assert_eq!(
+            days("2025-10-05T00:00:00Z", "2025-10-05T23:59:59Z"),
+            pair("", "")
+        );
+        assert_eq!(
+            days("2025-10-05T00:00:00Z", "2025-10-06T00:00:00Z"),
+            pair("2025-10-05", "2025-10-06")
+        );
     }
 
     #[test]

@@ -105,6 +105,16 @@ pub(crate) fn hours_fit_windows(range: &TimeRange, unit: &str, zone: chrono_tz::
     true
 }
 
+/// Whether a row standing for a whole UTC day counts in the window of every
+/// hour of it: without windows, or with days or months of UTC (`tz`).
+pub(crate) fn whole_days_fit_windows(by: Option<WindowUnit>, tz: Option<chrono_tz::Tz>) -> bool {
+    match by {
+        None => true,
+        Some(WindowUnit::Hour) => false,
+        Some(WindowUnit::Day | WindowUnit::Month) => tz.is_none_or(|tz| tz == chrono_tz::UTC),
+    }
+}
+
 /// The rows of a range as the rollup groups them: whole hours of
 /// `usage_hourly`, and the raw rows of the partial hours at the range's edges
 /// with the rollup's columns (as `queries/usage_by_key_status.sql` does). An
@@ -135,6 +145,30 @@ FROM usage_hourly_keys
 WHERE dt >= $from_dt AND dt <= $to_dt
   AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
   AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
+UNION ALL
+SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
+    CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
+FROM requests
+WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
+  AND \"timestamp\" >= $from AND \"timestamp\" < $to
+  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
+
+/// [`HOURLY_KEY_ROWS`] with the whole UTC days of the range read from
+/// `usage_daily_totals` (a row per day, key and status, standing at the
+/// day's start): for usage that sums whole UTC days and nothing finer.
+pub(crate) const DAY_KEY_ROWS: &str =
+    "SELECT day_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
+    requests, bytes_out, bytes_in
+FROM usage_daily_totals
+WHERE dt >= $days_from_dt AND dt < $days_to_dt
+UNION ALL
+SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
+    requests, bytes_out, bytes_in
+FROM usage_hourly_keys
+WHERE dt >= $from_dt AND dt <= $to_dt
+  AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
+  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
+  AND (dt < $days_from_dt OR dt >= $days_to_dt)
 UNION ALL
 SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
     CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
@@ -258,8 +292,10 @@ impl UsageQuery {
             .iter()
             .map(|g| format!("{g} ASC NULLS LAST"))
             .collect();
-        // Grouped by nothing but key, status and time: the narrow rollup.
+        // Grouped by nothing but key, status and time: the narrow rollup,
+        // and its day totals where no window is finer than a UTC day.
         let rows = match dims.iter().all(|d| *d == Dimension::Status) {
+            true if whole_days_fit_windows(self.by, self.tz) => DAY_KEY_ROWS,
             true => HOURLY_KEY_ROWS,
             false => HOURLY_ROWS,
         };

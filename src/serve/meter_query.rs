@@ -15,7 +15,10 @@ use super::lake_view::SUBJECTS_TABLE;
 use crate::billing::metering;
 use crate::billing::meters::{self, Columns, Meter};
 use crate::query::LakeSession;
-use crate::query::usage::{HOURLY_KEY_ROWS, HOURLY_ROWS, hours_fit_windows};
+use crate::query::usage::{
+    DAY_KEY_ROWS, HOURLY_KEY_ROWS, HOURLY_ROWS, WindowUnit, hours_fit_windows,
+    whole_days_fit_windows,
+};
 use crate::time::TimeRange;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -348,7 +351,17 @@ impl QueryParams {
                 let narrow = meter.filter.keys_rollup_answers()
                     && self.group_by.is_empty()
                     && self.filters.is_empty();
-                let rows = if narrow { HOURLY_KEY_ROWS } else { HOURLY_ROWS };
+                // Its day totals where no window is finer than a UTC day.
+                let by = self.window.map(|window| match window {
+                    WindowSize::Day => WindowUnit::Day,
+                    WindowSize::Month => WindowUnit::Month,
+                    WindowSize::Minute | WindowSize::Hour => WindowUnit::Hour,
+                });
+                let rows = match narrow {
+                    true if whole_days_fit_windows(by, Some(self.zone)) => DAY_KEY_ROWS,
+                    true => HOURLY_KEY_ROWS,
+                    false => HOURLY_ROWS,
+                };
                 (format!("(\n{rows}\n)"), "true")
             }
             false => (

@@ -168,6 +168,7 @@ pub(super) async fn metrics(
         ("usage_hourly_keys", versions.usage_hourly_keys),
         ("usage_daily", versions.usage_daily),
         ("usage_daily_keys", versions.usage_daily_keys),
+        ("usage_daily_totals", versions.usage_daily_totals),
         ("ingested", versions.ingested),
         ("meters_daily", versions.meters_daily),
     ] {

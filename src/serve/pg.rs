@@ -242,7 +242,13 @@ async fn connection_context(
     let source = lake.context();
     let mut ctx = SessionContext::new_with_config_rt(source.copied_config(), source.runtime_env());
     crate::query::udf::register(&ctx);
-    for table in ["requests", "usage_hourly", "usage_hourly_keys", "ingested"] {
+    for table in [
+        "requests",
+        "usage_hourly",
+        "usage_hourly_keys",
+        "usage_daily_totals",
+        "ingested",
+    ] {
         ctx.register_table(table, source.table_provider(table).await?)?;
     }
     for meter in plans.meters.iter() {

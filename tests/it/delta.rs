@@ -730,11 +730,12 @@ async fn maintain_checkpoints_compacts_the_record_and_vacuums_replaced_files() {
         .collect();
     assert_eq!(vacuumed["requests"], 4, "{s}");
     assert_eq!(vacuumed["_edgemeter/ingested"], 3, "{s}");
-    // Each run wrote the day's rollups again: two of each day table's three
-    // files were replaced.
+    // Each run wrote the day's rollups and totals again: two of each day
+    // table's three files were replaced.
     assert_eq!(vacuumed["usage_daily"], 2, "{s}");
     assert_eq!(vacuumed["usage_daily_keys"], 2, "{s}");
-    assert_eq!(s["checkpoints"].as_array().unwrap().len(), 6, "{s}");
+    assert_eq!(vacuumed["usage_daily_totals"], 2, "{s}");
+    assert_eq!(s["checkpoints"].as_array().unwrap().len(), 7, "{s}");
 
     // Only the current files are left, and every reader still gets the truth.
     let mut on_disk: Vec<String> = parquet_on_disk(&requests_dir)

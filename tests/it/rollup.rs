@@ -135,6 +135,11 @@ async fn hours_without_an_exact_rollup_read_raw_rows_until_the_next_run_rebuilds
     let ranges = [
         ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
         ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
+        // Whole UTC days (the 4th's and the 5th's totals), and the 5th whole
+        // beside a partial hour of the 4th, and a day less one second.
+        ("2025-10-04T00:00:00Z", "2025-10-06T00:00:00Z"),
+        ("2025-10-04T23:30:01Z", "2025-10-06T00:00:00Z"),
+        ("2025-10-05T00:00:00Z", "2025-10-05T23:59:59Z"),
     ];
     let check = || assert_usage_exact(lake, &all, &ranges);
     check().await;
@@ -238,8 +243,9 @@ async fn late_logs_add_a_rollup_beside_the_hours_and_leave_it_as_it_is() {
     }
 }
 
-/// A day rollup (`usage_daily`, `usage_daily_keys`) is read for a day only
-/// while it is named for exactly that day's `requests` files. Late logs
+/// A day rollup (`usage_daily`, `usage_daily_keys`) and a day's totals
+/// (`usage_daily_totals`) are read for a day only while they are named for
+/// exactly that day's `requests` files. Late logs
 /// change the day's files: the run writes the day's rollup again (adding
 /// the late file's rows to a copy of the old one, or, when a merge rewrote
 /// an hour, whole) and takes out the old one, and an old one put back (a writer that lost a race, a
@@ -256,11 +262,13 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     let ingest = rerun_args(logs.path().to_str().unwrap(), lake);
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    // Two days (the 4th's last hour, the 5th's first four), in both tables.
-    assert_eq!(summary(&run)["day_rollups_written"], 4);
+    // Two days (the 4th's last hour, the 5th's first four), in the two day
+    // rollups and the totals.
+    assert_eq!(summary(&run)["day_rollups_written"], 6);
     let days = ["usage_daily", "usage_daily_keys"];
+    let with_totals = ["usage_daily", "usage_daily_keys", "usage_daily_totals"];
     let whole = |all: &[Req]| reader_figures(&expected(&all.iter().collect::<Vec<_>>()));
-    for table in days {
+    for table in with_totals {
         let files = current_files_of(lake, table);
         assert_eq!(files.len(), 2, "{table}: {files:?}");
         assert!(files[0].starts_with("dt=2025-10-04/day-"), "{files:?}");
@@ -272,9 +280,9 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
             "{table}"
         );
     }
-    // Both days are read from their day rollup.
+    // Both days are read from their day rollup and totals.
     let days_read = |table: &str| format!("SELECT DISTINCT dt FROM {table}_files ORDER BY dt");
-    for table in days {
+    for table in with_totals {
         assert_eq!(
             query_csv(&[], lake, &days_read(table)).await,
             "dt\n2025-10-04\n2025-10-05\n"
@@ -283,13 +291,18 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     let ranges = [
         ("2025-10-04T23:30:01Z", "2025-10-05T02:15:00Z"),
         ("2025-10-05T00:00:00Z", "2025-10-05T03:00:00Z"),
+        // Whole UTC days (the 4th's and the 5th's totals), and the 5th whole
+        // beside a partial hour of the 4th, and a day less one second.
+        ("2025-10-04T00:00:00Z", "2025-10-06T00:00:00Z"),
+        ("2025-10-04T23:30:01Z", "2025-10-06T00:00:00Z"),
+        ("2025-10-05T00:00:00Z", "2025-10-05T23:59:59Z"),
     ];
     assert_usage_exact(lake, &all, &ranges).await;
     assert_rollup_matches_rows(lake).await;
     let run = edgemeter(&[], &ingest).await;
     assert_eq!(summary(&run)["day_rollups_written"], 0);
     let before = lake_dir.path().join("days-before");
-    for table in days {
+    for table in with_totals {
         copy_dir(&lake_dir.path().join(table), &before.join(table));
     }
 
@@ -302,7 +315,7 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
         let run = edgemeter(&[], &ingest).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(summary(&run)["rows_written"], n as u64);
-        assert_eq!(summary(&run)["day_rollups_written"], 2);
+        assert_eq!(summary(&run)["day_rollups_written"], 3);
         late
     };
     all.extend(ingest_late(1, 12, "late").await);
@@ -320,12 +333,23 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
         assert_eq!(day_row_groups(lake, table, "2025-10-05"), 2, "{table}");
         assert_eq!(day_row_groups(lake, table, "2025-10-04"), 1, "{table}");
     }
+    // The 5th's totals were summed again from its new day rollup.
+    let totals = current_files_of(lake, "usage_daily_totals");
+    assert_eq!(totals.len(), 2, "{totals:?}");
+    assert_eq!(
+        read_rollup_with_python(lake, "usage_daily_totals").keys,
+        whole(&all)
+    );
     assert_usage_exact(lake, &all, &ranges).await;
 
     // Late logs as large as half of hour 02: the hour's file is merged with
     // them and rewritten, so the day lost a file its rollup holds, and is
     // written whole again.
     all.extend(ingest_late(2, 1200, "more").await);
+    assert_eq!(
+        read_rollup_with_python(lake, "usage_daily_totals").keys,
+        whole(&all)
+    );
     for table in days {
         assert_eq!(
             read_rollup_with_python(lake, table).keys,
@@ -337,9 +361,9 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     assert_usage_exact(lake, &all, &ranges).await;
     assert_rollup_matches_rows(lake).await;
 
-    // The tables as they were before the late logs: the 5th's rollup is of
-    // the day's old files, and is not read; the 4th's still is.
-    for table in days {
+    // The tables as they were before the late logs: the 5th's rollup and
+    // totals are of the day's old files, and are not read; the 4th's still are.
+    for table in with_totals {
         std::fs::remove_dir_all(lake_dir.path().join(table)).unwrap();
         copy_dir(&before.join(table), &lake_dir.path().join(table));
         assert_eq!(
@@ -350,19 +374,19 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     assert_usage_exact(lake, &all, &ranges).await;
     assert_rollup_matches_rows(lake).await;
 
-    // With no day rollups at all, `maintain` writes them.
-    for table in days {
+    // With no day rollups or totals at all, `maintain` writes them.
+    for table in with_totals {
         std::fs::remove_dir_all(lake_dir.path().join(table)).unwrap();
     }
     assert_usage_exact(lake, &all, &ranges).await;
     let maintained = edgemeter(&[], &["maintain", "--lake", lake]).await;
     assert_eq!(maintained.code, 0, "{}", maintained.stderr);
     assert!(
-        maintained.stdout.contains("wrote 4 day rollup files"),
+        maintained.stdout.contains("wrote 6 day rollup files"),
         "{}",
         maintained.stdout
     );
-    for table in days {
+    for table in with_totals {
         assert_eq!(
             read_rollup_with_python(lake, table).keys,
             whole(&all),

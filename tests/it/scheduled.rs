@@ -96,6 +96,7 @@ async fn scheduled_run_from_a_config_file() {
             "requests/dt=2025-10-05",
             "usage_daily/dt=2025-10-05",
             "usage_daily_keys/dt=2025-10-05",
+            "usage_daily_totals/dt=2025-10-05",
             "usage_hourly/dt=2025-10-05",
             "usage_hourly_keys/dt=2025-10-05"
         ])

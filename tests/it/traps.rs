@@ -750,6 +750,7 @@ async fn retention_keeps_what_the_same_run_ingested() {
             "requests/dt=2025-10-05",
             "usage_daily/dt=2025-10-05",
             "usage_daily_keys/dt=2025-10-05",
+            "usage_daily_totals/dt=2025-10-05",
             "usage_hourly/dt=2025-10-05",
             "usage_hourly_keys/dt=2025-10-05"
         ])

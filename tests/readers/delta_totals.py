@@ -10,8 +10,9 @@
     delta_totals.py LAKE --rollup TABLE
                                     the same per-key totals summed from a
                                     rollup table (usage_hourly,
-                                    usage_hourly_keys, usage_daily or
-                                    usage_daily_keys) as any Delta reader
+                                    usage_hourly_keys, usage_daily,
+                                    usage_daily_keys or usage_daily_totals)
+                                    as any Delta reader
                                     sees it, every current file counted
 
 Each read replays the Delta log of `LAKE/requests` at its newest version and
