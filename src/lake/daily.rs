@@ -203,15 +203,21 @@ pub(crate) async fn roll_up(lake: &Lake) -> Result<u64> {
         return Ok(0);
     };
     let mut written = 0;
+    let mut day_keys = None;
     for day in &DAY_ROLLUPS {
         let Some(hourly) = delta::open(lake, &day.hourly.table, AsOf::Latest).await? else {
             continue;
         };
         let mut daily = delta::open_or_create(lake, &day.table).await?;
         written += roll_up_one(lake, &mut requests, &hourly, &mut daily, day).await?;
+        if day.table.dir == DAY_KEYS.table.dir {
+            day_keys = Some(daily);
+        }
     }
     // The day totals, from the day rollups just committed.
-    written += super::day_totals::write(lake, &mut requests).await?;
+    if let Some(day_keys) = &day_keys {
+        written += super::day_totals::write(lake, &mut requests, day_keys).await?;
+    }
     Ok(written)
 }
 
@@ -324,7 +330,7 @@ async fn roll_up_one(
 /// it holds, one path per line, in order: what [`append`] needs to know of a
 /// day file to add to it. The file's name is the digest of the same list, so
 /// the list is trusted only while it hashes to the name.
-const FILES_KEY: &str = "edgemeter.requests_files";
+pub(crate) const FILES_KEY: &str = "edgemeter.requests_files";
 
 /// Row groups a day file may reach by [`append`]: each late file adds one,
 /// and past this many the day is written whole again (one row group).
@@ -332,10 +338,10 @@ const MAX_ROW_GROUPS: usize = 32;
 
 /// Bytes of hourly rollup files a day file may be added to by [`append`]
 /// (about three busy hours of the benchmark set); more is written whole.
-const MAX_APPEND_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_APPEND_BYTES: u64 = 4 << 20;
 
 /// The writer settings of a day file that holds `files`.
-fn day_file_properties(files: &[String]) -> WriterProperties {
+pub(crate) fn day_file_properties(files: &[String]) -> WriterProperties {
     rollup_writer_properties(None)
         .into_builder()
         .set_key_value_metadata(Some(vec![KeyValue::new(

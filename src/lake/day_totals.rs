@@ -8,7 +8,7 @@
 //! a row per key and status and day, about a twentieth of the rows.
 //!
 //! A day's totals are the sums of its `usage_daily_keys` file over the
-//! hours, and are named, like it, for the exact set of the day's `requests`
+//! hours (with each key's greatest hint of the day), and are named, like it, for the exact set of the day's `requests`
 //! files (`day-<digest>.parquet`, with a layout of their own in the digest).
 //! A reader takes a day's totals only while that set is the day's set in the
 //! `requests` snapshot it reads ([`pair`]), and reads the day from
@@ -17,16 +17,21 @@
 //! rollups, at the end of every ingest run and by `maintain`, for every day
 //! whose `usage_daily_keys` file pairs and that lacks totals of the same set,
 //! from that file alone (decoded a batch at a time; the totals of a day are
-//! held in memory, a row per key and status).
+//! held in memory, a row per key and status). A day that has only gained
+//! files since its totals were written (late logs, the common case) is
+//! summed from its old totals and the added files' hourly rollups instead
+//! ([`add_to`]): the old file's footer lists the `requests` files it sums,
+//! trusted only while the list hashes to its name, as the day rollups'.
 //!
 //! The totals are a table of their own, not rows in the day rollup's file:
 //! any engine that sums a table sums every row of it.
 
 use super::Lake;
 use super::daily::{self, DAY_KEYS, DayPairing};
-use super::delta::{self, AsOf, TableDef};
+use super::delta::{self, TableDef};
 use super::layout::{USAGE_DAILY_TOTALS_DIR, dt_of_partition_dir};
-use super::parquet_io::rollup_writer_properties;
+use super::parquet_io;
+use super::rollup::{self, BY_KEY};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use datafusion::arrow::array::{
@@ -36,8 +41,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{
     DataType, Field, Int16Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
@@ -109,15 +114,17 @@ pub(crate) fn pair(
     Ok(pairing)
 }
 
-/// Writes the totals of every day whose `usage_daily_keys` file pairs with
-/// `requests` and that lacks them, and takes out those of sets of files that
-/// are gone; returns how many files it wrote.
-pub(crate) async fn write(lake: &Lake, requests: &mut DeltaTable) -> Result<u64> {
-    let Some(day_keys) = delta::open(lake, &DAY_KEYS.table, AsOf::Latest).await? else {
-        return Ok(0);
-    };
+/// Writes the totals of every day whose file in `day_keys` (the table of
+/// `usage_daily_keys`) pairs with `requests` and that lacks them, and takes
+/// out those of sets of files that are gone; returns how many files it
+/// wrote.
+pub(crate) async fn write(
+    lake: &Lake,
+    requests: &mut DeltaTable,
+    day_keys: &DeltaTable,
+) -> Result<u64> {
     let by_day = daily::requests_by_day(requests)?;
-    let sources = daily::pair(&by_day, Some(&day_keys), &DAY_KEYS)?;
+    let sources = daily::pair(&by_day, Some(day_keys), &DAY_KEYS)?;
     let mut totals = delta::open_or_create(lake, &DAY_TOTALS_TABLE).await?;
     let present = pair(&by_day, Some(&totals))?.days;
     let wanted: Vec<(&str, &String)> = sources
@@ -128,16 +135,36 @@ pub(crate) async fn write(lake: &Lake, requests: &mut DeltaTable) -> Result<u64>
             (!present.contains(dt)).then_some((dt, source))
         })
         .collect();
+    // Each day's totals before, if it has them: added to when the day has
+    // only gained files since.
+    let current = delta::files_by_partition(&totals, &DAY_TOTALS_TABLE)?;
     let by_day = &by_day;
+    let current = &current;
     let made: HashMap<String, usize> = futures::stream::iter(wanted)
         .map(|(dt, source)| async move {
             let files = by_day.get(dt).map(Vec::as_slice).unwrap_or(&[]);
-            let location = delta::file_location(lake, &DAY_KEYS.table, source);
-            let data = lake.store().get(&location).await?.bytes().await?;
-            let day = dt.to_string();
-            let file = crate::cpu::run(move || sum_day(&day, data))
-                .await?
-                .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+            let base = current
+                .get(&vec![dt.to_string()])
+                .and_then(|files| files.first());
+            let added = match base {
+                Some(base) => add_to(lake, dt, files, &base.path).await?,
+                None => None,
+            };
+            let file = match added {
+                Some(file) => file,
+                None => {
+                    let location = delta::file_location(lake, &DAY_KEYS.table, source);
+                    let data = lake.store().get(&location).await?.bytes().await?;
+                    let (day, files) = (dt.to_string(), files.to_vec());
+                    crate::cpu::run(move || {
+                        let mut sums = DaySums::default();
+                        sums.read(data)?;
+                        sums.encode(&day, &files)
+                    })
+                    .await?
+                    .map_err(|e| Error::Lake(format!("{location}: {e}")))?
+                }
+            };
             let path = path_for(dt, files);
             let size = file.len();
             let target = delta::file_location(lake, &DAY_TOTALS_TABLE, &path);
@@ -157,74 +184,207 @@ pub(crate) async fn write(lake: &Lake, requests: &mut DeltaTable) -> Result<u64>
     Ok(made.len() as u64)
 }
 
-/// A key and status of a day.
-type Group = (Option<String>, Option<i16>);
-
-/// The sums of one [`Group`]: the greatest hint, requests, bytes out and in.
-#[derive(Default)]
-struct Sums {
-    hint: Option<String>,
-    requests: i64,
-    bytes_out: i64,
-    bytes_in: i64,
-}
-
-/// The totals file of the day `dt` from its `usage_daily_keys` file `data`:
-/// its rows summed over the hours by key and status, ordered by key (keyless
-/// last) and status.
-fn sum_day(dt: &str, data: Bytes) -> Result<Bytes> {
-    let day_start = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d")
-        .map_err(|e| Error::Lake(format!("day {dt:?}: {e}")))?
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc()
-        .timestamp_millis();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(data)?
-        .with_batch_size(64 * 1024)
-        .build()?;
-    let mut sums: HashMap<Group, Sums> = HashMap::new();
-    for batch in reader {
-        add_rows(&mut sums, &batch?)?;
+/// The day's new totals made from its old ones, `base`, when the day has
+/// only gained `requests` files since `base` was written (late logs into
+/// hours whose files stay as they are): `base`'s rows and the hourly rollup
+/// (`usage_hourly_keys`) files of the added files, summed. So a late file
+/// costs the day's totals their own rows and the added file's, not the
+/// day's rollup.
+///
+/// `None` (sum the day's rollup file whole) when `base` does not list its
+/// files (or the list does not hash to its name), when a file it holds is
+/// gone, when an added file's hourly rollup is missing, or when those hold
+/// more than [`daily::MAX_APPEND_BYTES`].
+async fn add_to(lake: &Lake, dt: &str, files: &[String], base: &str) -> Result<Option<Bytes>> {
+    let location = delta::file_location(lake, &DAY_TOTALS_TABLE, base);
+    let old = lake.store().get(&location).await?.bytes().await?;
+    let footer = match parquet_io::footer(&old) {
+        Ok(footer) => footer,
+        Err(e) => {
+            tracing::warn!("{location}: {e}; the day's totals are summed whole");
+            return Ok(None);
+        }
+    };
+    let held: Option<Vec<String>> = footer
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == daily::FILES_KEY))
+        .and_then(|kv| kv.value.as_deref())
+        .map(|list| list.lines().map(str::to_string).collect());
+    let Some(held) = held.filter(|held| path_for(dt, held) == base) else {
+        return Ok(None);
+    };
+    let now: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    if held.iter().any(|f| !now.contains(f.as_str())) {
+        return Ok(None);
     }
-    let mut groups: Vec<(Group, Sums)> = sums.into_iter().collect();
-    groups.sort_unstable_by(|(a, _), (b, _)| {
-        (a.0.is_none(), &a.0, a.1.is_none(), a.1).cmp(&(b.0.is_none(), &b.0, b.1.is_none(), b.1))
-    });
-    let rows = groups.len();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from(vec![day_start; rows]).with_timezone("UTC")),
-        Arc::new(StringArray::from_iter(
-            groups.iter().map(|((key, _), _)| key.as_deref()),
-        )),
-        Arc::new(StringArray::from_iter(
-            groups.iter().map(|(_, sums)| sums.hint.as_deref()),
-        )),
-        Arc::new(Int16Array::from_iter(
-            groups.iter().map(|((_, status), _)| *status),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            groups.iter().map(|(_, s)| s.requests),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            groups.iter().map(|(_, s)| s.bytes_out),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            groups.iter().map(|(_, s)| s.bytes_in),
-        )),
-    ];
-    let batch = RecordBatch::try_new(file_schema(), columns)?;
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(
-        &mut out,
-        file_schema(),
-        Some(rollup_writer_properties(None)),
-    )?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(Bytes::from(out))
+    let held: BTreeSet<&str> = held.iter().map(String::as_str).collect();
+    let mut added = Vec::new();
+    let mut bytes = 0;
+    for file in files.iter().filter(|f| !held.contains(f.as_str())) {
+        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let path = format!("{dir}/{}", rollup::file_name_for(&BY_KEY, file));
+        let input = delta::file_location(lake, &BY_KEY.table, &path);
+        let data = match lake.store().get(&input).await {
+            Ok(got) => got.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        bytes += data.len() as u64;
+        if bytes > daily::MAX_APPEND_BYTES {
+            return Ok(None);
+        }
+        added.push((input, data));
+    }
+    tracing::debug!(
+        dt,
+        added = added.len(),
+        "{}: the day's totals added to",
+        DAY_TOTALS_TABLE.dir
+    );
+    let (day, files) = (dt.to_string(), files.to_vec());
+    let file = crate::cpu::run(move || {
+        let mut sums = DaySums::default();
+        sums.read(old)
+            .map_err(|e| Error::Lake(format!("{location}: {e}")))?;
+        for (input, data) in added {
+            sums.read(data)
+                .map_err(|e| Error::Lake(format!("{input}: {e}")))?;
+        }
+        sums.encode(&day, &files)
+    })
+    .await??;
+    Ok(Some(file))
 }
 
-/// Adds the rows of a batch of a `usage_daily_keys` file to `sums`.
-fn add_rows(sums: &mut HashMap<Group, Sums>, batch: &RecordBatch) -> Result<()> {
+/// A day's sums of one key (or of requests without one): the greatest
+/// hint, and per status its requests, bytes out and bytes in.
+#[derive(Default)]
+struct KeySums {
+    hint: Option<String>,
+    statuses: Vec<(Option<i16>, [i64; 3])>,
+}
+
+impl KeySums {
+    fn add(&mut self, hint: Option<&str>, status: Option<i16>, values: [i64; 3]) -> Result<()> {
+        if hint.is_some() && self.hint.as_deref() < hint {
+            self.hint = hint.map(str::to_string);
+        }
+        // A key has a handful of statuses in a day.
+        let at = match self.statuses.iter().position(|(s, _)| *s == status) {
+            Some(at) => at,
+            None => {
+                self.statuses.push((status, [0; 3]));
+                self.statuses.len() - 1
+            }
+        };
+        let sums = &mut self.statuses[at].1;
+        for (i, (sum, value)) in sums.iter_mut().zip(values).enumerate() {
+            *sum = sum.checked_add(value).ok_or_else(|| {
+                Error::Lake(format!("the day's {} overflow a 64-bit sum", SUMMED[i]))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A row of a totals file: key, hint, status and the sums.
+type TotalsRow<'a> = (Option<&'a str>, Option<&'a str>, Option<i16>, [i64; 3]);
+
+/// A day's sums: per key, and of requests without a key.
+#[derive(Default)]
+struct DaySums {
+    keys: HashMap<String, KeySums>,
+    keyless: KeySums,
+}
+
+/// The columns summed, in the order of [`KeySums`]' sums.
+const SUMMED: [&str; 3] = ["requests", "bytes_out", "bytes_in"];
+
+/// The columns of a `usage_daily_keys` file the totals read.
+const READ: [&str; 6] = [
+    "api_key_id",
+    "api_key_hint",
+    "sc_status",
+    "requests",
+    "bytes_out",
+    "bytes_in",
+];
+
+impl DaySums {
+    /// Adds the rows of a Parquet file of key and status sums (of
+    /// `usage_daily_keys`, `usage_hourly_keys` or these totals), read a
+    /// batch at a time.
+    fn read(&mut self, data: Bytes) -> Result<()> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
+        let read: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| READ.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let projection = ProjectionMask::roots(builder.parquet_schema(), read);
+        let reader = builder
+            .with_projection(projection)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        for batch in reader {
+            add_rows(self, &batch?)?;
+        }
+        Ok(())
+    }
+
+    /// The totals file of the day `dt`, that sums the `requests` files
+    /// `files`: a row per key and status, ordered by key (keyless last) and
+    /// status (none last).
+    fn encode(&self, dt: &str, files: &[String]) -> Result<Bytes> {
+        let day_start = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d")
+            .map_err(|e| Error::Lake(format!("day {dt:?}: {e}")))?
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis();
+        let mut keys: Vec<(Option<&str>, &KeySums)> = self
+            .keys
+            .iter()
+            .map(|(key, sums)| (Some(key.as_str()), sums))
+            .collect();
+        keys.sort_unstable_by_key(|(key, _)| *key);
+        if !self.keyless.statuses.is_empty() {
+            keys.push((None, &self.keyless));
+        }
+        let mut rows: Vec<TotalsRow<'_>> = Vec::new();
+        for (key, sums) in keys {
+            let mut statuses: Vec<&(Option<i16>, [i64; 3])> = sums.statuses.iter().collect();
+            statuses.sort_unstable_by_key(|(status, _)| (status.is_none(), *status));
+            for (status, values) in statuses {
+                rows.push((key, sums.hint.as_deref(), *status, *values));
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMillisecondArray::from(vec![day_start; rows.len()]).with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+            Arc::new(Int16Array::from_iter(rows.iter().map(|r| r.2))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3[0]))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3[1]))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3[2]))),
+        ];
+        let batch = RecordBatch::try_new(file_schema(), columns)?;
+        let mut out = Vec::new();
+        let properties = daily::day_file_properties(files);
+        let mut writer = ArrowWriter::try_new(&mut out, file_schema(), Some(properties))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Adds the rows of a batch of a `usage_daily_keys` file to `day`.
+fn add_rows(day: &mut DaySums, batch: &RecordBatch) -> Result<()> {
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -240,31 +400,31 @@ fn add_rows(sums: &mut HashMap<Group, Sums>, batch: &RecordBatch) -> Result<()> 
     let status = column("sc_status")?
         .as_primitive_opt::<Int16Type>()
         .ok_or_else(|| mistyped("sc_status"))?;
-    let count = |name: &'static str| {
+    let summed = |name: &'static str| {
         column(name)?
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| mistyped(name))
     };
-    let [requests, bytes_out, bytes_in] =
-        [count("requests")?, count("bytes_out")?, count("bytes_in")?];
-    let add = |total: &mut i64, value: i64, name: &str| {
-        *total = total
-            .checked_add(value)
-            .ok_or_else(|| Error::Lake(format!("the day's {name} overflow a 64-bit sum")))?;
-        Ok::<_, Error>(())
-    };
+    let summed = [summed(SUMMED[0])?, summed(SUMMED[1])?, summed(SUMMED[2])?];
     for row in 0..batch.num_rows() {
-        let group = (
-            key.is_valid(row).then(|| key.value(row).to_string()),
+        let sums = match key.is_valid(row) {
+            true => {
+                let key = key.value(row);
+                // The key's string is copied once, when the day first has it.
+                if !day.keys.contains_key(key) {
+                    day.keys.insert(key.to_string(), KeySums::default());
+                }
+                day.keys
+                    .get_mut(key)
+                    .ok_or_else(|| Error::Lake(format!("key {key} not kept")))?
+            }
+            false => &mut day.keyless,
+        };
+        sums.add(
+            hint.is_valid(row).then(|| hint.value(row)),
             status.is_valid(row).then(|| status.value(row)),
-        );
-        let sums = sums.entry(group).or_default();
-        if hint.is_valid(row) && sums.hint.as_deref() < Some(hint.value(row)) {
-            sums.hint = Some(hint.value(row).to_string());
-        }
-        add(&mut sums.requests, requests.value(row), "requests")?;
-        add(&mut sums.bytes_out, bytes_out.value(row), "bytes_out")?;
-        add(&mut sums.bytes_in, bytes_in.value(row), "bytes_in")?;
+            summed.map(|column| column.value(row)),
+        )?;
     }
     Ok(())
 }
@@ -273,6 +433,12 @@ fn add_rows(sums: &mut HashMap<Group, Sums>, batch: &RecordBatch) -> Result<()> 
 mod tests {
     use super::*;
     use crate::lake::parquet_io::decode;
+
+    fn sum_day(dt: &str, data: Bytes) -> Result<Bytes> {
+        let mut sums = DaySums::default();
+        sums.read(data)?;
+        sums.encode(dt, &[])
+    }
 
     /// A `usage_daily_keys` file of rows (hour, key, hint, status,
     /// requests, bytes out, bytes in), written as one row group per batch.
@@ -320,7 +486,7 @@ mod tests {
     }
 
     /// A day's hours are summed by key and status, across row groups, with
-    /// the greatest hint, keyless and statusless rows kept as groups of
+    /// the key's greatest hint, keyless and statusless rows kept as groups of
     /// their own, ordered by key (keyless last) and status.
     #[test]
     fn a_days_totals_are_its_hours_summed_by_key_and_status() {
@@ -363,7 +529,8 @@ mod tests {
         };
         let some = |s: &str| Some(s.to_string());
         assert_eq!(strings(1), [some("aa"), some("aa"), some("bb"), None]);
-        assert_eq!(strings(2), [some("…a1"), some("…a2"), some("…b1"), None]);
+        // The key's greatest hint of the day, on each of its rows.
+        assert_eq!(strings(2), [some("…a2"), some("…a2"), some("…b1"), None]);
         let status: Vec<Option<i16>> = batch.column(3).as_primitive::<Int16Type>().iter().collect();
         assert_eq!(status, [Some(200), Some(404), None, Some(200)]);
         assert_eq!(ints(4), [5, 8, 1, 5]);

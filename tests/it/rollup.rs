@@ -373,6 +373,19 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     }
     assert_usage_exact(lake, &all, &ranges).await;
     assert_rollup_matches_rows(lake).await;
+    // The view `usage_daily_totals` is as exact: the 4th from its totals,
+    // the 5th from `usage_hourly_keys`, at the day's start.
+    let per_day = "SELECT dt, CAST(min(day_start) AS VARCHAR) AS first, sum(requests) AS n \
+        FROM usage_daily_totals GROUP BY dt ORDER BY dt";
+    let on = |dt: &str| all.iter().filter(|r| r.date == dt).count();
+    assert_eq!(
+        query_csv(&[], lake, per_day).await,
+        format!(
+            "dt,first,n\n2025-10-04,2025-10-04T00:00:00Z,{}\n2025-10-05,2025-10-05T00:00:00Z,{}\n",
+            on("2025-10-04"),
+            on("2025-10-05")
+        )
+    );
 
     // With no day rollups or totals at all, `maintain` writes them.
     for table in with_totals {
