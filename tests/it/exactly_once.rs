@@ -79,6 +79,20 @@ pub async fn assert_rollup_matches_rows(lake: &str) {
         assert_eq!(rows, rolled, "{table}");
     }
     assert!(rows.lines().count() > 6, "{rows}");
+    // The day totals (the view: each day from its totals or its hours).
+    let by_day = |table: &str, count: &str| {
+        format!(
+            "SELECT dt, api_key_id, sc_status, {count} FROM {table} \
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+    };
+    let raw = "count(*) AS n, coalesce(sum(sc_bytes), 0) AS b, coalesce(sum(cs_bytes), 0) AS i";
+    let summed = "sum(requests) AS n, sum(bytes_out) AS b, sum(bytes_in) AS i";
+    assert_eq!(
+        query_csv(&[], lake, &by_day("requests", raw)).await,
+        query_csv(&[], lake, &by_day("usage_daily_totals", summed)).await,
+        "usage_daily_totals"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
