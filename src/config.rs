@@ -346,15 +346,17 @@ impl Default for MemoryDefaults {
     }
 }
 
-/// Their defaults with `--low-memory`: a part of a large object and the
-/// string values of an hour's file each a quarter of the usual, and fewer
+/// Their defaults with `--low-memory`: a part of a large object a sixth of
+/// the usual (20 MiB: one of 32 MiB took the 45 MB object of the benchmark
+/// to 270 MiB, one of 20 MiB to 240 MiB, and the benchmark's objects of
+/// 17 MiB stay whole), the string values of an hour's file a quarter, and fewer
 /// objects fetched at once. The batch stays as large: with half of it, an
 /// hour of many small objects spanned more batches and was merged more
 /// often, for 46% more time and 59 MiB less (`bench/RESULTS.md`, "Low-memory
 /// mode").
 const LOW_MEMORY_DEFAULTS: MemoryDefaults = MemoryDefaults {
     concurrency: 4,
-    part_bytes: 32 << 20,
+    part_bytes: 20 << 20,
     max_file_bytes: 32 << 20,
 };
 /// The log format when none is set: each object's own, detected.
@@ -984,7 +986,7 @@ mod tests {
             )
         };
         let usual = (false, 16, 8 << 20, 128 << 20, 128 << 20);
-        let low = (true, 4, 8 << 20, 32 << 20, 32 << 20);
+        let low = (true, 4, 8 << 20, 20 << 20, 32 << 20);
         assert_eq!(sizes(IngestSettings::default(), ""), usual);
         assert_eq!(sizes(IngestSettings::default(), "low_memory = true"), low);
         let flag = |on: bool| IngestSettings {
@@ -1002,7 +1004,7 @@ mod tests {
                 },
                 "batch_bytes = \"2MiB\"\nmax_file_bytes = \"64MiB\""
             ),
-            (true, 8, 2 << 20, 32 << 20, 64 << 20)
+            (true, 8, 2 << 20, 20 << 20, 64 << 20)
         );
         let run = resolve(flag(true), file(""), false).unwrap();
         assert_eq!(run.describe()["ingests"][0]["low_memory"], true);

@@ -107,7 +107,7 @@ pub struct IngestSettings {
     #[serde(deserialize_with = "size_setting")]
     pub(crate) max_file_bytes: Option<u64>,
     /// Trade time for memory, to fit a 256 MiB container: the defaults of
-    /// --concurrency, --part-bytes and --max-file-bytes become 4, 32MiB and
+    /// --concurrency, --part-bytes and --max-file-bytes become 4, 20MiB and
     /// 32MiB, two batches are in memory instead of three,
     /// and freed memory goes back to the system at once (about a fifth more
     /// time; `--low-memory=false` or EDGEMETER_LOW_MEMORY=0 turns a config

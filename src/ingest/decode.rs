@@ -52,6 +52,19 @@ pub(super) async fn decode(
     };
     let mut part: Option<Part> = None;
     loop {
+        // A part after the first takes its batch permit before it is
+        // parsed, so that parts in memory, the one being parsed included,
+        // are never more than the batches allowed (the first is parsed
+        // before the object is known to have parts).
+        let permit = match &part {
+            None => None,
+            Some(_) => {
+                let Ok(permit) = parts.in_memory.clone().acquire_owned().await else {
+                    unreachable!("the batch semaphore is never closed")
+                };
+                Some(permit)
+            }
+        };
         let (uri, parse, part_bytes) = (object.uri.clone(), parse.clone(), options.part_bytes);
         let first = part.is_none();
         let step = crate::cpu::run(move || {
@@ -105,8 +118,14 @@ pub(super) async fn decode(
         let Some(mut this) = this else {
             unreachable!("an object that goes on is read in parts")
         };
-        let Ok(permit) = parts.in_memory.clone().acquire_owned().await else {
-            unreachable!("the batch semaphore is never closed")
+        let permit = match permit {
+            Some(permit) => permit,
+            None => {
+                let Ok(permit) = parts.in_memory.clone().acquire_owned().await else {
+                    unreachable!("the batch semaphore is never closed")
+                };
+                permit
+            }
         };
         let counts = {
             let mut counts = this.earlier;

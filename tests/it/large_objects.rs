@@ -365,6 +365,6 @@ async fn a_low_memory_run_counts_exactly() {
     assert_eq!(ingest["low_memory"], true);
     assert_eq!(ingest["batch_bytes"], 8 << 20);
     assert_eq!(ingest["concurrency"], 4);
-    assert_eq!(ingest["part_bytes"], 32 << 20);
+    assert_eq!(ingest["part_bytes"], 20 << 20);
     assert_eq!(ingest["max_file_bytes"], 32 << 20);
 }
