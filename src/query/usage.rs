@@ -136,46 +136,54 @@ WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_
   AND \"timestamp\" >= $from AND \"timestamp\" < $to
   AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
 
-/// [`HOURLY_ROWS`] by key and status alone, from `usage_hourly_keys` (a fifth
-/// of the rows): for usage that groups by nothing else.
-pub(crate) const HOURLY_KEY_ROWS: &str =
-    "SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
+/// The whole hours of a range in `usage_hourly_keys`, by key and status,
+/// each row at its `hour_start` (a fragment of [`HOURLY_KEY_ROWS`] and
+/// [`DAY_KEY_ROWS`], which may add conditions after it).
+macro_rules! key_hours {
+    () => {
+        "SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
     requests, bytes_out, bytes_in
 FROM usage_hourly_keys
 WHERE dt >= $from_dt AND dt <= $to_dt
   AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
-  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
-UNION ALL
-SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
+  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))"
+    };
+}
+
+/// The raw rows of the partial hours at a range's edges with the columns of
+/// `key_hours!`'s rows, each standing for one request.
+macro_rules! key_edges {
+    () => {
+        "SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
     CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
 FROM requests
 WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
   AND \"timestamp\" >= $from AND \"timestamp\" < $to
-  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
+  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)"
+    };
+}
+
+/// [`HOURLY_ROWS`] by key and status alone, from `usage_hourly_keys` (a fifth
+/// of the rows): for usage that groups by nothing else.
+pub(crate) const HOURLY_KEY_ROWS: &str = concat!(key_hours!(), "\nUNION ALL\n", key_edges!());
 
 /// [`HOURLY_KEY_ROWS`] with the whole UTC days of the range read from
 /// `usage_daily_totals` (a row per day, key and status, standing at the
 /// day's start): for usage that sums whole UTC days and nothing finer.
-pub(crate) const DAY_KEY_ROWS: &str =
+pub(crate) const DAY_KEY_ROWS: &str = concat!(
     "SELECT day_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
     requests, bytes_out, bytes_in
 FROM usage_daily_totals
 WHERE dt >= $days_from_dt AND dt < $days_to_dt
 UNION ALL
-SELECT hour_start AS \"timestamp\", api_key_id, api_key_hint, sc_status,
-    requests, bytes_out, bytes_in
-FROM usage_hourly_keys
-WHERE dt >= $from_dt AND dt <= $to_dt
-  AND (dt > $whole_from_dt OR (dt = $whole_from_dt AND hour >= $whole_from_hour))
-  AND (dt < $whole_to_dt OR (dt = $whole_to_dt AND hour < $whole_to_hour))
+",
+    key_hours!(),
+    "
   AND (dt < $days_from_dt OR dt >= $days_to_dt)
 UNION ALL
-SELECT \"timestamp\", api_key_id, api_key_hint, sc_status,
-    CAST(1 AS BIGINT), coalesce(sc_bytes, 0), coalesce(cs_bytes, 0)
-FROM requests
-WHERE ((dt = $head_dt AND hour = $head_hour) OR (dt = $tail_dt AND hour = $tail_hour))
-  AND \"timestamp\" >= $from AND \"timestamp\" < $to
-  AND (\"timestamp\" < $whole_from OR \"timestamp\" >= $whole_to)";
+",
+    key_edges!()
+);
 
 /// What to count.
 #[derive(Debug, Clone, Default)]
@@ -378,6 +386,7 @@ mod tests {
     #[test]
     fn assembled_statements_bind_every_placeholder() {
         for group_by in [
+            vec![],
             vec![Dimension::Status, Dimension::Endpoint],
             vec![Dimension::Protocol],
         ] {
@@ -431,6 +440,21 @@ mod tests {
         // Nothing but key, status and time: the narrow rollup.
         let narrow = |q: UsageQuery| q.sql().unwrap().0.contains("FROM usage_hourly_keys");
         assert!(narrow(query(Some(WindowUnit::Day), None, &[])));
+        // Its day totals where no window is finer than a UTC day.
+        let days = |q: UsageQuery| q.sql().unwrap().0.contains("FROM usage_daily_totals");
+        assert!(days(query(Some(WindowUnit::Day), None, &[])));
+        assert!(days(query(
+            Some(WindowUnit::Month),
+            zone("UTC"),
+            &[Dimension::Status]
+        )));
+        assert!(!days(query(Some(WindowUnit::Hour), None, &[])));
+        assert!(!days(query(
+            Some(WindowUnit::Day),
+            zone("Europe/Berlin"),
+            &[]
+        )));
+        assert!(!days(query(None, None, &[Dimension::Edge])));
         assert!(narrow(query(None, None, &[Dimension::Status])));
         assert!(!narrow(query(
             None,
