@@ -45,7 +45,7 @@ use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData};
 use datafusion::parquet::file::properties::WriterProperties;
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
@@ -175,17 +175,31 @@ pub(crate) fn pair(
     daily: Option<&DeltaTable>,
     day: &DayRollup,
 ) -> Result<DayPairing> {
+    pair_named(requests, daily, &day.table, |dt, files| {
+        path_for(day, dt, files)
+    })
+}
+
+/// Pairs every day of `requests` with its file in `table` (of `def`, one
+/// file per day), the file of a day's `requests` files being the one `path`
+/// names for them.
+pub(crate) fn pair_named(
+    requests: &BTreeMap<String, Vec<String>>,
+    table: Option<&DeltaTable>,
+    def: &TableDef,
+    path: impl Fn(&str, &[String]) -> String,
+) -> Result<DayPairing> {
     let mut pairing = DayPairing::default();
-    let Some(daily) = daily else {
+    let Some(table) = table else {
         return Ok(pairing);
     };
-    let present: BTreeSet<String> = delta::files_by_partition(daily, &day.table)?
+    let present: BTreeSet<String> = delta::files_by_partition(table, def)?
         .into_values()
         .flatten()
         .map(|f| f.path)
         .collect();
     for (dt, files) in requests {
-        let path = path_for(day, dt, files);
+        let path = path(dt, files);
         if present.contains(&path) {
             pairing.valid.push(path);
             pairing.days.insert(dt.clone());
@@ -330,7 +344,19 @@ async fn roll_up_one(
 /// it holds, one path per line, in order: what [`append`] needs to know of a
 /// day file to add to it. The file's name is the digest of the same list, so
 /// the list is trusted only while it hashes to the name.
-pub(crate) const FILES_KEY: &str = "edgemeter.requests_files";
+const FILES_KEY: &str = "edgemeter.requests_files";
+
+/// The `requests` files a day file's footer lists ([`FILES_KEY`]), if it
+/// lists them; the caller trusts the list only while it hashes to the
+/// file's name.
+pub(crate) fn files_held(footer: &ParquetMetaData) -> Option<Vec<String>> {
+    footer
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == FILES_KEY))
+        .and_then(|kv| kv.value.as_deref())
+        .map(|list| list.lines().map(str::to_string).collect())
+}
 
 /// Row groups a day file may reach by [`append`]: each late file adds one,
 /// and past this many the day is written whole again (one row group).
@@ -460,13 +486,7 @@ async fn append(
             return Ok(None);
         }
     };
-    let held: Option<Vec<String>> = footer
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|kv| kv.key == FILES_KEY))
-        .and_then(|kv| kv.value.as_deref())
-        .map(|list| list.lines().map(str::to_string).collect());
-    let Some(held) = held.filter(|held| path_for(day, dt, held) == base.path) else {
+    let Some(held) = files_held(&footer).filter(|held| path_for(day, dt, held) == base.path) else {
         return Ok(None);
     };
     // Columns of another layout (a column added since) cannot be copied.

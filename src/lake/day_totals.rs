@@ -95,23 +95,7 @@ pub(crate) fn pair(
     requests: &BTreeMap<String, Vec<String>>,
     totals: Option<&DeltaTable>,
 ) -> Result<DayPairing> {
-    let mut pairing = DayPairing::default();
-    let Some(totals) = totals else {
-        return Ok(pairing);
-    };
-    let present: BTreeSet<String> = delta::files_by_partition(totals, &DAY_TOTALS_TABLE)?
-        .into_values()
-        .flatten()
-        .map(|f| f.path)
-        .collect();
-    for (dt, files) in requests {
-        let path = path_for(dt, files);
-        if present.contains(&path) {
-            pairing.valid.push(path);
-            pairing.days.insert(dt.clone());
-        }
-    }
-    Ok(pairing)
+    daily::pair_named(requests, totals, &DAY_TOTALS_TABLE, path_for)
 }
 
 /// Writes the totals of every day whose file in `day_keys` (the table of
@@ -205,13 +189,7 @@ async fn add_to(lake: &Lake, dt: &str, files: &[String], base: &str) -> Result<O
             return Ok(None);
         }
     };
-    let held: Option<Vec<String>> = footer
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|kv| kv.key == daily::FILES_KEY))
-        .and_then(|kv| kv.value.as_deref())
-        .map(|list| list.lines().map(str::to_string).collect());
-    let Some(held) = held.filter(|held| path_for(dt, held) == base) else {
+    let Some(held) = daily::files_held(&footer).filter(|held| path_for(dt, held) == base) else {
         return Ok(None);
     };
     let now: BTreeSet<&str> = files.iter().map(String::as_str).collect();
