@@ -38,9 +38,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int16Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Field, Int16Type, Int64Type, Schema, SchemaRef, TimeUnit,
-};
+use datafusion::arrow::datatypes::{Field, Int16Type, Int64Type, Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use deltalake::DeltaTable;
@@ -54,20 +52,17 @@ use std::sync::{Arc, LazyLock};
 const LAYOUT: &str =
     "usage_daily_totals/1 a day's requests files; usage_hourly_keys sums by key and status";
 
+/// `usage_hourly_keys`' columns with `day_start` in place of `hour_start`.
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "day_start",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("api_key_id", DataType::Utf8, true),
-        Field::new("api_key_hint", DataType::Utf8, true),
-        Field::new("sc_status", DataType::Int16, true),
-        Field::new("requests", DataType::Int64, false),
-        Field::new("bytes_out", DataType::Int64, false),
-        Field::new("bytes_in", DataType::Int64, false),
-    ]))
+    let fields: Vec<Field> = rollup::keys_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "hour_start" => f.as_ref().clone().with_name("day_start"),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 });
 
 /// The schema of the Parquet files under `usage_daily_totals/`.
@@ -411,6 +406,7 @@ fn add_rows(day: &mut DaySums, batch: &RecordBatch) -> Result<()> {
 mod tests {
     use super::*;
     use crate::lake::parquet_io::decode;
+    use datafusion::arrow::datatypes::DataType;
 
     fn sum_day(dt: &str, data: Bytes) -> Result<Bytes> {
         let mut sums = DaySums::default();
