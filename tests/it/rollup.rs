@@ -308,17 +308,27 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
 
     // Late logs of `n` requests into `hour` of the 5th, ingested: that
     // day's rollup is written again, in both tables.
-    let ingest_late = async |hour: u32, n: usize, tag: &str| {
+    // The run's debug log says when a day's totals were added to rather
+    // than summed from the day's rollup.
+    let added_to = "usage_daily_totals: the day's totals added to";
+    let ingest_late = async |hour: u32, n: usize, tag: &str, totals_added_to: bool| {
         let late = requests_at("2025-10-05", hour, n, tag);
         let name = format!("E2ROLL.2025-10-05-{hour:02}.0002.gz");
         std::fs::write(logs.path().join(name), gzip(&log_text(&late))).unwrap();
-        let run = edgemeter(&[], &ingest).await;
+        let debug = [("EDGEMETER_LOG", "warn,edgemeter::lake=debug".to_string())];
+        let run = edgemeter(&debug, &ingest).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(summary(&run)["rows_written"], n as u64);
         assert_eq!(summary(&run)["day_rollups_written"], 3);
+        assert_eq!(
+            run.stderr.contains(added_to),
+            totals_added_to,
+            "{}",
+            run.stderr
+        );
         late
     };
-    all.extend(ingest_late(1, 12, "late").await);
+    all.extend(ingest_late(1, 12, "late", true).await);
     for table in days {
         let files = current_files_of(lake, table);
         assert_eq!(files.len(), 2, "{table}: {files:?}");
@@ -345,7 +355,7 @@ async fn a_day_rollup_is_read_only_while_it_holds_exactly_its_days_files() {
     // Late logs as large as half of hour 02: the hour's file is merged with
     // them and rewritten, so the day lost a file its rollup holds, and is
     // written whole again.
-    all.extend(ingest_late(2, 1200, "more").await);
+    all.extend(ingest_late(2, 1200, "more", false).await);
     assert_eq!(
         read_rollup_with_python(lake, "usage_daily_totals").keys,
         whole(&all)
