@@ -509,9 +509,7 @@ async fn append(
     let held: BTreeSet<&str> = held.iter().map(String::as_str).collect();
     let mut added = Vec::new();
     for file in files.iter().filter(|f| !held.contains(f.as_str())) {
-        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let rollup = format!("{dir}/{}", rollup::file_name_for(&day.hourly, file));
-        match by_path.get(rollup.as_str()) {
+        match by_path.get(rollup::path_for(&day.hourly, file).as_str()) {
             Some(input) => added.push(*input),
             None => return Ok(None),
         }

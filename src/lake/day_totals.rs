@@ -195,9 +195,7 @@ async fn add_to(lake: &Lake, dt: &str, files: &[String], base: &str) -> Result<O
     let mut added = Vec::new();
     let mut bytes = 0;
     for file in files.iter().filter(|f| !held.contains(f.as_str())) {
-        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let path = format!("{dir}/{}", rollup::file_name_for(&BY_KEY, file));
-        let input = delta::file_location(lake, &BY_KEY.table, &path);
+        let input = delta::file_location(lake, &BY_KEY.table, &rollup::path_for(&BY_KEY, file));
         let data = match lake.store().get(&input).await {
             Ok(got) => got.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),

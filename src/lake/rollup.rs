@@ -106,6 +106,14 @@ pub(crate) fn file_name_for(rollup: &Rollup, requests_file: &str) -> String {
     format!("rollup-{}.parquet", hex::encode(&digest[..16]))
 }
 
+/// The path (relative to its table) of `rollup`'s file that sums exactly the
+/// `requests` file at `requests_file`: the same partition, named by
+/// [`file_name_for`].
+pub(crate) fn path_for(rollup: &Rollup, requests_file: &str) -> String {
+    let dir = requests_file.rsplit_once('/').map_or("", |(dir, _)| dir);
+    format!("{dir}/{}", file_name_for(rollup, requests_file))
+}
+
 /// The file name at the end of a path relative to a table.
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -1132,6 +1140,11 @@ mod tests {
         assert_eq!(
             file_name("usage/dt=2019-12-04/hour=21/x.parquet"),
             "x.parquet"
+        );
+        // Its path: in the requests file's partition.
+        assert_eq!(
+            path_for(&DETAIL, "dt=2019-12-04/hour=21/part-a.parquet"),
+            format!("dt=2019-12-04/hour=21/{a}")
         );
         // A rollup of the layouts before this one (named for the hour's set
         // of paths, with or without a layout line) never pairs with a file.
